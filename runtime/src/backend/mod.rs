@@ -1,0 +1,124 @@
+//! Cache backends and the primitive operations the consistency protocol is built on.
+//!
+//! A backend is not a plain get/set store: every read that misses hands out a *lease*
+//! (exactly one caller per key may fill it), every stored item carries a [`Token`]
+//! (memcached's CAS, a nonce on redis, a version in process) and every fill is a
+//! compare-and-swap against that token. Writers replace items with a lock marker, which
+//! changes the token and so makes every in-flight fill fail. `docs/consistency.md`
+//! explains why these four operations are enough to never serve stale data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod guard;
+pub mod memory;
+#[cfg(feature = "memcached")]
+pub mod memcached;
+#[cfg(feature = "redis")]
+pub mod redis;
+
+/// Guards a conditional write: the fill succeeds only while the key still carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token(pub u64);
+
+/// What one key held when it was looked up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Bytes are stored under the key; `token` guards replacing them.
+    Value {
+        /// The stored bytes (never empty: zero-byte items are lease placeholders).
+        bytes: Bytes,
+        /// The token to pass to [`CacheBackend::fill`] to replace these bytes.
+        token: Token,
+    },
+    /// Nothing is stored and this caller now holds the fill lease.
+    Lease(Token),
+    /// Nothing is stored and another caller holds the fill lease.
+    Busy,
+}
+
+/// A cache operation that did not complete: the caller treats it as a miss.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The server could not be reached or did not answer in time.
+    #[error("cache server unavailable: {0}")]
+    Unavailable(String),
+    /// The server answered something the protocol does not allow.
+    #[error("cache protocol error: {0}")]
+    Protocol(String),
+    /// The backend URL could not be understood.
+    #[error("invalid cache URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it and what would be valid.
+        reason: String,
+    },
+}
+
+/// A shared cache backend (in-process, memcached, redis, Redis Cluster).
+///
+/// Keys passed in are already safe for every protocol (see [`crate::key`]).
+#[async_trait]
+pub trait CacheBackend: Send + Sync + 'static {
+    /// Short name of the backend kind, for stats and tracing (`memory`, `memcached`, `redis`).
+    fn kind(&self) -> &'static str;
+
+    /// Looks up `keys` in one round trip per server. A missing key grants this caller a
+    /// fill lease valid for `lease_ttl`, unless another caller already holds one.
+    async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError>;
+
+    /// Stores `bytes` under `key` for `ttl` if and only if the key still carries `token`.
+    /// Returns whether the value was stored.
+    async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError>;
+
+    /// Unconditionally replaces each key with `marker` for `ttl`, returning the new tokens
+    /// (in order). Any fill holding an older token now fails.
+    async fn lock(&self, keys: &[&str], marker: &[u8], ttl: Duration) -> Result<Vec<Token>, CacheError>;
+
+    /// Deletes `key` if it still carries `token` (a writer giving back its lock).
+    async fn release(&self, key: &str, token: Token) -> Result<(), CacheError>;
+
+    /// Deletes keys unconditionally (eviction; used by tests and operators).
+    async fn evict(&self, keys: &[&str]) -> Result<(), CacheError>;
+}
+
+/// A backend shared by every repository of a context.
+pub type SharedBackend = Arc<dyn CacheBackend>;
+
+/// Opens a backend from a URL: `memory://`, `memcache://host:port[,host:port…]`,
+/// `redis://host:port`, or `redis+cluster://host:port[,host:port…]`.
+pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
+    let invalid = |reason: &str| CacheError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("expected `<scheme>://…` with scheme memory, memcache, redis or redis+cluster"))?;
+    let servers: Vec<String> = rest.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    match scheme {
+        "memory" => Ok(Arc::new(memory::MemoryBackend::new(memory::DEFAULT_CAPACITY))),
+        #[cfg(feature = "memcached")]
+        "memcache" | "memcached" => {
+            if servers.is_empty() {
+                return Err(invalid("memcache:// needs at least one host:port"));
+            }
+            Ok(Arc::new(memcached::MemcachedBackend::connect(&servers).await?))
+        }
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(redis::RedisBackend::connect(url).await?)),
+        #[cfg(feature = "redis")]
+        "redis+cluster" => {
+            if servers.is_empty() {
+                return Err(invalid("redis+cluster:// needs at least one host:port"));
+            }
+            Ok(Arc::new(redis::RedisBackend::connect_cluster(&servers).await?))
+        }
+        other => Err(invalid(&format!(
+            "unknown or disabled scheme `{other}`; valid: memory{}{}",
+            if cfg!(feature = "memcached") { ", memcache" } else { "" },
+            if cfg!(feature = "redis") { ", redis, redis+cluster" } else { "" },
+        ))),
+    }
+}

@@ -1,0 +1,88 @@
+//! Cached values: one format byte, then postcard bytes.
+//!
+//! postcard is compact and fast but not self-describing; the schema digest in every key is
+//! what guarantees that the bytes under a key were written for this exact struct. Bytes
+//! that still fail to decode (garbage, truncation, a foreign writer) read as
+//! [`Cached::Corrupt`]: a miss that gets replaced, never a panic.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Format byte of a present value.
+const VALUE: u8 = 0xA1;
+/// Format byte of the cached "does not exist" marker.
+const ABSENT: u8 = 0xA2;
+/// Format byte of a writer's lock marker.
+const LOCKED: u8 = 0xA3;
+
+/// The bytes a writer stores to lock a key until it commits and fills it.
+pub const LOCK_MARKER: &[u8] = &[LOCKED];
+
+/// What a cached item decodes to.
+#[derive(Debug, PartialEq)]
+pub enum Cached<T> {
+    /// A value.
+    Value(T),
+    /// The database has no such row (cached, so the next read costs no query).
+    Absent,
+    /// A writer holds the key: read the database, or wait for its fill.
+    Locked,
+    /// Unreadable bytes: treat as a miss and replace them.
+    Corrupt,
+}
+
+/// Encodes a value, or the "does not exist" marker for `None`.
+pub fn encode<T: Serialize>(value: Option<&T>) -> Option<Vec<u8>> {
+    match value {
+        None => Some(vec![ABSENT]),
+        Some(value) => {
+            let mut bytes = postcard::to_extend(value, vec![VALUE]).ok()?;
+            bytes.shrink_to_fit();
+            Some(bytes)
+        }
+    }
+}
+
+/// Decodes cached bytes; never panics.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Cached<T> {
+    match bytes.split_first() {
+        Some((&VALUE, body)) => match postcard::take_from_bytes::<T>(body) {
+            Ok((value, [])) => Cached::Value(value),
+            _ => Cached::Corrupt,
+        },
+        Some((&ABSENT, [])) => Cached::Absent,
+        Some((&LOCKED, [])) => Cached::Locked,
+        _ => Cached::Corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Row {
+        id: i64,
+        name: String,
+    }
+
+    #[test]
+    fn round_trips_and_markers() {
+        let row = Row { id: 7, name: "Ann".into() };
+        let bytes = encode(Some(&row)).unwrap();
+        assert_eq!(decode::<Row>(&bytes), Cached::Value(row));
+        assert_eq!(decode::<Row>(&encode::<Row>(None).unwrap()), Cached::Absent);
+        assert_eq!(decode::<Row>(LOCK_MARKER), Cached::Locked);
+    }
+
+    #[test]
+    fn bad_bytes_are_corrupt() {
+        let bytes = encode(Some(&Row { id: 7, name: "Ann".into() })).unwrap();
+        for bad in [&[][..], &[0u8], &bytes[..bytes.len() - 1], &[VALUE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]] {
+            assert_eq!(decode::<Row>(bad), Cached::Corrupt, "{bad:?}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(decode::<Row>(&trailing), Cached::Corrupt);
+    }
+}

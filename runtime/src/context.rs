@@ -1,0 +1,157 @@
+//! The context repositories are built from: a database pool, the named cache backends,
+//! the protocol's options and the stats.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Pool;
+
+use crate::backend::guard::Guarded;
+use crate::backend::memory::{DEFAULT_CAPACITY, MemoryBackend};
+use crate::backend::{self, CacheBackend, SharedBackend};
+use crate::db::Dialect;
+use crate::error::{Error, Result};
+use crate::model::ModelInfo;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Tunables of the consistency protocol.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a reader's fill lease lasts before another reader may take it.
+    pub lease_ttl: Duration,
+    /// How long a writer's lock marker lives if the writer never fills it (a crash).
+    pub lock_ttl: Duration,
+    /// Deadline of every cache call.
+    pub cache_timeout: Duration,
+    /// How long a reader waits in total for another caller's fill before reading the database.
+    pub busy_wait: Duration,
+    /// Largest value stored; larger ones are read from the database every time.
+    pub max_item_size: usize,
+    /// Fault injection for tests: a random pause of up to this long before every fill,
+    /// widening the window between a reader's database read and its fill. Zero in production.
+    pub fill_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(5),
+            lock_ttl: Duration::from_secs(30),
+            cache_timeout: Duration::from_millis(250),
+            busy_wait: Duration::from_millis(500),
+            max_item_size: 1024 * 1024 - 512,
+            fill_delay: Duration::ZERO,
+        }
+    }
+}
+
+struct Inner<DB: Dialect> {
+    pool: Pool<DB>,
+    backends: BTreeMap<String, SharedBackend>,
+    fallback: Option<SharedBackend>,
+    options: Options,
+    stats: Arc<Stats>,
+}
+
+/// A database pool plus named cache backends; cheap to clone, shared by all repositories.
+pub struct Context<DB: Dialect> {
+    inner: Arc<Inner<DB>>,
+}
+
+impl<DB: Dialect> Clone for Context<DB> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<DB: Dialect> Context<DB> {
+    /// Starts a context on `pool`; add backends with [`ContextBuilder::backend`].
+    pub fn builder(pool: Pool<DB>) -> ContextBuilder<DB> {
+        ContextBuilder { pool, backends: Vec::new(), fallback: None, options: Options::default() }
+    }
+
+    /// The embedded default: every backend name maps to one in-process cache.
+    pub fn embedded(pool: Pool<DB>) -> Self {
+        Self::builder(pool).fallback(Arc::new(MemoryBackend::new(DEFAULT_CAPACITY))).build()
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.inner.pool
+    }
+
+    /// The protocol's options.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.inner.stats
+    }
+
+    /// A copy of the counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// The backend a model's keys live on.
+    pub fn backend_for(&self, model: &ModelInfo) -> Result<&dyn CacheBackend> {
+        self.inner
+            .backends
+            .get(model.backend)
+            .or(self.inner.fallback.as_ref())
+            .map(|backend| backend.as_ref())
+            .ok_or_else(|| Error::UnknownBackend {
+                model: model.name,
+                backend: model.backend,
+                configured: self.inner.backends.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+}
+
+/// Builds a [`Context`].
+pub struct ContextBuilder<DB: Dialect> {
+    pool: Pool<DB>,
+    backends: Vec<(String, SharedBackend)>,
+    fallback: Option<SharedBackend>,
+    options: Options,
+}
+
+impl<DB: Dialect> ContextBuilder<DB> {
+    /// Maps the schema's backend `name` to `backend`.
+    pub fn backend(mut self, name: impl Into<String>, backend: SharedBackend) -> Self {
+        self.backends.push((name.into(), backend));
+        self
+    }
+
+    /// Maps the schema's backend `name` to the backend at `url` (see [`backend::connect`]).
+    pub async fn backend_url(self, name: impl Into<String>, url: &str) -> Result<Self> {
+        let backend = backend::connect(url).await?;
+        Ok(self.backend(name, backend))
+    }
+
+    /// The backend for every name not mapped explicitly.
+    pub fn fallback(mut self, backend: SharedBackend) -> Self {
+        self.fallback = Some(backend);
+        self
+    }
+
+    /// Replaces the protocol's options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Finishes the context; every backend gets the deadline and fault handling of [`Guarded`].
+    pub fn build(self) -> Context<DB> {
+        let stats = Arc::new(Stats::default());
+        let guard = |backend: SharedBackend| -> SharedBackend {
+            Arc::new(Guarded::new(backend, self.options.cache_timeout, Arc::clone(&stats)))
+        };
+        let backends = self.backends.into_iter().map(|(name, backend)| (name, guard(backend))).collect();
+        let fallback = self.fallback.map(guard);
+        Context { inner: Arc::new(Inner { pool: self.pool, backends, fallback, options: self.options, stats }) }
+    }
+}

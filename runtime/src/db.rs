@@ -1,0 +1,49 @@
+//! The database side: one [`Dialect`] per sqlx driver (enabled by cargo features), through
+//! which every statement runs, so the runtime counts queries itself (sqlx has no hook).
+
+use futures::future::BoxFuture;
+use sqlx::Database;
+
+/// A statement with its arguments bound, ready to run.
+pub type SqlQuery<DB> = sqlx::query::Query<'static, DB, <DB as Database>::Arguments>;
+
+/// What the runtime needs from a database driver; implemented for each enabled sqlx driver.
+pub trait Dialect: Database {
+    /// Runs `query` and returns every row.
+    fn fetch_all(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
+
+    /// Runs `query` and returns how many rows it changed.
+    fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>>;
+
+    /// Replaces the `{ids}` marker of a generated statement with `count` placeholders
+    /// (dialects that bind one array leave the statement as it is).
+    fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String>;
+}
+
+macro_rules! dialect {
+    ($feature:literal, $db:ty, $placeholder:expr) => {
+        #[cfg(feature = $feature)]
+        impl Dialect for $db {
+            fn fetch_all(
+                conn: &mut Self::Connection,
+                query: SqlQuery<Self>,
+            ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>> {
+                Box::pin(query.fetch_all(conn))
+            }
+
+            fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
+                Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
+            }
+
+            fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String> {
+                let placeholder: fn(usize) -> String = $placeholder;
+                let list: Vec<String> = (1..=count).map(placeholder).collect();
+                sqlx::AssertSqlSafe(sql.replace("{ids}", &list.join(", ")))
+            }
+        }
+    };
+}
+
+dialect!("sqlite", sqlx::Sqlite, |_| "?".to_owned());
+dialect!("mysql", sqlx::MySql, |_| "?".to_owned());
+dialect!("postgres", sqlx::Postgres, |n| format!("${n}"));

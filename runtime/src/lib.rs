@@ -1,0 +1,28 @@
+//! autocache runtime: what generated repositories call.
+//!
+//! - [`Context`]: a database pool plus named cache backends ([`backend`]).
+//! - [`repo`]: generic reads and writes that keep the cache exactly in step with the
+//!   database, through the lease / lock / compare-and-swap protocol in [`protocol`].
+//! - [`key`] and [`codec`]: safe keys and compact, versioned values.
+//! - [`Stats`]: hits, misses, fills, invalidations and database queries, per context.
+
+pub mod backend;
+pub mod codec;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod key;
+pub mod model;
+mod protocol;
+pub mod repo;
+pub mod stats;
+
+pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
+pub use context::{Context, ContextBuilder, Options};
+pub use db::Dialect;
+pub use error::{Error, Result};
+pub use model::{Model, ModelInfo, ModelSql, NewModel, UniqueField};
+pub use stats::{Stats, StatsSnapshot};
+
+/// Re-exported so generated code needs no direct dependency on these crates' versions.
+pub use {serde, sqlx};

@@ -1,0 +1,183 @@
+//! The consistency protocol, generic over what is cached (rows, ids, collections).
+//!
+//! Readers: [`read_through`] looks keys up; a hit is served, a miss hands out a lease, and
+//! only a lease holder fills, with a compare-and-swap against the lease token. Callers that
+//! find another caller's lease (or a writer's lock) wait briefly, then read the database
+//! without filling. Writers: a [`WritePlan`] locks every affected key *after* its SQL
+//! statement and *before* commit (so the locks are ordered like the row locks), then fills
+//! or releases each key with its own token after commit. `docs/consistency.md` has the proof.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::{CacheBackend, Lookup, Token};
+use crate::codec::{self, Cached, LOCK_MARKER};
+use crate::context::Options;
+use crate::error::Result;
+use crate::stats::Stats;
+
+/// The cache and settings one protocol call works against.
+pub(crate) struct Cache<'a> {
+    pub backend: &'a dyn CacheBackend,
+    pub options: &'a Options,
+    pub stats: &'a Stats,
+    pub ttl: Duration,
+}
+
+impl Cache<'_> {
+    /// Stores `value` under `key` if `token` still holds; counts what happened.
+    async fn fill(&self, key: &str, value: Option<Vec<u8>>, token: Token) {
+        let Some(bytes) = value.filter(|bytes| bytes.len() <= self.options.max_item_size) else {
+            Stats::add(&self.stats.oversize_values, 1);
+            let _ = self.backend.release(key, token).await;
+            return;
+        };
+        if !self.options.fill_delay.is_zero() {
+            let delay = rand::random_range(Duration::ZERO..=self.options.fill_delay);
+            tokio::time::sleep(delay).await;
+        }
+        match self.backend.fill(key, &bytes, token, self.ttl).await {
+            Ok(true) => Stats::add(&self.stats.fills, 1),
+            Ok(false) => Stats::add(&self.stats.fill_conflicts, 1),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reads `keys` through the cache. `load` receives the indices of the keys the cache could
+/// not answer and returns their values from the database, in the same order (`None`: no
+/// such row, cached as "does not exist").
+pub(crate) async fn read_through<T, F, Fut>(cache: &Cache<'_>, keys: &[String], mut load: F) -> Result<Vec<Option<T>>>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(Vec<usize>) -> Fut,
+    Fut: Future<Output = Result<Vec<Option<T>>>>,
+{
+    let mut found: Vec<Option<Option<T>>> = keys.iter().map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..keys.len()).collect();
+    let deadline = Instant::now() + cache.options.busy_wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_str()).collect();
+        let Ok(lookups) = cache.backend.lookup(&asked, cache.options.lease_ttl).await else {
+            break;
+        };
+        let mut to_fill = Vec::new();
+        let mut busy = Vec::new();
+        for (&index, lookup) in pending.iter().zip(lookups) {
+            match lookup {
+                Lookup::Value { bytes, token } => match codec::decode::<T>(&bytes) {
+                    Cached::Value(value) => found[index] = Some(Some(value)),
+                    Cached::Absent => found[index] = Some(None),
+                    Cached::Locked => busy.push(index),
+                    Cached::Corrupt => {
+                        Stats::add(&cache.stats.corrupt_values, 1);
+                        to_fill.push((index, token));
+                    }
+                },
+                Lookup::Lease(token) => to_fill.push((index, token)),
+                Lookup::Busy => busy.push(index),
+            }
+        }
+        let answered = pending.len() - to_fill.len() - busy.len();
+        Stats::add(&cache.stats.hits, answered as u64);
+        Stats::add(&cache.stats.misses, to_fill.len() as u64);
+        if !to_fill.is_empty() {
+            let values = load(to_fill.iter().map(|&(index, _)| index).collect()).await?;
+            let fills = to_fill.iter().zip(&values).map(|(&(index, token), value)| {
+                cache.fill(&keys[index], codec::encode(value.as_ref()), token)
+            });
+            futures::future::join_all(fills).await;
+            for ((index, _), value) in to_fill.into_iter().zip(values) {
+                found[index] = Some(value);
+            }
+        }
+        pending = busy;
+        if pending.is_empty() || Instant::now() + pause > deadline {
+            break;
+        }
+        Stats::add(&cache.stats.lease_waits, pending.len() as u64);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    let unanswered: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+    if !unanswered.is_empty() {
+        let values = load(unanswered.clone()).await?;
+        for (index, value) in unanswered.into_iter().zip(values) {
+            found[index] = Some(value);
+        }
+    }
+    Ok(found.into_iter().map(Option::flatten).collect())
+}
+
+/// What a writer does to a key once its transaction has committed.
+enum AfterCommit {
+    /// Store these bytes (the row as committed, or the "does not exist" marker).
+    Fill(Option<Vec<u8>>),
+    /// Delete the lock, so the next reader fills from the database.
+    Release,
+}
+
+/// The keys a write affects, and what to do with each after commit.
+#[derive(Default)]
+pub(crate) struct WritePlan {
+    keys: Vec<(String, AfterCommit)>,
+}
+
+impl WritePlan {
+    /// After commit, `key` holds `value` (`None`: "does not exist").
+    pub fn fill<T: Serialize>(&mut self, key: String, value: Option<&T>) {
+        self.keys.push((key, AfterCommit::Fill(codec::encode(value))));
+    }
+
+    /// After commit, `key` is emptied and refilled by the next reader.
+    pub fn release(&mut self, key: String) {
+        if !self.keys.iter().any(|(planned, _)| *planned == key) {
+            self.keys.push((key, AfterCommit::Release));
+        }
+    }
+
+    /// Locks every key (call after the SQL statement, before commit).
+    pub async fn lock<'a>(self, cache: &'a Cache<'a>) -> LockedWrite<'a> {
+        let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
+        let tokens = cache.backend.lock(&keys, LOCK_MARKER, cache.options.lock_ttl).await.ok();
+        Stats::add(&cache.stats.invalidations, keys.len() as u64);
+        LockedWrite { cache, keys: self.keys, tokens }
+    }
+}
+
+/// A write whose keys are locked; finish it with [`LockedWrite::complete`] after commit or
+/// [`LockedWrite::abort`] after a rollback.
+pub(crate) struct LockedWrite<'a> {
+    cache: &'a Cache<'a>,
+    keys: Vec<(String, AfterCommit)>,
+    /// `None` when the lock did not reach the server (it is then a pending invalidation).
+    tokens: Option<Vec<Token>>,
+}
+
+impl LockedWrite<'_> {
+    /// Fills or releases every key with its own token.
+    pub async fn complete(self) {
+        let Some(tokens) = self.tokens else { return };
+        let cache = self.cache;
+        let steps = self.keys.into_iter().zip(tokens).map(|((key, after), token)| async move {
+            match after {
+                AfterCommit::Fill(bytes) => cache.fill(&key, bytes, token).await,
+                AfterCommit::Release => {
+                    let _ = cache.backend.release(&key, token).await;
+                }
+            }
+        });
+        futures::future::join_all(steps).await;
+    }
+
+    /// Gives every lock back (the transaction did not commit).
+    pub async fn abort(self) {
+        let Some(tokens) = self.tokens else { return };
+        let cache = self.cache;
+        let steps = self.keys.iter().zip(tokens).map(|((key, _), token)| cache.backend.release(key, token));
+        futures::future::join_all(steps).await;
+    }
+}

@@ -1,0 +1,64 @@
+//! Counters of what the cache and the database did, per context.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Live counters shared by every repository of a context.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        /// A point-in-time copy of [`Stats`]; subtract two to get what happened in between.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct StatsSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Copies every counter.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl std::ops::Sub for StatsSnapshot {
+            type Output = StatsSnapshot;
+
+            fn sub(self, earlier: StatsSnapshot) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name.saturating_sub(earlier.$name),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Keys found in the cache (rows and "does not exist" markers).
+    hits,
+    /// Keys not found, or found unreadable, in the cache.
+    misses,
+    /// Values stored by a reader holding a lease, or by a writer after commit.
+    fills,
+    /// Fills refused because the key changed since the token was taken (a write won).
+    fill_conflicts,
+    /// Keys locked by writers (each makes in-flight fills fail).
+    invalidations,
+    /// Cache operations that failed or timed out (the caller read the database instead).
+    cache_errors,
+    /// Cached bytes that could not be decoded (garbage, truncated, another version).
+    corrupt_values,
+    /// Values not cached because they exceed the backend's item size limit.
+    oversize_values,
+    /// Reads that found another caller filling the key and waited for it.
+    lease_waits,
+    /// SQL statements issued to the database.
+    db_queries,
+}
+
+impl Stats {
+    /// Adds `n` to a counter.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
