@@ -1,1 +1,25 @@
-pub fn x(){}
+//! autocache-codegen: reads `schema.yaml` and writes typed Rust repositories whose reads
+//! come from a cache and whose writes keep it exactly in step with the database.
+//!
+//! Pipeline, one module per stage: [`parse`] → [`validate`] (into the [`ir`]) →
+//! [`plan`] (cache keys and invalidations) → [`render`] (handlebars templates) →
+//! [`format`] (prettyplease + `@generated` header) → [`write`] (only what changed).
+//!
+//! From `build.rs`:
+//! ```no_run
+//! autocache_codegen::compile("schema.yaml").unwrap();
+//! ```
+
+pub mod config;
+pub mod ddl;
+pub mod diagnostic;
+pub mod format;
+pub mod ir;
+pub mod parse;
+pub mod plan;
+pub mod render;
+pub mod sql;
+pub mod validate;
+pub mod write;
+
+pub use config::{Config, Error, compile};

@@ -1,1 +1,162 @@
-fn main(){}
+//! The `autocache-codegen` command: a thin shell over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use autocache_codegen::ir::Dialect;
+use autocache_codegen::{Config, Error, ddl, plan, write};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Generates typed, cached Rust repositories from an autocache schema.
+#[derive(Parser)]
+#[command(name = "autocache-codegen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes the generated code into a directory (only files that changed).
+    Generate {
+        /// The schema file.
+        schema: PathBuf,
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Generate for this dialect instead of the schema's `database:`.
+        #[arg(long)]
+        dialect: Option<DialectArg>,
+    },
+    /// Exits 1 with a unified diff if the directory is not what `generate` would write.
+    Check {
+        /// The schema file.
+        schema: PathBuf,
+        /// The directory holding generated code.
+        #[arg(long)]
+        out: PathBuf,
+        /// Generate for this dialect instead of the schema's `database:`.
+        #[arg(long)]
+        dialect: Option<DialectArg>,
+    },
+    /// Prints the CREATE TABLE / index / join-table statements of the schema.
+    Ddl {
+        /// The schema file.
+        schema: PathBuf,
+        /// The SQL dialect (default: the schema's `database:`).
+        #[arg(long)]
+        dialect: Option<DialectArg>,
+    },
+    /// Prints each model's cache keys and what every write does to them.
+    Explain {
+        /// The schema file.
+        schema: PathBuf,
+        /// Only this model.
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DialectArg {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl From<DialectArg> for Dialect {
+    fn from(arg: DialectArg) -> Self {
+        match arg {
+            DialectArg::Sqlite => Dialect::Sqlite,
+            DialectArg::Postgres => Dialect::Postgres,
+            DialectArg::Mysql => Dialect::Mysql,
+        }
+    }
+}
+
+fn config(dialect: Option<DialectArg>) -> Config {
+    let mut config = Config::new();
+    if let Some(dialect) = dialect {
+        config.dialect(dialect.into());
+    }
+    config
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(Error::Schema(errors)) => {
+            eprintln!("{:?}", miette::Report::new(errors));
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Generate { schema, out, dialect } => {
+            let report = config(dialect).out_dir(&out).compile(&schema)?;
+            for path in &report.written {
+                println!("wrote {}", path.display());
+            }
+            for path in &report.removed {
+                println!("removed {}", path.display());
+            }
+            if report.written.is_empty() && report.removed.is_empty() {
+                println!("{} is up to date", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { schema, out, dialect } => check(&config(dialect), &schema, &out),
+        Command::Ddl { schema, dialect } => {
+            for statement in ddl::statements(&config(dialect).load(&schema)?) {
+                println!("{statement};");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { schema, model } => {
+            let schema = Config::new().load(&schema)?;
+            let plans = plan::plan(&schema);
+            let chosen: Vec<_> = plans.iter().filter(|p| model.as_ref().is_none_or(|m| *m == p.model)).collect();
+            if chosen.is_empty() {
+                let known: Vec<_> = plans.iter().map(|p| p.model.as_str()).collect();
+                eprintln!("error: no model `{}`; known: {}", model.unwrap_or_default(), known.join(", "));
+                return Ok(ExitCode::FAILURE);
+            }
+            for plan in chosen {
+                print!("{}", plan::explain(plan));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Compares what would be generated with what is in `out`, printing a unified diff.
+fn check(config: &Config, schema: &Path, out: &Path) -> Result<ExitCode, Error> {
+    let files = config.generate(schema)?;
+    let mut stale = false;
+    for (name, expected) in &files {
+        let path = out.join(name);
+        let actual = std::fs::read_to_string(&path).unwrap_or_default();
+        if actual != *expected {
+            stale = true;
+            let diff = similar::TextDiff::from_lines(&actual, expected);
+            print!("{}", diff.unified_diff().header(&path.display().to_string(), &format!("{name} (expected)")));
+        }
+    }
+    let removable = write::stale_files(out, &files).map_err(|source| Error::Io { path: out.to_owned(), source })?;
+    for path in &removable {
+        stale = true;
+        println!("stale generated file: {}", path.display());
+    }
+    if stale {
+        eprintln!("{} is out of date: run `autocache-codegen generate {} --out {}`", out.display(), schema.display(), out.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{} is up to date", out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -56,6 +56,25 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Cached<T> {
     }
 }
 
+/// Serde helper for JSON columns: postcard cannot carry `serde_json::Value` (it is not
+/// self-describing), so JSON values are cached as their JSON text.
+pub mod json_text {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes `value` as a JSON string.
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(value).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+
+    /// Deserializes a value from a JSON string.
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_str(&text).map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

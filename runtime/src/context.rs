@@ -28,6 +28,8 @@ pub struct Options {
     pub busy_wait: Duration,
     /// Largest value stored; larger ones are read from the database every time.
     pub max_item_size: usize,
+    /// Prepended to every key: separates deployments or tenants sharing cache servers.
+    pub key_namespace: String,
     /// Fault injection for tests: a random pause of up to this long before every fill,
     /// widening the window between a reader's database read and its fill. Zero in production.
     pub fill_delay: Duration,
@@ -41,6 +43,7 @@ impl Default for Options {
             cache_timeout: Duration::from_millis(250),
             busy_wait: Duration::from_millis(500),
             max_item_size: 1024 * 1024 - 512,
+            key_namespace: String::new(),
             fill_delay: Duration::ZERO,
         }
     }

@@ -24,6 +24,8 @@ pub(crate) struct Cache<'a> {
     pub options: &'a Options,
     pub stats: &'a Stats,
     pub ttl: Duration,
+    /// The context's key namespace followed by the model's key prefix.
+    pub prefix: String,
 }
 
 impl Cache<'_> {

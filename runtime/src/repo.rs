@@ -14,7 +14,13 @@ use crate::protocol::{Cache, WritePlan, read_through};
 use crate::stats::Stats;
 
 fn cache<'a, M: Model>(ctx: &'a Context<M::Db>) -> Result<Cache<'a>> {
-    Ok(Cache { backend: ctx.backend_for(&M::INFO)?, options: ctx.options(), stats: ctx.stats(), ttl: M::INFO.ttl })
+    Ok(Cache {
+        backend: ctx.backend_for(&M::INFO)?,
+        options: ctx.options(),
+        stats: ctx.stats(),
+        ttl: M::INFO.ttl,
+        prefix: format!("{}{}", ctx.options().key_namespace, M::INFO.key_prefix),
+    })
 }
 
 /// Runs one statement on `conn`, counting it.
@@ -33,16 +39,16 @@ async fn select_by_ids<M: Model>(ctx: &Context<M::Db>, conn: &mut <M::Db as Data
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
 
-/// The cache key of the row with primary key `id`.
-pub fn primary_key<M: Model>(id: &M::Id) -> String {
-    key::primary(M::INFO.key_prefix, id)
+/// The cache key of the row with primary key `id`, in `ctx`'s key namespace.
+pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
+    key::primary(&format!("{}{}", ctx.options().key_namespace, M::INFO.key_prefix), id)
 }
 
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.
 /// Reads keys `<prefix>:pk:<id>`; missing rows are cached as "does not exist".
 pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
     let cache = cache::<M>(ctx)?;
-    let keys: Vec<String> = ids.iter().map(primary_key::<M>).collect();
+    let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
     read_through(&cache, &keys, |indices| async move {
         let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
         let mut conn = ctx.pool().acquire().await?;
@@ -69,7 +75,7 @@ where
     V: for<'q> sqlx::Encode<'q, M::Db> + sqlx::Type<M::Db> + Display + Clone + Send + Sync,
 {
     let cache = cache::<M>(ctx)?;
-    let keys = [key::unique(M::INFO.key_prefix, unique.field, &value.to_string())];
+    let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
     let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
         let value = value.clone();
         async move {
@@ -87,16 +93,16 @@ where
 }
 
 /// Plans the unique-field keys of `row` to point at it after commit.
-fn fill_unique<M: Model>(plan: &mut WritePlan, row: &M) {
+fn fill_unique<M: Model>(cache: &Cache<'_>, plan: &mut WritePlan, row: &M) {
     for (field, value) in row.unique_values() {
-        plan.fill(key::unique(M::INFO.key_prefix, field, &value), Some(row.id()));
+        plan.fill(key::unique(&cache.prefix, field, &value), Some(row.id()));
     }
 }
 
 /// Plans the unique-field keys of `row` to be emptied after commit.
-fn release_unique<M: Model>(plan: &mut WritePlan, row: &M) {
+fn release_unique<M: Model>(cache: &Cache<'_>, plan: &mut WritePlan, row: &M) {
     for (field, value) in row.unique_values() {
-        plan.release(key::unique(M::INFO.key_prefix, field, &value));
+        plan.release(key::unique(&cache.prefix, field, &value));
     }
 }
 
@@ -124,8 +130,8 @@ pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N
     let rows = fetch(ctx, &mut tx, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
     let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
     let mut plan = WritePlan::default();
-    plan.fill(primary_key::<N::Model>(row.id()), Some(&row));
-    fill_unique(&mut plan, &row);
+    plan.fill(key::primary(&cache.prefix, row.id()), Some(&row));
+    fill_unique(&cache, &mut plan, &row);
     commit_with(&cache, tx, plan).await?;
     Ok(row)
 }
@@ -147,10 +153,10 @@ pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>
         return Ok(None);
     };
     let mut plan = WritePlan::default();
-    plan.fill(primary_key::<M>(new.id()), Some(&new));
-    fill_unique(&mut plan, &new);
+    plan.fill(key::primary(&cache.prefix, new.id()), Some(&new));
+    fill_unique(&cache, &mut plan, &new);
     if let Some(old) = &old {
-        release_unique(&mut plan, old);
+        release_unique(&cache, &mut plan, old);
     }
     commit_with(&cache, tx, plan).await?;
     Ok(Some(new))
@@ -167,8 +173,8 @@ pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> 
         return Ok(false);
     };
     let mut plan = WritePlan::default();
-    plan.fill::<M>(primary_key::<M>(id), None);
-    release_unique(&mut plan, &old);
+    plan.fill::<M>(key::primary(&cache.prefix, id), None);
+    release_unique(&cache, &mut plan, &old);
     commit_with(&cache, tx, plan).await?;
     Ok(true)
 }
@@ -176,6 +182,6 @@ pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> 
 /// Evicts the cached row `id` (as an LRU eviction would); the next read costs one query.
 pub async fn evict<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<()> {
     let backend = ctx.backend_for(&M::INFO)?;
-    let _ = backend.evict(&[primary_key::<M>(id).as_str()]).await;
+    let _ = backend.evict(&[primary_key::<M>(ctx, id).as_str()]).await;
     Ok(())
 }

@@ -1,0 +1,101 @@
+//! The library entry point, in the style of prost-build: a [`Config`] builder that
+//! `build.rs` and the CLI both use, so both produce byte-identical files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::SchemaErrors;
+use crate::ir::{Dialect, Schema};
+use crate::{format, plan, render, validate, write};
+
+/// Anything that stops generation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The schema is invalid; every problem is listed with file:line:col.
+    #[error("{0}")]
+    Schema(#[from] SchemaErrors),
+    /// A template produced something unexpected (a bug in autocache-codegen).
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    /// The rendered code does not parse (a bug in autocache-codegen).
+    #[error(transparent)]
+    Format(#[from] format::FormatError),
+    /// Reading the schema or writing output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `compile` was called outside a build script and without `out_dir`.
+    #[error("no output directory: call Config::out_dir or run from build.rs (OUT_DIR unset)")]
+    NoOutDir,
+}
+
+/// Configures and runs code generation.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    out_dir: Option<PathBuf>,
+    dialect: Option<Dialect>,
+}
+
+impl Config {
+    /// A configuration with defaults: output to `OUT_DIR`, the schema's own dialect.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes into `dir` instead of `OUT_DIR`.
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Generates for `dialect` whatever the schema's `database:` says.
+    pub fn dialect(&mut self, dialect: Dialect) -> &mut Self {
+        self.dialect = Some(dialect);
+        self
+    }
+
+    /// Reads and validates the schema at `path`.
+    pub fn load(&self, path: &Path) -> Result<Schema, Error> {
+        let source = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let mut schema = validate::load(&source, &path.display().to_string())?;
+        if let Some(dialect) = self.dialect {
+            schema.dialect = dialect;
+        }
+        Ok(schema)
+    }
+
+    /// The files generated for the schema at `path`, by name (`<namespace>.rs`).
+    pub fn generate(&self, path: &Path) -> Result<BTreeMap<String, String>, Error> {
+        let schema = self.load(path)?;
+        let plans = plan::plan(&schema);
+        let source = render::render(&schema, &plans)?;
+        let schema_name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let formatted = format::format(&source, &schema_name)?;
+        Ok(BTreeMap::from([(format!("{}.rs", schema.namespace), formatted)]))
+    }
+
+    /// Generates and writes the files; from `build.rs`, also tells cargo to rerun when the
+    /// schema changes. Include the result with
+    /// `include!(concat!(env!("OUT_DIR"), "/<namespace>.rs"))`.
+    pub fn compile(&self, path: impl AsRef<Path>) -> Result<write::WriteReport, Error> {
+        let path = path.as_ref();
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                println!("cargo:rerun-if-changed={}", path.display());
+                std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?
+            }
+        };
+        let files = self.generate(path)?;
+        write::write(&out_dir, &files).map_err(|source| Error::Io { path: out_dir, source })
+    }
+}
+
+/// Generates into `OUT_DIR` with the default configuration (for `build.rs`).
+pub fn compile(path: impl AsRef<Path>) -> Result<write::WriteReport, Error> {
+    Config::new().compile(path)
+}

@@ -1,0 +1,197 @@
+//! Renders the IR into Rust source with the handlebars templates under `templates/`.
+//! All naming (heck) and type mapping happens here; templates only lay text out.
+
+use handlebars::{Handlebars, no_escape};
+use heck::ToShoutySnakeCase;
+use serde_json::{Value, json};
+
+use crate::ir::{Dialect, Field, FieldType, Model, Schema};
+use crate::plan::{ModelPlan, WriteEffect};
+use crate::{ddl, sql};
+
+/// Rendering failed: a template bug, reported with the template's own position.
+#[derive(Debug, thiserror::Error)]
+#[error("rendering generated code failed: {0}")]
+pub struct RenderError(String);
+
+/// Renders the whole schema as one Rust module (unformatted).
+pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderError> {
+    let mut engine = Handlebars::new();
+    engine.set_strict_mode(true);
+    engine.register_escape_fn(no_escape);
+    engine
+        .register_template_string("module", include_str!("../templates/module.rs.hbs"))
+        .map_err(|e| RenderError(e.to_string()))?;
+    engine
+        .register_partial("model", include_str!("../templates/model.rs.hbs"))
+        .map_err(|e| RenderError(e.to_string()))?;
+    let models: Vec<Value> = schema.models.iter().zip(plans).map(|(model, plan)| model_context(schema, model, plan)).collect();
+    let context = json!({
+        "allow": ALLOW,
+        "namespace": schema.namespace,
+        "dialect": format!("{:?}", schema.dialect).to_lowercase(),
+        "db_type": match schema.dialect {
+            Dialect::Sqlite => "Sqlite",
+            Dialect::Postgres => "Postgres",
+            Dialect::Mysql => "MySql",
+        },
+        "ddl": ddl::statements(schema).iter().map(|s| rust_str(s)).collect::<Vec<_>>(),
+        "models": models,
+    });
+    engine.render("module", &context).map_err(|e| RenderError(e.to_string()))
+}
+
+/// Put on every generated item, so users' lint settings never fire on generated code.
+const ALLOW: &str = "#[allow(clippy::all, clippy::pedantic, clippy::nursery, unused_qualifications, missing_debug_implementations)]";
+
+/// A Rust string literal.
+fn rust_str(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// The Rust type of a column's value (without `Option` for nullability).
+fn base_type(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::SmallInt => "i16",
+        FieldType::Int | FieldType::PositiveInt => "i32",
+        FieldType::BigInt => "i64",
+        FieldType::Bool => "bool",
+        FieldType::Float => "f64",
+        FieldType::String { .. } | FieldType::Text => "String",
+        FieldType::Bytes => "Vec<u8>",
+        FieldType::Uuid => "sqlx::types::Uuid",
+        FieldType::Date => "sqlx::types::chrono::NaiveDate",
+        FieldType::Time => "sqlx::types::chrono::NaiveTime",
+        FieldType::DateTime => "sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>",
+        FieldType::Json => "serde_json::Value",
+    }
+}
+
+fn rust_type(field: &Field) -> String {
+    let base = base_type(&field.ty);
+    if field.nullable { format!("Option<{base}>") } else { base.to_owned() }
+}
+
+fn is_copy(ty: &FieldType) -> bool {
+    !matches!(ty, FieldType::String { .. } | FieldType::Text | FieldType::Bytes | FieldType::Json)
+}
+
+/// The expression binding `self.<field>` to a query.
+fn bind_expr(field: &Field) -> String {
+    match (&field.ty, field.nullable) {
+        (FieldType::Json, false) => format!("sqlx::types::Json(&self.{})", field.name),
+        (FieldType::Json, true) => format!("self.{}.as_ref().map(sqlx::types::Json)", field.name),
+        _ => format!("&self.{}", field.name),
+    }
+}
+
+fn describe(model: &Model, field: &Field) -> String {
+    let ty = match &field.ty {
+        FieldType::String { max_length } => format!("string, at most {max_length} characters"),
+        other => format!("{:?}", other).to_lowercase(),
+    };
+    let mut doc = format!("Column `{}`: {ty}", field.column);
+    if field.nullable {
+        doc.push_str(", nullable");
+    }
+    if field.unique {
+        doc.push_str(", unique");
+    }
+    if field.auto {
+        doc.push_str(", assigned by the database");
+    }
+    if let Some(relation) = &field.relation {
+        doc.push_str(&format!(
+            "; {:?} `{}` to `{}` (reverse: `{}`)",
+            relation.kind, relation.name, relation.target, relation.related_name
+        ));
+    }
+    if std::ptr::eq(field, &model.primary_key) {
+        doc.push_str("; primary key");
+    }
+    doc.push('.');
+    doc
+}
+
+fn column_context(model: &Model, field: &Field) -> Value {
+    json!({
+        "rust_name": field.name,
+        "rust_type": rust_type(field),
+        "doc": describe(model, field),
+        "json": (field.ty == FieldType::Json).then(|| if field.nullable { "json(nullable)" } else { "json" }),
+        "bind": bind_expr(field),
+        "insert_type": if field.default.is_some() && !field.nullable { format!("Option<{}>", rust_type(field)) } else { rust_type(field) },
+        "default": field.default.as_ref().map(ddl::literal),
+    })
+}
+
+fn write_doc(effect: &WriteEffect) -> Vec<String> {
+    let mut lines = vec![format!("After commit (keys locked before commit, so no older fill can land):")];
+    lines.extend(effect.fills.iter().map(|key| format!("- writes through `{key}`")));
+    lines.extend(effect.releases.iter().map(|key| format!("- empties `{key}`")));
+    lines
+}
+
+fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
+    let pk = &model.primary_key;
+    let (id_param, id_arg) = match &pk.ty {
+        FieldType::String { .. } | FieldType::Text => ("&str".to_owned(), format!("{}.to_owned()", pk.name)),
+        ty if is_copy(ty) => (base_type(ty).to_owned(), pk.name.clone()),
+        ty => (format!("&{}", base_type(ty)), format!("{}.clone()", pk.name)),
+    };
+    let statements = sql::statements(schema.dialect, model);
+    let uniques: Vec<Value> = model
+        .fields
+        .iter()
+        .filter(|field| field.unique)
+        .map(|field| {
+            let select = statements.select_by_unique.iter().find(|(name, _)| *name == field.name).map(|(_, sql)| sql.clone());
+            let (param_type, arg_expr) = match &field.ty {
+                FieldType::String { .. } | FieldType::Text => ("&str".to_owned(), "value.to_owned()".to_owned()),
+                ty if is_copy(ty) => (base_type(ty).to_owned(), "value".to_owned()),
+                ty => (format!("&{}", base_type(ty)), "value.clone()".to_owned()),
+            };
+            let value_expr = if field.nullable {
+                format!("self.{}.as_ref().map(ToString::to_string)", field.name)
+            } else {
+                format!("Some(self.{}.to_string())", field.name)
+            };
+            json!({
+                "field": field.name,
+                "const_name": format!("{}_BY_{}", model.name.to_shouty_snake_case(), field.name.to_shouty_snake_case()),
+                "sql": rust_str(&select.unwrap_or_default()),
+                "param_type": param_type,
+                "arg_expr": arg_expr,
+                "value_expr": value_expr,
+            })
+        })
+        .collect();
+    let write = |op: &str| plan.writes.iter().find(|w| w.op == op).map(write_doc).unwrap_or_default();
+    json!({
+        "allow": ALLOW,
+        "name": model.name,
+        "repo": format!("{}Repo", model.name),
+        "new_name": format!("New{}", model.name),
+        "table": model.table,
+        "backend": model.backend,
+        "ttl_secs": model.ttl_secs,
+        "key_prefix": plan.key_prefix,
+        "pk_name": pk.name,
+        "pk_auto": pk.auto,
+        "id_type": base_type(&pk.ty),
+        "id_param": id_param,
+        "id_arg": id_arg,
+        "columns": sql::columns(model).into_iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
+        "fields": model.fields.iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
+        "inserted": sql::inserted(model).into_iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
+        "uniques": uniques,
+        "sql": {
+            "select_by_ids": rust_str(&statements.select_by_ids),
+            "select_for_update": rust_str(&statements.select_for_update),
+            "insert": rust_str(&statements.insert),
+            "update": rust_str(&statements.update),
+            "delete": rust_str(&statements.delete),
+        },
+        "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },
+    })
+}

@@ -1,0 +1,123 @@
+//! A test environment: a fresh SQLite database with the sample schema's tables, and a
+//! context whose `default` and `other` backends are of one kind, on real servers that live
+//! as long as the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use autocache::backend::memory::MemoryBackend;
+use autocache::{Context, Options, StatsSnapshot};
+use autocache_testkit::memcached::{self, Memcached};
+use autocache_testkit::redis::{Redis, RedisCluster};
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+/// The backend kinds every scenario runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// The in-process cache (embedded default).
+    Memory,
+    /// One memcached server holding both named backends.
+    MemcachedOne,
+    /// Two memcached servers; each named backend spreads its keys over both.
+    MemcachedTwo,
+    /// One redis server.
+    Redis,
+    /// A three-master Redis Cluster.
+    RedisCluster,
+}
+
+/// Servers kept alive for the environment's lifetime.
+#[allow(dead_code)]
+pub enum Servers {
+    None,
+    Memcached(Vec<Memcached>),
+    Redis(Redis),
+    Cluster(RedisCluster),
+}
+
+/// One test's database, context and servers.
+pub struct Env {
+    pub ctx: Context<Sqlite>,
+    pub servers: Servers,
+    db_path: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db_path.display()));
+        }
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A name unique to this test process and call.
+pub fn unique_name(what: &str) -> String {
+    format!("{what}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh SQLite database file with the sample schema's tables.
+pub async fn database() -> (sqlx::SqlitePool, PathBuf) {
+    let path = std::env::temp_dir().join(format!("{}.sqlite", unique_name("autocache-test")));
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.expect("open sqlite");
+    autocache_generated::create_tables(&pool).await.expect("create tables");
+    (pool, path)
+}
+
+/// Starts the servers of `kind` and a context whose `default` and `other` use them.
+pub async fn env(kind: Kind) -> Env {
+    env_with(kind, Options::default()).await
+}
+
+/// Like [`env`], with protocol options.
+pub async fn env_with(kind: Kind, mut options: Options) -> Env {
+    options.key_namespace = format!("{}:", unique_name("t"));
+    let (pool, db_path) = database().await;
+    let builder = Context::builder(pool).options(options);
+    let (builder, servers) = match kind {
+        Kind::Memory => {
+            let memory = Arc::new(MemoryBackend::new(64 << 20));
+            (builder.backend("default", memory.clone()).backend("other", memory), Servers::None)
+        }
+        Kind::MemcachedOne | Kind::MemcachedTwo => {
+            let count = if matches!(kind, Kind::MemcachedOne) { 1 } else { 2 };
+            let servers: Vec<Memcached> = (0..count).map(|_| Memcached::start()).collect();
+            let url = memcached::url(&servers.iter().collect::<Vec<_>>());
+            (with_url(builder, &url).await, Servers::Memcached(servers))
+        }
+        Kind::Redis => {
+            let redis = Redis::start();
+            (with_url(builder, &redis.url()).await, Servers::Redis(redis))
+        }
+        Kind::RedisCluster => {
+            let cluster = RedisCluster::start();
+            (with_url(builder, &cluster.url()).await, Servers::Cluster(cluster))
+        }
+    };
+    Env { ctx: builder.build(), servers, db_path }
+}
+
+async fn with_url(builder: autocache::ContextBuilder<Sqlite>, url: &str) -> autocache::ContextBuilder<Sqlite> {
+    let builder = builder.backend_url("default", url).await.expect("connect default backend");
+    builder.backend_url("other", url).await.expect("connect other backend")
+}
+
+impl Env {
+    /// Runs `work` and asserts it issued exactly `queries` database queries.
+    pub async fn queries<T>(&self, queries: u64, work: impl Future<Output = T>) -> T {
+        let before = self.ctx.snapshot();
+        let out = work.await;
+        let delta: StatsSnapshot = self.ctx.snapshot() - before;
+        assert_eq!(delta.db_queries, queries, "expected {queries} database queries, stats: {delta:?}");
+        out
+    }
+}

@@ -1,0 +1,5 @@
+//! The integration suite: the seed's scenarios in our words, on every backend, with real
+//! servers started by the test harness.
+
+mod env;
+mod instances;
