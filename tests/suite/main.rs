@@ -1,5 +1,8 @@
 //! The integration suite: the seed's scenarios in our words, on every backend, with real
 //! servers started by the test harness.
 
+mod consistency;
 mod env;
 mod instances;
+mod multicache;
+mod workload;

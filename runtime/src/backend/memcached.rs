@@ -1,1 +1,639 @@
-//! Memcached backend (written next).
+//! The memcached backend: the meta protocol (`mg`, `ms`, `md`) through `memcache::exp`'s
+//! [`AsyncMetaClient`], one client per server, with the routing done here.
+//!
+//! - **Routing.** Rendezvous (highest random weight) hashing over the key bytes and each
+//!   server's identity, the `host:port` string exactly as configured, with FNV-1a 64 and a
+//!   SplitMix64 finalizer. The hash is fixed by this file, not by the Rust release (std's
+//!   `DefaultHasher` may change) nor by the client crate, so every process configured with
+//!   the same server strings, in any order, routes every key alike, and removing a server
+//!   only moves the keys it held. Configure the same strings everywhere: `localhost:11211`
+//!   and `127.0.0.1:11211` are different identities.
+//! - **Round trips.** A multi-key call sends one pipelined batch per server, the servers in
+//!   parallel, and answers in the caller's key order.
+//! - **Mapping.** A lookup is `mg <key> v c N<lease ttl>`. A non-empty value is a hit whose
+//!   CAS is the token. On a miss memcached creates a zero-byte placeholder and hands the win
+//!   flag (`W`) to exactly one reader: that is our lease, its token the placeholder's CAS. A
+//!   placeholder someone else won (`Z`) is [`Lookup::Busy`], and so is any other zero-byte
+//!   item. A stale item (`X`) is a lease if we won it, busy otherwise. A fill is
+//!   `ms … C<token>`, a lock an unconditional `ms` returning the new CAS, a release
+//!   `md … C<token>`, an eviction `md`. Zero-byte values are reserved for lease
+//!   placeholders: the runtime never stores one and [`MemcachedBackend`] refuses to. A value
+//!   the server refuses (larger than its item limit, 1 MiB by default) is a fill that did
+//!   not happen (`Ok(false)`); memcached then also drops whatever the key held.
+//! - **Faults.** A server that fails (connection refused, I/O error, timeout, an answer that
+//!   is not the protocol) is marked down for [`DOWN_FOR`]: calls routed to it fail at once
+//!   with [`CacheError::Unavailable`] instead of waiting for connect timeouts. After that
+//!   window one call tries it again, but before anything is read from it (or written to it)
+//!   the server must accept a `flush_all`: while we could not reach it, it may have missed
+//!   invalidations. That covers a network partition, after which the server still holds
+//!   items that may be stale; a restarted memcached is empty anyway. If the flush fails the
+//!   server is marked down again; a server on which `flush_all` is disabled (`-F`) is never
+//!   used again by this process once it has failed, which is the safe outcome.
+//!   Each exchange runs in its own task, bounded by this backend's own connect and I/O
+//!   timeouts, so a failure is noticed and recorded even when the caller's deadline (see
+//!   [`super::guard`]) gives up on the call first. Errors never panic and never hang.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::join_all;
+use memcache::exp::{AsyncMetaClient, Delete, Error as McError, Get, GetResult, GetStatus, Meta, Router, Set, Ttl};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::{CacheBackend, CacheError, Lookup, Token};
+
+/// How long a server that failed is skipped before it is tried (and flushed) again.
+pub const DOWN_FOR: Duration = Duration::from_secs(1);
+
+/// Bound on dialing (and resolving) one server.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Bound on one exchange (writing the request and reading every answer).
+const IO_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// memcached reads relative TTLs above this many seconds as absolute unix timestamps.
+const MAX_RELATIVE_SECS: u32 = 30 * 24 * 60 * 60;
+
+/// Longest item TTL sent; the client turns it into an absolute timestamp.
+const MAX_TTL_SECS: u32 = 365 * 24 * 60 * 60;
+
+/// A cache on one or more memcached servers, keys spread by rendezvous hashing.
+pub struct MemcachedBackend {
+    servers: Vec<Arc<Server>>,
+    /// Per server: the hash of its identity, mixed into every key's score.
+    seeds: Vec<u64>,
+}
+
+impl MemcachedBackend {
+    /// Opens a backend on `servers` (`host:port` each). Addresses are resolved here but
+    /// connections are made on first use, so a server that is down does not fail this call.
+    pub async fn connect(servers: &[String]) -> Result<Self, CacheError> {
+        let url = format!("memcache://{}", servers.join(","));
+        let invalid = |reason: String| CacheError::InvalidUrl {
+            url: url.clone(),
+            reason,
+        };
+        if servers.is_empty() {
+            return Err(invalid("memcache:// needs at least one host:port".into()));
+        }
+        let mut identities: Vec<String> = Vec::with_capacity(servers.len());
+        for server in servers {
+            let server = server.trim();
+            let host_port = server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|port| port != 0));
+            if !host_port {
+                return Err(invalid(format!(
+                    "`{server}` is not host:port (for example 127.0.0.1:11211)"
+                )));
+            }
+            if identities.iter().any(|known| known == server) {
+                return Err(invalid(format!("`{server}` is listed twice")));
+            }
+            identities.push(server.to_owned());
+        }
+        let seeds = identities
+            .iter()
+            .map(|identity| mix(fnv1a64(identity.as_bytes())))
+            .collect();
+        let servers: Vec<Arc<Server>> = identities.into_iter().map(|addr| Arc::new(Server::new(addr))).collect();
+        // Resolve every address now; one that does not resolve is marked down, not fatal.
+        join_all(servers.iter().map(|server| server.client())).await;
+        Ok(Self { servers, seeds })
+    }
+
+    /// The index, into the configured server list, of the server that holds `key`.
+    pub fn server_for(&self, key: &str) -> usize {
+        rendezvous(key.as_bytes(), &self.seeds)
+    }
+
+    /// The indices of `keys` grouped by server, servers with no key left out.
+    fn group(&self, keys: &[&str]) -> Vec<(usize, Vec<usize>)> {
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.servers.len()];
+        for (index, key) in keys.iter().enumerate() {
+            groups[self.server_for(key)].push(index);
+        }
+        groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, indices)| !indices.is_empty())
+            .collect()
+    }
+
+    /// Runs `work` against server `index` in its own task, once the server is known up and
+    /// flushed; a failure of the server marks it down.
+    async fn on_server<T, F, Fut>(&self, index: usize, work: F) -> Result<T, CacheError>
+    where
+        T: Send + 'static,
+        F: FnOnce(AsyncMetaClient) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, McError>> + Send + 'static,
+    {
+        let server = self
+            .servers
+            .get(index)
+            .cloned()
+            .ok_or_else(|| CacheError::Protocol(format!("no memcached server #{index}")))?;
+        server.check_up()?;
+        detach(async move {
+            server.ready().await?;
+            let client = server.client().await?;
+            work(client).await.map_err(|error| server.failed(&error))
+        })
+        .await
+    }
+
+    /// Deletes lease placeholders this caller won but will not fill (best effort).
+    async fn give_back(&self, leases: Vec<(String, Token)>) {
+        let releases = leases.iter().map(|(key, token)| self.release(key, *token));
+        join_all(releases).await;
+    }
+}
+
+#[async_trait]
+impl CacheBackend for MemcachedBackend {
+    fn kind(&self) -> &'static str {
+        "memcached"
+    }
+
+    async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
+        let lease = secs(lease_ttl, MAX_RELATIVE_SECS);
+        let groups = self.group(keys);
+        let exchanges = groups.iter().map(|(server, indices)| {
+            let gets: Vec<Get> = indices
+                .iter()
+                .map(|&index| Get::new(keys[index]).meta(Meta::NONE.cas()).lease_ttl(lease))
+                .collect();
+            self.on_server(
+                *server,
+                move |client| async move { every(client.run_many(gets).await?) },
+            )
+        });
+        let answers = join_all(exchanges).await;
+        let mut found = vec![Lookup::Busy; keys.len()];
+        let mut won = Vec::new();
+        let mut failure = None;
+        for ((_, indices), answer) in groups.iter().zip(answers) {
+            let lookups = answer.and_then(|results| {
+                if results.len() != indices.len() {
+                    return Err(CacheError::Protocol(format!(
+                        "{} answers for {} keys",
+                        results.len(),
+                        indices.len()
+                    )));
+                }
+                results.into_iter().map(to_lookup).collect::<Result<Vec<_>, _>>()
+            });
+            match lookups {
+                Ok(lookups) => {
+                    for (&index, lookup) in indices.iter().zip(lookups) {
+                        if let Lookup::Lease(token) = lookup {
+                            won.push((keys[index].to_owned(), token));
+                        }
+                        found[index] = lookup;
+                    }
+                }
+                Err(error) => failure = failure.or(Some(error)),
+            }
+        }
+        if let Some(error) = failure {
+            // The caller reads the database for every key: free the leases it cannot use.
+            self.give_back(won).await;
+            return Err(error);
+        }
+        Ok(found)
+    }
+
+    async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
+        if bytes.is_empty() {
+            return Err(CacheError::Protocol(
+                "zero-byte values are reserved for lease placeholders".into(),
+            ));
+        }
+        let set = Set::new(key, bytes)
+            .ttl(Ttl::secs(secs(ttl, MAX_TTL_SECS)))
+            .compare_cas(token.0);
+        self.on_server(self.server_for(key), move |client| async move {
+            match client.run(set).await {
+                // Stored, or the token no longer holds (CAS mismatch, key gone).
+                Ok(result) => Ok(result.applied()),
+                // The server answered that it cannot store this value (too large, out of memory).
+                Err(error) if refused_by_server(&error) => Ok(false),
+                Err(error) => Err(error),
+            }
+        })
+        .await
+    }
+
+    async fn lock(&self, keys: &[&str], marker: &[u8], ttl: Duration) -> Result<Vec<Token>, CacheError> {
+        let ttl = Ttl::secs(secs(ttl, MAX_TTL_SECS));
+        let groups = self.group(keys);
+        let exchanges = groups.iter().map(|(server, indices)| {
+            let sets: Vec<Set> = indices
+                .iter()
+                .map(|&index| Set::new(keys[index], marker).ttl(ttl).return_cas())
+                .collect();
+            self.on_server(
+                *server,
+                move |client| async move { every(client.run_many(sets).await?) },
+            )
+        });
+        let answers = join_all(exchanges).await;
+        let mut tokens = vec![None; keys.len()];
+        for ((_, indices), answer) in groups.iter().zip(answers) {
+            let results = answer?;
+            if results.len() != indices.len() {
+                return Err(CacheError::Protocol(format!(
+                    "{} answers for {} keys",
+                    results.len(),
+                    indices.len()
+                )));
+            }
+            for (&index, result) in indices.iter().zip(results) {
+                match (result.applied(), result.cas) {
+                    (true, Some(cas)) => tokens[index] = Some(Token(cas)),
+                    _ => {
+                        return Err(CacheError::Protocol(format!(
+                            "memcached did not lock `{}` ({:?}, CAS {:?})",
+                            keys[index], result.status, result.cas
+                        )));
+                    }
+                }
+            }
+        }
+        tokens
+            .into_iter()
+            .map(|token| token.ok_or_else(|| CacheError::Protocol("a key was not locked".into())))
+            .collect()
+    }
+
+    async fn release(&self, key: &str, token: Token) -> Result<(), CacheError> {
+        let delete = Delete::new(key).compare_cas(token.0);
+        // A mismatch or a missing key means the lock or lease is no longer ours: nothing to do.
+        self.on_server(self.server_for(key), move |client| async move {
+            client.run(delete).await.map(drop)
+        })
+        .await
+    }
+
+    async fn evict(&self, keys: &[&str]) -> Result<(), CacheError> {
+        let exchanges = self.group(keys).into_iter().map(|(server, indices)| {
+            let deletes: Vec<Delete> = indices.iter().map(|&index| Delete::new(keys[index])).collect();
+            // Deleted or already absent: either way the key holds nothing.
+            self.on_server(server, move |client| async move {
+                every(client.run_many(deletes).await?).map(drop)
+            })
+        });
+        join_all(exchanges).await.into_iter().collect()
+    }
+}
+
+/// One configured server: its client (made on first use), its health and its flush.
+struct Server {
+    /// The address as configured; also its routing identity.
+    addr: String,
+    client: tokio::sync::OnceCell<AsyncMetaClient>,
+    health: Mutex<Health>,
+    /// Held by the one call flushing the server; the others fail fast meanwhile.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Health {
+    /// Calls fail at once until then.
+    down_until: Option<Instant>,
+    /// Failures seen so far.
+    failures: u64,
+    /// Failures covered by a successful `flush_all` (started after them).
+    flushed: u64,
+    /// What the last failure was, for error messages.
+    last_error: String,
+}
+
+impl Server {
+    fn new(addr: String) -> Self {
+        Self {
+            addr,
+            client: tokio::sync::OnceCell::new(),
+            health: Mutex::new(Health::default()),
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fails at once while the server is marked down.
+    fn check_up(&self) -> Result<(), CacheError> {
+        let health = self.health();
+        let now = Instant::now();
+        match health.down_until {
+            Some(until) if until > now => Err(CacheError::Unavailable(format!(
+                "memcached {} is marked down for another {:?} after: {}",
+                self.addr,
+                until - now,
+                health.last_error
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The failure count a flush must cover, if a failure has not been covered yet.
+    fn unflushed(&self) -> Option<u64> {
+        let health = self.health();
+        (health.flushed < health.failures).then_some(health.failures)
+    }
+
+    /// Records a failure: the server is skipped for [`DOWN_FOR`], then flushed before use.
+    fn mark_down(&self, reason: String) -> CacheError {
+        {
+            let mut health = self.health();
+            health.failures += 1;
+            health.down_until = Some(Instant::now() + DOWN_FOR);
+            health.last_error.clone_from(&reason);
+        }
+        tracing::warn!(server = %self.addr, error = %reason, "memcached server marked down; it is flushed before it is used again");
+        CacheError::Unavailable(format!("memcached {}: {reason}", self.addr))
+    }
+
+    /// Maps a client error; one that says the server cannot be talked to marks it down.
+    fn failed(&self, error: &McError) -> CacheError {
+        if lost_contact(error) {
+            self.mark_down(error.to_string())
+        } else {
+            CacheError::Protocol(format!("memcached {}: {error}", self.addr))
+        }
+    }
+
+    /// Succeeds once the server is up and every failure seen has been followed by a flush.
+    async fn ready(&self) -> Result<(), CacheError> {
+        self.check_up()?;
+        if self.unflushed().is_none() {
+            return Ok(());
+        }
+        let Ok(_flushing) = self.flushing.try_lock() else {
+            return Err(CacheError::Unavailable(format!(
+                "memcached {} is being flushed after a failure",
+                self.addr
+            )));
+        };
+        // Another call may have flushed it (or seen it fail again) in the meantime.
+        self.check_up()?;
+        let Some(covers) = self.unflushed() else {
+            return Ok(());
+        };
+        flush_all(&self.addr)
+            .await
+            .map_err(|reason| self.mark_down(format!("flush_all after a failure: {reason}")))?;
+        {
+            let mut health = self.health();
+            health.flushed = health.flushed.max(covers);
+        }
+        tracing::info!(server = %self.addr, "memcached server flushed after a failure; using it again");
+        self.check_up()?;
+        match self.unflushed() {
+            None => Ok(()),
+            Some(_) => Err(CacheError::Unavailable(format!(
+                "memcached {} failed again while being flushed",
+                self.addr
+            ))),
+        }
+    }
+
+    /// The client for this server, made (and its address resolved) on first use.
+    async fn client(&self) -> Result<AsyncMetaClient, CacheError> {
+        let made = self
+            .client
+            .get_or_try_init(|| async {
+                let connecting = AsyncMetaClient::builder()
+                    .router(OnlyServer)
+                    .connect_timeout(Some(CONNECT_TIMEOUT))
+                    .io_timeout(Some(IO_TIMEOUT))
+                    .connect_async(self.addr.as_str());
+                match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                    Ok(Ok(client)) => Ok(client),
+                    Ok(Err(error)) => Err(format!("cannot resolve the address: {error}")),
+                    Err(_) => Err(format!("resolving the address took over {CONNECT_TIMEOUT:?}")),
+                }
+            })
+            .await;
+        match made {
+            Ok(client) => Ok(client.clone()),
+            Err(reason) => Err(self.mark_down(reason)),
+        }
+    }
+}
+
+/// Each client talks to one server: routing is done by [`MemcachedBackend::server_for`].
+struct OnlyServer;
+
+impl Router for OnlyServer {
+    fn route(&self, _key: &[u8], _servers: &[String]) -> usize {
+        0
+    }
+}
+
+/// Runs `task` on its own tokio task, so that it completes (and records what happened to the
+/// server) even if the caller stops waiting; a panic inside becomes an error.
+async fn detach<T: Send + 'static>(
+    task: impl Future<Output = Result<T, CacheError>> + Send + 'static,
+) -> Result<T, CacheError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.spawn(task).await.unwrap_or_else(|error| {
+            Err(CacheError::Unavailable(format!(
+                "memcached exchange did not complete: {error}"
+            )))
+        }),
+        Err(_) => task.await,
+    }
+}
+
+/// Sends `flush_all` (a text-protocol command the meta client does not offer) on a fresh
+/// connection and expects `OK`.
+async fn flush_all(addr: &str) -> Result<(), String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|error| format!("connect: {error}"))?;
+        stream
+            .write_all(b"flush_all\r\n")
+            .await
+            .map_err(|error| format!("write: {error}"))?;
+        let mut reader = BufReader::new(stream).take(256);
+        let mut line = Vec::new();
+        reader
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|error| format!("read: {error}"))?;
+        if line == b"OK\r\n" {
+            Ok(())
+        } else {
+            Err(format!("answered {:?}", String::from_utf8_lossy(&line).trim_end()))
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT + IO_TIMEOUT, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {:?}", CONNECT_TIMEOUT + IO_TIMEOUT)),
+    }
+}
+
+/// Whether `error` means the server could not be reached or understood (as opposed to an
+/// answer such as "object too large").
+fn lost_contact(error: &McError) -> bool {
+    match error {
+        McError::Io(_) | McError::Timeout { .. } | McError::Protocol(_) => true,
+        McError::Ambiguous { source, .. } => lost_contact(source),
+        _ => false,
+    }
+}
+
+/// Whether the server answered `SERVER_ERROR` (it could not store the value).
+fn refused_by_server(error: &McError) -> bool {
+    match error {
+        McError::Server(_) => true,
+        McError::Ambiguous { source, .. } => refused_by_server(source),
+        _ => false,
+    }
+}
+
+/// The outcomes of a batch, or its most telling error (one that marks the server down, if any).
+fn every<T>(results: Vec<Result<T, McError>>) -> Result<Vec<T>, McError> {
+    let mut outputs = Vec::with_capacity(results.len());
+    let mut failure: Option<McError> = None;
+    for result in results {
+        match result {
+            Ok(output) => outputs.push(output),
+            Err(error) => {
+                if failure
+                    .as_ref()
+                    .is_none_or(|first| !lost_contact(first) && lost_contact(&error))
+                {
+                    failure = Some(error);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(outputs),
+    }
+}
+
+/// What one `mg … v c N<ttl>` answer means for the caller.
+fn to_lookup(result: GetResult) -> Result<Lookup, CacheError> {
+    let cas = result.item.cas;
+    let token = || {
+        cas.map(Token)
+            .ok_or_else(|| CacheError::Protocol("memcached did not return the item's CAS".into()))
+    };
+    if result.is_stale() {
+        return if result.won_lease() {
+            Ok(Lookup::Lease(token()?))
+        } else {
+            Ok(Lookup::Busy)
+        };
+    }
+    match result.status {
+        GetStatus::Hit => match result.value {
+            Some(bytes) if !bytes.is_empty() => Ok(Lookup::Value {
+                bytes: Bytes::from(bytes),
+                token: token()?,
+            }),
+            // A zero-byte item is a placeholder (or was stored by something else): never served.
+            _ => Ok(Lookup::Busy),
+        },
+        GetStatus::Miss if result.won_lease() => Ok(Lookup::Lease(token()?)),
+        // Someone else's placeholder, or a miss memcached could not vivify (out of memory).
+        _ => Ok(Lookup::Busy),
+    }
+}
+
+/// Whole seconds, rounded up, between 1 and `max`.
+fn secs(duration: Duration, max: u32) -> u32 {
+    let rounded = duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0));
+    u32::try_from(rounded).unwrap_or(u32::MAX).clamp(1, max)
+}
+
+/// FNV-1a, 64 bits: stable across processes, platforms and Rust releases.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The SplitMix64 finalizer: spreads every input bit over the whole output.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Rendezvous hashing: the server whose seed gives `key` the highest score.
+fn rendezvous(key: &[u8], seeds: &[u64]) -> usize {
+    let key_hash = mix(fnv1a64(key));
+    let mut best: Option<(usize, u64)> = None;
+    for (index, &seed) in seeds.iter().enumerate() {
+        let score = mix(key_hash ^ seed);
+        if best.is_none_or(|(_, top)| score > top) {
+            best = Some((index, score));
+        }
+    }
+    best.map_or(0, |(index, _)| index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_the_published_fnv1a() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn routing_is_pinned() {
+        // Every process, on every release, must route alike: this pins the function.
+        let seeds: Vec<u64> = ["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"]
+            .iter()
+            .map(|server| mix(fnv1a64(server.as_bytes())))
+            .collect();
+        let routed: Vec<usize> = (0..12)
+            .map(|i| rendezvous(format!("key:{i}").as_bytes(), &seeds))
+            .collect();
+        assert_eq!(routed, PINNED_ROUTES);
+    }
+
+    /// Computed independently (a Python transcription of FNV-1a 64 + SplitMix64).
+    const PINNED_ROUTES: [usize; 12] = [1, 2, 0, 2, 0, 2, 2, 2, 2, 0, 1, 1];
+
+    #[test]
+    fn routing_ignores_server_order() {
+        let servers = ["a:1", "b:2", "c:3", "d:4"];
+        let seeds: Vec<u64> = servers.iter().map(|s| mix(fnv1a64(s.as_bytes()))).collect();
+        let reversed: Vec<u64> = seeds.iter().rev().copied().collect();
+        for i in 0..1000 {
+            let key = format!("k{i}");
+            let forward = rendezvous(key.as_bytes(), &seeds);
+            let backward = rendezvous(key.as_bytes(), &reversed);
+            assert_eq!(servers[forward], servers[servers.len() - 1 - backward]);
+        }
+    }
+
+    #[test]
+    fn ttls_are_whole_positive_seconds() {
+        assert_eq!(secs(Duration::ZERO, 10), 1);
+        assert_eq!(secs(Duration::from_millis(1500), 10), 2);
+        assert_eq!(secs(Duration::from_secs(5), 10), 5);
+        assert_eq!(secs(Duration::MAX, 10), 10);
+    }
+}

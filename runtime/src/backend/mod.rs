@@ -96,11 +96,11 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| invalid("expected `<scheme>://…` with scheme memory, memcache, redis or redis+cluster"))?;
-    let servers: Vec<String> = rest.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     match scheme {
-        "memory" => Ok(Arc::new(memory::MemoryBackend::new(memory::DEFAULT_CAPACITY))),
+        "memory" if rest.is_empty() => Ok(Arc::new(memory::MemoryBackend::new(memory::DEFAULT_CAPACITY))),
         #[cfg(feature = "memcached")]
         "memcache" | "memcached" => {
+            let servers = server_list(rest);
             if servers.is_empty() {
                 return Err(invalid("memcache:// needs at least one host:port"));
             }
@@ -110,6 +110,7 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
         "redis" => Ok(Arc::new(redis::RedisBackend::connect(url).await?)),
         #[cfg(feature = "redis")]
         "redis+cluster" => {
+            let servers = server_list(rest);
             if servers.is_empty() {
                 return Err(invalid("redis+cluster:// needs at least one host:port"));
             }
@@ -121,4 +122,10 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
             if cfg!(feature = "redis") { ", redis, redis+cluster" } else { "" },
         ))),
     }
+}
+
+/// The comma-separated `host:port` list of a URL.
+#[cfg(any(feature = "memcached", feature = "redis"))]
+fn server_list(rest: &str) -> Vec<String> {
+    rest.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

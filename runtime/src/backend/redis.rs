@@ -137,8 +137,10 @@ impl RedisBackend {
     /// The connection is re-established in the background after the server goes away;
     /// calls made meanwhile fail fast with [`CacheError::Unavailable`].
     pub async fn connect(url: &str) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url)
-            .map_err(|error| CacheError::InvalidUrl { url: url.to_owned(), reason: error.to_string() })?;
+        let client = redis::Client::open(url).map_err(|error| CacheError::InvalidUrl {
+            url: url.to_owned(),
+            reason: error.to_string(),
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -148,7 +150,11 @@ impl RedisBackend {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| CacheError::Unavailable(format!("redis at {url}: {error}")))?;
-        Ok(Self { connection: Connection::Single(manager) })
+        let backend = Self {
+            connection: Connection::Single(manager),
+        };
+        backend.load_scripts().await?;
+        Ok(backend)
     }
 
     /// Connects to a Redis Cluster through any of its masters, given as `host:port`
@@ -162,7 +168,13 @@ impl RedisBackend {
         }
         let nodes: Vec<String> = servers
             .iter()
-            .map(|server| if server.contains("://") { server.clone() } else { format!("redis://{server}") })
+            .map(|server| {
+                if server.contains("://") {
+                    server.clone()
+                } else {
+                    format!("redis://{server}")
+                }
+            })
             .collect();
         let invalid = |error: RedisError| CacheError::InvalidUrl {
             url: format!("redis+cluster://{}", servers.join(",")),
@@ -181,7 +193,25 @@ impl RedisBackend {
             .get_async_connection()
             .await
             .map_err(|error| CacheError::Unavailable(format!("redis cluster at {}: {error}", servers.join(","))))?;
-        Ok(Self { connection: Connection::Cluster(connection) })
+        let backend = Self {
+            connection: Connection::Cluster(connection),
+        };
+        backend.load_scripts().await?;
+        Ok(backend)
+    }
+
+    /// Loads every script up front (on every node of a cluster), so the first batch does not
+    /// pay a `NOSCRIPT` round trip per call. A server that forgets them (a restart) gets them
+    /// again on first use.
+    async fn load_scripts(&self) -> Result<(), CacheError> {
+        for script in [&*LOOKUP, &*FILL, &*LOCK, &*RELEASE] {
+            let loaded = match self.connection.clone() {
+                Connection::Single(mut connection) => script.load_async(&mut connection).await,
+                Connection::Cluster(mut connection) => script.load_async(&mut connection).await,
+            };
+            loaded.map_err(cache_error)?;
+        }
+        Ok(())
     }
 
     /// Splits `keys` into the groups one script call may cover, as indices into `keys`:
@@ -262,7 +292,11 @@ impl CacheBackend for RedisBackend {
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
         let item = encode(rand::random(), bytes);
         let mut invocation = FILL.prepare_invoke();
-        invocation.key(key).arg(&token.0.to_be_bytes()[..]).arg(item).arg(ttl_ms(ttl));
+        invocation
+            .key(key)
+            .arg(&token.0.to_be_bytes()[..])
+            .arg(item)
+            .arg(ttl_ms(ttl));
         match self.invoke(&invocation).await? {
             Value::Int(1) => Ok(true),
             Value::Int(0) => Ok(false),
@@ -330,7 +364,11 @@ fn parse_lookup(answer: Value, tokens: &[u64]) -> Result<Vec<Lookup>, CacheError
         return Err(CacheError::Protocol(format!("lookup script answered {answer:?}")));
     };
     if items.len() != tokens.len() {
-        return Err(CacheError::Protocol(format!("lookup script answered {} items for {} keys", items.len(), tokens.len())));
+        return Err(CacheError::Protocol(format!(
+            "lookup script answered {} items for {} keys",
+            items.len(),
+            tokens.len()
+        )));
     }
     items
         .into_iter()
@@ -341,12 +379,18 @@ fn parse_lookup(answer: Value, tokens: &[u64]) -> Result<Vec<Lookup>, CacheError
             Value::BulkString(stored) if stored.len() > TOKEN_LEN => {
                 let mut prefix = [0u8; TOKEN_LEN];
                 prefix.copy_from_slice(&stored[..TOKEN_LEN]);
-                Ok(Lookup::Value { bytes: Bytes::from(stored).slice(TOKEN_LEN..), token: Token(u64::from_be_bytes(prefix)) })
+                Ok(Lookup::Value {
+                    bytes: Bytes::from(stored).slice(TOKEN_LEN..),
+                    token: Token(u64::from_be_bytes(prefix)),
+                })
             }
-            Value::BulkString(stored) => {
-                Err(CacheError::Protocol(format!("stored item of {} bytes is shorter than its token", stored.len())))
-            }
-            other => Err(CacheError::Protocol(format!("lookup script answered {other:?} for a key"))),
+            Value::BulkString(stored) => Err(CacheError::Protocol(format!(
+                "stored item of {} bytes is shorter than its token",
+                stored.len()
+            ))),
+            other => Err(CacheError::Protocol(format!(
+                "lookup script answered {other:?} for a key"
+            ))),
         })
         .collect()
 }
@@ -365,5 +409,9 @@ fn cache_error(error: RedisError) -> CacheError {
                     ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::ReadOnly
                 )
         );
-    if unavailable { CacheError::Unavailable(format!("redis: {error}")) } else { CacheError::Protocol(format!("redis: {error}")) }
+    if unavailable {
+        CacheError::Unavailable(format!("redis: {error}"))
+    } else {
+        CacheError::Protocol(format!("redis: {error}"))
+    }
 }

@@ -35,7 +35,13 @@ impl Redis {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
             match spawn_server(port, dir.path(), &[]) {
-                Ok(child) => return Self { port, dir, child: Some(child) },
+                Ok(child) => {
+                    return Self {
+                        port,
+                        dir,
+                        child: Some(child),
+                    };
+                }
                 Err(error) => last_error = error,
             }
         }
@@ -97,7 +103,11 @@ impl RedisCluster {
     /// (the 16384 slots split in three), and waits until every node reports `cluster_state:ok`.
     pub fn start() -> Self {
         let dir = TempDir::new("redis-cluster");
-        let mut cluster = Self { ports: Vec::new(), children: Vec::new(), dir };
+        let mut cluster = Self {
+            ports: Vec::new(),
+            children: Vec::new(),
+            dir,
+        };
         for _ in 0..3 {
             let (port, child) = cluster.spawn_node();
             cluster.ports.push(port);
@@ -284,7 +294,10 @@ fn spawn_server(port: u16, dir: &Path, extra: &[&str]) -> Result<Child, String> 
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("redis-server on port {port} did not answer PING in {START_TIMEOUT:?}: {}", read_log(&log)));
+            return Err(format!(
+                "redis-server on port {port} did not answer PING in {START_TIMEOUT:?}: {}",
+                read_log(&log)
+            ));
         }
         sleep(Duration::from_millis(20));
     }
@@ -308,7 +321,10 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(prefix: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or(0);
         let name = format!(
             "autocache-{prefix}-{}-{nanos}-{}",
             std::process::id(),
