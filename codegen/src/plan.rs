@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::ir::{Model, Schema};
+use crate::ir::{Model, OnDelete, ReverseKind, Schema};
 
 /// The cache plan of one model.
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +42,8 @@ pub struct WriteEffect {
     pub op: String,
     /// Keys written through with the committed value.
     pub fills: Vec<String>,
+    /// Keys refilled from the database after commit (collections).
+    pub refills: Vec<String>,
     /// Keys emptied, to be refilled by the next reader.
     pub releases: Vec<String>,
 }
@@ -64,7 +66,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .fields
         .iter()
         .filter(|field| field.unique)
-        .map(|field| (field.name.clone(), format!("{prefix}:{}:<{}>", field.name, field.name)))
+        .map(|field| (field.name.clone(), format!("{prefix}:uq.{}:<{}>", field.name, field.name)))
         .collect();
     let mut keys = vec![KeyPlan {
         read_by: "get / get_many".into(),
@@ -78,20 +80,98 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     }));
     let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern)| pattern.clone()).collect();
     let old_unique: Vec<String> = unique_keys.iter().map(|(_, pattern)| format!("{pattern} (old value)")).collect();
+
+    // Collections this model's rows are members of through their own columns.
+    let memberships: Vec<String> = model
+        .fields
+        .iter()
+        .filter_map(|f| f.relation.as_ref().map(|r| format!("{prefix}:rel.{}:<{}> (owner {})", r.related_name, f.name, r.target)))
+        .collect();
+    // Collections owned by a row of this model, read through its repository.
+    for reverse in &model.reverse {
+        let members = schema.models.iter().find(|m| m.name == reverse.source).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        keys.push(KeyPlan {
+            read_by: reverse.name.clone(),
+            pattern: format!("{members}:rel.{}:<{pk}>", reverse.name),
+            holds: format!("the `{}` primary keys related to the row, in order", reverse.source),
+        });
+    }
+    for m2m in &model.many_to_many {
+        let members = schema.models.iter().find(|m| m.name == m2m.target).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        keys.push(KeyPlan {
+            read_by: m2m.name.clone(),
+            pattern: format!("{members}:rel.{}:<{pk}>", m2m.name),
+            holds: format!("the `{}` primary keys paired with the row, in order", m2m.target),
+        });
+    }
+    let joined: Vec<String> = model
+        .many_to_many
+        .iter()
+        .map(|m| format!("{prefix}:rel.{}:<each paired {}> (if ordering fields changed)", m.related_name, m.target))
+        .chain(model.reverse.iter().filter(|r| r.kind == ReverseKind::ManyToMany).map(|r| {
+            format!("{prefix}:rel.{}:<each paired {}> (if ordering fields changed)", r.field, r.source)
+        }))
+        .collect();
+    let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
+    deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
+    for reverse in &model.reverse {
+        deleted.push(format!("<{}>:rel.{}:<{pk}>", reverse.source, reverse.name));
+        if reverse.kind != ReverseKind::ManyToMany {
+            let cascade = schema
+                .models
+                .iter()
+                .find(|m| m.name == reverse.source)
+                .and_then(|m| m.fields.iter().find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field)))
+                .is_some_and(|r| r.on_delete == OnDelete::Cascade);
+            deleted.push(format!(
+                "<{}>:pk:<each referencing row>{}",
+                reverse.source,
+                if cascade { " and, recursively, every key depending on it (cascade)" } else { " (column set to NULL)" }
+            ));
+        }
+    }
+    for m2m in &model.many_to_many {
+        deleted.push(format!("<{}>:rel.{}:<{pk}>", m2m.target, m2m.name));
+    }
     let fills_row = || {
         let mut fills = vec![pk_key.clone()];
         fills.extend(new_unique.iter().cloned());
         fills
     };
-    let writes = vec![
-        WriteEffect { op: "insert".into(), fills: fills_row(), releases: Vec::new() },
-        WriteEffect { op: "update".into(), fills: fills_row(), releases: old_unique.clone() },
+    let mut update_releases = old_unique.clone();
+    update_releases.extend(joined.iter().cloned());
+    let mut writes = vec![
+        WriteEffect { op: "insert".into(), fills: fills_row(), refills: memberships.clone(), releases: Vec::new() },
+        WriteEffect {
+            op: "update".into(),
+            fills: fills_row(),
+            refills: memberships.iter().map(|k| format!("{k}, old and new owner")).collect(),
+            releases: update_releases,
+        },
         WriteEffect {
             op: "delete".into(),
             fills: vec![format!("{pk_key} (\"does not exist\")")],
-            releases: new_unique.clone(),
+            refills: memberships.clone(),
+            releases: deleted,
         },
     ];
+    let join_names = model.many_to_many.iter().map(|m| (m.name.clone(), m.target.clone(), m.related_name.clone())).chain(
+        model.reverse.iter().filter(|r| r.kind == ReverseKind::ManyToMany).map(|r| (r.name.clone(), r.source.clone(), r.field.clone())),
+    );
+    for (name, other, theirs) in join_names {
+        let other_prefix = schema.models.iter().find(|m| m.name == other).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        for op in ["add", "remove", "clear", "set"] {
+            writes.push(WriteEffect {
+                op: format!("{op}_{name}"),
+                fills: Vec::new(),
+                refills: vec![
+                    format!("{other_prefix}:rel.{name}:<{pk}>"),
+                    format!("{prefix}:rel.{theirs}:<each {other} paired or unpaired>"),
+                ],
+                releases: Vec::new(),
+            });
+        }
+    }
     ModelPlan {
         model: model.name.clone(),
         key_prefix: prefix,
@@ -113,6 +193,9 @@ pub fn explain(plan: &ModelPlan) -> String {
         out.push_str(&format!("    {}\n", write.op));
         for key in &write.fills {
             out.push_str(&format!("      writes through {key}\n"));
+        }
+        for key in &write.refills {
+            out.push_str(&format!("      refills        {key}\n"));
         }
         for key in &write.releases {
             out.push_str(&format!("      empties        {key}\n"));

@@ -5,7 +5,7 @@ use handlebars::{Handlebars, no_escape};
 use heck::ToShoutySnakeCase;
 use serde_json::{Value, json};
 
-use crate::ir::{Dialect, Field, FieldType, Model, Schema};
+use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, RelationKind, ReverseKind, Schema};
 use crate::plan::{ModelPlan, WriteEffect};
 use crate::{ddl, sql};
 
@@ -128,6 +128,7 @@ fn column_context(model: &Model, field: &Field) -> Value {
 fn write_doc(effect: &WriteEffect) -> Vec<String> {
     let mut lines = vec![format!("After commit (keys locked before commit, so no older fill can land):")];
     lines.extend(effect.fills.iter().map(|key| format!("- writes through `{key}`")));
+    lines.extend(effect.refills.iter().map(|key| format!("- refills from the database `{key}`")));
     lines.extend(effect.releases.iter().map(|key| format!("- empties `{key}`")));
     lines
 }
@@ -166,6 +167,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             })
         })
         .collect();
+    let relations = relations_context(schema, model);
     let write = |op: &str| plan.writes.iter().find(|w| w.op == op).map(write_doc).unwrap_or_default();
     json!({
         "allow": ALLOW,
@@ -193,5 +195,127 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             "delete": rust_str(&statements.delete),
         },
         "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },
+        "relations": relations,
+        "ordering_fields": model.ordering.iter().filter_map(|(name, _)| {
+            model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)).map(|f| f.name.clone())
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn shout(parts: &[&str]) -> String {
+    parts.iter().map(|p| p.to_shouty_snake_case()).collect::<Vec<_>>().join("_")
+}
+
+fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
+    schema.models.iter().find(|m| m.name == name).expect("validated: relation targets exist")
+}
+
+fn info(model: &str) -> String {
+    format!("<{model} as autocache::Model>::INFO")
+}
+
+/// Everything about relations a model's template needs: the collections whose members are
+/// this model, its memberships, its footprint, and its repository's relation methods.
+fn relations_context(schema: &Schema, model: &Model) -> Value {
+    let dialect = schema.dialect;
+    let mut collections = Vec::new();
+    let mut memberships = Vec::new();
+    let mut join_sides = Vec::new();
+    for field in &model.fields {
+        let Some(relation) = &field.relation else { continue };
+        let const_name = shout(&[&model.name, "by", &relation.name]);
+        collections.push(json!({
+            "const_name": const_name,
+            "name": relation.related_name,
+            "sql": rust_str(&sql::members_by_column(dialect, model, &field.column)),
+        }));
+        memberships.push(json!({ "const_name": const_name, "field": field.name, "nullable": field.nullable }));
+    }
+    for m2m in &model.many_to_many {
+        let target = self::model(schema, &m2m.target);
+        let own = shout(&[&model.name, &m2m.name]);
+        let theirs = shout(&[&target.name, &m2m.related_name]);
+        collections.push(json!({
+            "const_name": own,
+            "name": m2m.name,
+            "sql": rust_str(&sql::members_through(dialect, target, &m2m.through, &m2m.target_column, &m2m.source_column)),
+        }));
+        collections.push(json!({
+            "const_name": theirs,
+            "name": m2m.related_name,
+            "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
+        }));
+        for (side, this, other, own, theirs) in [
+            (format!("{own}_SIDE"), &m2m.source_column, &m2m.target_column, &own, &theirs),
+            (format!("{theirs}_SIDE"), &m2m.target_column, &m2m.source_column, &theirs, &own),
+        ] {
+            let [insert, delete, select] = sql::join_side(dialect, &m2m.through, this, other);
+            join_sides.push(json!({
+                "const_name": side, "insert": rust_str(&insert), "delete": rust_str(&delete),
+                "select": rust_str(&select), "own": own, "theirs": theirs,
+            }));
+        }
+    }
+
+    // The footprint: keys that depend on a row of this model.
+    let mut owned = Vec::new();
+    let mut joined = Vec::new();
+    let mut dependents = Vec::new();
+    for m2m in &model.many_to_many {
+        owned.push(json!({ "info": info(&m2m.target), "name": m2m.name }));
+        joined.push(json!({ "name": m2m.related_name, "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.target_column, &m2m.source_column)) }));
+    }
+    // The repository's relation methods.
+    let mut readers = Vec::new();
+    let mut joins = Vec::new();
+    for m2m in &model.many_to_many {
+        joins.push(json!({ "name": m2m.name, "members": m2m.target, "collection": shout(&[&model.name, &m2m.name]), "side": format!("{}_SIDE", shout(&[&model.name, &m2m.name])) }));
+    }
+    for reverse in &model.reverse {
+        let source = self::model(schema, &reverse.source);
+        match reverse.kind {
+            ReverseKind::Collection | ReverseKind::One => {
+                let field = source.fields.iter().find(|f| f.relation.as_ref().is_some_and(|r| r.name == reverse.field)).expect("validated");
+                let relation = field.relation.as_ref().expect("a relation field");
+                owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
+                dependents.push(json!({
+                    "model": source.name,
+                    "sql": rust_str(&sql::texts_where(dialect, &source.table, &source.primary_key.column, &field.column)),
+                    "cascade": relation.on_delete == OnDelete::Cascade,
+                }));
+                readers.push(json!({
+                    "name": reverse.name,
+                    "members": source.name,
+                    "collection": shout(&[&source.name, "by", &reverse.field]),
+                    "one": reverse.kind == ReverseKind::One || relation.kind == RelationKind::OneToOne,
+                    "field": reverse.field,
+                }));
+            }
+            ReverseKind::ManyToMany => {
+                let m2m = source.many_to_many.iter().find(|m| m.name == reverse.field).expect("validated");
+                owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
+                joined.push(json!({ "name": m2m.name, "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.source_column, &m2m.target_column)) }));
+                joins.push(json!({ "name": reverse.name, "members": source.name, "collection": shout(&[&model.name, &reverse.name]), "side": format!("{}_SIDE", shout(&[&model.name, &reverse.name])) }));
+            }
+        }
+    }
+    let forward: Vec<Value> = model
+        .fields
+        .iter()
+        .filter_map(|field| {
+            let relation = field.relation.as_ref()?;
+            Some(json!({ "name": relation.name, "target": relation.target, "field": field.name, "nullable": field.nullable }))
+        })
+        .collect();
+    json!({
+        "collections": collections,
+        "memberships": memberships,
+        "join_sides": join_sides,
+        "owned": owned,
+        "joined": joined,
+        "dependents": dependents,
+        "readers": readers,
+        "joins": joins,
+        "forward": forward,
     })
 }

@@ -96,3 +96,83 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
             .collect(),
     }
 }
+
+/// `ORDER BY` of a model's collections: its ordering, then the primary key.
+pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
+    let mut terms: Vec<String> = model
+        .ordering
+        .iter()
+        .filter_map(|(name, descending)| {
+            let field = model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
+            Some(format!("{alias}{} {}", quote(dialect, &field.column), if *descending { "DESC" } else { "ASC" }))
+        })
+        .collect();
+    if !model.ordering.iter().any(|(name, _)| *name == model.primary_key.name) {
+        terms.push(format!("{alias}{} ASC", quote(dialect, &model.primary_key.column)));
+    }
+    format!(" ORDER BY {}", terms.join(", "))
+}
+
+/// Selects the rows of `members` whose `column` equals the bound owner key, in order.
+pub fn members_by_column(dialect: Dialect, members: &Model, column: &str) -> String {
+    let list = columns(members).iter().map(|f| quote(dialect, &f.column)).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {list} FROM {} WHERE {} = {}{}",
+        quote(dialect, &members.table),
+        quote(dialect, column),
+        placeholder(dialect, 1),
+        order_by(dialect, members, "")
+    )
+}
+
+/// Selects the rows of `members` paired in join table `through` (`member_column` points at
+/// them) with the bound owner key in `owner_column`, in order.
+pub fn members_through(dialect: Dialect, members: &Model, through: &str, member_column: &str, owner_column: &str) -> String {
+    let q = |ident: &str| quote(dialect, ident);
+    let list = columns(members).iter().map(|f| format!("m.{}", q(&f.column))).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {list} FROM {} m JOIN {} j ON j.{} = m.{} WHERE j.{} = {}{}",
+        q(&members.table),
+        q(through),
+        q(member_column),
+        q(&members.primary_key.column),
+        q(owner_column),
+        placeholder(dialect, 1),
+        order_by(dialect, members, "m.")
+    )
+}
+
+/// A column converted to text (footprint statements bind and return keys as text).
+pub fn as_text(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        Dialect::Mysql => format!("CAST({} AS CHAR)", quote(dialect, column)),
+        Dialect::Sqlite | Dialect::Postgres => format!("CAST({} AS TEXT)", quote(dialect, column)),
+    }
+}
+
+/// Selects `wanted` as text from `table` where `column`, as text, equals the bound text.
+pub fn texts_where(dialect: Dialect, table: &str, wanted: &str, column: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = {}",
+        as_text(dialect, wanted),
+        quote(dialect, table),
+        as_text(dialect, column),
+        placeholder(dialect, 1)
+    )
+}
+
+/// The statements of one side of a join table: insert a pair (ignoring an existing one),
+/// delete a pair, select the other side's keys of one key of this side.
+pub fn join_side(dialect: Dialect, through: &str, this_column: &str, other_column: &str) -> [String; 3] {
+    let q = |ident: &str| quote(dialect, ident);
+    let (p1, p2) = (placeholder(dialect, 1), placeholder(dialect, 2));
+    let pair = format!("{} ({}, {}) VALUES ({p1}, {p2})", q(through), q(this_column), q(other_column));
+    let insert = match dialect {
+        Dialect::Sqlite => format!("INSERT OR IGNORE INTO {pair}"),
+        Dialect::Postgres => format!("INSERT INTO {pair} ON CONFLICT DO NOTHING"),
+        Dialect::Mysql => format!("INSERT IGNORE INTO {pair}"),
+    };
+    let delete = format!("DELETE FROM {} WHERE {} = {p1} AND {} = {p2}", q(through), q(this_column), q(other_column));
+    let select = format!("SELECT {} FROM {} WHERE {} = {p1}", q(other_column), q(through), q(this_column));
+    [insert, delete, select]
+}

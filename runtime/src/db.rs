@@ -15,6 +15,17 @@ pub trait Dialect: Database {
     /// Runs `query` and returns how many rows it changed.
     fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>>;
 
+    /// Decodes column `index` of a row.
+    fn column<T>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>;
+
+    /// Binds a text value (primary keys as text, in footprint statements).
+    fn bind_text(query: SqlQuery<Self>, text: String) -> SqlQuery<Self>;
+
+    /// Decodes column 0 of a row as text.
+    fn text_column(row: &Self::Row) -> Result<String, sqlx::Error>;
+
     /// Replaces the `{ids}` marker of a generated statement with `count` placeholders
     /// (dialects that bind one array leave the statement as it is).
     fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String>;
@@ -33,6 +44,21 @@ macro_rules! dialect {
 
             fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
                 Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
+            }
+
+            fn column<T>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>
+            where
+                T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>,
+            {
+                sqlx::Row::try_get(row, index)
+            }
+
+            fn bind_text(query: SqlQuery<Self>, text: String) -> SqlQuery<Self> {
+                query.bind(text)
+            }
+
+            fn text_column(row: &Self::Row) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
             }
 
             fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String> {

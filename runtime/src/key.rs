@@ -18,9 +18,15 @@ pub fn primary(prefix: &str, id: &impl Display) -> String {
     build(prefix, "pk", &id.to_string())
 }
 
-/// The key of a unique-field lookup: `<prefix>:<field>:<value>`; it caches the primary key.
+/// The key of a unique-field lookup: `<prefix>:uq.<field>:<value>`; it caches the primary key.
 pub fn unique(prefix: &str, field: &str, value: &str) -> String {
-    build(prefix, field, value)
+    build(prefix, &format!("uq.{field}"), value)
+}
+
+/// The key of a related collection of `prefix`'s model owned by one row of another model:
+/// `<prefix>:rel.<name>:<owner id>`; it caches the members' primary keys, in order.
+pub fn relation(prefix: &str, name: &str, owner: &str) -> String {
+    build(prefix, &format!("rel.{name}"), owner)
 }
 
 fn build(prefix: &str, kind: &str, value: &str) -> String {
@@ -55,7 +61,7 @@ mod tests {
             let key = unique("ns:Person:0a1b", "name", value);
             assert!(is_safe(&key), "{key:?}");
             if !value.is_empty() {
-                assert!(key.starts_with("ns:Person:0a1b:name"), "{key}");
+                assert!(key.starts_with("ns:Person:0a1b:uq.name"), "{key}");
             }
         }
         assert_ne!(unique("p", "f", "a b"), unique("p", "f", "a  b"));

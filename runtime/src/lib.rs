@@ -13,7 +13,9 @@ pub mod db;
 pub mod error;
 pub mod key;
 pub mod model;
+mod plans;
 mod protocol;
+pub mod relation;
 pub mod repo;
 pub mod stats;
 
@@ -21,7 +23,8 @@ pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
-pub use model::{Model, ModelInfo, ModelSql, NewModel, UniqueField};
+pub use model::{Collection, Dependent, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField};
+pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
 
 /// Re-exported so generated code needs no direct dependency on these crates' versions.

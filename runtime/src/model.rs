@@ -43,6 +43,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     type Db: Dialect;
     /// The primary key type.
     type Id: Display
+        + for<'r> sqlx::Decode<'r, Self::Db>
         + Clone
         + Eq
         + Hash
@@ -74,6 +75,65 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
 
     /// The values of the model's unique fields, as `(field, value)`; `None` values are skipped.
     fn unique_values(&self) -> Vec<(&'static str, String)>;
+
+    /// The collections this row is a member of through its own columns (a foreign key or
+    /// one-to-one points at the owner); `None` values are skipped.
+    fn memberships(&self) -> Vec<Membership<Self>>;
+
+    /// Whether `self` sorts like `other` in collections (the ordering fields are equal).
+    fn same_order(&self, other: &Self) -> bool;
+
+    /// Every cached key, other than its own, that depends on a row of this model.
+    const FOOTPRINT: Footprint;
+}
+
+/// A cached, ordered collection of rows of one model related to one row of another (the
+/// owner): a reverse foreign key, a reverse one-to-one, or a side of a many-to-many. Its
+/// key is `<member prefix>:rel.<name>:<owner id>` and caches the members' primary keys.
+#[derive(Debug)]
+pub struct Collection {
+    /// The accessor name (`books`), part of the key.
+    pub name: &'static str,
+    /// Selects every column of the members of one owner (bound once), in the members'
+    /// model ordering.
+    pub select: &'static str,
+}
+
+/// A collection a row belongs to through one of its own columns.
+pub struct Membership<M: Model> {
+    /// The collection.
+    pub collection: &'static Collection,
+    /// The owner's primary key as it appears in keys.
+    pub owner: String,
+    /// Binds the owner's primary key, read from a row, to the collection's select.
+    pub bind_owner: fn(&M, SqlQuery<M::Db>) -> SqlQuery<M::Db>,
+}
+
+/// Keys that depend on a row of a model, beyond its own instance key, found by primary key
+/// text (so one description serves every model, whatever its key type).
+#[derive(Debug)]
+pub struct Footprint {
+    /// Collections owned by the row: `(member model, accessor name)`.
+    pub owned: &'static [(&'static ModelInfo, &'static str)],
+    /// Many-to-many collections the row is a member of: `(accessor name, select of the
+    /// owners' primary keys as text, binding this row's primary key as text)`.
+    pub joined: &'static [(&'static str, &'static str)],
+    /// Rows of other models that point at this one.
+    pub dependents: &'static [Dependent],
+}
+
+/// Rows of another model that reference a model through a foreign key or one-to-one.
+#[derive(Debug)]
+pub struct Dependent {
+    /// The referencing model.
+    pub model: &'static ModelInfo,
+    /// Selects their primary keys as text, binding the referenced row's primary key as text.
+    pub select_ids: &'static str,
+    /// Whether deleting the referenced row deletes them (`cascade`) rather than clearing
+    /// their column (`set_null`) or being refused (`restrict`).
+    pub cascade: bool,
+    /// Their own footprint (followed for cascaded deletes).
+    pub footprint: fn() -> &'static Footprint,
 }
 
 /// The values of a row to insert (generated as `New<Model>`).

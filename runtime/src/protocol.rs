@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -19,7 +20,7 @@ use crate::error::Result;
 use crate::stats::Stats;
 
 /// The cache and settings one protocol call works against.
-pub(crate) struct Cache<'a> {
+pub struct Cache<'a> {
     pub backend: &'a dyn CacheBackend,
     pub options: &'a Options,
     pub stats: &'a Stats,
@@ -28,22 +29,39 @@ pub(crate) struct Cache<'a> {
     pub prefix: String,
 }
 
+/// What became of a fill.
+#[derive(Debug, PartialEq, Eq)]
+enum Filled {
+    /// Stored.
+    Stored,
+    /// The key changed since the token was taken.
+    Refused,
+    /// Not attempted or not answered (too large, cache fault).
+    Skipped,
+}
+
 impl Cache<'_> {
     /// Stores `value` under `key` if `token` still holds; counts what happened.
-    async fn fill(&self, key: &str, value: Option<Vec<u8>>, token: Token) {
+    async fn fill(&self, key: &str, value: Option<Vec<u8>>, token: Token) -> Filled {
         let Some(bytes) = value.filter(|bytes| bytes.len() <= self.options.max_item_size) else {
             Stats::add(&self.stats.oversize_values, 1);
             let _ = self.backend.release(key, token).await;
-            return;
+            return Filled::Skipped;
         };
         if !self.options.fill_delay.is_zero() {
             let delay = rand::random_range(Duration::ZERO..=self.options.fill_delay);
             tokio::time::sleep(delay).await;
         }
         match self.backend.fill(key, &bytes, token, self.ttl).await {
-            Ok(true) => Stats::add(&self.stats.fills, 1),
-            Ok(false) => Stats::add(&self.stats.fill_conflicts, 1),
-            Err(_) => {}
+            Ok(true) => {
+                Stats::add(&self.stats.fills, 1);
+                Filled::Stored
+            }
+            Ok(false) => {
+                Stats::add(&self.stats.fill_conflicts, 1);
+                Filled::Refused
+            }
+            Err(_) => Filled::Skipped,
         }
     }
 }
@@ -115,23 +133,40 @@ where
 }
 
 /// What a writer does to a key once its transaction has committed.
-enum AfterCommit {
+enum AfterCommit<'f> {
     /// Store these bytes (the row as committed, or the "does not exist" marker).
     Fill(Option<Vec<u8>>),
+    /// Store what this query returns, run after commit (a collection re-read).
+    Refill(BoxFuture<'f, Result<Option<Vec<u8>>>>),
     /// Delete the lock, so the next reader fills from the database.
     Release,
 }
 
 /// The keys a write affects, and what to do with each after commit.
 #[derive(Default)]
-pub(crate) struct WritePlan {
-    keys: Vec<(String, AfterCommit)>,
+pub(crate) struct WritePlan<'f> {
+    keys: Vec<(String, AfterCommit<'f>)>,
 }
 
-impl WritePlan {
+impl<'f> WritePlan<'f> {
     /// After commit, `key` holds `value` (`None`: "does not exist").
     pub fn fill<T: Serialize>(&mut self, key: String, value: Option<&T>) {
+        self.keys.retain(|(planned, _)| *planned != key);
         self.keys.push((key, AfterCommit::Fill(codec::encode(value))));
+    }
+
+    /// After commit, `key` holds what `query` returns then (it runs after the commit, and
+    /// after the key was locked, so it sees every write that could race with this one).
+    pub fn refill<T, Q>(&mut self, key: String, query: Q)
+    where
+        T: Serialize,
+        Q: Future<Output = Result<T>> + Send + 'f,
+    {
+        if self.keys.iter().any(|(planned, _)| *planned == key) {
+            return;
+        }
+        let encoded = async move { Ok(codec::encode(Some(&query.await?))) };
+        self.keys.push((key, AfterCommit::Refill(Box::pin(encoded))));
     }
 
     /// After commit, `key` is emptied and refilled by the next reader.
@@ -141,10 +176,14 @@ impl WritePlan {
         }
     }
 
-    /// Locks every key (call after the SQL statement, before commit).
-    pub async fn lock<'a>(self, cache: &'a Cache<'a>) -> LockedWrite<'a> {
+    /// Locks every key (call after the SQL statements, before commit).
+    pub async fn lock<'a>(self, cache: &'a Cache<'a>) -> LockedWrite<'a, 'f> {
         let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
-        let tokens = cache.backend.lock(&keys, LOCK_MARKER, cache.options.lock_ttl).await.ok();
+        let tokens = if keys.is_empty() {
+            Some(Vec::new())
+        } else {
+            cache.backend.lock(&keys, LOCK_MARKER, cache.options.lock_ttl).await.ok()
+        };
         Stats::add(&cache.stats.invalidations, keys.len() as u64);
         LockedWrite { cache, keys: self.keys, tokens }
     }
@@ -152,24 +191,37 @@ impl WritePlan {
 
 /// A write whose keys are locked; finish it with [`LockedWrite::complete`] after commit or
 /// [`LockedWrite::abort`] after a rollback.
-pub(crate) struct LockedWrite<'a> {
+pub(crate) struct LockedWrite<'a, 'f> {
     cache: &'a Cache<'a>,
-    keys: Vec<(String, AfterCommit)>,
+    keys: Vec<(String, AfterCommit<'f>)>,
     /// `None` when the lock did not reach the server (it is then a pending invalidation).
     tokens: Option<Vec<Token>>,
 }
 
-impl LockedWrite<'_> {
-    /// Fills or releases every key with its own token.
+impl LockedWrite<'_, '_> {
+    /// Fills or releases every key with its own token. A fill that is refused means another
+    /// write locked the key after this one; its own fill may have read the database before
+    /// this write committed, so the key is evicted: the next reader fills it afresh.
     pub async fn complete(self) {
         let Some(tokens) = self.tokens else { return };
         let cache = self.cache;
         let steps = self.keys.into_iter().zip(tokens).map(|((key, after), token)| async move {
-            match after {
-                AfterCommit::Fill(bytes) => cache.fill(&key, bytes, token).await,
+            let bytes = match after {
+                AfterCommit::Fill(bytes) => bytes,
+                AfterCommit::Refill(query) => match query.await {
+                    Ok(bytes) => bytes,
+                    Err(_) => {
+                        let _ = cache.backend.evict(&[&key]).await;
+                        return;
+                    }
+                },
                 AfterCommit::Release => {
                     let _ = cache.backend.release(&key, token).await;
+                    return;
                 }
+            };
+            if cache.fill(&key, bytes, token).await == Filled::Refused {
+                let _ = cache.backend.evict(&[&key]).await;
             }
         });
         futures::future::join_all(steps).await;

@@ -1,40 +1,41 @@
-//! Generic repository operations; generated `<Model>Repo` methods delegate here.
+//! Generic repository operations on instances; generated `<Model>Repo` methods delegate here.
 
 use std::collections::HashMap;
 use std::fmt::Display;
 
+use futures::future::BoxFuture;
 use sqlx::Database;
 
 use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::key;
-use crate::model::{Model, NewModel, UniqueField};
-use crate::protocol::{Cache, WritePlan, read_through};
+use crate::model::{Footprint, Model, ModelInfo, NewModel, UniqueField};
+use crate::plans::{PlanSet, cache_for};
+use crate::protocol::read_through;
 use crate::stats::Stats;
 
-fn cache<'a, M: Model>(ctx: &'a Context<M::Db>) -> Result<Cache<'a>> {
-    Ok(Cache {
-        backend: ctx.backend_for(&M::INFO)?,
-        options: ctx.options(),
-        stats: ctx.stats(),
-        ttl: M::INFO.ttl,
-        prefix: format!("{}{}", ctx.options().key_namespace, M::INFO.key_prefix),
-    })
-}
-
 /// Runs one statement on `conn`, counting it.
-async fn fetch<DB: Dialect>(ctx: &Context<DB>, conn: &mut DB::Connection, query: SqlQuery<DB>) -> Result<Vec<DB::Row>> {
+pub(crate) async fn fetch<DB: Dialect>(
+    ctx: &Context<DB>,
+    conn: &mut DB::Connection,
+    query: SqlQuery<DB>,
+) -> Result<Vec<DB::Row>> {
     Stats::add(&ctx.stats().db_queries, 1);
     Ok(DB::fetch_all(conn, query).await?)
 }
 
 /// Selects the rows with these primary keys, in one statement.
-async fn select_by_ids<M: Model>(ctx: &Context<M::Db>, conn: &mut <M::Db as Database>::Connection, ids: &[M::Id]) -> Result<Vec<M>> {
+async fn select_by_ids<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    sql: &'static str,
+    ids: &[M::Id],
+) -> Result<Vec<M>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = M::Db::expand_id_list(M::SQL.select_by_ids, ids.len());
+    let sql = M::Db::expand_id_list(sql, ids.len());
     let rows = fetch(ctx, conn, M::bind_ids(sqlx::query(sql), ids)).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
@@ -47,12 +48,12 @@ pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.
 /// Reads keys `<prefix>:pk:<id>`; missing rows are cached as "does not exist".
 pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
-    let cache = cache::<M>(ctx)?;
+    let cache = cache_for(ctx, &M::INFO)?;
     let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
     read_through(&cache, &keys, |indices| async move {
         let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
         let mut conn = ctx.pool().acquire().await?;
-        let mut rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, &wanted)
+        let mut rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
             .await?
             .into_iter()
             .map(|row| (row.id().clone(), row))
@@ -67,14 +68,14 @@ pub async fn get<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<Option<M>
     Ok(get_many::<M>(ctx, std::slice::from_ref(id)).await?.pop().flatten())
 }
 
-/// Reads a row by a unique field: the key `<prefix>:<field>:<value>` caches the primary
+/// Reads a row by a unique field: the key `<prefix>:uq.<field>:<value>` caches the primary
 /// key, then the row is read as by [`get`].
 pub async fn get_by_unique<M, V>(ctx: &Context<M::Db>, unique: &UniqueField, value: V) -> Result<Option<M>>
 where
     M: Model,
     V: for<'q> sqlx::Encode<'q, M::Db> + sqlx::Type<M::Db> + Display + Clone + Send + Sync,
 {
-    let cache = cache::<M>(ctx)?;
+    let cache = cache_for(ctx, &M::INFO)?;
     let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
     let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
         let value = value.clone();
@@ -92,90 +93,147 @@ where
     }
 }
 
-/// Plans the unique-field keys of `row` to point at it after commit.
-fn fill_unique<M: Model>(cache: &Cache<'_>, plan: &mut WritePlan, row: &M) {
-    for (field, value) in row.unique_values() {
-        plan.fill(key::unique(&cache.prefix, field, &value), Some(row.id()));
-    }
+/// What a write does to the keys of one row version.
+enum RowEffect {
+    /// The row as it now is: write through its instance and unique keys.
+    Current,
+    /// The row as it was (before an update or delete): empty its old unique keys.
+    Former,
 }
 
-/// Plans the unique-field keys of `row` to be emptied after commit.
-fn release_unique<M: Model>(cache: &Cache<'_>, plan: &mut WritePlan, row: &M) {
-    for (field, value) in row.unique_values() {
-        plan.release(key::unique(&cache.prefix, field, &value));
-    }
-}
-
-/// Runs `plan` around the commit of `tx`: lock, commit, then fill (or give the locks back
-/// if the commit fails).
-async fn commit_with<DB: Dialect>(cache: &Cache<'_>, tx: sqlx::Transaction<'_, DB>, plan: WritePlan) -> Result<()> {
-    let locked = plan.lock(cache).await;
-    match tx.commit().await {
-        Ok(()) => {
-            locked.complete().await;
-            Ok(())
+/// Plans the keys of one version of `row`: instance and unique keys, and a refill of every
+/// collection the row is a member of through its own columns.
+fn plan_row<'a, M: Model>(plans: &mut PlanSet<'a, M::Db>, ctx: &'a Context<M::Db>, row: &M, effect: RowEffect) -> Result<()> {
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let prefix = cache.prefix.clone();
+    match effect {
+        RowEffect::Current => {
+            plan.fill(key::primary(&prefix, row.id()), Some(row));
+            for (field, value) in row.unique_values() {
+                plan.fill(key::unique(&prefix, field, &value), Some(row.id()));
+            }
         }
-        Err(error) => {
-            locked.abort().await;
-            Err(error.into())
+        RowEffect::Former => {
+            for (field, value) in row.unique_values() {
+                plan.release(key::unique(&prefix, field, &value));
+            }
         }
     }
+    for membership in row.memberships() {
+        let key = key::relation(&prefix, membership.collection.name, &membership.owner);
+        let row = row.clone();
+        plan.refill(key, async move {
+            let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
+            let mut conn = ctx.pool().acquire().await?;
+            let rows = fetch(ctx, &mut conn, query).await?;
+            rows.iter().map(|r| Ok(M::from_row(r)?.id().clone())).collect::<Result<Vec<M::Id>>>()
+        });
+    }
+    Ok(())
 }
 
-/// Inserts a row. Writes through the key `<prefix>:pk:<id>` and its unique-field keys, so
-/// the next read costs no query.
+/// Selects primary keys as text with a footprint statement.
+async fn select_texts<DB: Dialect>(ctx: &Context<DB>, conn: &mut DB::Connection, sql: &'static str, id: &str) -> Result<Vec<String>> {
+    let rows = fetch(ctx, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
+    rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
+}
+
+/// Plans the release of every key that depends on row `id` of `model`: its many-to-many
+/// memberships and, when `deleted`, the collections it owns and the rows that point at it
+/// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
+/// before the write, while the dependents still exist.
+fn plan_footprint<'a, 'c, DB: Dialect>(
+    plans: &'c mut PlanSet<'a, DB>,
+    ctx: &'a Context<DB>,
+    conn: &'c mut DB::Connection,
+    model: &'static ModelInfo,
+    footprint: &'static Footprint,
+    id: String,
+    deleted: bool,
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        for &(name, select) in footprint.joined {
+            let owners = select_texts(ctx, conn, select, &id).await?;
+            let (cache, plan) = plans.of(model)?;
+            let prefix = cache.prefix.clone();
+            for owner in owners {
+                plan.release(key::relation(&prefix, name, &owner));
+            }
+        }
+        if !deleted {
+            return Ok(());
+        }
+        for &(members, name) in footprint.owned {
+            let (cache, plan) = plans.of(members)?;
+            let key = key::relation(&cache.prefix, name, &id);
+            plan.release(key);
+        }
+        for dependent in footprint.dependents {
+            for child in select_texts(ctx, conn, dependent.select_ids, &id).await? {
+                let (cache, plan) = plans.of(dependent.model)?;
+                let key = key::primary(&cache.prefix, &child);
+                plan.release(key);
+                if dependent.cascade {
+                    plan_footprint(plans, ctx, conn, dependent.model, (dependent.footprint)(), child, true).await?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
+/// the collections it joins, so the next reads cost no query.
 pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
-    let cache = cache::<N::Model>(ctx)?;
     let mut tx = ctx.pool().begin().await?;
     let rows = fetch(ctx, &mut tx, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
     let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
-    let mut plan = WritePlan::default();
-    plan.fill(key::primary(&cache.prefix, row.id()), Some(&row));
-    fill_unique(&cache, &mut plan, &row);
-    commit_with(&cache, tx, plan).await?;
+    let mut plans = PlanSet::new(ctx);
+    plan_row(&mut plans, ctx, &row, RowEffect::Current)?;
+    plans.commit(tx).await?;
     Ok(row)
 }
 
 /// Updates every column of a row by primary key; `None` if no such row. Writes through
-/// `<prefix>:pk:<id>` and the new unique-field keys, and empties the old unique-field keys.
+/// `<prefix>:pk:<id>` and the new unique-field keys, empties the old ones, refills the
+/// collections of its old and new owners and, when its ordering fields changed, empties the
+/// many-to-many collections it is in (they must be re-sorted).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
-    let cache = cache::<M>(ctx)?;
     let mut tx = ctx.pool().begin().await?;
-    let old = if row.unique_values().is_empty() {
-        None
-    } else {
-        let sql = M::Db::expand_id_list(M::SQL.select_for_update, 1);
-        let rows = fetch(ctx, &mut tx, M::bind_ids(sqlx::query(sql), std::slice::from_ref(row.id()))).await?;
-        rows.first().map(M::from_row).transpose()?
-    };
+    let id = std::slice::from_ref(row.id());
+    let old = select_by_ids::<M>(ctx, &mut tx, M::SQL.select_for_update, id).await?.pop();
     let rows = fetch(ctx, &mut tx, row.bind_update(sqlx::query(M::SQL.update))).await?;
     let Some(new) = rows.first().map(M::from_row).transpose()? else {
         return Ok(None);
     };
-    let mut plan = WritePlan::default();
-    plan.fill(key::primary(&cache.prefix, new.id()), Some(&new));
-    fill_unique(&cache, &mut plan, &new);
+    let mut plans = PlanSet::new(ctx);
+    plan_row(&mut plans, ctx, &new, RowEffect::Current)?;
     if let Some(old) = &old {
-        release_unique(&cache, &mut plan, old);
+        plan_row(&mut plans, ctx, old, RowEffect::Former)?;
     }
-    commit_with(&cache, tx, plan).await?;
+    if old.as_ref().is_none_or(|old| !new.same_order(old)) {
+        plan_footprint(&mut plans, ctx, &mut tx, &M::INFO, &M::FOOTPRINT, new.id().to_string(), false).await?;
+    }
+    plans.commit(tx).await?;
     Ok(Some(new))
 }
 
 /// Deletes a row by primary key; whether it existed. Caches "does not exist" under
-/// `<prefix>:pk:<id>` and empties its unique-field keys.
+/// `<prefix>:pk:<id>`, empties its unique-field keys and every key that depended on it
+/// (collections it owned, rows the database deleted or changed with it), and refills the
+/// collections it was a member of.
 pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
-    let cache = cache::<M>(ctx)?;
     let mut tx = ctx.pool().begin().await?;
-    let sql = M::Db::expand_id_list(M::SQL.delete, 1);
-    let rows = fetch(ctx, &mut tx, M::bind_ids(sqlx::query(sql), std::slice::from_ref(id))).await?;
-    let Some(old) = rows.first().map(M::from_row).transpose()? else {
+    let mut plans = PlanSet::new(ctx);
+    plan_footprint(&mut plans, ctx, &mut tx, &M::INFO, &M::FOOTPRINT, id.to_string(), true).await?;
+    let Some(old) = select_by_ids::<M>(ctx, &mut tx, M::SQL.delete, std::slice::from_ref(id)).await?.pop() else {
         return Ok(false);
     };
-    let mut plan = WritePlan::default();
-    plan.fill::<M>(key::primary(&cache.prefix, id), None);
-    release_unique(&cache, &mut plan, &old);
-    commit_with(&cache, tx, plan).await?;
+    plan_row(&mut plans, ctx, &old, RowEffect::Former)?;
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let key = key::primary(&cache.prefix, id);
+    plan.fill::<M>(key, None);
+    plans.commit(tx).await?;
     Ok(true)
 }
 
@@ -183,5 +241,12 @@ pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> 
 pub async fn evict<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<()> {
     let backend = ctx.backend_for(&M::INFO)?;
     let _ = backend.evict(&[primary_key::<M>(ctx, id).as_str()]).await;
+    Ok(())
+}
+
+/// Evicts a cached collection (see [`crate::relation::collection`]); the next read costs one query.
+pub async fn evict_collection<M: Model>(ctx: &Context<M::Db>, name: &str, owner: &impl Display) -> Result<()> {
+    let cache = cache_for(ctx, &M::INFO)?;
+    let _ = cache.backend.evict(&[key::relation(&cache.prefix, name, &owner.to_string()).as_str()]).await;
     Ok(())
 }

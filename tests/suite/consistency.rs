@@ -26,6 +26,12 @@ async fn stale_reads_on(kind: Kind, name: &str) {
     assert!(out.reads > 100 && out.writes > 10, "workload too small: {out:?}");
     assert_eq!(out.stale, 0, "stale reads on {name}: {out:?}");
     assert_eq!(out.caller_errors, 0);
+
+    let out = crate::collection_workload::run(&env.ctx, Duration::from_secs(2)).await;
+    println!("R1 backend={name} kind=collections reads={} writes={} stale={}", out.reads, out.writes, out.stale);
+    assert!(out.reads > 100 && out.writes > 10, "collection workload too small: {out:?}");
+    assert_eq!(out.stale, 0, "stale collection reads on {name}: {out:?}");
+    assert_eq!(out.caller_errors, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

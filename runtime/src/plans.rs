@@ -1,0 +1,65 @@
+//! The write side of the protocol across models and backends: one [`WritePlan`] per model
+//! touched by a transaction, all locked before its commit and completed after it.
+
+use crate::context::Context;
+use crate::db::Dialect;
+use crate::error::Result;
+use crate::model::ModelInfo;
+use crate::protocol::{Cache, LockedWrite, WritePlan};
+
+/// The cache of one model within a context.
+pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo) -> Result<Cache<'a>> {
+    Ok(Cache {
+        backend: ctx.backend_for(model)?,
+        options: ctx.options(),
+        stats: ctx.stats(),
+        ttl: model.ttl,
+        prefix: format!("{}{}", ctx.options().key_namespace, model.key_prefix),
+    })
+}
+
+/// Write plans by model, for one transaction.
+pub(crate) struct PlanSet<'a, DB: Dialect> {
+    ctx: &'a Context<DB>,
+    plans: Vec<(&'static str, Cache<'a>, WritePlan<'a>)>,
+}
+
+impl<'a, DB: Dialect> PlanSet<'a, DB> {
+    /// No keys planned yet.
+    pub fn new(ctx: &'a Context<DB>) -> Self {
+        Self { ctx, plans: Vec::new() }
+    }
+
+    /// The plan (and cache) of `model`'s keys.
+    pub fn of(&mut self, model: &'static ModelInfo) -> Result<(&Cache<'a>, &mut WritePlan<'a>)> {
+        let index = match self.plans.iter().position(|(name, _, _)| *name == model.name) {
+            Some(index) => index,
+            None => {
+                self.plans.push((model.name, cache_for(self.ctx, model)?, WritePlan::default()));
+                self.plans.len() - 1
+            }
+        };
+        let (_, cache, plan) = &mut self.plans[index];
+        Ok((cache, plan))
+    }
+
+    /// Locks every planned key, commits `tx`, then fills or releases every key (or gives
+    /// the locks back if the commit fails).
+    pub async fn commit(self, tx: sqlx::Transaction<'_, DB>) -> Result<()> {
+        let (caches, plans): (Vec<_>, Vec<_>) = self.plans.into_iter().map(|(_, cache, plan)| (cache, plan)).unzip();
+        let mut locked: Vec<LockedWrite<'_, 'a>> = Vec::new();
+        for (cache, plan) in caches.iter().zip(plans) {
+            locked.push(plan.lock(cache).await);
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await;
+                Ok(())
+            }
+            Err(error) => {
+                futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+                Err(error.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Related collections: reads of reverse foreign keys, reverse one-to-ones and both sides
+//! of many-to-many relations, and the many-to-many writers. A collection key caches the
+//! members' primary keys in order; the rows come from their own instance keys.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::sync::Mutex;
+
+use crate::context::Context;
+use crate::db::Dialect;
+use crate::error::Result;
+use crate::key;
+use crate::model::{Collection, Model};
+use crate::plans::{PlanSet, cache_for};
+use crate::protocol::read_through;
+use crate::repo::{fetch, get_many};
+
+/// A value that can be bound to a statement and written into a key.
+pub trait KeyValue<DB: Dialect>:
+    for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Display + Clone + Send + Sync + 'static
+{
+}
+
+impl<DB: Dialect, T> KeyValue<DB> for T where
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Display + Clone + Send + Sync + 'static
+{
+}
+
+/// Selects the members of `collection` owned by `owner`, in order (one counted query).
+pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
+    ctx: &Context<M::Db>,
+    collection: &Collection,
+    owner: O,
+) -> Result<Vec<M>> {
+    let mut conn = ctx.pool().acquire().await?;
+    let rows = fetch(ctx, &mut conn, sqlx::query(collection.select).bind(owner)).await?;
+    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+}
+
+/// Reads the members of `collection` owned by `owner`, in the members' ordering.
+///
+/// Reads key `<member prefix>:rel.<name>:<owner>` (the members' primary keys), then the
+/// members as [`get_many`]. On a miss, one query returns the rows and fills the key.
+pub async fn collection<M: Model, O: KeyValue<M::Db>>(
+    ctx: &Context<M::Db>,
+    collection: &Collection,
+    owner: O,
+) -> Result<Vec<M>> {
+    let cache = cache_for(ctx, &M::INFO)?;
+    let keys = [key::relation(&cache.prefix, collection.name, &owner.to_string())];
+    let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
+    let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
+        let (owner, loaded) = (owner.clone(), &loaded);
+        async move {
+            let rows = select_members::<M, O>(ctx, collection, owner).await?;
+            let ids = rows.iter().map(|row| row.id().clone()).collect();
+            *loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(rows);
+            Ok(vec![Some(ids)])
+        }
+    })
+    .await?;
+    if let Some(rows) = loaded.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Ok(rows);
+    }
+    let ids = ids.into_iter().next().flatten().unwrap_or_default();
+    Ok(get_many::<M>(ctx, &ids).await?.into_iter().flatten().collect())
+}
+
+/// Reads the single member of a reverse one-to-one (see [`collection`]).
+pub async fn one<M: Model, O: KeyValue<M::Db>>(ctx: &Context<M::Db>, relation: &Collection, owner: O) -> Result<Option<M>> {
+    Ok(collection::<M, O>(ctx, relation, owner).await?.into_iter().next())
+}
+
+/// One side of a many-to-many relation, as seen from model `S` towards model `O`.
+#[derive(Debug)]
+pub struct JoinSide {
+    /// Inserts the pair (this side's key, the other side's key), ignoring an existing pair.
+    pub insert: &'static str,
+    /// Deletes the pair (this side's key, the other side's key).
+    pub delete: &'static str,
+    /// Selects the other side's keys paired with one key of this side.
+    pub select_others: &'static str,
+    /// The collection of other-side rows owned by a row of this side (`editors`).
+    pub own: &'static Collection,
+    /// The collection of this side's rows owned by an other-side row (`edited`).
+    pub theirs: &'static Collection,
+}
+
+/// How a many-to-many write changes the pairs of one row.
+pub enum JoinChange<'v, T> {
+    /// Pairs these rows with it.
+    Add(&'v [T]),
+    /// Unpairs these rows from it.
+    Remove(&'v [T]),
+    /// Makes exactly these rows its pairs.
+    Set(&'v [T]),
+}
+
+/// Changes the pairs of row `id` of `S` on `side`; refills, after commit, the collection
+/// `<O prefix>:rel.<own>:<id>` and `<S prefix>:rel.<theirs>:<other>` of every other row
+/// whose pairing changed.
+pub async fn join_write<S, O>(ctx: &Context<S::Db>, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
+where
+    S: Model,
+    O: Model<Db = S::Db>,
+{
+    let mut tx = ctx.pool().begin().await?;
+    let current: Vec<O::Id> = {
+        let rows = fetch(ctx, &mut tx, sqlx::query(side.select_others).bind(id.clone())).await?;
+        rows.iter().map(|row| S::Db::column::<O::Id>(row, 0)).collect::<Result<_, _>>()?
+    };
+    let (remove, add): (Vec<O::Id>, Vec<O::Id>) = match change {
+        JoinChange::Add(others) => (Vec::new(), others.iter().filter(|o| !current.contains(o)).cloned().collect()),
+        JoinChange::Remove(others) => (others.iter().filter(|o| current.contains(o)).cloned().collect(), Vec::new()),
+        JoinChange::Set(others) => (
+            current.iter().filter(|o| !others.contains(o)).cloned().collect(),
+            others.iter().filter(|o| !current.contains(o)).cloned().collect::<HashSet<_>>().into_iter().collect(),
+        ),
+    };
+    for other in &remove {
+        fetch(ctx, &mut tx, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
+    }
+    for other in &add {
+        fetch(ctx, &mut tx, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
+    }
+    let mut plans = PlanSet::new(ctx);
+    let (cache, plan) = plans.of(&O::INFO)?;
+    let own_key = key::relation(&cache.prefix, side.own.name, &id.to_string());
+    let owner = id.clone();
+    plan.refill(own_key, async move {
+        let rows = select_members::<O, S::Id>(ctx, side.own, owner).await?;
+        Ok(rows.iter().map(|row| row.id().clone()).collect::<Vec<O::Id>>())
+    });
+    for other in remove.into_iter().chain(add) {
+        let (cache, plan) = plans.of(&S::INFO)?;
+        let key = key::relation(&cache.prefix, side.theirs.name, &other.to_string());
+        plan.refill(key, async move {
+            let rows = select_members::<S, O::Id>(ctx, side.theirs, other).await?;
+            Ok(rows.iter().map(|row| row.id().clone()).collect::<Vec<S::Id>>())
+        });
+    }
+    plans.commit(tx).await
+}
