@@ -24,6 +24,8 @@ pub struct SchemaError {
     secondary: Vec<(SourceSpan, String)>,
     help: Option<String>,
     src: NamedSource<Arc<str>>,
+    /// False when the primary span sits on a line too long to show (miette cannot render it).
+    snippet: bool,
 }
 
 impl SchemaError {
@@ -71,7 +73,9 @@ impl SchemaError {
     /// Adds a secondary label (e.g. "first defined here").
     pub fn add_label(&mut self, pos: Pos, label: impl Into<String>) -> &mut Self {
         let span = clamp_span(self.src.inner(), pos.offset, pos.len);
-        self.secondary.push((span, label.into()));
+        if showable(self.src.inner(), span) {
+            self.secondary.push((span, label.into()));
+        }
         self
     }
 
@@ -99,13 +103,18 @@ impl Diagnostic for SchemaError {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.src)
+        if self.snippet { Some(&self.src) } else { None }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if !self.snippet {
+            return None;
+        }
         let primary = LabeledSpan::new_primary_with_span(Some(self.label.clone()), self.span);
-        let secondary =
-            self.secondary.iter().map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), *span));
+        let secondary = self
+            .secondary
+            .iter()
+            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), *span));
         Some(Box::new(std::iter::once(primary).chain(secondary)))
     }
 }
@@ -178,11 +187,11 @@ impl std::error::Error for SchemaErrors {}
 
 impl Diagnostic for SchemaErrors {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.single().and_then(|e| e.code())
+        self.single().and_then(Diagnostic::code)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.single().and_then(|e| e.help())
+        self.single().and_then(Diagnostic::help)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -204,7 +213,11 @@ impl Diagnostic for SchemaErrors {
 
 impl SchemaErrors {
     fn single(&self) -> Option<&SchemaError> {
-        if self.errors.len() == 1 { self.errors.first() } else { None }
+        if self.errors.len() == 1 {
+            self.errors.first()
+        } else {
+            None
+        }
     }
 }
 
@@ -258,7 +271,11 @@ impl Diagnostics {
         label: impl Into<String>,
     ) -> &mut SchemaError {
         let span = clamp_span(self.src.inner(), pos.offset, pos.len);
-        let (line, column) = if pos.line == 0 { line_col(self.src.inner(), span.offset()) } else { (pos.line, pos.column) };
+        let (line, column) = if pos.line == 0 {
+            line_col(self.src.inner(), span.offset())
+        } else {
+            (pos.line, pos.column)
+        };
         self.errors.push(SchemaError {
             code,
             file: self.file.clone(),
@@ -269,6 +286,7 @@ impl Diagnostics {
             label: label.into(),
             secondary: Vec::new(),
             help: None,
+            snippet: showable(self.src.inner(), span),
             src: self.src.clone(),
         });
         self.errors.last_mut().expect("just pushed")
@@ -296,13 +314,19 @@ impl Diagnostics {
 
     /// `Ok(value)` when no error was recorded, else all the errors.
     pub fn finish<T>(self, value: T) -> Result<T, SchemaErrors> {
-        if self.errors.is_empty() { Ok(value) } else { Err(self.into_errors()) }
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.into_errors())
+        }
     }
 }
 
 /// The graphical handler used by [`SchemaErrors::render`]: unicode, no colors, no links.
 pub fn handler(width: usize) -> GraphicalReportHandler {
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_links(false).with_width(width)
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_links(false)
+        .with_width(width)
 }
 
 fn render_with(handler: &GraphicalReportHandler, diagnostic: &dyn Diagnostic) -> String {
@@ -311,6 +335,20 @@ fn render_with(handler: &GraphicalReportHandler, diagnostic: &dyn Diagnostic) ->
         out = format!("{diagnostic}\n");
     }
     out
+}
+
+/// Lines longer than this are not shown in reports (the plain `file:line:col` message still
+/// locates the error).
+pub const MAX_SNIPPET_LINE: usize = 1000;
+
+/// Whether the lines a span touches are short enough to show in a report.
+fn showable(source: &str, span: SourceSpan) -> bool {
+    let start = source[..span.offset()].rfind('\n').map_or(0, |i| i + 1);
+    let end = span.offset() + span.len();
+    let end = source[end..].find('\n').map_or(source.len(), |i| end + i);
+    source[start..end]
+        .split('\n')
+        .all(|line| line.len() <= MAX_SNIPPET_LINE)
 }
 
 /// A span that lies inside `source` and on character boundaries.
@@ -349,21 +387,33 @@ pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
     }
     let line_text = &source[start..];
     let line_end = line_text.find('\n').unwrap_or(line_text.len());
-    let within = line_text[..line_end].char_indices().nth(column.saturating_sub(1)).map_or(line_end, |(i, _)| i);
+    let within = line_text[..line_end]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(line_end, |(i, _)| i);
     start + within
 }
 
-/// Levenshtein distance between two strings, over characters.
+/// Edit distance between two strings, over characters: insertions, deletions, substitutions
+/// and transpositions of adjacent characters each cost one (optimal string alignment).
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Three rows: i-2, i-1 and i.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -402,11 +452,6 @@ where
     }
 }
 
-/// Formats a list of names as "`a`, `b`, `c`".
-pub fn list(names: &[&str]) -> String {
-    names.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +463,9 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("é", "e"), 1);
+        assert_eq!(edit_distance("tabel", "table"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", ""), 3);
     }
 
     #[test]
@@ -428,6 +476,7 @@ mod tests {
         assert_eq!(closest("Author", models), None);
         assert_eq!(closest("strng", ["string", "text"]), Some("string"));
         assert_eq!(closest("x", ["y"]), Some("y"));
+        assert_eq!(closest("tabel", ["table", "ttl"]), Some("table"));
     }
 
     #[test]

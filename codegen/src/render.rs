@@ -42,7 +42,7 @@ pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderErro
 }
 
 /// Put on every generated item, so users' lint settings never fire on generated code.
-const ALLOW: &str = "#[allow(clippy::all, clippy::pedantic, clippy::nursery, unused_qualifications, missing_debug_implementations)]";
+const ALLOW: &str = "#[allow(clippy::all, clippy::pedantic, clippy::nursery, dead_code, unused_mut, unused_variables, unused_qualifications, missing_debug_implementations)]";
 
 /// A Rust string literal.
 fn rust_str(s: &str) -> String {
@@ -192,6 +192,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             "select_for_update": rust_str(&statements.select_for_update),
             "insert": rust_str(&statements.insert),
             "update": rust_str(&statements.update),
+            "update_returns": statements.update_returns,
             "delete": rust_str(&statements.delete),
         },
         "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },

@@ -11,8 +11,10 @@ pub struct Statements {
     pub select_for_update: String,
     /// One insert returning every column.
     pub insert: String,
-    /// One update by primary key returning every column.
+    /// One update by primary key, returning every column where the dialect can.
     pub update: String,
+    /// Whether `update` returns the row (MySQL/MariaDB have no `UPDATE … RETURNING`).
+    pub update_returns: bool,
     /// Delete by primary key (`{ids}`) returning every column.
     pub delete: String,
     /// Per unique field: `(field name, select of the row holding a value)`.
@@ -83,7 +85,11 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         select_by_ids: format!("{select} WHERE {pk} IN ({{ids}})"),
         select_for_update: format!("{select} WHERE {pk} IN ({{ids}}){lock}"),
         insert: format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
-        update: format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}"),
+        update: match dialect {
+            Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
+            Dialect::Sqlite | Dialect::Postgres => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}"),
+        },
+        update_returns: dialect != Dialect::Mysql,
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
         select_by_unique: model
             .fields
@@ -103,7 +109,7 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
         .ordering
         .iter()
         .filter_map(|(name, descending)| {
-            let field = model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
+            let field = columns(model).into_iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
             Some(format!("{alias}{} {}", quote(dialect, &field.column), if *descending { "DESC" } else { "ASC" }))
         })
         .collect();

@@ -84,7 +84,12 @@ pub fn load(source: &str, file_name: &str) -> Result<Schema, SchemaErrors> {
 /// Validates a parsed schema; errors go to `diags`. The returned schema is only meaningful
 /// when no error was recorded.
 pub fn validate(parsed: &Parsed, diags: &mut Diagnostics) -> Schema {
-    Validator { p: &parsed.positions, diags, tables: HashMap::new() }.schema(&parsed.file)
+    Validator {
+        p: &parsed.positions,
+        diags,
+        tables: HashMap::new(),
+    }
+    .schema(&parsed.file)
 }
 
 /// How a field is stored.
@@ -149,10 +154,19 @@ impl<'a> Validator<'a> {
         let namespace = match &file.namespace {
             None => DEFAULT_NAMESPACE.to_string(),
             Some(ns) => {
-                if ns.is_empty() || !ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                if ns.is_empty()
+                    || !ns
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
                     let pos = self.p.value_or_up("namespace");
-                    self.err("schema::invalid_namespace", pos, format!("invalid namespace `{ns}`"), "invalid namespace")
-                        .set_help("a namespace uses lowercase ASCII letters, digits and `_` only (it prefixes cache keys)");
+                    self.err(
+                        "schema::invalid_namespace",
+                        pos,
+                        format!("invalid namespace `{ns}`"),
+                        "invalid namespace",
+                    )
+                    .set_help("a namespace uses lowercase ASCII letters, digits and `_` only (it prefixes cache keys)");
                 }
                 ns.clone()
             }
@@ -176,7 +190,11 @@ impl<'a> Validator<'a> {
                 Dialect::Sqlite
             }
         };
-        let mut schema = Schema { namespace, dialect, models: Vec::new() };
+        let mut schema = Schema {
+            namespace,
+            dialect,
+            models: Vec::new(),
+        };
         let Some(models) = &file.models else {
             let pos = self.p.key_or_up("models");
             self.err("schema::missing_models", pos, "the schema declares no `models`", "expected `models:` here")
@@ -185,11 +203,18 @@ impl<'a> Validator<'a> {
         };
         if models.is_empty() {
             let pos = self.p.value_or_up("models");
-            self.err("schema::missing_models", pos, "`models` is empty: declare at least one model", "no models")
-                .set_help("models:\n  Person:\n    fields:\n      name: { type: string, max_length: 64 }");
+            self.err(
+                "schema::missing_models",
+                pos,
+                "`models` is empty: declare at least one model",
+                "no models",
+            )
+            .set_help("models:\n  Person:\n    fields:\n      name: { type: string, max_length: 64 }");
             return schema;
         }
-        self.duplicate_keys("models", "schema::duplicate_model", |k| format!("duplicate model `{k}`"));
+        self.duplicate_keys("models", "schema::duplicate_model", |k| {
+            format!("duplicate model `{k}`")
+        });
 
         let mut infos: Vec<ModelInfo<'a>> = Vec::new();
         for (name, def) in models {
@@ -202,13 +227,12 @@ impl<'a> Validator<'a> {
         let mut members: Vec<HashMap<String, Member>> = Vec::new();
         let mut columns: Vec<HashMap<String, Column>> = Vec::new();
         let mut reverses: Vec<(usize, Reverse, Pos)> = Vec::new();
-        for (index, info) in infos.iter().enumerate() {
+        for info in &infos {
             let (model, model_members, model_columns, model_reverses) = self.model(info, &infos, &known);
             schema.models.push(model);
             members.push(model_members);
             columns.push(model_columns);
-            reverses.extend(model_reverses.into_iter().map(|(target, r, pos)| (target, r, pos)));
-            let _ = index;
+            reverses.extend(model_reverses);
         }
         for (target, reverse, pos) in reverses {
             let target_name = infos[target].name;
@@ -241,17 +265,21 @@ impl<'a> Validator<'a> {
                 }
                 None => {
                     let what = format!("`{}.{}`", reverse.source, reverse.field);
-                    members[target].insert(reverse.name.clone(), Member { pos, what, reverse: true });
+                    members[target].insert(
+                        reverse.name.clone(),
+                        Member {
+                            pos,
+                            what,
+                            reverse: true,
+                        },
+                    );
                     schema.models[target].reverse.push(reverse);
                 }
             }
         }
         for (index, info) in infos.iter().enumerate() {
-            let (ordering, unique_together) = {
-                let model = &schema.models[index];
-                let pk_name = model.primary_key.name.clone();
-                (self.ordering(info, &columns[index], &pk_name), self.unique_together(info, &columns[index]))
-            };
+            let ordering = self.ordering(info, &columns[index]);
+            let unique_together = self.unique_together(info, &columns[index]);
             let model = &mut schema.models[index];
             model.ordering = ordering;
             model.unique_together = unique_together;
@@ -278,10 +306,15 @@ impl<'a> Validator<'a> {
     fn register_table(&mut self, table: &str, pos: Pos, what: String) {
         let lower = table.to_lowercase();
         if let Some((first, first_what)) = self.tables.get(&lower) {
-            let (first, message) = (*first, format!("table `{table}` of {what} is already the table of {first_what}"));
+            let (first, message) = (
+                *first,
+                format!("table `{table}` of {what} is already the table of {first_what}"),
+            );
             self.err("schema::duplicate_table", pos, message, "duplicate table")
                 .add_label(first, "first used here")
-                .set_help("table names must be unique (case-insensitively); set `table:` (or `through:`) to another name");
+                .set_help(
+                    "table names must be unique (case-insensitively); set `table:` (or `through:`) to another name",
+                );
         } else {
             self.tables.insert(lower, (pos, what));
         }
@@ -304,21 +337,33 @@ impl<'a> Validator<'a> {
     /// Checks a snake_case Rust name (field, related_name, primary key); returns whether valid.
     fn check_snake_name(&mut self, name: &str, pos: Pos, what: &str) -> bool {
         if RUST_KEYWORDS.contains(&name) {
-            self.err("schema::reserved_name", pos, format!("{what} `{name}` is a Rust keyword"), "Rust keyword")
-                .set_help(format!(
-                    "choose another name; the column can keep this one with `column: {name}`"
-                ));
+            self.err(
+                "schema::reserved_name",
+                pos,
+                format!("{what} `{name}` is a Rust keyword"),
+                "Rust keyword",
+            )
+            .set_help(format!(
+                "choose another name; the column can keep this one with `column: {name}`"
+            ));
             return false;
         }
         if !is_snake_case(name) {
             let suggestion = name.to_snake_case();
             let help = if is_snake_case(&suggestion) && !RUST_KEYWORDS.contains(&suggestion.as_str()) {
-                format!("did you mean `{suggestion}`? names are snake_case: lowercase ASCII letters, digits and single `_` between words")
+                format!(
+                    "did you mean `{suggestion}`? names are snake_case: lowercase ASCII letters, digits and single `_` between words"
+                )
             } else {
                 "names are snake_case: lowercase ASCII letters, digits and single `_` between words, starting with a letter".to_string()
             };
-            self.err("schema::invalid_name", pos, format!("{what} `{name}` is not a snake_case identifier"), "not snake_case")
-                .set_help(help);
+            self.err(
+                "schema::invalid_name",
+                pos,
+                format!("{what} `{name}` is not a snake_case identifier"),
+                "not snake_case",
+            )
+            .set_help(help);
             return false;
         }
         true
@@ -328,8 +373,13 @@ impl<'a> Validator<'a> {
         let path = join("models", name);
         let name_pos = self.p.key_or_up(&path);
         if RUST_KEYWORDS.contains(&name) {
-            self.err("schema::reserved_name", name_pos, format!("model name `{name}` is a Rust keyword"), "Rust keyword")
-                .set_help("choose another name (the table can keep any name with `table:`)");
+            self.err(
+                "schema::reserved_name",
+                name_pos,
+                format!("model name `{name}` is a Rust keyword"),
+                "Rust keyword",
+            )
+            .set_help("choose another name (the table can keep any name with `table:`)");
         } else if RESERVED_MODEL_NAMES.contains(&name) {
             self.err(
                 "schema::reserved_name",
@@ -337,16 +387,26 @@ impl<'a> Validator<'a> {
                 format!("model name `{name}` is reserved: it would shadow a Rust prelude name"),
                 "reserved name",
             )
-            .set_help(format!("reserved model names: {}; the table can keep the name with `table:`", RESERVED_MODEL_NAMES.join(", ")));
+            .set_help(format!(
+                "reserved model names: {}; the table can keep the name with `table:`",
+                RESERVED_MODEL_NAMES.join(", ")
+            ));
         } else if !is_upper_camel_case(name) {
             let suggestion = name.to_upper_camel_case();
             let help = if is_upper_camel_case(&suggestion) {
-                format!("did you mean `{suggestion}`? model names are UpperCamelCase: ASCII letters and digits, starting with an uppercase letter")
+                format!(
+                    "did you mean `{suggestion}`? model names are UpperCamelCase: ASCII letters and digits, starting with an uppercase letter"
+                )
             } else {
                 "model names are UpperCamelCase: ASCII letters and digits, starting with an uppercase letter (e.g. `Person`)".to_string()
             };
-            self.err("schema::invalid_name", name_pos, format!("model name `{name}` is not UpperCamelCase"), "not UpperCamelCase")
-                .set_help(help);
+            self.err(
+                "schema::invalid_name",
+                name_pos,
+                format!("model name `{name}` is not UpperCamelCase"),
+                "not UpperCamelCase",
+            )
+            .set_help(help);
         }
         let snake = name.to_snake_case();
 
@@ -363,12 +423,22 @@ impl<'a> Validator<'a> {
 
         let backend = match &def.backend {
             Some(backend) => {
-                let ok = backend.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let ok = backend
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && backend.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !ok {
                     let pos = self.p.value_or_up(&join(&path, "backend"));
-                    self.err("schema::invalid_backend", pos, format!("invalid backend name `{backend}`"), "invalid backend")
-                        .set_help("backend names are identifiers: ASCII letters, digits and `_`, not starting with a digit");
+                    self.err(
+                        "schema::invalid_backend",
+                        pos,
+                        format!("invalid backend name `{backend}`"),
+                        "invalid backend",
+                    )
+                    .set_help(
+                        "backend names are identifiers: ASCII letters, digits and `_`, not starting with a digit",
+                    );
                 }
                 backend.clone()
             }
@@ -380,8 +450,13 @@ impl<'a> Validator<'a> {
             Some(ttl) if ttl > 0 => ttl as u64,
             Some(ttl) => {
                 let pos = self.p.value_or_up(&join(&path, "ttl"));
-                self.err("schema::invalid_ttl", pos, format!("`ttl` must be a positive number of seconds, got {ttl}"), "not positive")
-                    .set_help(format!("omit `ttl` for the default ({DEFAULT_TTL_SECS} seconds)"));
+                self.err(
+                    "schema::invalid_ttl",
+                    pos,
+                    format!("`ttl` must be a positive number of seconds, got {ttl}"),
+                    "not positive",
+                )
+                .set_help(format!("omit `ttl` for the default ({DEFAULT_TTL_SECS} seconds)"));
                 DEFAULT_TTL_SECS
             }
         };
@@ -392,8 +467,15 @@ impl<'a> Validator<'a> {
         let fields_path = join(&path, "fields");
         match &def.fields {
             None => {
-                self.err("schema::missing_fields", name_pos, format!("model `{name}` has no `fields`"), "no `fields:`")
-                    .set_help("add `fields:` with at least one field, e.g. `fields: { name: { type: string, max_length: 64 } }`");
+                self.err(
+                    "schema::missing_fields",
+                    name_pos,
+                    format!("model `{name}` has no `fields`"),
+                    "no `fields:`",
+                )
+                .set_help(
+                    "add `fields:` with at least one field, e.g. `fields: { name: { type: string, max_length: 64 } }`",
+                );
             }
             Some(defs) => {
                 self.duplicate_keys(&fields_path, "schema::duplicate_field", |k| {
@@ -404,7 +486,19 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        ModelInfo { name, path, def, snake, table, backend, ttl, pk, pk_pos, pk_implicit, fields }
+        ModelInfo {
+            name,
+            path,
+            def,
+            snake,
+            table,
+            backend,
+            ttl,
+            pk,
+            pk_pos,
+            pk_implicit,
+            fields,
+        }
     }
 
     fn primary_key(&mut self, model: &str, path: &str, def: &ModelDef) -> (Option<Field>, Pos, bool) {
@@ -414,9 +508,15 @@ impl<'a> Validator<'a> {
             return (Some(pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true)), pos, true);
         };
         let name = pk.name.as_deref().unwrap_or(DEFAULT_PRIMARY_KEY);
-        let name_pos = self.p.value(&join(&pk_path, "name")).unwrap_or_else(|| self.p.key_or_up(&pk_path));
+        let name_pos = self
+            .p
+            .value(&join(&pk_path, "name"))
+            .unwrap_or_else(|| self.p.key_or_up(&pk_path));
         let mut ok = self.check_snake_name(name, name_pos, "primary key name");
-        let type_pos = self.p.value(&join(&pk_path, "type")).unwrap_or_else(|| self.p.key_or_up(&pk_path));
+        let type_pos = self
+            .p
+            .value(&join(&pk_path, "type"))
+            .unwrap_or_else(|| self.p.key_or_up(&pk_path));
         let ty_name = pk.ty.as_deref().unwrap_or("auto");
         let ty = match ty_name {
             "auto" => Some(FieldType::BigInt),
@@ -434,7 +534,9 @@ impl<'a> Validator<'a> {
                     .set_help(format!("add `max_length: 64` (between 1 and {MAX_STRING_LENGTH})"));
                     None
                 }
-                Some(n) => self.max_length(n, &join(&pk_path, "max_length")).map(|n| FieldType::String { max_length: n }),
+                Some(n) => self
+                    .max_length(n, &join(&pk_path, "max_length"))
+                    .map(|n| FieldType::String { max_length: n }),
             },
             other => {
                 let help = did_you_mean(other, PRIMARY_KEY_TYPES.iter().copied(), || None);
@@ -480,7 +582,9 @@ impl<'a> Validator<'a> {
             format!("`max_length` must be between 1 and {MAX_STRING_LENGTH}, got {n}"),
             "out of range",
         )
-        .set_help(format!("use `type: text` for strings longer than {MAX_STRING_LENGTH} characters"));
+        .set_help(format!(
+            "use `type: text` for strings longer than {MAX_STRING_LENGTH} characters"
+        ));
         None
     }
 
@@ -490,8 +594,13 @@ impl<'a> Validator<'a> {
         let type_pos = self.p.value(&join(path, "type")).unwrap_or(key_pos);
         let kind = match def.ty.as_deref() {
             None => {
-                self.err("schema::missing_type", key_pos, format!("field `{model}.{name}` has no `type`"), "no `type:`")
-                    .set_help(format!("valid types: {}", FIELD_TYPES.join(", ")));
+                self.err(
+                    "schema::missing_type",
+                    key_pos,
+                    format!("field `{model}.{name}` has no `type`"),
+                    "no `type:`",
+                )
+                .set_help(format!("valid types: {}", FIELD_TYPES.join(", ")));
                 Kind::Invalid
             }
             Some(ty) => match ty {
@@ -522,11 +631,15 @@ impl<'a> Validator<'a> {
                         .set_help(format!(
                             "add `max_length: 255` (between 1 and {MAX_STRING_LENGTH}), or use `type: text` for unbounded text"
                         ));
-                        Kind::Column(FieldType::String { max_length: MAX_STRING_LENGTH as u32 })
+                        Kind::Column(FieldType::String {
+                            max_length: MAX_STRING_LENGTH as u32,
+                        })
                     }
                     Some(n) => {
                         let max_length = self.max_length(n, &join(path, "max_length"));
-                        Kind::Column(FieldType::String { max_length: max_length.unwrap_or(MAX_STRING_LENGTH as u32) })
+                        Kind::Column(FieldType::String {
+                            max_length: max_length.unwrap_or(MAX_STRING_LENGTH as u32),
+                        })
                     }
                 },
                 "auto" => {
@@ -537,7 +650,9 @@ impl<'a> Validator<'a> {
                     Kind::Invalid
                 }
                 other => {
-                    let help = did_you_mean(other, FIELD_TYPES.iter().copied(), || None);
+                    let help = did_you_mean(other, FIELD_TYPES.iter().copied(), || {
+                        type_alias(other).map(|t| format!("did you mean `{t}`?"))
+                    });
                     let e = self.err(
                         "schema::unknown_type",
                         type_pos,
@@ -556,10 +671,16 @@ impl<'a> Validator<'a> {
         }
         let mut default = None;
         if let (Kind::Column(ty), Some(value)) = (&kind, &def.default) {
-            let type_name = def.ty.as_deref().unwrap_or("?");
-            default = self.default_value(ty, type_name, value, &join(path, "default"));
+            let field = format!("{} field `{model}.{name}`", def.ty.as_deref().unwrap_or("?"));
+            default = self.default_value(ty, &field, value, &join(path, "default"));
         }
-        FieldInfo { name, path: path.to_string(), def, kind, default }
+        FieldInfo {
+            name,
+            path: path.to_string(),
+            def,
+            kind,
+            default,
+        }
     }
 
     fn check_applicable_keys(&mut self, path: &str, ty: &str, kind: &Kind) {
@@ -584,19 +705,29 @@ impl<'a> Validator<'a> {
                 ("unique", Kind::Relation(RelationKind::ForeignKey)) => {
                     "a unique foreign key is a `one_to_one`: use `type: one_to_one`".to_string()
                 }
-                ("unique", Kind::Relation(RelationKind::OneToOne)) => "one_to_one columns are always unique".to_string(),
+                ("unique", Kind::Relation(RelationKind::OneToOne)) => {
+                    "one_to_one columns are always unique".to_string()
+                }
                 ("default", Kind::Relation(_)) => "relations take no default value".to_string(),
                 (_, Kind::ManyToMany) => {
                     "a many_to_many has no column of its own: it lives in a join table".to_string()
                 }
                 _ => format!("`{key}` does not apply here"),
             };
-            self.err("schema::key_not_applicable", pos, format!("`{key}` does not apply to `{ty}` fields"), "does not apply")
-                .set_help(format!("{why}\nkeys that apply to `{ty}` fields: {}", allowed.join(", ")));
+            self.err(
+                "schema::key_not_applicable",
+                pos,
+                format!("`{key}` does not apply to `{ty}` fields"),
+                "does not apply",
+            )
+            .set_help(format!(
+                "{why}\nkeys that apply to `{ty}` fields: {}",
+                allowed.join(", ")
+            ));
         }
     }
 
-    fn default_value(&mut self, ty: &FieldType, type_name: &str, value: &Value, path: &str) -> Option<DefaultValue> {
+    fn default_value(&mut self, ty: &FieldType, field: &str, value: &Value, path: &str) -> Option<DefaultValue> {
         match check_default(ty, value) {
             Ok(v) => Some(v),
             Err((message, help)) => {
@@ -604,7 +735,7 @@ impl<'a> Validator<'a> {
                 let e = self.err(
                     "schema::invalid_default",
                     pos,
-                    format!("invalid default for a `{type_name}` field: {message}"),
+                    format!("invalid default for {field}: {message}"),
                     "invalid default",
                 );
                 if let Some(help) = help {
@@ -669,7 +800,12 @@ impl<'a> Validator<'a> {
         info: &ModelInfo<'a>,
         infos: &[ModelInfo<'a>],
         known: &[&str],
-    ) -> (Model, HashMap<String, Member>, HashMap<String, Column>, Vec<(usize, Reverse, Pos)>) {
+    ) -> (
+        Model,
+        HashMap<String, Member>,
+        HashMap<String, Column>,
+        Vec<(usize, Reverse, Pos)>,
+    ) {
         let model_name = info.name;
         let mut members: HashMap<String, Member> = HashMap::new();
         let mut columns: HashMap<String, Column> = HashMap::new();
@@ -679,19 +815,39 @@ impl<'a> Validator<'a> {
         let mut fields = Vec::new();
         let mut many_to_many = Vec::new();
 
-        let pk = info.pk.clone().unwrap_or_else(|| pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true));
+        let pk = info
+            .pk
+            .clone()
+            .unwrap_or_else(|| pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true));
         members.insert(
             pk.name.clone(),
-            Member { pos: info.pk_pos, what: format!("the primary key `{}`", pk.name), reverse: false },
+            Member {
+                pos: info.pk_pos,
+                what: format!("the primary key `{}`", pk.name),
+                reverse: false,
+            },
         );
-        sql_columns.insert(pk.column.to_lowercase(), (info.pk_pos, format!("the primary key `{}`", pk.name)));
-        columns.insert(pk.name.clone(), Column { ir_name: pk.name.clone(), ty: Some(pk.ty.clone()), many_to_many: false });
+        sql_columns.insert(
+            pk.column.to_lowercase(),
+            (info.pk_pos, format!("the primary key `{}`", pk.name)),
+        );
+        columns.insert(
+            pk.name.clone(),
+            Column {
+                ir_name: pk.name.clone(),
+                ty: Some(pk.ty.clone()),
+                many_to_many: false,
+            },
+        );
 
         for field in &info.fields {
             let key_pos = self.p.key_or_up(&field.path);
             let mut add_member = |v: &mut Self, name: &str, what: String| {
                 if let Some(existing) = members.get(name) {
-                    let (first, message) = (existing.pos, format!("{what} of `{model_name}` clashes with {}", existing.what));
+                    let (first, message) = (
+                        existing.pos,
+                        format!("{what} of `{model_name}` clashes with {}", existing.what),
+                    );
                     let help = if existing.what.starts_with("the primary key") && info.pk_implicit {
                         format!(
                             "every model has an implicit primary key `{DEFAULT_PRIMARY_KEY}` (`primary_key: {{ name: id, type: auto }}`); rename this field, or declare `primary_key:` with another name"
@@ -699,9 +855,20 @@ impl<'a> Validator<'a> {
                     } else {
                         "rename one of them".to_string()
                     };
-                    v.err("schema::duplicate_field", key_pos, message, "name clash").add_label(first, "already used here").set_help(help);
+                    v.err("schema::duplicate_field", key_pos, message, "name clash")
+                        .add_label(first, "already used here")
+                        .set_help(help);
+                    false
                 } else {
-                    members.insert(name.to_string(), Member { pos: key_pos, what, reverse: false });
+                    members.insert(
+                        name.to_string(),
+                        Member {
+                            pos: key_pos,
+                            what,
+                            reverse: false,
+                        },
+                    );
+                    true
                 }
             };
             match &field.kind {
@@ -709,12 +876,16 @@ impl<'a> Validator<'a> {
                     add_member(self, field.name, format!("field `{}`", field.name));
                 }
                 Kind::Column(ty) => {
-                    add_member(self, field.name, format!("field `{}`", field.name));
+                    let fresh = add_member(self, field.name, format!("field `{}`", field.name));
                     columns.insert(
                         field.name.to_string(),
-                        Column { ir_name: field.name.to_string(), ty: Some(ty.clone()), many_to_many: false },
+                        Column {
+                            ir_name: field.name.to_string(),
+                            ty: Some(ty.clone()),
+                            many_to_many: false,
+                        },
                     );
-                    let column = self.column_name(field, field.name.to_string(), &mut sql_columns);
+                    let column = self.column_name(field, field.name.to_string(), &mut sql_columns, fresh);
                     fields.push(Field {
                         name: field.name.to_string(),
                         column,
@@ -732,18 +903,30 @@ impl<'a> Validator<'a> {
                         RelationKind::ForeignKey => ("foreign key", ReverseKind::Collection),
                         RelationKind::OneToOne => ("one_to_one", ReverseKind::One),
                     };
-                    add_member(self, field.name, format!("{kind_word} `{}`", field.name));
-                    add_member(self, &ir_name, format!("column `{ir_name}` of {kind_word} `{}`", field.name));
+                    let fresh = add_member(self, field.name, format!("{kind_word} `{}`", field.name))
+                        & add_member(
+                            self,
+                            &ir_name,
+                            format!("column `{ir_name}` of {kind_word} `{}`", field.name),
+                        );
                     let target = self.target(infos, known, model_name, field);
                     let ty = match target {
                         Some((_, t)) => t.pk.as_ref().map(|pk| fk_type(&pk.ty)).unwrap_or(FieldType::BigInt),
                         None => FieldType::BigInt,
                     };
-                    let column_entry = Column { ir_name: ir_name.clone(), ty: Some(ty.clone()), many_to_many: false };
+                    let column_entry = Column {
+                        ir_name: ir_name.clone(),
+                        ty: Some(ty.clone()),
+                        many_to_many: false,
+                    };
                     columns.insert(field.name.to_string(), column_entry);
                     columns.insert(
                         ir_name.clone(),
-                        Column { ir_name: ir_name.clone(), ty: Some(ty.clone()), many_to_many: false },
+                        Column {
+                            ir_name: ir_name.clone(),
+                            ty: Some(ty.clone()),
+                            many_to_many: false,
+                        },
                     );
                     let on_delete = self.on_delete(field);
                     let nullable = field.def.null.unwrap_or(false);
@@ -764,7 +947,7 @@ impl<'a> Validator<'a> {
                         RelationKind::OneToOne => info.snake.clone(),
                     };
                     let related_name = self.related_name(field, default_related);
-                    let column = self.column_name(field, ir_name.clone(), &mut sql_columns);
+                    let column = self.column_name(field, ir_name.clone(), &mut sql_columns, fresh);
                     let target_name = field.def.to.clone().unwrap_or_default();
                     if let Some((target_index, _)) = target {
                         let pos = self.reverse_pos(field);
@@ -797,7 +980,11 @@ impl<'a> Validator<'a> {
                     add_member(self, field.name, format!("many_to_many `{}`", field.name));
                     columns.insert(
                         field.name.to_string(),
-                        Column { ir_name: field.name.to_string(), ty: None, many_to_many: true },
+                        Column {
+                            ir_name: field.name.to_string(),
+                            ty: None,
+                            many_to_many: true,
+                        },
                     );
                     let target = self.target(infos, known, model_name, field);
                     let related_name = self.related_name(field, format!("{}_set", info.snake));
@@ -810,9 +997,15 @@ impl<'a> Validator<'a> {
                         None => format!("{}_{}", info.table, field.name),
                     };
                     let through_pos = self.p.value(&join(&field.path, "through")).unwrap_or(key_pos);
-                    self.register_table(&through, through_pos, format!("many_to_many `{model_name}.{}`", field.name));
+                    self.register_table(
+                        &through,
+                        through_pos,
+                        format!("many_to_many `{model_name}.{}`", field.name),
+                    );
                     let target_name = field.def.to.clone().unwrap_or_default();
-                    let target_snake = target.map(|(_, t)| t.snake.clone()).unwrap_or_else(|| target_name.to_snake_case());
+                    let target_snake = target
+                        .map(|(_, t)| t.snake.clone())
+                        .unwrap_or_else(|| target_name.to_snake_case());
                     let (source_column, target_column) = if target_name == model_name {
                         (format!("from_{}_id", info.snake), format!("to_{target_snake}_id"))
                     } else {
@@ -868,6 +1061,7 @@ impl<'a> Validator<'a> {
         field: &FieldInfo<'_>,
         default: String,
         sql_columns: &mut HashMap<String, (Pos, String)>,
+        report: bool,
     ) -> String {
         let (column, pos) = match &field.def.column {
             Some(column) => {
@@ -878,13 +1072,23 @@ impl<'a> Validator<'a> {
             None => (default, self.p.key_or_up(&field.path)),
         };
         let lower = column.to_lowercase();
-        if let Some((first, what)) = sql_columns.get(&lower) {
-            let (first, message) = (*first, format!("column `{column}` of field `{}` is already the column of {what}", field.name));
-            self.err("schema::duplicate_column", pos, message, "duplicate column")
-                .add_label(first, "first used here")
-                .set_help("column names must be unique in a table (case-insensitively); set `column:` to another name");
-        } else {
-            sql_columns.insert(lower, (pos, format!("field `{}`", field.name)));
+        match sql_columns.get(&lower) {
+            Some((first, what)) if report => {
+                let first = *first;
+                let message = format!(
+                    "column `{column}` of field `{}` is already the column of {what}",
+                    field.name
+                );
+                self.err("schema::duplicate_column", pos, message, "duplicate column")
+                    .add_label(first, "first used here")
+                    .set_help(
+                        "column names must be unique in a table (case-insensitively); set `column:` to another name",
+                    );
+            }
+            Some(_) => {}
+            None => {
+                sql_columns.insert(lower, (pos, format!("field `{}`", field.name)));
+            }
         }
         column
     }
@@ -900,7 +1104,10 @@ impl<'a> Validator<'a> {
                 let e = self.err(
                     "schema::unknown_on_delete",
                     pos,
-                    format!("unknown `on_delete` value `{other}`; valid values: {}", ON_DELETE_VALUES.join(", ")),
+                    format!(
+                        "unknown `on_delete` value `{other}`; valid values: {}",
+                        ON_DELETE_VALUES.join(", ")
+                    ),
                     "unknown value",
                 );
                 if let Some(help) = help {
@@ -937,7 +1144,12 @@ impl<'a> Validator<'a> {
                 if let Some(pk) = &info.pk {
                     names.push(&pk.name);
                 }
-                names.extend(info.fields.iter().filter(|f| !matches!(f.kind, Kind::ManyToMany)).map(|f| f.name));
+                names.extend(
+                    info.fields
+                        .iter()
+                        .filter(|f| !matches!(f.kind, Kind::ManyToMany))
+                        .map(|f| f.name),
+                );
                 let help = match closest(name, names.iter().copied()) {
                     Some(c) => format!("did you mean `{c}`? fields of `{}`: {}", info.name, names.join(", ")),
                     None => format!("fields of `{}`: {}", info.name, names.join(", ")),
@@ -954,12 +1166,10 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn ordering(
-        &mut self,
-        info: &ModelInfo<'_>,
-        columns: &HashMap<String, Column>,
-        pk_name: &str,
-    ) -> Vec<(String, bool)> {
+    /// The declared ordering, with foreign keys named by their column field (`author_id`).
+    /// The primary key is not appended: it is the implicit final tie-breaker (default
+    /// ordering: empty = primary key ascending), added by whoever builds `ORDER BY`.
+    fn ordering(&mut self, info: &ModelInfo<'_>, columns: &HashMap<String, Column>) -> Vec<(String, bool)> {
         let mut ordering: Vec<(String, bool)> = Vec::new();
         let path = join(&info.path, "ordering");
         let mut seen: HashMap<String, Pos> = HashMap::new();
@@ -984,16 +1194,18 @@ impl<'a> Validator<'a> {
             }
             if let Some(first) = seen.get(&ir_name) {
                 let first = *first;
-                self.err("schema::invalid_ordering", pos, format!("`ordering` names `{name}` twice"), "repeated")
-                    .add_label(first, "first here")
-                    .set_help("each field may appear once in `ordering`");
+                self.err(
+                    "schema::invalid_ordering",
+                    pos,
+                    format!("`ordering` names `{name}` twice"),
+                    "repeated",
+                )
+                .add_label(first, "first here")
+                .set_help("each field may appear once in `ordering`");
                 continue;
             }
             seen.insert(ir_name.clone(), pos);
             ordering.push((ir_name, descending));
-        }
-        if !ordering.iter().any(|(name, _)| name == pk_name) {
-            ordering.push((pk_name.to_string(), false));
         }
         ordering
     }
@@ -1062,10 +1274,33 @@ fn fk_type(pk: &FieldType) -> FieldType {
     pk.clone()
 }
 
+/// The autocache type for a type name from SQL, Rust or other ORMs, for "did you mean".
+fn type_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "int" | "int4" | "i32" | "int32" => "integer",
+        "smallint" | "int2" | "i16" | "int16" => "small_integer",
+        "bigint" | "int8" | "i64" | "int64" | "long" => "big_integer",
+        "uint" | "u32" | "unsigned" | "positive" => "positive_integer",
+        "bool" => "boolean",
+        "double" | "real" | "f64" | "f32" | "decimal" | "numeric" => "float",
+        "str" | "varchar" | "char" | "charfield" => "string",
+        "textfield" | "clob" | "longtext" => "text",
+        "blob" | "binary" | "bytea" | "vec<u8>" => "bytes",
+        "timestamp" | "timestamptz" | "datetimefield" => "datetime",
+        "fk" | "foreignkey" | "belongs_to" | "reference" => "foreign_key",
+        "o2o" | "onetoone" | "has_one" => "one_to_one",
+        "m2m" | "manytomany" | "has_many" => "many_to_many",
+        "jsonb" => "json",
+        _ => return None,
+    })
+}
+
 fn is_snake_case(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.contains("__")
         && !name.ends_with('_')
 }
@@ -1167,7 +1402,10 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
         FieldType::String { max_length } => string(&|s| {
             let n = s.chars().count();
             if n > *max_length as usize {
-                Err((format!("the string has {n} characters, more than `max_length` ({max_length})"), None))
+                Err((
+                    format!("the string has {n} characters, more than `max_length` ({max_length})"),
+                    None,
+                ))
             } else {
                 Ok(())
             }
@@ -1177,21 +1415,30 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
             if is_uuid(s) {
                 Ok(())
             } else {
-                Err((format!("`{s}` is not a UUID"), Some("write it as 8-4-4-4-12 hex digits".into())))
+                Err((
+                    format!("`{s}` is not a UUID"),
+                    Some("write it as 8-4-4-4-12 hex digits".into()),
+                ))
             }
         }),
         FieldType::Date => string(&|s| {
             if is_date(s) {
                 Ok(())
             } else {
-                Err((format!("`{s}` is not a date"), Some("write dates as `YYYY-MM-DD`".into())))
+                Err((
+                    format!("`{s}` is not a date"),
+                    Some("write dates as `YYYY-MM-DD`".into()),
+                ))
             }
         }),
         FieldType::Time => string(&|s| {
             if is_time(s) {
                 Ok(())
             } else {
-                Err((format!("`{s}` is not a time"), Some("write times as `HH:MM:SS` (optionally `.ffffff`)".into())))
+                Err((
+                    format!("`{s}` is not a time"),
+                    Some("write times as `HH:MM:SS` (optionally `.ffffff`)".into()),
+                ))
             }
         }),
         FieldType::DateTime => string(&|s| {
@@ -1220,13 +1467,21 @@ fn digits(s: &str) -> Option<u32> {
 
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+        && s.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 fn is_date(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     let [y, m, d] = parts.as_slice() else { return false };
-    let (Some(year), Some(month), Some(day)) = (digits(y), digits(m), digits(d)) else { return false };
+    let (Some(year), Some(month), Some(day)) = (digits(y), digits(m), digits(d)) else {
+        return false;
+    };
     if y.len() != 4 || m.len() != 2 || d.len() != 2 || !(1..=12).contains(&month) {
         return false;
     }
@@ -1324,7 +1579,10 @@ mod tests {
         assert!(check_default(&FieldType::Float, &v(".inf")).is_err());
         assert!(check_default(&FieldType::Bool, &v("yes")).is_err());
         assert!(check_default(&FieldType::String { max_length: 2 }, &v("abc")).is_err());
-        assert_eq!(check_default(&FieldType::Text, &v("abc")), Ok(DefaultValue::Str("abc".into())));
+        assert_eq!(
+            check_default(&FieldType::Text, &v("abc")),
+            Ok(DefaultValue::Str("abc".into()))
+        );
         assert!(check_default(&FieldType::Text, &v("5")).is_err());
         assert!(check_default(&FieldType::Json, &v("{}")).is_err());
         assert!(check_default(&FieldType::BigInt, &v("1.5")).is_err());

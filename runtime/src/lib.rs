@@ -18,6 +18,7 @@ mod protocol;
 pub mod relation;
 pub mod repo;
 pub mod stats;
+pub mod transaction;
 
 pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};
@@ -26,6 +27,7 @@ pub use error::{Error, Result};
 pub use model::{Collection, Dependent, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField};
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
+pub use transaction::Transaction;
 
 /// Re-exported so generated code needs no direct dependency on these crates' versions.
 pub use {serde, sqlx};

@@ -29,8 +29,11 @@ pub struct ModelSql {
     pub select_by_ids: &'static str,
     /// Inserts one row and returns every column.
     pub insert: &'static str,
-    /// Updates every non-key column of one row by primary key and returns every column.
+    /// Updates every non-key column of one row by primary key (returning every column when
+    /// `update_returns`).
     pub update: &'static str,
+    /// Whether `update` returns the row (`RETURNING`); if not, the row is selected after it.
+    pub update_returns: bool,
     /// Deletes the row whose primary key is in `{ids}` and returns every column.
     pub delete: &'static str,
     /// Like `select_by_ids`, locking the selected rows until commit where the dialect can.

@@ -43,23 +43,33 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         Ok((cache, plan))
     }
 
+    /// Locks every planned key (after the statements, before commit).
+    pub async fn lock(self) -> Vec<LockedWrite<'a, 'a>> {
+        let mut locked = Vec::with_capacity(self.plans.len());
+        for (_, cache, plan) in self.plans {
+            locked.push(plan.lock(cache).await);
+        }
+        locked
+    }
+
     /// Locks every planned key, commits `tx`, then fills or releases every key (or gives
     /// the locks back if the commit fails).
     pub async fn commit(self, tx: sqlx::Transaction<'_, DB>) -> Result<()> {
-        let (caches, plans): (Vec<_>, Vec<_>) = self.plans.into_iter().map(|(_, cache, plan)| (cache, plan)).unzip();
-        let mut locked: Vec<LockedWrite<'_, 'a>> = Vec::new();
-        for (cache, plan) in caches.iter().zip(plans) {
-            locked.push(plan.lock(cache).await);
+        let locked = self.lock().await;
+        finish(tx, locked).await
+    }
+}
+
+/// Commits `tx`, then completes every locked write (or aborts them if the commit fails).
+pub(crate) async fn finish<DB: Dialect>(tx: sqlx::Transaction<'_, DB>, locked: Vec<LockedWrite<'_, '_>>) -> Result<()> {
+    match tx.commit().await {
+        Ok(()) => {
+            futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await;
+            Ok(())
         }
-        match tx.commit().await {
-            Ok(()) => {
-                futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await;
-                Ok(())
-            }
-            Err(error) => {
-                futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
-                Err(error.into())
-            }
+        Err(error) => {
+            futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+            Err(error.into())
         }
     }
 }

@@ -177,7 +177,7 @@ impl<'f> WritePlan<'f> {
     }
 
     /// Locks every key (call after the SQL statements, before commit).
-    pub async fn lock<'a>(self, cache: &'a Cache<'a>) -> LockedWrite<'a, 'f> {
+    pub async fn lock<'a>(self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
         let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
         let tokens = if keys.is_empty() {
             Some(Vec::new())
@@ -192,7 +192,7 @@ impl<'f> WritePlan<'f> {
 /// A write whose keys are locked; finish it with [`LockedWrite::complete`] after commit or
 /// [`LockedWrite::abort`] after a rollback.
 pub(crate) struct LockedWrite<'a, 'f> {
-    cache: &'a Cache<'a>,
+    cache: Cache<'a>,
     keys: Vec<(String, AfterCommit<'f>)>,
     /// `None` when the lock did not reach the server (it is then a pending invalidation).
     tokens: Option<Vec<Token>>,
@@ -204,7 +204,7 @@ impl LockedWrite<'_, '_> {
     /// this write committed, so the key is evicted: the next reader fills it afresh.
     pub async fn complete(self) {
         let Some(tokens) = self.tokens else { return };
-        let cache = self.cache;
+        let cache = &self.cache;
         let steps = self.keys.into_iter().zip(tokens).map(|((key, after), token)| async move {
             let bytes = match after {
                 AfterCommit::Fill(bytes) => bytes,
@@ -230,7 +230,7 @@ impl LockedWrite<'_, '_> {
     /// Gives every lock back (the transaction did not commit).
     pub async fn abort(self) {
         let Some(tokens) = self.tokens else { return };
-        let cache = self.cache;
+        let cache = &self.cache;
         let steps = self.keys.iter().zip(tokens).map(|((key, _), token)| cache.backend.release(key, token));
         futures::future::join_all(steps).await;
     }

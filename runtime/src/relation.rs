@@ -105,8 +105,26 @@ where
     O: Model<Db = S::Db>,
 {
     let mut tx = ctx.pool().begin().await?;
+    let mut plans = PlanSet::new(ctx);
+    join_write_planned::<S, O>(ctx, &mut *tx, &mut plans, side, id, change).await?;
+    plans.commit(tx).await
+}
+
+/// Runs a many-to-many write on `conn` and plans its keys (see [`join_write`]).
+pub(crate) async fn join_write_planned<'a, S, O>(
+    ctx: &'a Context<S::Db>,
+    conn: &mut <S::Db as sqlx::Database>::Connection,
+    plans: &mut PlanSet<'a, S::Db>,
+    side: &'static JoinSide,
+    id: &S::Id,
+    change: JoinChange<'_, O::Id>,
+) -> Result<()>
+where
+    S: Model,
+    O: Model<Db = S::Db>,
+{
     let current: Vec<O::Id> = {
-        let rows = fetch(ctx, &mut tx, sqlx::query(side.select_others).bind(id.clone())).await?;
+        let rows = fetch(ctx, conn, sqlx::query(side.select_others).bind(id.clone())).await?;
         rows.iter().map(|row| S::Db::column::<O::Id>(row, 0)).collect::<Result<_, _>>()?
     };
     let (remove, add): (Vec<O::Id>, Vec<O::Id>) = match change {
@@ -118,12 +136,11 @@ where
         ),
     };
     for other in &remove {
-        fetch(ctx, &mut tx, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
+        fetch(ctx, conn, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
     }
     for other in &add {
-        fetch(ctx, &mut tx, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
+        fetch(ctx, conn, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
     }
-    let mut plans = PlanSet::new(ctx);
     let (cache, plan) = plans.of(&O::INFO)?;
     let own_key = key::relation(&cache.prefix, side.own.name, &id.to_string());
     let owner = id.clone();
@@ -139,5 +156,5 @@ where
             Ok(rows.iter().map(|row| row.id().clone()).collect::<Vec<S::Id>>())
         });
     }
-    plans.commit(tx).await
+    Ok(())
 }

@@ -182,16 +182,55 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
     })
 }
 
+/// Runs an insert on `conn` and plans its keys (see [`insert`]).
+pub(crate) async fn insert_planned<'a, N: NewModel>(
+    ctx: &'a Context<<N::Model as Model>::Db>,
+    conn: &mut <<N::Model as Model>::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, <N::Model as Model>::Db>,
+    new: &N,
+) -> Result<N::Model> {
+    let rows = fetch(ctx, conn, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
+    let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    plan_row(plans, ctx, &row, RowEffect::Current)?;
+    Ok(row)
+}
+
 /// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
 /// the collections it joins, so the next reads cost no query.
 pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
     let mut tx = ctx.pool().begin().await?;
-    let rows = fetch(ctx, &mut tx, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
-    let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
     let mut plans = PlanSet::new(ctx);
-    plan_row(&mut plans, ctx, &row, RowEffect::Current)?;
+    let row = insert_planned(ctx, &mut *tx, &mut plans, new).await?;
     plans.commit(tx).await?;
     Ok(row)
+}
+
+/// Runs an update on `conn` and plans its keys (see [`update`]).
+pub(crate) async fn update_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    row: &M,
+) -> Result<Option<M>> {
+    let id = std::slice::from_ref(row.id());
+    let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
+    let returned = fetch(ctx, conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
+    let new = if M::SQL.update_returns {
+        returned.first().map(M::from_row).transpose()?
+    } else if old.is_some() {
+        select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, id).await?.pop()
+    } else {
+        None
+    };
+    let Some(new) = new else { return Ok(None) };
+    plan_row(plans, ctx, &new, RowEffect::Current)?;
+    if let Some(old) = &old {
+        plan_row(plans, ctx, old, RowEffect::Former)?;
+    }
+    if old.as_ref().is_none_or(|old| !new.same_order(old)) {
+        plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, new.id().to_string(), false).await?;
+    }
+    Ok(Some(new))
 }
 
 /// Updates every column of a row by primary key; `None` if no such row. Writes through
@@ -200,22 +239,28 @@ pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N
 /// many-to-many collections it is in (they must be re-sorted).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
     let mut tx = ctx.pool().begin().await?;
-    let id = std::slice::from_ref(row.id());
-    let old = select_by_ids::<M>(ctx, &mut tx, M::SQL.select_for_update, id).await?.pop();
-    let rows = fetch(ctx, &mut tx, row.bind_update(sqlx::query(M::SQL.update))).await?;
-    let Some(new) = rows.first().map(M::from_row).transpose()? else {
-        return Ok(None);
-    };
     let mut plans = PlanSet::new(ctx);
-    plan_row(&mut plans, ctx, &new, RowEffect::Current)?;
-    if let Some(old) = &old {
-        plan_row(&mut plans, ctx, old, RowEffect::Former)?;
-    }
-    if old.as_ref().is_none_or(|old| !new.same_order(old)) {
-        plan_footprint(&mut plans, ctx, &mut tx, &M::INFO, &M::FOOTPRINT, new.id().to_string(), false).await?;
-    }
+    let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else { return Ok(None) };
     plans.commit(tx).await?;
     Ok(Some(new))
+}
+
+/// Runs a delete on `conn` and plans its keys (see [`delete`]).
+pub(crate) async fn delete_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    id: &M::Id,
+) -> Result<bool> {
+    plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, id.to_string(), true).await?;
+    let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id)).await?.pop() else {
+        return Ok(false);
+    };
+    plan_row(plans, ctx, &old, RowEffect::Former)?;
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let key = key::primary(&cache.prefix, id);
+    plan.fill::<M>(key, None);
+    Ok(true)
 }
 
 /// Deletes a row by primary key; whether it existed. Caches "does not exist" under
@@ -225,16 +270,20 @@ pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>
 pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
     let mut tx = ctx.pool().begin().await?;
     let mut plans = PlanSet::new(ctx);
-    plan_footprint(&mut plans, ctx, &mut tx, &M::INFO, &M::FOOTPRINT, id.to_string(), true).await?;
-    let Some(old) = select_by_ids::<M>(ctx, &mut tx, M::SQL.delete, std::slice::from_ref(id)).await?.pop() else {
+    if !delete_planned::<M>(ctx, &mut *tx, &mut plans, id).await? {
         return Ok(false);
-    };
-    plan_row(&mut plans, ctx, &old, RowEffect::Former)?;
-    let (cache, plan) = plans.of(&M::INFO)?;
-    let key = key::primary(&cache.prefix, id);
-    plan.fill::<M>(key, None);
+    }
     plans.commit(tx).await?;
     Ok(true)
+}
+
+/// Reads rows by primary key inside a transaction: from the database, never the cache.
+pub(crate) async fn get_uncached<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    id: &M::Id,
+) -> Result<Option<M>> {
+    Ok(select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, std::slice::from_ref(id)).await?.pop())
 }
 
 /// Evicts the cached row `id` (as an LRU eviction would); the next read costs one query.

@@ -40,7 +40,7 @@ pub enum Servers {
 /// One test's database, context and servers.
 pub struct Env {
     pub ctx: Context<Sqlite>,
-    pub servers: Servers,
+    _servers: Servers,
     db_path: PathBuf,
 }
 
@@ -103,7 +103,7 @@ pub async fn env_with(kind: Kind, mut options: Options) -> Env {
             (with_url(builder, &cluster.url()).await, Servers::Cluster(cluster))
         }
     };
-    Env { ctx: builder.build(), servers, db_path }
+    Env { ctx: builder.build(), _servers: servers, db_path }
 }
 
 async fn with_url(builder: autocache::ContextBuilder<Sqlite>, url: &str) -> autocache::ContextBuilder<Sqlite> {

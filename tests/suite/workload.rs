@@ -81,7 +81,8 @@ impl Workload {
                         Err(_) => outcome.lock().unwrap().caller_errors += 1,
                     }
                     drop(_guard);
-                    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(0..3))).await;
+                    let pause = Duration::from_millis(rand::rng().random_range(0..3));
+                    tokio::time::sleep(pause).await;
                 }
             }));
         }

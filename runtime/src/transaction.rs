@@ -1,0 +1,106 @@
+//! Transactions: several writes committed together, their cache effects applied only
+//! after the commit.
+//!
+//! Reads inside a transaction go to the database on the transaction's connection (they
+//! see its own writes) and never touch the cache. Each write locks its keys right after
+//! its statement, as outside a transaction; the fills happen after [`Transaction::commit`].
+//! [`Transaction::rollback`] gives the locks back and leaves the cache as it was. A
+//! transaction dropped without either rolls back in the database and its locks expire after
+//! `lock_ttl` (until then readers of those keys read the database).
+
+use sqlx::Database;
+
+use crate::context::Context;
+use crate::db::Dialect;
+use crate::error::Result;
+use crate::model::{Model, NewModel};
+use crate::plans::{PlanSet, finish};
+use crate::protocol::LockedWrite;
+use crate::relation::{JoinChange, JoinSide, join_write_planned};
+use crate::repo::{delete_planned, get_uncached, insert_planned, update_planned};
+
+/// An open database transaction whose cache invalidations wait for its commit.
+pub struct Transaction<'c, DB: Dialect> {
+    ctx: &'c Context<DB>,
+    tx: sqlx::Transaction<'static, DB>,
+    locked: Vec<LockedWrite<'c, 'c>>,
+}
+
+impl<DB: Dialect> Context<DB> {
+    /// Begins a transaction.
+    pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
+        Ok(Transaction { ctx: self, tx: self.pool().begin().await?, locked: Vec::new() })
+    }
+}
+
+impl<'c, DB: Dialect> Transaction<'c, DB> {
+    fn conn(&mut self) -> &mut <DB as Database>::Connection {
+        &mut self.tx
+    }
+
+    async fn keep(&mut self, plans: PlanSet<'c, DB>) {
+        self.locked.extend(plans.lock().await);
+    }
+
+    /// Reads a row by primary key from the database, seeing this transaction's writes.
+    pub async fn get<M: Model<Db = DB>>(&mut self, id: &M::Id) -> Result<Option<M>> {
+        let ctx = self.ctx;
+        get_uncached::<M>(ctx, self.conn(), id).await
+    }
+
+    /// Inserts a row (see [`crate::repo::insert`]).
+    pub async fn insert<N>(&mut self, new: &N) -> Result<N::Model>
+    where
+        N: NewModel,
+        N::Model: Model<Db = DB>,
+    {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        let row = insert_planned(ctx, self.conn(), &mut plans, new).await?;
+        self.keep(plans).await;
+        Ok(row)
+    }
+
+    /// Updates a row (see [`crate::repo::update`]).
+    pub async fn update<M: Model<Db = DB>>(&mut self, row: &M) -> Result<Option<M>> {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        let new = update_planned(ctx, self.conn(), &mut plans, row).await?;
+        self.keep(plans).await;
+        Ok(new)
+    }
+
+    /// Deletes a row (see [`crate::repo::delete`]).
+    pub async fn delete<M: Model<Db = DB>>(&mut self, id: &M::Id) -> Result<bool> {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        let existed = delete_planned::<M>(ctx, self.conn(), &mut plans, id).await?;
+        self.keep(plans).await;
+        Ok(existed)
+    }
+
+    /// Changes many-to-many pairs (see [`crate::relation::join_write`]).
+    pub async fn join_write<S, O>(&mut self, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
+    where
+        S: Model<Db = DB>,
+        O: Model<Db = DB>,
+    {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        join_write_planned::<S, O>(ctx, self.conn(), &mut plans, side, id, change).await?;
+        self.keep(plans).await;
+        Ok(())
+    }
+
+    /// Commits, then fills or releases every key the writes locked.
+    pub async fn commit(self) -> Result<()> {
+        finish(self.tx, self.locked).await
+    }
+
+    /// Rolls back and gives every lock back: the cache is as it was before.
+    pub async fn rollback(self) -> Result<()> {
+        let result = self.tx.rollback().await;
+        futures::future::join_all(self.locked.into_iter().map(LockedWrite::abort)).await;
+        Ok(result?)
+    }
+}
