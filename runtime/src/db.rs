@@ -9,6 +9,10 @@ pub type SqlQuery<DB> = sqlx::query::Query<'static, DB, <DB as Database>::Argume
 
 /// What the runtime needs from a database driver; implemented for each enabled sqlx driver.
 pub trait Dialect: Database {
+    /// The statement that begins a write transaction (SQLite: `BEGIN IMMEDIATE`, so that a
+    /// transaction that reads before it writes waits for other writers instead of failing).
+    const BEGIN_WRITE: &'static str;
+
     /// Runs `query` and returns every row.
     fn fetch_all(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
 
@@ -32,9 +36,11 @@ pub trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($feature:literal, $db:ty, $placeholder:expr) => {
+    ($feature:literal, $db:ty, $begin:literal, $placeholder:expr) => {
         #[cfg(feature = $feature)]
         impl Dialect for $db {
+            const BEGIN_WRITE: &'static str = $begin;
+
             fn fetch_all(
                 conn: &mut Self::Connection,
                 query: SqlQuery<Self>,
@@ -70,6 +76,11 @@ macro_rules! dialect {
     };
 }
 
-dialect!("sqlite", sqlx::Sqlite, |_| "?".to_owned());
-dialect!("mysql", sqlx::MySql, |_| "?".to_owned());
-dialect!("postgres", sqlx::Postgres, |n| format!("${n}"));
+dialect!("sqlite", sqlx::Sqlite, "BEGIN IMMEDIATE", |_| "?".to_owned());
+dialect!("mysql", sqlx::MySql, "BEGIN", |_| "?".to_owned());
+dialect!("postgres", sqlx::Postgres, "BEGIN", |n| format!("${n}"));
+
+/// Begins a write transaction on `pool` (see [`Dialect::BEGIN_WRITE`]).
+pub(crate) async fn begin_write<DB: Dialect>(pool: &sqlx::Pool<DB>) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    pool.begin_with(DB::BEGIN_WRITE).await
+}

@@ -104,7 +104,7 @@ where
     S: Model,
     O: Model<Db = S::Db>,
 {
-    let mut tx = ctx.pool().begin().await?;
+    let mut tx = crate::db::begin_write(ctx.pool()).await?;
     let mut plans = PlanSet::new(ctx);
     join_write_planned::<S, O>(ctx, &mut *tx, &mut plans, side, id, change).await?;
     plans.commit(tx).await

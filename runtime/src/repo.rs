@@ -198,7 +198,7 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
 /// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
 /// the collections it joins, so the next reads cost no query.
 pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
-    let mut tx = ctx.pool().begin().await?;
+    let mut tx = crate::db::begin_write(ctx.pool()).await?;
     let mut plans = PlanSet::new(ctx);
     let row = insert_planned(ctx, &mut *tx, &mut plans, new).await?;
     plans.commit(tx).await?;
@@ -238,7 +238,7 @@ pub(crate) async fn update_planned<'a, M: Model>(
 /// collections of its old and new owners and, when its ordering fields changed, empties the
 /// many-to-many collections it is in (they must be re-sorted).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
-    let mut tx = ctx.pool().begin().await?;
+    let mut tx = crate::db::begin_write(ctx.pool()).await?;
     let mut plans = PlanSet::new(ctx);
     let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else { return Ok(None) };
     plans.commit(tx).await?;
@@ -268,7 +268,7 @@ pub(crate) async fn delete_planned<'a, M: Model>(
 /// (collections it owned, rows the database deleted or changed with it), and refills the
 /// collections it was a member of.
 pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
-    let mut tx = ctx.pool().begin().await?;
+    let mut tx = crate::db::begin_write(ctx.pool()).await?;
     let mut plans = PlanSet::new(ctx);
     if !delete_planned::<M>(ctx, &mut *tx, &mut plans, id).await? {
         return Ok(false);

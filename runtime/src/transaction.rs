@@ -29,7 +29,7 @@ pub struct Transaction<'c, DB: Dialect> {
 impl<DB: Dialect> Context<DB> {
     /// Begins a transaction.
     pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
-        Ok(Transaction { ctx: self, tx: self.pool().begin().await?, locked: Vec::new() })
+        Ok(Transaction { ctx: self, tx: crate::db::begin_write(self.pool()).await?, locked: Vec::new() })
     }
 }
 

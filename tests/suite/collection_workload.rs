@@ -132,7 +132,7 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
                     state.begin(s_from, from_set);
                     state.begin(s_to, to_set);
                     let moved = Book { author_id: authors[to].id, ..book };
-                    let ok = books.update(&moved).await.is_ok();
+                    let ok = books.update(&moved).await;
                     all_books.lock().unwrap()[b] = moved;
                     state.ack(s_from);
                     state.ack(s_to);
@@ -164,10 +164,13 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
                     };
                     state.ack(s_editors);
                     state.ack(s_edited);
-                    result.is_ok()
+                    result.map(|_| None)
                 };
                 let mut out = outcome.lock().unwrap();
-                if ok { out.writes += 1 } else { out.caller_errors += 1 }
+                match ok {
+                    Ok(_) => out.writes += 1,
+                    Err(error) => out.error(&error),
+                }
             }
         }));
     }
@@ -214,7 +217,7 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
                             out.stale += 1;
                         }
                     }
-                    Err(_) => out.caller_errors += 1,
+                    Err(error) => out.error(&error),
                 }
             }
         }));

@@ -22,6 +22,16 @@ pub struct Outcome {
     pub stale: u64,
     /// Repository calls that returned an error to the caller.
     pub caller_errors: u64,
+    /// The first such error, to explain a failure.
+    pub first_error: Option<String>,
+}
+
+impl Outcome {
+    /// Counts an error returned to a caller.
+    pub fn error(&mut self, error: &autocache::Error) {
+        self.caller_errors += 1;
+        self.first_error.get_or_insert_with(|| error.to_string());
+    }
 }
 
 /// The shape of a run.
@@ -78,7 +88,7 @@ impl Workload {
                             acked[row].store(version, Ordering::SeqCst);
                             outcome.lock().unwrap().writes += 1;
                         }
-                        Err(_) => outcome.lock().unwrap().caller_errors += 1,
+                        Err(error) => outcome.lock().unwrap().error(&error),
                     }
                     drop(_guard);
                     let pause = Duration::from_millis(rand::rng().random_range(0..3));
@@ -108,7 +118,7 @@ impl Workload {
                             }
                         }
                         Ok(None) => outcome.lock().unwrap().stale += 1,
-                        Err(_) => outcome.lock().unwrap().caller_errors += 1,
+                        Err(error) => outcome.lock().unwrap().error(&error),
                     }
                 }
             }));
