@@ -22,7 +22,10 @@ fn report(step: &str, before: StatsSnapshot, after: StatsSnapshot) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One connection: an in-memory SQLite database lives as long as its connection.
-    let pool = SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await?;
     sample::create_tables(&pool).await?;
     let ctx = Context::embedded(pool);
     let people = PersonRepo::new(&ctx);
@@ -30,7 +33,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut step = ctx.snapshot();
     let ann = people.insert(&NewPerson { name: "Ann".into() }).await?;
-    let dune = books.insert(&NewBook { title: "Dune".into(), author_id: ann.id, rank: 1 }).await?;
+    let dune = books
+        .insert(&NewBook {
+            title: "Dune".into(),
+            author_id: ann.id,
+            rank: 1,
+        })
+        .await?;
     report("insert a person and a book (write-through)", step, ctx.snapshot());
 
     step = ctx.snapshot();

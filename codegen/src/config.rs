@@ -60,7 +60,10 @@ impl Config {
 
     /// Reads and validates the schema at `path`.
     pub fn load(&self, path: &Path) -> Result<Schema, Error> {
-        let source = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let source = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut schema = validate::load(&source, &path.display().to_string())?;
         if let Some(dialect) = self.dialect {
             schema.dialect = dialect;
@@ -73,29 +76,40 @@ impl Config {
         let schema = self.load(path)?;
         let plans = plan::plan(&schema);
         let source = render::render(&schema, &plans)?;
-        let schema_name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let schema_name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let formatted = format::format(&source, &schema_name)?;
         Ok(BTreeMap::from([(format!("{}.rs", schema.namespace), formatted)]))
     }
 
-    /// Generates and writes the files; from `build.rs`, also tells cargo to rerun when the
-    /// schema changes. Include the result with
-    /// `include!(concat!(env!("OUT_DIR"), "/<namespace>.rs"))`.
+    /// Generates and writes the files of one schema (see [`Config::compile_all`]).
     pub fn compile(&self, path: impl AsRef<Path>) -> Result<write::WriteReport, Error> {
-        let path = path.as_ref();
+        self.compile_all(&[path])
+    }
+
+    /// Generates and writes the files of every schema, in one directory; from `build.rs`,
+    /// also tells cargo to rerun when a schema changes. Include each result with
+    /// `include!(concat!(env!("OUT_DIR"), "/<namespace>.rs"))`.
+    pub fn compile_all(&self, paths: &[impl AsRef<Path>]) -> Result<write::WriteReport, Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => {
-                println!("cargo:rerun-if-changed={}", path.display());
+                for path in paths {
+                    println!("cargo:rerun-if-changed={}", path.as_ref().display());
+                }
                 std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?
             }
         };
-        let files = self.generate(path)?;
+        let mut files = BTreeMap::new();
+        for path in paths {
+            files.extend(self.generate(path.as_ref())?);
+        }
         write::write(&out_dir, &files).map_err(|source| Error::Io { path: out_dir, source })
     }
 }
 
-/// Generates into `OUT_DIR` with the default configuration (for `build.rs`).
+/// Generates one schema into `OUT_DIR` with the default configuration (for `build.rs`).
 pub fn compile(path: impl AsRef<Path>) -> Result<write::WriteReport, Error> {
     Config::new().compile(path)
 }

@@ -11,7 +11,11 @@ pub fn statements(schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for model in creation_order(schema) {
         out.push(create_table(schema, model));
-        for field in model.fields.iter().filter(|field| field.relation.is_some() && !field.unique) {
+        for field in model
+            .fields
+            .iter()
+            .filter(|field| field.relation.is_some() && !field.unique)
+        {
             out.push(format!(
                 "CREATE INDEX {} ON {} ({})",
                 quote(dialect, &format!("{}_{}_idx", model.table, field.column)),
@@ -58,12 +62,18 @@ fn creation_order(schema: &Schema) -> Vec<&Model> {
     while done.len() < schema.models.len() {
         let ready = schema.models.iter().find(|model| {
             !done.iter().any(|d| d.name == model.name)
-                && model.fields.iter().filter_map(|f| f.relation.as_ref()).all(|relation| {
-                    relation.target == model.name || done.iter().any(|d| d.name == relation.target)
-                })
+                && model
+                    .fields
+                    .iter()
+                    .filter_map(|f| f.relation.as_ref())
+                    .all(|relation| relation.target == model.name || done.iter().any(|d| d.name == relation.target))
         });
         let next = ready.unwrap_or_else(|| {
-            schema.models.iter().find(|model| !done.iter().any(|d| d.name == model.name)).expect("a model is left")
+            schema
+                .models
+                .iter()
+                .find(|model| !done.iter().any(|d| d.name == model.name))
+                .expect("a model is left")
         });
         done.push(next);
     }
@@ -78,7 +88,12 @@ fn create_table(schema: &Schema, model: &Model) -> String {
     for group in &model.unique_together {
         let cols: Vec<String> = group
             .iter()
-            .filter_map(|name| model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)))
+            .filter_map(|name| {
+                model
+                    .fields
+                    .iter()
+                    .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
+            })
             .map(|field| quote(dialect, &field.column))
             .collect();
         lines.push(format!("UNIQUE ({})", cols.join(", ")));

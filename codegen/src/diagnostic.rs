@@ -304,8 +304,7 @@ impl Diagnostics {
 
     /// The errors recorded so far, sorted by position and de-duplicated.
     ///
-    /// # Panics
-    /// Never; an empty collector gives an empty (but valid) `SchemaErrors`.
+    /// Call it only after an error was recorded: `SchemaErrors` is never empty otherwise.
     pub fn into_errors(mut self) -> SchemaErrors {
         self.errors.sort_by_key(|e| (e.span.offset(), e.span.len()));
         self.errors.dedup_by(|a, b| a.span == b.span && a.message == b.message);

@@ -19,7 +19,10 @@ pub fn format(source: &str, schema_name: &str) -> Result<String, FormatError> {
         let excerpt = source.lines().enumerate().skip(line.saturating_sub(3)).take(5);
         FormatError {
             error: format!("line {line}: {error}"),
-            excerpt: excerpt.map(|(n, text)| format!("{:>5} | {text}", n + 1)).collect::<Vec<_>>().join("\n"),
+            excerpt: excerpt
+                .map(|(n, text)| format!("{:>5} | {text}", n + 1))
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     })?;
     Ok(format!(

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(Error::Schema(errors)) => {
-            eprintln!("{:?}", miette::Report::new(errors));
+            eprint!("{}", errors.render(100));
             ExitCode::FAILURE
         }
         Err(error) => {
@@ -121,10 +121,17 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Explain { schema, model } => {
             let schema = Config::new().load(&schema)?;
             let plans = plan::plan(&schema);
-            let chosen: Vec<_> = plans.iter().filter(|p| model.as_ref().is_none_or(|m| *m == p.model)).collect();
+            let chosen: Vec<_> = plans
+                .iter()
+                .filter(|p| model.as_ref().is_none_or(|m| *m == p.model))
+                .collect();
             if chosen.is_empty() {
                 let known: Vec<_> = plans.iter().map(|p| p.model.as_str()).collect();
-                eprintln!("error: no model `{}`; known: {}", model.unwrap_or_default(), known.join(", "));
+                eprintln!(
+                    "error: no model `{}`; known: {}",
+                    model.unwrap_or_default(),
+                    known.join(", ")
+                );
                 return Ok(ExitCode::FAILURE);
             }
             for plan in chosen {
@@ -145,16 +152,28 @@ fn check(config: &Config, schema: &Path, out: &Path) -> Result<ExitCode, Error> 
         if actual != *expected {
             stale = true;
             let diff = similar::TextDiff::from_lines(&actual, expected);
-            print!("{}", diff.unified_diff().header(&path.display().to_string(), &format!("{name} (expected)")));
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .header(&path.display().to_string(), &format!("{name} (expected)"))
+            );
         }
     }
-    let removable = write::stale_files(out, &files).map_err(|source| Error::Io { path: out.to_owned(), source })?;
+    let removable = write::stale_files(out, &files).map_err(|source| Error::Io {
+        path: out.to_owned(),
+        source,
+    })?;
     for path in &removable {
         stale = true;
         println!("stale generated file: {}", path.display());
     }
     if stale {
-        eprintln!("{} is out of date: run `autocache-codegen generate {} --out {}`", out.display(), schema.display(), out.display());
+        eprintln!(
+            "{} is out of date: run `autocache-codegen generate {} --out {}`",
+            out.display(),
+            schema.display(),
+            out.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     println!("{} is up to date", out.display());

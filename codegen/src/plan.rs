@@ -66,7 +66,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .fields
         .iter()
         .filter(|field| field.unique)
-        .map(|field| (field.name.clone(), format!("{prefix}:uq.{}:<{}>", field.name, field.name)))
+        .map(|field| {
+            (
+                field.name.clone(),
+                format!("{prefix}:uq.{}:<{}>", field.name, field.name),
+            )
+        })
         .collect();
     let mut keys = vec![KeyPlan {
         read_by: "get / get_many".into(),
@@ -79,17 +84,29 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         holds: format!("the `{pk}` of the row with that `{field}`, or \"does not exist\""),
     }));
     let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern)| pattern.clone()).collect();
-    let old_unique: Vec<String> = unique_keys.iter().map(|(_, pattern)| format!("{pattern} (old value)")).collect();
+    let old_unique: Vec<String> = unique_keys
+        .iter()
+        .map(|(_, pattern)| format!("{pattern} (old value)"))
+        .collect();
 
     // Collections this model's rows are members of through their own columns.
     let memberships: Vec<String> = model
         .fields
         .iter()
-        .filter_map(|f| f.relation.as_ref().map(|r| format!("{prefix}:rel.{}:<{}> (owner {})", r.related_name, f.name, r.target)))
+        .filter_map(|f| {
+            f.relation
+                .as_ref()
+                .map(|r| format!("{prefix}:rel.{}:<{}> (owner {})", r.related_name, f.name, r.target))
+        })
         .collect();
     // Collections owned by a row of this model, read through its repository.
     for reverse in &model.reverse {
-        let members = schema.models.iter().find(|m| m.name == reverse.source).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        let members = schema
+            .models
+            .iter()
+            .find(|m| m.name == reverse.source)
+            .map(|m| key_prefix(schema, m))
+            .unwrap_or_default();
         keys.push(KeyPlan {
             read_by: reverse.name.clone(),
             pattern: format!("{members}:rel.{}:<{pk}>", reverse.name),
@@ -97,7 +114,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         });
     }
     for m2m in &model.many_to_many {
-        let members = schema.models.iter().find(|m| m.name == m2m.target).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        let members = schema
+            .models
+            .iter()
+            .find(|m| m.name == m2m.target)
+            .map(|m| key_prefix(schema, m))
+            .unwrap_or_default();
         keys.push(KeyPlan {
             read_by: m2m.name.clone(),
             pattern: format!("{members}:rel.{}:<{pk}>", m2m.name),
@@ -107,10 +129,24 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let joined: Vec<String> = model
         .many_to_many
         .iter()
-        .map(|m| format!("{prefix}:rel.{}:<each paired {}> (if ordering fields changed)", m.related_name, m.target))
-        .chain(model.reverse.iter().filter(|r| r.kind == ReverseKind::ManyToMany).map(|r| {
-            format!("{prefix}:rel.{}:<each paired {}> (if ordering fields changed)", r.field, r.source)
-        }))
+        .map(|m| {
+            format!(
+                "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
+                m.related_name, m.target
+            )
+        })
+        .chain(
+            model
+                .reverse
+                .iter()
+                .filter(|r| r.kind == ReverseKind::ManyToMany)
+                .map(|r| {
+                    format!(
+                        "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
+                        r.field, r.source
+                    )
+                }),
+        )
         .collect();
     let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
     deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
@@ -121,12 +157,20 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 .models
                 .iter()
                 .find(|m| m.name == reverse.source)
-                .and_then(|m| m.fields.iter().find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field)))
+                .and_then(|m| {
+                    m.fields
+                        .iter()
+                        .find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field))
+                })
                 .is_some_and(|r| r.on_delete == OnDelete::Cascade);
             deleted.push(format!(
                 "<{}>:pk:<each referencing row>{}",
                 reverse.source,
-                if cascade { " and, recursively, every key depending on it (cascade)" } else { " (column set to NULL)" }
+                if cascade {
+                    " and, recursively, every key depending on it (cascade)"
+                } else {
+                    " (column set to NULL)"
+                }
             ));
         }
     }
@@ -141,7 +185,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let mut update_releases = old_unique.clone();
     update_releases.extend(joined.iter().cloned());
     let mut writes = vec![
-        WriteEffect { op: "insert".into(), fills: fills_row(), refills: memberships.clone(), releases: Vec::new() },
+        WriteEffect {
+            op: "insert".into(),
+            fills: fills_row(),
+            refills: memberships.clone(),
+            releases: Vec::new(),
+        },
         WriteEffect {
             op: "update".into(),
             fills: fills_row(),
@@ -155,11 +204,24 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             releases: deleted,
         },
     ];
-    let join_names = model.many_to_many.iter().map(|m| (m.name.clone(), m.target.clone(), m.related_name.clone())).chain(
-        model.reverse.iter().filter(|r| r.kind == ReverseKind::ManyToMany).map(|r| (r.name.clone(), r.source.clone(), r.field.clone())),
-    );
+    let join_names = model
+        .many_to_many
+        .iter()
+        .map(|m| (m.name.clone(), m.target.clone(), m.related_name.clone()))
+        .chain(
+            model
+                .reverse
+                .iter()
+                .filter(|r| r.kind == ReverseKind::ManyToMany)
+                .map(|r| (r.name.clone(), r.source.clone(), r.field.clone())),
+        );
     for (name, other, theirs) in join_names {
-        let other_prefix = schema.models.iter().find(|m| m.name == other).map(|m| key_prefix(schema, m)).unwrap_or_default();
+        let other_prefix = schema
+            .models
+            .iter()
+            .find(|m| m.name == other)
+            .map(|m| key_prefix(schema, m))
+            .unwrap_or_default();
         for op in ["add", "remove", "clear", "set"] {
             writes.push(WriteEffect {
                 op: format!("{op}_{name}"),
@@ -184,7 +246,10 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
 
 /// The plan of one model as text (the `explain` verb).
 pub fn explain(plan: &ModelPlan) -> String {
-    let mut out = format!("{} (backend `{}`, ttl {} s)\n  keys:\n", plan.model, plan.backend, plan.ttl_secs);
+    let mut out = format!(
+        "{} (backend `{}`, ttl {} s)\n  keys:\n",
+        plan.model, plan.backend, plan.ttl_secs
+    );
     for key in &plan.keys {
         out.push_str(&format!("    {:<18} {}  — {}\n", key.read_by, key.pattern, key.holds));
     }

@@ -25,7 +25,12 @@ pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderErro
     engine
         .register_partial("model", include_str!("../templates/model.rs.hbs"))
         .map_err(|e| RenderError(e.to_string()))?;
-    let models: Vec<Value> = schema.models.iter().zip(plans).map(|(model, plan)| model_context(schema, model, plan)).collect();
+    let models: Vec<Value> = schema
+        .models
+        .iter()
+        .zip(plans)
+        .map(|(model, plan)| model_context(schema, model, plan))
+        .collect();
     let context = json!({
         "allow": ALLOW,
         "namespace": schema.namespace,
@@ -38,7 +43,9 @@ pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderErro
         "ddl": ddl::statements(schema).iter().map(|s| rust_str(s)).collect::<Vec<_>>(),
         "models": models,
     });
-    engine.render("module", &context).map_err(|e| RenderError(e.to_string()))
+    engine
+        .render("module", &context)
+        .map_err(|e| RenderError(e.to_string()))
 }
 
 /// Put on every generated item, so users' lint settings never fire on generated code.
@@ -69,11 +76,18 @@ fn base_type(ty: &FieldType) -> &'static str {
 
 fn rust_type(field: &Field) -> String {
     let base = base_type(&field.ty);
-    if field.nullable { format!("Option<{base}>") } else { base.to_owned() }
+    if field.nullable {
+        format!("Option<{base}>")
+    } else {
+        base.to_owned()
+    }
 }
 
 fn is_copy(ty: &FieldType) -> bool {
-    !matches!(ty, FieldType::String { .. } | FieldType::Text | FieldType::Bytes | FieldType::Json)
+    !matches!(
+        ty,
+        FieldType::String { .. } | FieldType::Text | FieldType::Bytes | FieldType::Json
+    )
 }
 
 /// The expression binding `self.<field>` to a query.
@@ -88,7 +102,19 @@ fn bind_expr(field: &Field) -> String {
 fn describe(model: &Model, field: &Field) -> String {
     let ty = match &field.ty {
         FieldType::String { max_length } => format!("string, at most {max_length} characters"),
-        other => format!("{:?}", other).to_lowercase(),
+        FieldType::SmallInt => "small_integer".into(),
+        FieldType::Int => "integer".into(),
+        FieldType::PositiveInt => "positive_integer".into(),
+        FieldType::BigInt => "big_integer".into(),
+        FieldType::Bool => "boolean".into(),
+        FieldType::Float => "float".into(),
+        FieldType::Text => "text".into(),
+        FieldType::Bytes => "bytes".into(),
+        FieldType::Uuid => "uuid".into(),
+        FieldType::Date => "date".into(),
+        FieldType::Time => "time".into(),
+        FieldType::DateTime => "datetime".into(),
+        FieldType::Json => "json".into(),
     };
     let mut doc = format!("Column `{}`: {ty}", field.column);
     if field.nullable {
@@ -102,8 +128,14 @@ fn describe(model: &Model, field: &Field) -> String {
     }
     if let Some(relation) = &field.relation {
         doc.push_str(&format!(
-            "; {:?} `{}` to `{}` (reverse: `{}`)",
-            relation.kind, relation.name, relation.target, relation.related_name
+            "; {} `{}` to `{}` (reverse: `{}`)",
+            match relation.kind {
+                RelationKind::ForeignKey => "foreign key",
+                RelationKind::OneToOne => "one-to-one",
+            },
+            relation.name,
+            relation.target,
+            relation.related_name
         ));
     }
     if std::ptr::eq(field, &model.primary_key) {
@@ -118,7 +150,7 @@ fn column_context(model: &Model, field: &Field) -> Value {
         "rust_name": field.name,
         "rust_type": rust_type(field),
         "doc": describe(model, field),
-        "json": (field.ty == FieldType::Json).then(|| if field.nullable { "json(nullable)" } else { "json" }),
+        "json": (field.ty == FieldType::Json).then_some(if field.nullable { "json(nullable)" } else { "json" }),
         "bind": bind_expr(field),
         "insert_type": if field.default.is_some() && !field.nullable { format!("Option<{}>", rust_type(field)) } else { rust_type(field) },
         "default": field.default.as_ref().map(ddl::literal),
@@ -126,9 +158,16 @@ fn column_context(model: &Model, field: &Field) -> Value {
 }
 
 fn write_doc(effect: &WriteEffect) -> Vec<String> {
-    let mut lines = vec![format!("After commit (keys locked before commit, so no older fill can land):")];
+    let mut lines = vec![format!(
+        "After commit (keys locked before commit, so no older fill can land):"
+    )];
     lines.extend(effect.fills.iter().map(|key| format!("- writes through `{key}`")));
-    lines.extend(effect.refills.iter().map(|key| format!("- refills from the database `{key}`")));
+    lines.extend(
+        effect
+            .refills
+            .iter()
+            .map(|key| format!("- refills from the database `{key}`")),
+    );
     lines.extend(effect.releases.iter().map(|key| format!("- empties `{key}`")));
     lines
 }
@@ -146,7 +185,11 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         .iter()
         .filter(|field| field.unique)
         .map(|field| {
-            let select = statements.select_by_unique.iter().find(|(name, _)| *name == field.name).map(|(_, sql)| sql.clone());
+            let select = statements
+                .select_by_unique
+                .iter()
+                .find(|(name, _)| *name == field.name)
+                .map(|(_, sql)| sql.clone());
             let (param_type, arg_expr) = match &field.ty {
                 FieldType::String { .. } | FieldType::Text => ("&str".to_owned(), "value.to_owned()".to_owned()),
                 ty if is_copy(ty) => (base_type(ty).to_owned(), "value".to_owned()),
@@ -168,7 +211,13 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         })
         .collect();
     let relations = relations_context(schema, model);
-    let write = |op: &str| plan.writes.iter().find(|w| w.op == op).map(write_doc).unwrap_or_default();
+    let write = |op: &str| {
+        plan.writes
+            .iter()
+            .find(|w| w.op == op)
+            .map(write_doc)
+            .unwrap_or_default()
+    };
     json!({
         "allow": ALLOW,
         "name": model.name,
@@ -204,11 +253,19 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
 }
 
 fn shout(parts: &[&str]) -> String {
-    parts.iter().map(|p| p.to_shouty_snake_case()).collect::<Vec<_>>().join("_")
+    parts
+        .iter()
+        .map(|p| p.to_shouty_snake_case())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
-    schema.models.iter().find(|m| m.name == name).expect("validated: relation targets exist")
+    schema
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .expect("validated: relation targets exist")
 }
 
 fn info(model: &str) -> String {
@@ -247,8 +304,20 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
             "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
         }));
         for (side, this, other, own, theirs) in [
-            (format!("{own}_SIDE"), &m2m.source_column, &m2m.target_column, &own, &theirs),
-            (format!("{theirs}_SIDE"), &m2m.target_column, &m2m.source_column, &theirs, &own),
+            (
+                format!("{own}_SIDE"),
+                &m2m.source_column,
+                &m2m.target_column,
+                &own,
+                &theirs,
+            ),
+            (
+                format!("{theirs}_SIDE"),
+                &m2m.target_column,
+                &m2m.source_column,
+                &theirs,
+                &own,
+            ),
         ] {
             let [insert, delete, select] = sql::join_side(dialect, &m2m.through, this, other);
             join_sides.push(json!({
@@ -276,7 +345,11 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         let source = self::model(schema, &reverse.source);
         match reverse.kind {
             ReverseKind::Collection | ReverseKind::One => {
-                let field = source.fields.iter().find(|f| f.relation.as_ref().is_some_and(|r| r.name == reverse.field)).expect("validated");
+                let field = source
+                    .fields
+                    .iter()
+                    .find(|f| f.relation.as_ref().is_some_and(|r| r.name == reverse.field))
+                    .expect("validated");
                 let relation = field.relation.as_ref().expect("a relation field");
                 owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
                 dependents.push(json!({
@@ -293,7 +366,11 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 }));
             }
             ReverseKind::ManyToMany => {
-                let m2m = source.many_to_many.iter().find(|m| m.name == reverse.field).expect("validated");
+                let m2m = source
+                    .many_to_many
+                    .iter()
+                    .find(|m| m.name == reverse.field)
+                    .expect("validated");
                 owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
                 joined.push(json!({ "name": m2m.name, "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.source_column, &m2m.target_column)) }));
                 joins.push(json!({ "name": reverse.name, "members": source.name, "collection": shout(&[&model.name, &reverse.name]), "side": format!("{}_SIDE", shout(&[&model.name, &reverse.name])) }));

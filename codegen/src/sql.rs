@@ -52,7 +52,11 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     let q = |ident: &str| quote(dialect, ident);
     let table = q(&model.table);
     let pk = q(&model.primary_key.column);
-    let select_list = columns(model).iter().map(|field| q(&field.column)).collect::<Vec<_>>().join(", ");
+    let select_list = columns(model)
+        .iter()
+        .map(|field| q(&field.column))
+        .collect::<Vec<_>>()
+        .join(", ");
     let select = format!("SELECT {select_list} FROM {table}");
     let returning = format!(" RETURNING {select_list}");
     let lock = match dialect {
@@ -61,12 +65,20 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     };
 
     let inserted = inserted(model);
-    let insert_columns = inserted.iter().map(|field| q(&field.column)).collect::<Vec<_>>().join(", ");
+    let insert_columns = inserted
+        .iter()
+        .map(|field| q(&field.column))
+        .collect::<Vec<_>>()
+        .join(", ");
     let insert_values = inserted
         .iter()
         .enumerate()
         .map(|(i, field)| match &field.default {
-            Some(default) => format!("COALESCE({}, {})", placeholder(dialect, i + 1), crate::ddl::literal(default)),
+            Some(default) => format!(
+                "COALESCE({}, {})",
+                placeholder(dialect, i + 1),
+                crate::ddl::literal(default)
+            ),
             None => placeholder(dialect, i + 1),
         })
         .collect::<Vec<_>>()
@@ -87,7 +99,9 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         insert: format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
-            Dialect::Sqlite | Dialect::Postgres => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}"),
+            Dialect::Sqlite | Dialect::Postgres => {
+                format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}")
+            }
         },
         update_returns: dialect != Dialect::Mysql,
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
@@ -109,8 +123,14 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
         .ordering
         .iter()
         .filter_map(|(name, descending)| {
-            let field = columns(model).into_iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
-            Some(format!("{alias}{} {}", quote(dialect, &field.column), if *descending { "DESC" } else { "ASC" }))
+            let field = columns(model)
+                .into_iter()
+                .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
+            Some(format!(
+                "{alias}{} {}",
+                quote(dialect, &field.column),
+                if *descending { "DESC" } else { "ASC" }
+            ))
         })
         .collect();
     if !model.ordering.iter().any(|(name, _)| *name == model.primary_key.name) {
@@ -121,7 +141,11 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
 
 /// Selects the rows of `members` whose `column` equals the bound owner key, in order.
 pub fn members_by_column(dialect: Dialect, members: &Model, column: &str) -> String {
-    let list = columns(members).iter().map(|f| quote(dialect, &f.column)).collect::<Vec<_>>().join(", ");
+    let list = columns(members)
+        .iter()
+        .map(|f| quote(dialect, &f.column))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "SELECT {list} FROM {} WHERE {} = {}{}",
         quote(dialect, &members.table),
@@ -133,9 +157,19 @@ pub fn members_by_column(dialect: Dialect, members: &Model, column: &str) -> Str
 
 /// Selects the rows of `members` paired in join table `through` (`member_column` points at
 /// them) with the bound owner key in `owner_column`, in order.
-pub fn members_through(dialect: Dialect, members: &Model, through: &str, member_column: &str, owner_column: &str) -> String {
+pub fn members_through(
+    dialect: Dialect,
+    members: &Model,
+    through: &str,
+    member_column: &str,
+    owner_column: &str,
+) -> String {
     let q = |ident: &str| quote(dialect, ident);
-    let list = columns(members).iter().map(|f| format!("m.{}", q(&f.column))).collect::<Vec<_>>().join(", ");
+    let list = columns(members)
+        .iter()
+        .map(|f| format!("m.{}", q(&f.column)))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "SELECT {list} FROM {} m JOIN {} j ON j.{} = m.{} WHERE j.{} = {}{}",
         q(&members.table),
@@ -172,13 +206,28 @@ pub fn texts_where(dialect: Dialect, table: &str, wanted: &str, column: &str) ->
 pub fn join_side(dialect: Dialect, through: &str, this_column: &str, other_column: &str) -> [String; 3] {
     let q = |ident: &str| quote(dialect, ident);
     let (p1, p2) = (placeholder(dialect, 1), placeholder(dialect, 2));
-    let pair = format!("{} ({}, {}) VALUES ({p1}, {p2})", q(through), q(this_column), q(other_column));
+    let pair = format!(
+        "{} ({}, {}) VALUES ({p1}, {p2})",
+        q(through),
+        q(this_column),
+        q(other_column)
+    );
     let insert = match dialect {
         Dialect::Sqlite => format!("INSERT OR IGNORE INTO {pair}"),
         Dialect::Postgres => format!("INSERT INTO {pair} ON CONFLICT DO NOTHING"),
         Dialect::Mysql => format!("INSERT IGNORE INTO {pair}"),
     };
-    let delete = format!("DELETE FROM {} WHERE {} = {p1} AND {} = {p2}", q(through), q(this_column), q(other_column));
-    let select = format!("SELECT {} FROM {} WHERE {} = {p1}", q(other_column), q(through), q(this_column));
+    let delete = format!(
+        "DELETE FROM {} WHERE {} = {p1} AND {} = {p2}",
+        q(through),
+        q(this_column),
+        q(other_column)
+    );
+    let select = format!(
+        "SELECT {} FROM {} WHERE {} = {p1}",
+        q(other_column),
+        q(through),
+        q(this_column)
+    );
     [insert, delete, select]
 }

@@ -131,6 +131,15 @@ struct Member {
     reverse: bool,
 }
 
+/// What [`Validator::model`] builds for one model: its IR, its member names, its columns by
+/// name and the reverse relations it gives its targets (target index, reverse, where).
+type ModelParts = (
+    Model,
+    HashMap<String, Member>,
+    HashMap<String, Column>,
+    Vec<(usize, Reverse, Pos)>,
+);
+
 /// A field name usable in `ordering` / `unique_together`.
 struct Column {
     ir_name: String,
@@ -794,18 +803,7 @@ impl<'a> Validator<'a> {
 
     /// Builds one model's IR (without reverse relations, ordering and digest), its member
     /// names, its orderable columns and the reverse relations it gives its targets.
-    #[allow(clippy::type_complexity)]
-    fn model(
-        &mut self,
-        info: &ModelInfo<'a>,
-        infos: &[ModelInfo<'a>],
-        known: &[&str],
-    ) -> (
-        Model,
-        HashMap<String, Member>,
-        HashMap<String, Column>,
-        Vec<(usize, Reverse, Pos)>,
-    ) {
+    fn model(&mut self, info: &ModelInfo<'a>, infos: &[ModelInfo<'a>], known: &[&str]) -> ModelParts {
         let model_name = info.name;
         let mut members: HashMap<String, Member> = HashMap::new();
         let mut columns: HashMap<String, Column> = HashMap::new();

@@ -41,7 +41,9 @@ pub fn write(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<WriteRe
 /// Generated `.rs` files in `dir` that are not among `files`.
 pub fn stale_files(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<Vec<PathBuf>> {
     let mut stale = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(stale) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(stale);
+    };
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();

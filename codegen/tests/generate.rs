@@ -6,7 +6,9 @@ use std::path::Path;
 use autocache_codegen::Config;
 
 fn generate(path: &str) -> String {
-    let files = Config::new().generate(Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let files = Config::new()
+        .generate(Path::new(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     assert_eq!(files.len(), 1);
     files.into_values().next().unwrap()
 }
@@ -34,7 +36,11 @@ fn every_field_type() {
 #[test]
 fn output_is_byte_identical_to_committed_generated_crate() {
     let committed = std::fs::read_to_string("../generated/src/sample.rs").expect("generated/src/sample.rs");
-    assert_eq!(generate("../schema.yaml"), committed, "run: autocache-codegen generate schema.yaml --out generated/src");
+    assert_eq!(
+        generate("../schema.yaml"),
+        committed,
+        "run: autocache-codegen generate schema.yaml --out generated/src"
+    );
 }
 
 #[test]
@@ -46,7 +52,11 @@ fn write_touches_only_changed_files_and_removes_stale_ones() {
     let again = Config::new().out_dir(&dir).compile("../schema.yaml").unwrap();
     assert!(again.written.is_empty() && again.unchanged.len() == 1);
     let stale = dir.join("old.rs");
-    std::fs::write(&stale, format!("{} from old.yaml\n", autocache_codegen::format::HEADER_MARK)).unwrap();
+    std::fs::write(
+        &stale,
+        format!("{} from old.yaml\n", autocache_codegen::format::HEADER_MARK),
+    )
+    .unwrap();
     let handwritten = dir.join("lib.rs");
     std::fs::write(&handwritten, "// mine\n").unwrap();
     let third = Config::new().out_dir(&dir).compile("../schema.yaml").unwrap();

@@ -502,3 +502,92 @@ models:
     assert_eq!(book.unique_together, [["author_id".to_string(), "title".to_string()]]);
     assert_eq!(schema.models[0].reverse[0].name, "book_set");
 }
+
+/// The codes reported for `source`, in order.
+fn codes(source: &str) -> Vec<&'static str> {
+    match load(source, "inline.yaml") {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(|e| e.code()).collect(),
+    }
+}
+
+#[test]
+fn more_rejections() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "models:\n  A: { table: shared, fields: {} }\n  B: { table: SHARED, fields: {} }\n",
+            &["schema::duplicate_table"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: many_to_many, to: B }\n  AB: { table: a_b, fields: {} }\n  B: { fields: {} }\n",
+            &["schema::duplicate_table"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      x: { type: integer, column: c }\n      y: { type: integer, column: C }\n",
+            &["schema::duplicate_column"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: foreign_key, to: A, unique: true }\n",
+            &["schema::key_not_applicable"],
+        ),
+        (
+            "models:\n  A:\n    ordering: [data]\n    fields:\n      data: { type: json }\n",
+            &["schema::invalid_ordering"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      n: { type: auto }\n",
+            &["schema::unknown_type"],
+        ),
+        (
+            "models:\n  A: { fields: {} }\n---\nmodels: {}\n",
+            &["schema::multiple_documents"],
+        ),
+        (
+            "base: &base { fields: {} }\nmodels:\n  A:\n    <<: *base\n",
+            &["schema::unknown_key", "schema::unknown_key"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: one_to_one, to: A, on_delete: set_null }\n",
+            &["schema::set_null_not_nullable"],
+        ),
+        (
+            "models:\n  A:\n    primary_key: { type: uuid, max_length: 36 }\n    fields: {}\n",
+            &["schema::key_not_applicable"],
+        ),
+        (
+            "models:\n  A:\n    backend: \"redis-1\"\n    fields: {}\n",
+            &["schema::invalid_backend"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: foreign_key, to: A, related_name: Parent }\n",
+            &["schema::invalid_name"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: foreign_key }\n",
+            &["schema::missing_target"],
+        ),
+        (
+            "models:\n  A:\n    fields:\n      b: { null: true }\n",
+            &["schema::missing_type"],
+        ),
+        ("models:\n  A: { ttl: 5 }\n", &["schema::missing_fields"]),
+        (
+            "models:\n  A:\n    fields:\n      d: { type: date, default: 2023-02-29 }\n",
+            &["schema::invalid_default"],
+        ),
+        ("models:\n  Option: { fields: {} }\n", &["schema::reserved_name"]),
+        (
+            "models:\n  A:\n    fields:\n      b: { type: foreign_key, to: A }\n      b_id: { type: integer }\n",
+            &["schema::duplicate_field"],
+        ),
+        ("namespace: sample\n", &["schema::missing_models"]),
+        ("models: {}\n", &["schema::missing_models"]),
+        (
+            "models:\n  A:\n    fields: { x: { type: integer } }\n    fields: {}\n",
+            &["schema::duplicate_key"],
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(codes(source), *expected, "for:\n{source}");
+    }
+}

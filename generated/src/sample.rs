@@ -44,7 +44,7 @@ pub async fn create_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {
 )]
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Person {
-    /// Column `id`: bigint, assigned by the database; primary key.
+    /// Column `id`: big_integer, assigned by the database; primary key.
     pub id: i64,
     /// Column `name`: string, at most 64 characters.
     pub name: String,
@@ -324,13 +324,13 @@ impl<'a> PersonRepo<'a> {
 )]
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Book {
-    /// Column `id`: bigint, assigned by the database; primary key.
+    /// Column `id`: big_integer, assigned by the database; primary key.
     pub id: i64,
     /// Column `title`: string, at most 64 characters.
     pub title: String,
-    /// Column `author_id`: bigint; ForeignKey `author` to `Person` (reverse: `books`).
+    /// Column `author_id`: big_integer; foreign key `author` to `Person` (reverse: `books`).
     pub author_id: i64,
-    /// Column `rank`: int.
+    /// Column `rank`: integer.
     pub rank: i32,
 }
 /// The values of a new `Book` row; the database assigns `id`.
@@ -348,9 +348,9 @@ pub struct Book {
 pub struct NewBook {
     /// Column `title`: string, at most 64 characters.
     pub title: String,
-    /// Column `author_id`: bigint; ForeignKey `author` to `Person` (reverse: `books`).
+    /// Column `author_id`: big_integer; foreign key `author` to `Person` (reverse: `books`).
     pub author_id: i64,
-    /// Column `rank`: int.
+    /// Column `rank`: integer.
     pub rank: i32,
 }
 #[allow(
@@ -706,11 +706,11 @@ impl<'a> BookRepo<'a> {
 )]
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Volume {
-    /// Column `id`: bigint, assigned by the database; primary key.
+    /// Column `id`: big_integer, assigned by the database; primary key.
     pub id: i64,
-    /// Column `book_id`: bigint, unique; OneToOne `book` to `Book` (reverse: `volume`).
+    /// Column `book_id`: big_integer, unique; one-to-one `book` to `Book` (reverse: `volume`).
     pub book_id: i64,
-    /// Column `order_in_series`: positiveint.
+    /// Column `order_in_series`: positive_integer.
     pub order_in_series: i32,
 }
 /// The values of a new `Volume` row; the database assigns `id`.
@@ -726,9 +726,9 @@ pub struct Volume {
 )]
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewVolume {
-    /// Column `book_id`: bigint, unique; OneToOne `book` to `Book` (reverse: `volume`).
+    /// Column `book_id`: big_integer, unique; one-to-one `book` to `Book` (reverse: `volume`).
     pub book_id: i64,
-    /// Column `order_in_series`: positiveint. `None` stores the default, `1`.
+    /// Column `order_in_series`: positive_integer. `None` stores the default, `1`.
     pub order_in_series: Option<i32>,
 }
 #[allow(

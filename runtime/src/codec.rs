@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_markers() {
-        let row = Row { id: 7, name: "Ann".into() };
+        let row = Row {
+            id: 7,
+            name: "Ann".into(),
+        };
         let bytes = encode(Some(&row)).unwrap();
         assert_eq!(decode::<Row>(&bytes), Cached::Value(row));
         assert_eq!(decode::<Row>(&encode::<Row>(None).unwrap()), Cached::Absent);
@@ -96,8 +99,17 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_corrupt() {
-        let bytes = encode(Some(&Row { id: 7, name: "Ann".into() })).unwrap();
-        for bad in [&[][..], &[0u8], &bytes[..bytes.len() - 1], &[VALUE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]] {
+        let bytes = encode(Some(&Row {
+            id: 7,
+            name: "Ann".into(),
+        }))
+        .unwrap();
+        for bad in [
+            &[][..],
+            &[0u8],
+            &bytes[..bytes.len() - 1],
+            &[VALUE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ] {
             assert_eq!(decode::<Row>(bad), Cached::Corrupt, "{bad:?}");
         }
         let mut trailing = bytes.clone();

@@ -64,19 +64,28 @@ pub struct Context<DB: Dialect> {
 
 impl<DB: Dialect> Clone for Context<DB> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
 impl<DB: Dialect> Context<DB> {
     /// Starts a context on `pool`; add backends with [`ContextBuilder::backend`].
     pub fn builder(pool: Pool<DB>) -> ContextBuilder<DB> {
-        ContextBuilder { pool, backends: Vec::new(), fallback: None, options: Options::default() }
+        ContextBuilder {
+            pool,
+            backends: Vec::new(),
+            fallback: None,
+            options: Options::default(),
+        }
     }
 
     /// The embedded default: every backend name maps to one in-process cache.
     pub fn embedded(pool: Pool<DB>) -> Self {
-        Self::builder(pool).fallback(Arc::new(MemoryBackend::new(DEFAULT_CAPACITY))).build()
+        Self::builder(pool)
+            .fallback(Arc::new(MemoryBackend::new(DEFAULT_CAPACITY)))
+            .build()
     }
 
     /// The database pool.
@@ -153,8 +162,20 @@ impl<DB: Dialect> ContextBuilder<DB> {
         let guard = |backend: SharedBackend| -> SharedBackend {
             Arc::new(Guarded::new(backend, self.options.cache_timeout, Arc::clone(&stats)))
         };
-        let backends = self.backends.into_iter().map(|(name, backend)| (name, guard(backend))).collect();
+        let backends = self
+            .backends
+            .into_iter()
+            .map(|(name, backend)| (name, guard(backend)))
+            .collect();
         let fallback = self.fallback.map(guard);
-        Context { inner: Arc::new(Inner { pool: self.pool, backends, fallback, options: self.options, stats }) }
+        Context {
+            inner: Arc::new(Inner {
+                pool: self.pool,
+                backends,
+                fallback,
+                options: self.options,
+                stats,
+            }),
+        }
     }
 }

@@ -14,7 +14,10 @@ pub trait Dialect: Database {
     const BEGIN_WRITE: &'static str;
 
     /// Runs `query` and returns every row.
-    fn fetch_all(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
+    fn fetch_all(
+        conn: &mut Self::Connection,
+        query: SqlQuery<Self>,
+    ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
 
     /// Runs `query` and returns how many rows it changed.
     fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>>;
@@ -81,6 +84,8 @@ dialect!("mysql", sqlx::MySql, "BEGIN", |_| "?".to_owned());
 dialect!("postgres", sqlx::Postgres, "BEGIN", |n| format!("${n}"));
 
 /// Begins a write transaction on `pool` (see [`Dialect::BEGIN_WRITE`]).
-pub(crate) async fn begin_write<DB: Dialect>(pool: &sqlx::Pool<DB>) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+pub(crate) async fn begin_write<DB: Dialect>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
     pool.begin_with(DB::BEGIN_WRITE).await
 }

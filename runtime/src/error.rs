@@ -8,7 +8,9 @@ pub enum Error {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// A model names a cache backend that the context was not given.
-    #[error("model `{model}` uses cache backend `{backend}`, which this context does not configure (configured: {configured})")]
+    #[error(
+        "model `{model}` uses cache backend `{backend}`, which this context does not configure (configured: {configured})"
+    )]
     UnknownBackend {
         /// The model's name.
         model: &'static str,

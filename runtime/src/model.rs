@@ -109,8 +109,11 @@ pub struct Membership<M: Model> {
     /// The owner's primary key as it appears in keys.
     pub owner: String,
     /// Binds the owner's primary key, read from a row, to the collection's select.
-    pub bind_owner: fn(&M, SqlQuery<M::Db>) -> SqlQuery<M::Db>,
+    pub bind_owner: BindOwner<M>,
 }
+
+/// Binds an owner's primary key, read from a member row, to a statement.
+pub type BindOwner<M> = fn(&M, SqlQuery<<M as Model>::Db>) -> SqlQuery<<M as Model>::Db>;
 
 /// Keys that depend on a row of a model, beyond its own instance key, found by primary key
 /// text (so one description serves every model, whatever its key type).

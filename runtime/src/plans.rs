@@ -35,7 +35,8 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         let index = match self.plans.iter().position(|(name, _, _)| *name == model.name) {
             Some(index) => index,
             None => {
-                self.plans.push((model.name, cache_for(self.ctx, model)?, WritePlan::default()));
+                self.plans
+                    .push((model.name, cache_for(self.ctx, model)?, WritePlan::default()));
                 self.plans.len() - 1
             }
         };

@@ -106,9 +106,10 @@ where
         Stats::add(&cache.stats.misses, to_fill.len() as u64);
         if !to_fill.is_empty() {
             let values = load(to_fill.iter().map(|&(index, _)| index).collect()).await?;
-            let fills = to_fill.iter().zip(&values).map(|(&(index, token), value)| {
-                cache.fill(&keys[index], codec::encode(value.as_ref()), token)
-            });
+            let fills = to_fill
+                .iter()
+                .zip(&values)
+                .map(|(&(index, token), value)| cache.fill(&keys[index], codec::encode(value.as_ref()), token));
             futures::future::join_all(fills).await;
             for ((index, _), value) in to_fill.into_iter().zip(values) {
                 found[index] = Some(value);
@@ -182,10 +183,18 @@ impl<'f> WritePlan<'f> {
         let tokens = if keys.is_empty() {
             Some(Vec::new())
         } else {
-            cache.backend.lock(&keys, LOCK_MARKER, cache.options.lock_ttl).await.ok()
+            cache
+                .backend
+                .lock(&keys, LOCK_MARKER, cache.options.lock_ttl)
+                .await
+                .ok()
         };
         Stats::add(&cache.stats.invalidations, keys.len() as u64);
-        LockedWrite { cache, keys: self.keys, tokens }
+        LockedWrite {
+            cache,
+            keys: self.keys,
+            tokens,
+        }
     }
 }
 
@@ -205,25 +214,29 @@ impl LockedWrite<'_, '_> {
     pub async fn complete(self) {
         let Some(tokens) = self.tokens else { return };
         let cache = &self.cache;
-        let steps = self.keys.into_iter().zip(tokens).map(|((key, after), token)| async move {
-            let bytes = match after {
-                AfterCommit::Fill(bytes) => bytes,
-                AfterCommit::Refill(query) => match query.await {
-                    Ok(bytes) => bytes,
-                    Err(_) => {
-                        let _ = cache.backend.evict(&[&key]).await;
+        let steps = self
+            .keys
+            .into_iter()
+            .zip(tokens)
+            .map(|((key, after), token)| async move {
+                let bytes = match after {
+                    AfterCommit::Fill(bytes) => bytes,
+                    AfterCommit::Refill(query) => match query.await {
+                        Ok(bytes) => bytes,
+                        Err(_) => {
+                            let _ = cache.backend.evict(&[&key]).await;
+                            return;
+                        }
+                    },
+                    AfterCommit::Release => {
+                        let _ = cache.backend.release(&key, token).await;
                         return;
                     }
-                },
-                AfterCommit::Release => {
-                    let _ = cache.backend.release(&key, token).await;
-                    return;
+                };
+                if cache.fill(&key, bytes, token).await == Filled::Refused {
+                    let _ = cache.backend.evict(&[&key]).await;
                 }
-            };
-            if cache.fill(&key, bytes, token).await == Filled::Refused {
-                let _ = cache.backend.evict(&[&key]).await;
-            }
-        });
+            });
         futures::future::join_all(steps).await;
     }
 
@@ -231,7 +244,11 @@ impl LockedWrite<'_, '_> {
     pub async fn abort(self) {
         let Some(tokens) = self.tokens else { return };
         let cache = &self.cache;
-        let steps = self.keys.iter().zip(tokens).map(|((key, _), token)| cache.backend.release(key, token));
+        let steps = self
+            .keys
+            .iter()
+            .zip(tokens)
+            .map(|((key, _), token)| cache.backend.release(key, token));
         futures::future::join_all(steps).await;
     }
 }

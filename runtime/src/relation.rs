@@ -67,7 +67,11 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
 }
 
 /// Reads the single member of a reverse one-to-one (see [`collection`]).
-pub async fn one<M: Model, O: KeyValue<M::Db>>(ctx: &Context<M::Db>, relation: &Collection, owner: O) -> Result<Option<M>> {
+pub async fn one<M: Model, O: KeyValue<M::Db>>(
+    ctx: &Context<M::Db>,
+    relation: &Collection,
+    owner: O,
+) -> Result<Option<M>> {
     Ok(collection::<M, O>(ctx, relation, owner).await?.into_iter().next())
 }
 
@@ -99,7 +103,12 @@ pub enum JoinChange<'v, T> {
 /// Changes the pairs of row `id` of `S` on `side`; refills, after commit, the collection
 /// `<O prefix>:rel.<own>:<id>` and `<S prefix>:rel.<theirs>:<other>` of every other row
 /// whose pairing changed.
-pub async fn join_write<S, O>(ctx: &Context<S::Db>, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
+pub async fn join_write<S, O>(
+    ctx: &Context<S::Db>,
+    side: &'static JoinSide,
+    id: &S::Id,
+    change: JoinChange<'_, O::Id>,
+) -> Result<()>
 where
     S: Model,
     O: Model<Db = S::Db>,
@@ -125,14 +134,28 @@ where
 {
     let current: Vec<O::Id> = {
         let rows = fetch(ctx, conn, sqlx::query(side.select_others).bind(id.clone())).await?;
-        rows.iter().map(|row| S::Db::column::<O::Id>(row, 0)).collect::<Result<_, _>>()?
+        rows.iter()
+            .map(|row| S::Db::column::<O::Id>(row, 0))
+            .collect::<Result<_, _>>()?
     };
     let (remove, add): (Vec<O::Id>, Vec<O::Id>) = match change {
-        JoinChange::Add(others) => (Vec::new(), others.iter().filter(|o| !current.contains(o)).cloned().collect()),
-        JoinChange::Remove(others) => (others.iter().filter(|o| current.contains(o)).cloned().collect(), Vec::new()),
+        JoinChange::Add(others) => (
+            Vec::new(),
+            others.iter().filter(|o| !current.contains(o)).cloned().collect(),
+        ),
+        JoinChange::Remove(others) => (
+            others.iter().filter(|o| current.contains(o)).cloned().collect(),
+            Vec::new(),
+        ),
         JoinChange::Set(others) => (
             current.iter().filter(|o| !others.contains(o)).cloned().collect(),
-            others.iter().filter(|o| !current.contains(o)).cloned().collect::<HashSet<_>>().into_iter().collect(),
+            others
+                .iter()
+                .filter(|o| !current.contains(o))
+                .cloned()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect(),
         ),
     };
     for other in &remove {

@@ -103,7 +103,12 @@ enum RowEffect {
 
 /// Plans the keys of one version of `row`: instance and unique keys, and a refill of every
 /// collection the row is a member of through its own columns.
-fn plan_row<'a, M: Model>(plans: &mut PlanSet<'a, M::Db>, ctx: &'a Context<M::Db>, row: &M, effect: RowEffect) -> Result<()> {
+fn plan_row<'a, M: Model>(
+    plans: &mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    row: &M,
+    effect: RowEffect,
+) -> Result<()> {
     let (cache, plan) = plans.of(&M::INFO)?;
     let prefix = cache.prefix.clone();
     match effect {
@@ -126,14 +131,21 @@ fn plan_row<'a, M: Model>(plans: &mut PlanSet<'a, M::Db>, ctx: &'a Context<M::Db
             let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
             let mut conn = ctx.pool().acquire().await?;
             let rows = fetch(ctx, &mut conn, query).await?;
-            rows.iter().map(|r| Ok(M::from_row(r)?.id().clone())).collect::<Result<Vec<M::Id>>>()
+            rows.iter()
+                .map(|r| Ok(M::from_row(r)?.id().clone()))
+                .collect::<Result<Vec<M::Id>>>()
         });
     }
     Ok(())
 }
 
 /// Selects primary keys as text with a footprint statement.
-async fn select_texts<DB: Dialect>(ctx: &Context<DB>, conn: &mut DB::Connection, sql: &'static str, id: &str) -> Result<Vec<String>> {
+async fn select_texts<DB: Dialect>(
+    ctx: &Context<DB>,
+    conn: &mut DB::Connection,
+    sql: &'static str,
+    id: &str,
+) -> Result<Vec<String>> {
     let rows = fetch(ctx, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
     rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
 }
@@ -240,7 +252,9 @@ pub(crate) async fn update_planned<'a, M: Model>(
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
     let mut tx = crate::db::begin_write(ctx.pool()).await?;
     let mut plans = PlanSet::new(ctx);
-    let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else { return Ok(None) };
+    let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else {
+        return Ok(None);
+    };
     plans.commit(tx).await?;
     Ok(Some(new))
 }
@@ -253,7 +267,10 @@ pub(crate) async fn delete_planned<'a, M: Model>(
     id: &M::Id,
 ) -> Result<bool> {
     plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, id.to_string(), true).await?;
-    let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id)).await?.pop() else {
+    let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
+        .await?
+        .pop()
+    else {
         return Ok(false);
     };
     plan_row(plans, ctx, &old, RowEffect::Former)?;
@@ -283,7 +300,11 @@ pub(crate) async fn get_uncached<M: Model>(
     conn: &mut <M::Db as Database>::Connection,
     id: &M::Id,
 ) -> Result<Option<M>> {
-    Ok(select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, std::slice::from_ref(id)).await?.pop())
+    Ok(
+        select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, std::slice::from_ref(id))
+            .await?
+            .pop(),
+    )
 }
 
 /// Evicts the cached row `id` (as an LRU eviction would); the next read costs one query.
@@ -296,6 +317,9 @@ pub async fn evict<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<()> {
 /// Evicts a cached collection (see [`crate::relation::collection`]); the next read costs one query.
 pub async fn evict_collection<M: Model>(ctx: &Context<M::Db>, name: &str, owner: &impl Display) -> Result<()> {
     let cache = cache_for(ctx, &M::INFO)?;
-    let _ = cache.backend.evict(&[key::relation(&cache.prefix, name, &owner.to_string()).as_str()]).await;
+    let _ = cache
+        .backend
+        .evict(&[key::relation(&cache.prefix, name, &owner.to_string()).as_str()])
+        .await;
     Ok(())
 }

@@ -29,7 +29,11 @@ pub struct Transaction<'c, DB: Dialect> {
 impl<DB: Dialect> Context<DB> {
     /// Begins a transaction.
     pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
-        Ok(Transaction { ctx: self, tx: crate::db::begin_write(self.pool()).await?, locked: Vec::new() })
+        Ok(Transaction {
+            ctx: self,
+            tx: crate::db::begin_write(self.pool()).await?,
+            locked: Vec::new(),
+        })
     }
 }
 
@@ -80,7 +84,12 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
     }
 
     /// Changes many-to-many pairs (see [`crate::relation::join_write`]).
-    pub async fn join_write<S, O>(&mut self, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
+    pub async fn join_write<S, O>(
+        &mut self,
+        side: &'static JoinSide,
+        id: &S::Id,
+        change: JoinChange<'_, O::Id>,
+    ) -> Result<()>
     where
         S: Model<Db = DB>,
         O: Model<Db = DB>,

@@ -43,7 +43,11 @@ impl Collections {
     }
 
     fn current(&self, slot: usize) -> BTreeSet<i64> {
-        self.histories.lock().unwrap()[slot].states.last().cloned().unwrap_or_default()
+        self.histories.lock().unwrap()[slot]
+            .states
+            .last()
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn begin(&self, slot: usize, state: BTreeSet<i64>) {
@@ -63,7 +67,9 @@ impl Collections {
     /// Whether `seen` is a state at or after the one acknowledged at `floor`.
     fn fresh(&self, slot: usize, floor: usize, seen: &BTreeSet<i64>) -> bool {
         let histories = self.histories.lock().unwrap();
-        histories[slot].states[floor.saturating_sub(1)..].iter().any(|state| state == seen)
+        histories[slot].states[floor.saturating_sub(1)..]
+            .iter()
+            .any(|state| state == seen)
     }
 }
 
@@ -76,11 +82,25 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
     let books = BookRepo::new(ctx);
     let mut authors = Vec::new();
     for i in 0..AUTHORS {
-        authors.push(people.insert(&NewPerson { name: format!("author{i}") }).await.unwrap());
+        authors.push(
+            people
+                .insert(&NewPerson {
+                    name: format!("author{i}"),
+                })
+                .await
+                .unwrap(),
+        );
     }
     let mut editors = Vec::new();
     for i in 0..EDITORS {
-        editors.push(people.insert(&NewPerson { name: format!("editor{i}") }).await.unwrap());
+        editors.push(
+            people
+                .insert(&NewPerson {
+                    name: format!("editor{i}"),
+                })
+                .await
+                .unwrap(),
+        );
     }
     let state = Arc::new(Collections {
         books_of: (0..AUTHORS).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -91,11 +111,24 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
     let mut all_books: Vec<Book> = Vec::new();
     for i in 0..BOOKS {
         let author = &authors[i % AUTHORS];
-        all_books.push(books.insert(&NewBook { title: format!("book{i}"), author_id: author.id, rank: 1 }).await.unwrap());
+        all_books.push(
+            books
+                .insert(&NewBook {
+                    title: format!("book{i}"),
+                    author_id: author.id,
+                    rank: 1,
+                })
+                .await
+                .unwrap(),
+        );
     }
     for (slot, history) in state.histories.lock().unwrap().iter_mut().enumerate() {
         let initial: BTreeSet<i64> = if slot < AUTHORS {
-            all_books.iter().filter(|b| b.author_id == authors[slot].id).map(|b| b.id).collect()
+            all_books
+                .iter()
+                .filter(|b| b.author_id == authors[slot].id)
+                .map(|b| b.id)
+                .collect()
         } else {
             BTreeSet::new()
         };
@@ -110,8 +143,15 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
     let mut tasks = Vec::new();
 
     for writer in 0..4 {
-        let (ctx, state, authors, editors, all_books, stop, outcome) =
-            (ctx.clone(), state.clone(), authors.clone(), editors.clone(), all_books.clone(), stop.clone(), outcome.clone());
+        let (ctx, state, authors, editors, all_books, stop, outcome) = (
+            ctx.clone(),
+            state.clone(),
+            authors.clone(),
+            editors.clone(),
+            all_books.clone(),
+            stop.clone(),
+            outcome.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let books = BookRepo::new(&ctx);
             while !stop.load(Ordering::Relaxed) {
@@ -131,7 +171,10 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
                     to_set.insert(book.id);
                     state.begin(s_from, from_set);
                     state.begin(s_to, to_set);
-                    let moved = Book { author_id: authors[to].id, ..book };
+                    let moved = Book {
+                        author_id: authors[to].id,
+                        ..book
+                    };
                     let ok = books.update(&moved).await;
                     all_books.lock().unwrap()[b] = moved;
                     state.ack(s_from);
@@ -175,8 +218,15 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
         }));
     }
     for _ in 0..12 {
-        let (ctx, state, authors, editors, all_books, stop, outcome) =
-            (ctx.clone(), state.clone(), authors.clone(), editors.clone(), all_books.clone(), stop.clone(), outcome.clone());
+        let (ctx, state, authors, editors, all_books, stop, outcome) = (
+            ctx.clone(),
+            state.clone(),
+            authors.clone(),
+            editors.clone(),
+            all_books.clone(),
+            stop.clone(),
+            outcome.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let (people, books) = (PersonRepo::new(&ctx), BookRepo::new(&ctx));
             let mut n = 0u32;
@@ -189,21 +239,21 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
                 let seen: Result<BTreeSet<i64>, _> = match kind {
                     0 => {
                         let id = authors[index].id;
-                        if n % 4 == 0 {
+                        if n.is_multiple_of(4) {
                             let _ = people.evict_books(id).await;
                         }
                         people.books(id).await.map(|v| v.iter().map(|b| b.id).collect())
                     }
                     1 => {
                         let id = all_books.lock().unwrap()[index].id;
-                        if n % 4 == 0 {
+                        if n.is_multiple_of(4) {
                             let _ = books.evict_editors(id).await;
                         }
                         books.editors(id).await.map(|v| v.iter().map(|p| p.id).collect())
                     }
                     _ => {
                         let id = editors[index].id;
-                        if n % 4 == 0 {
+                        if n.is_multiple_of(4) {
                             let _ = people.evict_edited(id).await;
                         }
                         people.edited(id).await.map(|v| v.iter().map(|b| b.id).collect())
@@ -227,5 +277,5 @@ pub async fn run(ctx: &Context<Sqlite>, duration: Duration) -> Outcome {
     for task in tasks {
         task.await.expect("collection workload task panicked");
     }
-    Arc::try_unwrap(outcome).ok().expect("tasks finished").into_inner().unwrap()
+    Arc::try_unwrap(outcome).expect("tasks finished").into_inner().unwrap()
 }

@@ -7,11 +7,18 @@ use autocache_generated::{Book, BookRepo, NewBook, NewPerson, NewVolume, Person,
 use crate::env::{Env, Kind, env};
 
 async fn person(env: &Env, name: &str) -> Person {
-    PersonRepo::new(&env.ctx).insert(&NewPerson { name: name.into() }).await.unwrap()
+    PersonRepo::new(&env.ctx)
+        .insert(&NewPerson { name: name.into() })
+        .await
+        .unwrap()
 }
 
 async fn book(env: &Env, author: &Person, title: &str, rank: i32) -> Book {
-    let new = NewBook { title: title.into(), author_id: author.id, rank };
+    let new = NewBook {
+        title: title.into(),
+        author_id: author.id,
+        rank,
+    };
     BookRepo::new(&env.ctx).insert(&new).await.unwrap()
 }
 
@@ -38,7 +45,10 @@ async fn reverse_foreign_key_ordering(env: &Env) {
     people.evict_books(ann.id).await.unwrap();
     let got = env.queries(1, people.books(ann.id)).await.unwrap();
     assert_eq!(titles(&got), ["a", "b", "c"]);
-    assert_eq!(titles(&env.queries(0, people.books(ann.id)).await.unwrap()), ["a", "b", "c"]);
+    assert_eq!(
+        titles(&env.queries(0, people.books(ann.id)).await.unwrap()),
+        ["a", "b", "c"]
+    );
 }
 
 /// Moving a book to another author updates both authors' collections (0 queries for both).
@@ -48,7 +58,13 @@ async fn moving_a_book(env: &Env) {
     let moved = book(env, &bob, "moved", 1).await;
     book(env, &bob, "stays", 1).await;
     people.books(cy.id).await.unwrap();
-    BookRepo::new(&env.ctx).update(&Book { author_id: cy.id, ..moved }).await.unwrap();
+    BookRepo::new(&env.ctx)
+        .update(&Book {
+            author_id: cy.id,
+            ..moved
+        })
+        .await
+        .unwrap();
     assert_eq!(titles(&env.queries(0, people.books(bob.id)).await.unwrap()), ["stays"]);
     assert_eq!(titles(&env.queries(0, people.books(cy.id)).await.unwrap()), ["moved"]);
 }
@@ -61,20 +77,55 @@ async fn one_to_one(env: &Env) {
     let (first, second) = (book(env, &di, "first", 1).await, book(env, &di, "second", 1).await);
     assert_eq!(env.queries(1, books.volume(first.id)).await.unwrap(), None);
 
-    let volume = volumes.insert(&NewVolume { book_id: first.id, order_in_series: None }).await.unwrap();
+    let volume = volumes
+        .insert(&NewVolume {
+            book_id: first.id,
+            order_in_series: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(volume.order_in_series, 1, "schema default");
-    assert_eq!(env.queries(0, books.volume(first.id)).await.unwrap(), Some(volume.clone()));
+    assert_eq!(
+        env.queries(0, books.volume(first.id)).await.unwrap(),
+        Some(volume.clone())
+    );
 
-    let updated = volumes.update(&autocache_generated::Volume { order_in_series: 2, ..volume.clone() }).await.unwrap().unwrap();
-    assert_eq!(env.queries(0, books.volume(first.id)).await.unwrap(), Some(updated.clone()));
+    let updated = volumes
+        .update(&autocache_generated::Volume {
+            order_in_series: 2,
+            ..volume.clone()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env.queries(0, books.volume(first.id)).await.unwrap(),
+        Some(updated.clone())
+    );
 
     books.evict_volume(first.id).await.unwrap();
-    assert_eq!(env.queries(1, books.volume(first.id)).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        env.queries(1, books.volume(first.id)).await.unwrap(),
+        Some(updated.clone())
+    );
 
-    let moved = volumes.update(&autocache_generated::Volume { book_id: second.id, ..updated }).await.unwrap().unwrap();
+    let moved = volumes
+        .update(&autocache_generated::Volume {
+            book_id: second.id,
+            ..updated
+        })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(env.queries(0, books.volume(first.id)).await.unwrap(), None);
-    assert_eq!(env.queries(0, books.volume(second.id)).await.unwrap(), Some(moved.clone()));
-    assert_eq!(env.queries(0, volumes.book(&moved)).await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        env.queries(0, books.volume(second.id)).await.unwrap(),
+        Some(moved.clone())
+    );
+    assert_eq!(
+        env.queries(0, volumes.book(&moved)).await.unwrap(),
+        Some(second.clone())
+    );
 
     volumes.delete(moved.id).await.unwrap();
     assert_eq!(env.queries(0, books.volume(second.id)).await.unwrap(), None);
@@ -102,21 +153,40 @@ async fn many_to_many(env: &Env) {
 
     // The reverse side writes too.
     people.add_edited(flo.id, &[y.id]).await.unwrap();
-    assert_eq!(titles(&env.queries(0, people.edited(flo.id)).await.unwrap()), ["y", "x"]);
+    assert_eq!(
+        titles(&env.queries(0, people.edited(flo.id)).await.unwrap()),
+        ["y", "x"]
+    );
     assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![flo.clone()]);
 
     // Ordering follows a rank change; names follow a rename.
     books.update(&Book { rank: 9, ..x.clone() }).await.unwrap();
     assert_eq!(titles(&people.edited(flo.id).await.unwrap()), ["x", "y"]);
-    let renamed = people.update(&Person { name: "Florence".into(), ..flo.clone() }).await.unwrap().unwrap();
-    assert_eq!(env.queries(0, books.editors(x.id)).await.unwrap(), vec![renamed.clone()]);
+    let renamed = people
+        .update(&Person {
+            name: "Florence".into(),
+            ..flo.clone()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env.queries(0, books.editors(x.id)).await.unwrap(),
+        vec![renamed.clone()]
+    );
 
     books.set_editors(y.id, &[ed.id, flo.id]).await.unwrap();
-    assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![ed.clone(), renamed.clone()]);
+    assert_eq!(
+        env.queries(0, books.editors(y.id)).await.unwrap(),
+        vec![ed.clone(), renamed.clone()]
+    );
     assert_eq!(titles(&env.queries(0, people.edited(ed.id)).await.unwrap()), ["y"]);
     books.clear_editors(y.id).await.unwrap();
     assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![]);
-    assert_eq!(titles(&env.queries(0, people.edited(ed.id)).await.unwrap()), Vec::<&str>::new());
+    assert_eq!(
+        titles(&env.queries(0, people.edited(ed.id)).await.unwrap()),
+        Vec::<&str>::new()
+    );
 
     books.evict_editors(x.id).await.unwrap();
     assert_eq!(env.queries(1, books.editors(x.id)).await.unwrap(), vec![renamed]);
@@ -126,7 +196,10 @@ async fn many_to_many(env: &Env) {
 async fn forward_foreign_key(env: &Env) {
     let gus = person(env, "Gus").await;
     let b = book(env, &gus, "fwd", 1).await;
-    assert_eq!(env.queries(0, BookRepo::new(&env.ctx).author(&b)).await.unwrap(), Some(gus));
+    assert_eq!(
+        env.queries(0, BookRepo::new(&env.ctx).author(&b)).await.unwrap(),
+        Some(gus)
+    );
 }
 
 /// Deleting a person cascades (as the schema says) to their books and those books' volumes:
@@ -138,7 +211,13 @@ async fn deleting_a_parent_cascades(env: &Env) {
     let hal = person(env, "Hal").await;
     let editor = person(env, "Ivy").await;
     let b = book(env, &hal, "gone", 1).await;
-    let v = volumes.insert(&NewVolume { book_id: b.id, order_in_series: Some(3) }).await.unwrap();
+    let v = volumes
+        .insert(&NewVolume {
+            book_id: b.id,
+            order_in_series: Some(3),
+        })
+        .await
+        .unwrap();
     books.add_editors(b.id, &[editor.id]).await.unwrap();
     // Everything cached.
     assert_eq!(people.books(hal.id).await.unwrap().len(), 1);

@@ -16,20 +16,32 @@ use crate::workload::Workload;
 
 /// Fault injection: up to 3 ms between a reader's database read and its fill.
 fn racy_options() -> Options {
-    Options { fill_delay: Duration::from_millis(3), ..Options::default() }
+    Options {
+        fill_delay: Duration::from_millis(3),
+        ..Options::default()
+    }
 }
 
 async fn stale_reads_on(kind: Kind, name: &str) {
     let env = env_with(kind, racy_options()).await;
     let out = Workload::default().run(&env.ctx, async {}).await;
-    println!("R1 backend={name} reads={} writes={} stale={}", out.reads, out.writes, out.stale);
+    println!(
+        "R1 backend={name} reads={} writes={} stale={}",
+        out.reads, out.writes, out.stale
+    );
     assert!(out.reads > 100 && out.writes > 10, "workload too small: {out:?}");
     assert_eq!(out.stale, 0, "stale reads on {name}: {out:?}");
     assert_eq!(out.caller_errors, 0, "{:?}", out.first_error);
 
     let out = crate::collection_workload::run(&env.ctx, Duration::from_secs(2)).await;
-    println!("R1 backend={name} kind=collections reads={} writes={} stale={}", out.reads, out.writes, out.stale);
-    assert!(out.reads > 100 && out.writes > 10, "collection workload too small: {out:?}");
+    println!(
+        "R1 backend={name} kind=collections reads={} writes={} stale={}",
+        out.reads, out.writes, out.stale
+    );
+    assert!(
+        out.reads > 100 && out.writes > 10,
+        "collection workload too small: {out:?}"
+    );
     assert_eq!(out.stale, 0, "stale collection reads on {name}: {out:?}");
     assert_eq!(out.caller_errors, 0, "{:?}", out.first_error);
 }
@@ -47,8 +59,14 @@ async fn stale_reads() {
     let naive: SharedBackend = Arc::new(NaiveFill(Arc::new(MemoryBackend::new(64 << 20))));
     let ctx = Context::builder(pool).options(racy_options()).fallback(naive).build();
     let out = Workload::default().run(&ctx, async {}).await;
-    println!("R1 backend=naive reads={} writes={} stale={}", out.reads, out.writes, out.stale);
-    assert!(out.stale > 0, "the checker failed to see the naive fill's stale reads: {out:?}");
+    println!(
+        "R1 backend=naive reads={} writes={} stale={}",
+        out.reads, out.writes, out.stale
+    );
+    assert!(
+        out.stale > 0,
+        "the checker failed to see the naive fill's stale reads: {out:?}"
+    );
 }
 
 /// Test code only: the seed's cache-aside fill, an unconditional set that ignores tokens.
@@ -62,7 +80,10 @@ impl CacheBackend for NaiveFill {
 
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
         let found = self.0.lookup(keys, lease_ttl).await?;
-        Ok(found.into_iter().map(|l| if l == Lookup::Busy { Lookup::Lease(Token(0)) } else { l }).collect())
+        Ok(found
+            .into_iter()
+            .map(|l| if l == Lookup::Busy { Lookup::Lease(Token(0)) } else { l })
+            .collect())
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], _token: Token, ttl: Duration) -> Result<bool, CacheError> {
@@ -110,13 +131,25 @@ async fn herd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memcached_server_killed_and_restarted() {
-    let mut servers = vec![Memcached::start(), Memcached::start()];
+    let mut servers = [Memcached::start(), Memcached::start()];
     let url = memcached::url(&servers.iter().collect::<Vec<_>>());
     let (pool, _path) = database().await;
-    let options = Options { key_namespace: format!("{}:", unique_name("r2")), ..racy_options() };
-    let ctx = Context::builder(pool).options(options).backend_url("default", &url).await.unwrap().build();
+    let options = Options {
+        key_namespace: format!("{}:", unique_name("r2")),
+        ..racy_options()
+    };
+    let ctx = Context::builder(pool)
+        .options(options)
+        .backend_url("default", &url)
+        .await
+        .unwrap()
+        .build();
     // Sixteen rows, so that both servers hold hot keys (all on one: 1 chance in 32768).
-    let workload = Workload { rows: 16, duration: Duration::from_secs(3), ..Workload::default() };
+    let workload = Workload {
+        rows: 16,
+        duration: Duration::from_secs(3),
+        ..Workload::default()
+    };
     let victim = &mut servers[1];
     let chaos = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -126,7 +159,10 @@ async fn memcached_server_killed_and_restarted() {
     };
     let out = workload.run(&ctx, chaos).await;
     let stats = ctx.snapshot();
-    println!("R2 caller_errors={} stale={} reads={} writes={} cache_errors={}", out.caller_errors, out.stale, out.reads, out.writes, stats.cache_errors);
+    println!(
+        "R2 caller_errors={} stale={} reads={} writes={} cache_errors={}",
+        out.caller_errors, out.stale, out.reads, out.writes, stats.cache_errors
+    );
     assert_eq!(out.caller_errors, 0, "{:?}", out.first_error);
     assert_eq!(out.stale, 0);
     assert!(stats.cache_errors > 0, "the kill was not noticed");

@@ -68,7 +68,11 @@ pub async fn database() -> (sqlx::SqlitePool, PathBuf) {
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(std::time::Duration::from_secs(10))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.expect("open sqlite");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("open sqlite");
     autocache_generated::create_tables(&pool).await.expect("create tables");
     (pool, path)
 }
@@ -86,7 +90,10 @@ pub async fn env_with(kind: Kind, mut options: Options) -> Env {
     let (builder, servers) = match kind {
         Kind::Memory => {
             let memory = Arc::new(MemoryBackend::new(64 << 20));
-            (builder.backend("default", memory.clone()).backend("other", memory), Servers::None)
+            (
+                builder.backend("default", memory.clone()).backend("other", memory),
+                Servers::None,
+            )
         }
         Kind::MemcachedOne | Kind::MemcachedTwo => {
             let count = if matches!(kind, Kind::MemcachedOne) { 1 } else { 2 };
@@ -103,11 +110,18 @@ pub async fn env_with(kind: Kind, mut options: Options) -> Env {
             (with_url(builder, &cluster.url()).await, Servers::Cluster(cluster))
         }
     };
-    Env { ctx: builder.build(), _servers: servers, db_path }
+    Env {
+        ctx: builder.build(),
+        _servers: servers,
+        db_path,
+    }
 }
 
 async fn with_url(builder: autocache::ContextBuilder<Sqlite>, url: &str) -> autocache::ContextBuilder<Sqlite> {
-    let builder = builder.backend_url("default", url).await.expect("connect default backend");
+    let builder = builder
+        .backend_url("default", url)
+        .await
+        .expect("connect default backend");
     builder.backend_url("other", url).await.expect("connect other backend")
 }
 
@@ -117,7 +131,10 @@ impl Env {
         let before = self.ctx.snapshot();
         let out = work.await;
         let delta: StatsSnapshot = self.ctx.snapshot() - before;
-        assert_eq!(delta.db_queries, queries, "expected {queries} database queries, stats: {delta:?}");
+        assert_eq!(
+            delta.db_queries, queries,
+            "expected {queries} database queries, stats: {delta:?}"
+        );
         out
     }
 }

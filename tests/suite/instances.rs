@@ -1,12 +1,15 @@
 //! Instance caching (the seed's first half): inserted, updated and deleted rows read back
 //! with the right number of database queries, on every backend.
 
-use autocache_generated::{NewBook, NewPerson, Person, PersonRepo, BookRepo};
+use autocache_generated::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
 
 use crate::env::{Env, Kind, env};
 
 async fn person(env: &Env, name: &str) -> Person {
-    PersonRepo::new(&env.ctx).insert(&NewPerson { name: name.into() }).await.expect("insert")
+    PersonRepo::new(&env.ctx)
+        .insert(&NewPerson { name: name.into() })
+        .await
+        .expect("insert")
 }
 
 /// 1. An inserted row is then read with 0 queries.
@@ -63,9 +66,15 @@ async fn get_many_batches_misses(env: &Env) {
     people.evict(a.id).await.unwrap();
     people.evict(c.id).await.unwrap();
     let missing = c.id + 1000;
-    let got = env.queries(1, people.get_many(&[c.id, b.id, missing, a.id])).await.unwrap();
+    let got = env
+        .queries(1, people.get_many(&[c.id, b.id, missing, a.id]))
+        .await
+        .unwrap();
     assert_eq!(got, vec![Some(c.clone()), Some(b.clone()), None, Some(a.clone())]);
-    let again = env.queries(0, people.get_many(&[a.id, b.id, c.id, missing])).await.unwrap();
+    let again = env
+        .queries(0, people.get_many(&[a.id, b.id, c.id, missing]))
+        .await
+        .unwrap();
     assert_eq!(again, vec![Some(a), Some(b), Some(c), None]);
 }
 
@@ -73,7 +82,14 @@ async fn get_many_batches_misses(env: &Env) {
 async fn other_backend_model(env: &Env) {
     let author = person(env, "Author").await;
     let books = BookRepo::new(&env.ctx);
-    let book = books.insert(&NewBook { title: "Dune".into(), author_id: author.id, rank: 3 }).await.unwrap();
+    let book = books
+        .insert(&NewBook {
+            title: "Dune".into(),
+            author_id: author.id,
+            rank: 3,
+        })
+        .await
+        .unwrap();
     assert_eq!(env.queries(0, books.get(book.id)).await.unwrap(), Some(book.clone()));
     books.evict(book.id).await.unwrap();
     assert_eq!(env.queries(1, books.get(book.id)).await.unwrap(), Some(book));

@@ -5,6 +5,7 @@ mod collection_workload;
 mod collections;
 mod consistency;
 mod env;
+mod fixtures;
 mod instances;
 mod multicache;
 mod workload;

@@ -24,7 +24,10 @@ async fn models_use_their_named_backends() {
     let default = Memcached::start();
     let other = Memcached::start();
     let (pool, _path) = database().await;
-    let options = Options { key_namespace: format!("{}:", unique_name("mc")), ..Options::default() };
+    let options = Options {
+        key_namespace: format!("{}:", unique_name("mc")),
+        ..Options::default()
+    };
     let ctx = Context::builder(pool)
         .options(options)
         .backend_url("default", &memcached::url(&[&default]))
@@ -34,8 +37,18 @@ async fn models_use_their_named_backends() {
         .await
         .unwrap()
         .build();
-    let ann = PersonRepo::new(&ctx).insert(&NewPerson { name: "Ann".into() }).await.unwrap();
-    let book = BookRepo::new(&ctx).insert(&NewBook { title: "Emma".into(), author_id: ann.id, rank: 1 }).await.unwrap();
+    let ann = PersonRepo::new(&ctx)
+        .insert(&NewPerson { name: "Ann".into() })
+        .await
+        .unwrap();
+    let book = BookRepo::new(&ctx)
+        .insert(&NewBook {
+            title: "Emma".into(),
+            author_id: ann.id,
+            rank: 1,
+        })
+        .await
+        .unwrap();
     let person_key = autocache::repo::primary_key::<Person>(&ctx, &ann.id);
     let book_key = autocache::repo::primary_key::<Book>(&ctx, &book.id);
     assert!(holds(&default.addr(), &person_key) && !holds(&other.addr(), &person_key));

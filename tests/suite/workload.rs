@@ -46,7 +46,13 @@ pub struct Workload {
 
 impl Default for Workload {
     fn default() -> Self {
-        Self { rows: 3, writers: 4, readers: 16, duration: Duration::from_secs(2), evict_every: 4 }
+        Self {
+            rows: 3,
+            writers: 4,
+            readers: 16,
+            duration: Duration::from_secs(2),
+            evict_every: 4,
+        }
     }
 }
 
@@ -61,7 +67,15 @@ impl Workload {
         let people = PersonRepo::new(ctx);
         let mut ids = Vec::new();
         for row in 0..self.rows {
-            ids.push(people.insert(&NewPerson { name: format!("{row}:0") }).await.expect("seed row").id);
+            ids.push(
+                people
+                    .insert(&NewPerson {
+                        name: format!("{row}:0"),
+                    })
+                    .await
+                    .expect("seed row")
+                    .id,
+            );
         }
         let ids = Arc::new(ids);
         // Per row: the last acknowledged version, and a lock so that one write per row is
@@ -74,15 +88,25 @@ impl Workload {
 
         let mut tasks = Vec::new();
         for _ in 0..self.writers {
-            let (ctx, ids, acked, row_locks, next_version, stop, outcome) =
-                (ctx.clone(), ids.clone(), acked.clone(), row_locks.clone(), next_version.clone(), stop.clone(), outcome.clone());
+            let (ctx, ids, acked, row_locks, next_version, stop, outcome) = (
+                ctx.clone(),
+                ids.clone(),
+                acked.clone(),
+                row_locks.clone(),
+                next_version.clone(),
+                stop.clone(),
+                outcome.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let people = PersonRepo::new(&ctx);
                 while !stop.load(Ordering::Relaxed) {
                     let row = rand::rng().random_range(0..ids.len());
                     let _guard = row_locks[row].lock().await;
                     let version = next_version.fetch_add(1, Ordering::Relaxed);
-                    let person = autocache_generated::Person { id: ids[row], name: format!("{row}:{version}") };
+                    let person = autocache_generated::Person {
+                        id: ids[row],
+                        name: format!("{row}:{version}"),
+                    };
                     match people.update(&person).await {
                         Ok(_) => {
                             acked[row].store(version, Ordering::SeqCst);
@@ -97,7 +121,8 @@ impl Workload {
             }));
         }
         for _ in 0..self.readers {
-            let (ctx, ids, acked, stop, outcome) = (ctx.clone(), ids.clone(), acked.clone(), stop.clone(), outcome.clone());
+            let (ctx, ids, acked, stop, outcome) =
+                (ctx.clone(), ids.clone(), acked.clone(), stop.clone(), outcome.clone());
             let evict_every = self.evict_every;
             tasks.push(tokio::spawn(async move {
                 let people = PersonRepo::new(&ctx);
@@ -105,7 +130,7 @@ impl Workload {
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let row = rand::rng().random_range(0..ids.len());
-                    if evict_every > 0 && n % evict_every == 0 {
+                    if evict_every > 0 && n.is_multiple_of(evict_every) {
                         let _ = people.evict(ids[row]).await;
                     }
                     let floor = acked[row].load(Ordering::SeqCst);

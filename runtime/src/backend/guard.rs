@@ -26,7 +26,12 @@ pub struct Guarded {
 impl Guarded {
     /// Guards `inner`: each call gets `timeout`, failures are counted in `stats`.
     pub fn new(inner: SharedBackend, timeout: Duration, stats: Arc<Stats>) -> Self {
-        Self { inner, timeout, stats, pending: Mutex::new(HashSet::new()) }
+        Self {
+            inner,
+            timeout,
+            stats,
+            pending: Mutex::new(HashSet::new()),
+        }
     }
 
     async fn call<T, F>(&self, op: F) -> Result<T, CacheError>
@@ -35,7 +40,11 @@ impl Guarded {
     {
         let result = match tokio::time::timeout(self.timeout, op).await {
             Ok(result) => result,
-            Err(_) => Err(CacheError::Unavailable(format!("{} call timed out after {:?}", self.inner.kind(), self.timeout))),
+            Err(_) => Err(CacheError::Unavailable(format!(
+                "{} call timed out after {:?}",
+                self.inner.kind(),
+                self.timeout
+            ))),
         };
         if let Err(error) = &result {
             Stats::add(&self.stats.cache_errors, 1);
@@ -78,7 +87,11 @@ impl CacheBackend for Guarded {
         self.ready().await?;
         let found = self.call(self.inner.lookup(keys, lease_ttl)).await?;
         if found.len() != keys.len() {
-            return Err(CacheError::Protocol(format!("{} answers for {} keys", found.len(), keys.len())));
+            return Err(CacheError::Protocol(format!(
+                "{} answers for {} keys",
+                found.len(),
+                keys.len()
+            )));
         }
         Ok(found)
     }
@@ -97,7 +110,9 @@ impl CacheBackend for Guarded {
             Ok(tokens) if tokens.len() == keys.len() => Ok(tokens),
             Ok(_) | Err(_) => {
                 self.remember(keys);
-                Err(CacheError::Unavailable("lock not delivered; kept as a pending invalidation".into()))
+                Err(CacheError::Unavailable(
+                    "lock not delivered; kept as a pending invalidation".into(),
+                ))
             }
         }
     }

@@ -29,7 +29,13 @@ impl moka::Expiry<String, Item> for ItemExpiry {
         Some(item.ttl)
     }
 
-    fn expire_after_update(&self, _key: &String, item: &Item, _now: Instant, _left: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        item: &Item,
+        _now: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
         Some(item.ttl)
     }
 }
@@ -48,11 +54,18 @@ impl MemoryBackend {
             .weigher(|key: &String, item: &Item| u32::try_from(key.len() + item.bytes.len()).unwrap_or(u32::MAX))
             .expire_after(ItemExpiry)
             .build();
-        Self { items, next_token: AtomicU64::new(1) }
+        Self {
+            items,
+            next_token: AtomicU64::new(1),
+        }
     }
 
     fn item(&self, bytes: Bytes, ttl: Duration) -> Item {
-        Item { bytes, token: self.next_token.fetch_add(1, Ordering::Relaxed), ttl }
+        Item {
+            bytes,
+            token: self.next_token.fetch_add(1, Ordering::Relaxed),
+            ttl,
+        }
     }
 }
 
@@ -67,19 +80,24 @@ impl CacheBackend for MemoryBackend {
             .iter()
             .map(|key| {
                 let mut found = Lookup::Busy;
-                self.items.entry(key.to_string()).and_compute_with(|current| match current {
-                    Some(entry) if entry.value().bytes.is_empty() => Op::Nop,
-                    Some(entry) => {
-                        let item = entry.value();
-                        found = Lookup::Value { bytes: item.bytes.clone(), token: Token(item.token) };
-                        Op::Nop
-                    }
-                    None => {
-                        let placeholder = self.item(Bytes::new(), lease_ttl);
-                        found = Lookup::Lease(Token(placeholder.token));
-                        Op::Put(placeholder)
-                    }
-                });
+                self.items
+                    .entry(key.to_string())
+                    .and_compute_with(|current| match current {
+                        Some(entry) if entry.value().bytes.is_empty() => Op::Nop,
+                        Some(entry) => {
+                            let item = entry.value();
+                            found = Lookup::Value {
+                                bytes: item.bytes.clone(),
+                                token: Token(item.token),
+                            };
+                            Op::Nop
+                        }
+                        None => {
+                            let placeholder = self.item(Bytes::new(), lease_ttl);
+                            found = Lookup::Lease(Token(placeholder.token));
+                            Op::Put(placeholder)
+                        }
+                    });
                 found
             })
             .collect())
@@ -87,13 +105,15 @@ impl CacheBackend for MemoryBackend {
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
         let mut stored = false;
-        self.items.entry(key.to_string()).and_compute_with(|current| match current {
-            Some(entry) if entry.value().token == token.0 => {
-                stored = true;
-                Op::Put(self.item(Bytes::copy_from_slice(bytes), ttl))
-            }
-            _ => Op::Nop,
-        });
+        self.items
+            .entry(key.to_string())
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().token == token.0 => {
+                    stored = true;
+                    Op::Put(self.item(Bytes::copy_from_slice(bytes), ttl))
+                }
+                _ => Op::Nop,
+            });
         Ok(stored)
     }
 
@@ -110,10 +130,12 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn release(&self, key: &str, token: Token) -> Result<(), CacheError> {
-        self.items.entry(key.to_string()).and_compute_with(|current| match current {
-            Some(entry) if entry.value().token == token.0 => Op::Remove,
-            _ => Op::Nop,
-        });
+        self.items
+            .entry(key.to_string())
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().token == token.0 => Op::Remove,
+                _ => Op::Nop,
+            });
         Ok(())
     }
 

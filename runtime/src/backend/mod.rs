@@ -14,9 +14,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod guard;
-pub mod memory;
 #[cfg(feature = "memcached")]
 pub mod memcached;
+pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
@@ -92,7 +92,10 @@ pub type SharedBackend = Arc<dyn CacheBackend>;
 /// Opens a backend from a URL: `memory://`, `memcache://host:port[,host:port…]`,
 /// `redis://host:port`, or `redis+cluster://host:port[,host:port…]`.
 pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
-    let invalid = |reason: &str| CacheError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let invalid = |reason: &str| CacheError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| invalid("expected `<scheme>://…` with scheme memory, memcache, redis or redis+cluster"))?;
@@ -119,7 +122,11 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
         other => Err(invalid(&format!(
             "unknown or disabled scheme `{other}`; valid: memory{}{}",
             if cfg!(feature = "memcached") { ", memcache" } else { "" },
-            if cfg!(feature = "redis") { ", redis, redis+cluster" } else { "" },
+            if cfg!(feature = "redis") {
+                ", redis, redis+cluster"
+            } else {
+                ""
+            },
         ))),
     }
 }
@@ -127,5 +134,9 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
 /// The comma-separated `host:port` list of a URL.
 #[cfg(any(feature = "memcached", feature = "redis"))]
 fn server_list(rest: &str) -> Vec<String> {
-    rest.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    rest.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
