@@ -3,6 +3,7 @@
 //! `cargo run -p autocache-codegen -- generate schema.yaml --out generated/src`; CI fails
 //! when it is stale (`autocache-codegen check`).
 
+#[rustfmt::skip]
 mod sample;
 
 pub use sample::*;
