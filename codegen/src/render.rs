@@ -2,7 +2,7 @@
 //! All naming (heck) and type mapping happens here; templates only lay text out.
 
 use handlebars::{Handlebars, no_escape};
-use heck::ToShoutySnakeCase;
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use serde_json::{Value, json};
 
 use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, RelationKind, ReverseKind, Schema};
@@ -242,13 +242,44 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             "insert": rust_str(&statements.insert),
             "update": rust_str(&statements.update),
             "update_returns": statements.update_returns,
+            "select_where": rust_str(&statements.select_where),
+            "lock_rows": rust_str(&statements.lock_rows),
+            "update_set": rust_str(&statements.update_set),
+            "where_ids": rust_str(&statements.where_ids),
             "delete": rust_str(&statements.delete),
         },
         "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },
         "relations": relations,
+        "filters": sql::columns(model).into_iter().filter(|f| f.ty != FieldType::Json).map(|f| filter_context(schema.dialect, f)).collect::<Vec<_>>(),
+        "changes": model.fields.iter().map(|f| change_context(schema.dialect, f)).collect::<Vec<_>>(),
         "ordering_fields": model.ordering.iter().filter_map(|(name, _)| {
             model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)).map(|f| f.name.clone())
         }).collect::<Vec<_>>(),
+    })
+}
+
+/// A column's variants in the model's bulk-write filter.
+fn filter_context(dialect: Dialect, field: &Field) -> Value {
+    json!({
+        "variant": field.name.to_upper_camel_case(),
+        "column": rust_str(&sql::quote(dialect, &field.column)),
+        "rust_type": base_type(&field.ty),
+        "field": field.name,
+        "nullable": field.nullable,
+    })
+}
+
+/// A column in the model's bulk-update changes.
+fn change_context(dialect: Dialect, field: &Field) -> Value {
+    let value = match field.ty {
+        FieldType::Json => "sqlx::types::Json(value.clone())",
+        _ => "value.clone()",
+    };
+    json!({
+        "field": field.name,
+        "column": rust_str(&sql::quote(dialect, &field.column)),
+        "rust_type": rust_type(field),
+        "bind": value,
     })
 }
 

@@ -19,6 +19,14 @@ pub struct Statements {
     pub delete: String,
     /// Per unique field: `(field name, select of the row holding a value)`.
     pub select_by_unique: Vec<(String, String)>,
+    /// `SELECT <columns> FROM <table> WHERE ` (bulk writes add their condition).
+    pub select_where: String,
+    /// ` FOR UPDATE` where the dialect locks selected rows that way, else empty.
+    pub lock_rows: String,
+    /// `UPDATE <table> SET ` (bulk updates add their assignments).
+    pub update_set: String,
+    /// ` WHERE <primary key> IN ({ids})`.
+    pub where_ids: String,
 }
 
 /// Quotes an identifier for `dialect`.
@@ -94,6 +102,10 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     let update_pk = placeholder(dialect, model.fields.len() + 1);
 
     Statements {
+        select_where: format!("{select} WHERE "),
+        lock_rows: lock.to_owned(),
+        update_set: format!("UPDATE {table} SET "),
+        where_ids: format!(" WHERE {pk} IN ({{ids}})"),
         select_by_ids: format!("{select} WHERE {pk} IN ({{ids}})"),
         select_for_update: format!("{select} WHERE {pk} IN ({{ids}}){lock}"),
         insert: format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),

@@ -91,6 +91,10 @@ impl autocache::Model for Person {
         update_returns: true,
         delete: "DELETE FROM \"person\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"name\"",
         select_for_update: "SELECT \"id\", \"name\" FROM \"person\" WHERE \"id\" IN ({ids})",
+        select_where: "SELECT \"id\", \"name\" FROM \"person\" WHERE ",
+        lock_rows: "",
+        update_set: "UPDATE \"person\" SET ",
+        where_ids: " WHERE \"id\" IN ({ids})",
     };
     fn id(&self) -> &Self::Id {
         &self.id
@@ -158,6 +162,115 @@ impl autocache::NewModel for NewPerson {
         query: autocache::db::SqlQuery<Db>,
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.name)
+    }
+}
+/// A condition on `Person` rows, for `PersonRepo::update_where` and `delete_where`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum PersonFilter {
+    /// `id` equals the value.
+    IdEq(i64),
+    /// `id` is one of the values (none: matches nothing).
+    IdIn(Vec<i64>),
+    /// `name` equals the value.
+    NameEq(String),
+    /// `name` is one of the values (none: matches nothing).
+    NameIn(Vec<String>),
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Filter<Db> for PersonFilter {
+    fn condition(&self, first: usize) -> String {
+        match self {
+            Self::IdEq(_) => {
+                format!(
+                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                )
+            }
+            Self::IdIn(values) => {
+                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+            }
+            Self::NameEq(_) => {
+                format!(
+                    "{} = {}", "\"name\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::NameIn(values) => {
+                autocache::db::in_list::<Db>("\"name\"", first, values.len())
+            }
+        }
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        match self {
+            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::NameEq(value) => query.bind(value.clone()),
+            Self::NameIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+        }
+    }
+}
+/// New values for some `Person` columns, for `PersonRepo::update_where`; `None` leaves a column as it is.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PersonChanges {
+    /// New value of `name`.
+    pub name: Option<String>,
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Changes<Db> for PersonChanges {
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = Vec::new();
+        if self.name.is_some() {
+            columns.push("\"name\"");
+        }
+        columns
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        let mut query = query;
+        if let Some(value) = &self.name {
+            query = query.bind(value.clone());
+        }
+        query
     }
 }
 /// Cached repository for `Person`: reads come from cache backend `default`, every
@@ -302,6 +415,25 @@ impl<'a> PersonRepo<'a> {
     pub async fn evict_edited(&self, id: i64) -> autocache::Result<()> {
         autocache::repo::evict_collection::<Book>(self.ctx, "edited", &id).await
     }
+    /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
+    ///
+    /// Selects and locks the matching rows first, then writes through exactly their
+    /// `sample:Person:9cc002a8:pk:<id>` keys and new unique keys, empties their old unique keys,
+    /// refills the collections of their old and new owners, and empties the many-to-many
+    /// collections of rows whose ordering fields changed.
+    pub async fn update_where(
+        &self,
+        filter: &PersonFilter,
+        changes: &PersonChanges,
+    ) -> autocache::Result<u64> {
+        autocache::bulk::update_where::<Person, _, _>(self.ctx, filter, changes).await
+    }
+    /// Deletes every row matching `filter`; how many were deleted.
+    ///
+    /// Each row's keys are handled as by `delete`.
+    pub async fn delete_where(&self, filter: &PersonFilter) -> autocache::Result<u64> {
+        autocache::bulk::delete_where::<Person, _>(self.ctx, filter).await
+    }
     /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
     ///
     /// Deletes key `sample:Person:9cc002a8:pk:<id>`.
@@ -379,6 +511,10 @@ impl autocache::Model for Book {
         update_returns: true,
         delete: "DELETE FROM \"book\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"title\", \"author_id\", \"rank\"",
         select_for_update: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"id\" IN ({ids})",
+        select_where: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE ",
+        lock_rows: "",
+        update_set: "UPDATE \"book\" SET ",
+        where_ids: " WHERE \"id\" IN ({ids})",
     };
     fn id(&self) -> &Self::Id {
         &self.id
@@ -452,6 +588,165 @@ impl autocache::NewModel for NewBook {
         query: autocache::db::SqlQuery<Db>,
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.title).bind(&self.author_id).bind(&self.rank)
+    }
+}
+/// A condition on `Book` rows, for `BookRepo::update_where` and `delete_where`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum BookFilter {
+    /// `id` equals the value.
+    IdEq(i64),
+    /// `id` is one of the values (none: matches nothing).
+    IdIn(Vec<i64>),
+    /// `title` equals the value.
+    TitleEq(String),
+    /// `title` is one of the values (none: matches nothing).
+    TitleIn(Vec<String>),
+    /// `author_id` equals the value.
+    AuthorIdEq(i64),
+    /// `author_id` is one of the values (none: matches nothing).
+    AuthorIdIn(Vec<i64>),
+    /// `rank` equals the value.
+    RankEq(i32),
+    /// `rank` is one of the values (none: matches nothing).
+    RankIn(Vec<i32>),
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Filter<Db> for BookFilter {
+    fn condition(&self, first: usize) -> String {
+        match self {
+            Self::IdEq(_) => {
+                format!(
+                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                )
+            }
+            Self::IdIn(values) => {
+                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+            }
+            Self::TitleEq(_) => {
+                format!(
+                    "{} = {}", "\"title\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::TitleIn(values) => {
+                autocache::db::in_list::<Db>("\"title\"", first, values.len())
+            }
+            Self::AuthorIdEq(_) => {
+                format!(
+                    "{} = {}", "\"author_id\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::AuthorIdIn(values) => {
+                autocache::db::in_list::<Db>("\"author_id\"", first, values.len())
+            }
+            Self::RankEq(_) => {
+                format!(
+                    "{} = {}", "\"rank\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::RankIn(values) => {
+                autocache::db::in_list::<Db>("\"rank\"", first, values.len())
+            }
+        }
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        match self {
+            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::TitleEq(value) => query.bind(value.clone()),
+            Self::TitleIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::AuthorIdEq(value) => query.bind(value.clone()),
+            Self::AuthorIdIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::RankEq(value) => query.bind(value.clone()),
+            Self::RankIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+        }
+    }
+}
+/// New values for some `Book` columns, for `BookRepo::update_where`; `None` leaves a column as it is.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BookChanges {
+    /// New value of `title`.
+    pub title: Option<String>,
+    /// New value of `author_id`.
+    pub author_id: Option<i64>,
+    /// New value of `rank`.
+    pub rank: Option<i32>,
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Changes<Db> for BookChanges {
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = Vec::new();
+        if self.title.is_some() {
+            columns.push("\"title\"");
+        }
+        if self.author_id.is_some() {
+            columns.push("\"author_id\"");
+        }
+        if self.rank.is_some() {
+            columns.push("\"rank\"");
+        }
+        columns
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        let mut query = query;
+        if let Some(value) = &self.title {
+            query = query.bind(value.clone());
+        }
+        if let Some(value) = &self.author_id {
+            query = query.bind(value.clone());
+        }
+        if let Some(value) = &self.rank {
+            query = query.bind(value.clone());
+        }
+        query
     }
 }
 /// The collection `books`: `Book` rows of one owner, in `Book` ordering.
@@ -684,6 +979,25 @@ impl<'a> BookRepo<'a> {
     pub async fn author(&self, row: &Book) -> autocache::Result<Option<Person>> {
         autocache::repo::get::<Person>(self.ctx, &row.author_id).await
     }
+    /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
+    ///
+    /// Selects and locks the matching rows first, then writes through exactly their
+    /// `sample:Book:d831483a:pk:<id>` keys and new unique keys, empties their old unique keys,
+    /// refills the collections of their old and new owners, and empties the many-to-many
+    /// collections of rows whose ordering fields changed.
+    pub async fn update_where(
+        &self,
+        filter: &BookFilter,
+        changes: &BookChanges,
+    ) -> autocache::Result<u64> {
+        autocache::bulk::update_where::<Book, _, _>(self.ctx, filter, changes).await
+    }
+    /// Deletes every row matching `filter`; how many were deleted.
+    ///
+    /// Each row's keys are handled as by `delete`.
+    pub async fn delete_where(&self, filter: &BookFilter) -> autocache::Result<u64> {
+        autocache::bulk::delete_where::<Book, _>(self.ctx, filter).await
+    }
     /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
     ///
     /// Deletes key `sample:Book:d831483a:pk:<id>`.
@@ -757,6 +1071,10 @@ impl autocache::Model for Volume {
         update_returns: true,
         delete: "DELETE FROM \"volume\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"book_id\", \"order_in_series\"",
         select_for_update: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"id\" IN ({ids})",
+        select_where: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE ",
+        lock_rows: "",
+        update_set: "UPDATE \"volume\" SET ",
+        where_ids: " WHERE \"id\" IN ({ids})",
     };
     fn id(&self) -> &Self::Id {
         &self.id
@@ -818,6 +1136,140 @@ impl autocache::NewModel for NewVolume {
         query: autocache::db::SqlQuery<Db>,
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.book_id).bind(&self.order_in_series)
+    }
+}
+/// A condition on `Volume` rows, for `VolumeRepo::update_where` and `delete_where`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum VolumeFilter {
+    /// `id` equals the value.
+    IdEq(i64),
+    /// `id` is one of the values (none: matches nothing).
+    IdIn(Vec<i64>),
+    /// `book_id` equals the value.
+    BookIdEq(i64),
+    /// `book_id` is one of the values (none: matches nothing).
+    BookIdIn(Vec<i64>),
+    /// `order_in_series` equals the value.
+    OrderInSeriesEq(i32),
+    /// `order_in_series` is one of the values (none: matches nothing).
+    OrderInSeriesIn(Vec<i32>),
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Filter<Db> for VolumeFilter {
+    fn condition(&self, first: usize) -> String {
+        match self {
+            Self::IdEq(_) => {
+                format!(
+                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                )
+            }
+            Self::IdIn(values) => {
+                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+            }
+            Self::BookIdEq(_) => {
+                format!(
+                    "{} = {}", "\"book_id\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::BookIdIn(values) => {
+                autocache::db::in_list::<Db>("\"book_id\"", first, values.len())
+            }
+            Self::OrderInSeriesEq(_) => {
+                format!(
+                    "{} = {}", "\"order_in_series\"", < Db as autocache::Dialect
+                    >::placeholder(first)
+                )
+            }
+            Self::OrderInSeriesIn(values) => {
+                autocache::db::in_list::<Db>("\"order_in_series\"", first, values.len())
+            }
+        }
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        match self {
+            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::BookIdEq(value) => query.bind(value.clone()),
+            Self::BookIdIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+            Self::OrderInSeriesEq(value) => query.bind(value.clone()),
+            Self::OrderInSeriesIn(values) => {
+                values.iter().fold(query, |query, value| query.bind(value.clone()))
+            }
+        }
+    }
+}
+/// New values for some `Volume` columns, for `VolumeRepo::update_where`; `None` leaves a column as it is.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeChanges {
+    /// New value of `book_id`.
+    pub book_id: Option<i64>,
+    /// New value of `order_in_series`.
+    pub order_in_series: Option<i32>,
+}
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+impl autocache::Changes<Db> for VolumeChanges {
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = Vec::new();
+        if self.book_id.is_some() {
+            columns.push("\"book_id\"");
+        }
+        if self.order_in_series.is_some() {
+            columns.push("\"order_in_series\"");
+        }
+        columns
+    }
+    fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
+        let mut query = query;
+        if let Some(value) = &self.book_id {
+            query = query.bind(value.clone());
+        }
+        if let Some(value) = &self.order_in_series {
+            query = query.bind(value.clone());
+        }
+        query
     }
 }
 /// The collection `volume`: `Volume` rows of one owner, in `Volume` ordering.
@@ -932,6 +1384,25 @@ impl<'a> VolumeRepo<'a> {
     /// Reads the `Book` this row's `book` points at, through the cache (`Book` `get`).
     pub async fn book(&self, row: &Volume) -> autocache::Result<Option<Book>> {
         autocache::repo::get::<Book>(self.ctx, &row.book_id).await
+    }
+    /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
+    ///
+    /// Selects and locks the matching rows first, then writes through exactly their
+    /// `sample:Volume:e165b004:pk:<id>` keys and new unique keys, empties their old unique keys,
+    /// refills the collections of their old and new owners, and empties the many-to-many
+    /// collections of rows whose ordering fields changed.
+    pub async fn update_where(
+        &self,
+        filter: &VolumeFilter,
+        changes: &VolumeChanges,
+    ) -> autocache::Result<u64> {
+        autocache::bulk::update_where::<Volume, _, _>(self.ctx, filter, changes).await
+    }
+    /// Deletes every row matching `filter`; how many were deleted.
+    ///
+    /// Each row's keys are handled as by `delete`.
+    pub async fn delete_where(&self, filter: &VolumeFilter) -> autocache::Result<u64> {
+        autocache::bulk::delete_where::<Volume, _>(self.ctx, filter).await
     }
     /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
     ///

@@ -33,9 +33,13 @@ pub trait Dialect: Database {
     /// Decodes column 0 of a row as text.
     fn text_column(row: &Self::Row) -> Result<String, sqlx::Error>;
 
-    /// Replaces the `{ids}` marker of a generated statement with `count` placeholders
-    /// (dialects that bind one array leave the statement as it is).
-    fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String>;
+    /// The `n`-th (1-based) bind placeholder: `?` or `$n`.
+    fn placeholder(n: usize) -> String;
+
+    /// Replaces the `{ids}` marker of a generated statement with `count` placeholders.
+    fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(sql.replace("{ids}", &placeholders::<Self>(1, count)))
+    }
 }
 
 macro_rules! dialect {
@@ -70,10 +74,9 @@ macro_rules! dialect {
                 sqlx::Row::try_get(row, 0)
             }
 
-            fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String> {
+            fn placeholder(n: usize) -> String {
                 let placeholder: fn(usize) -> String = $placeholder;
-                let list: Vec<String> = (1..=count).map(placeholder).collect();
-                sqlx::AssertSqlSafe(sql.replace("{ids}", &list.join(", ")))
+                placeholder(n)
             }
         }
     };
@@ -88,4 +91,14 @@ pub(crate) async fn begin_write<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
     pool.begin_with(DB::BEGIN_WRITE).await
+}
+
+/// `count` placeholders from the `first`-th on, comma separated.
+pub fn placeholders<DB: Dialect>(first: usize, count: usize) -> String {
+    (first..first + count).map(DB::placeholder).collect::<Vec<_>>().join(", ")
+}
+
+/// `<column> IN (<placeholders>)`, or a condition that is never true for an empty list.
+pub fn in_list<DB: Dialect>(column: &str, first: usize, count: usize) -> String {
+    if count == 0 { "1 = 0".to_owned() } else { format!("{column} IN ({})", placeholders::<DB>(first, count)) }
 }

@@ -7,6 +7,7 @@
 //! - [`Stats`]: hits, misses, fills, invalidations and database queries, per context.
 
 pub mod backend;
+pub mod bulk;
 pub mod codec;
 pub mod context;
 pub mod db;
@@ -24,7 +25,7 @@ pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
-pub use model::{Collection, Dependent, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField};
+pub use model::{Changes, Filter, Collection, Dependent, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField};
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
 pub use transaction::Transaction;

@@ -38,6 +38,15 @@ pub struct ModelSql {
     pub delete: &'static str,
     /// Like `select_by_ids`, locking the selected rows until commit where the dialect can.
     pub select_for_update: &'static str,
+    /// `SELECT <every column> FROM <table> WHERE `, for bulk writes' filters.
+    pub select_where: &'static str,
+    /// Appended to `select_where` to lock the rows until commit (empty where the dialect
+    /// locks otherwise).
+    pub lock_rows: &'static str,
+    /// `UPDATE <table> SET `, for bulk updates.
+    pub update_set: &'static str,
+    /// ` WHERE <primary key> IN ({ids})`, for bulk updates.
+    pub where_ids: &'static str,
 }
 
 /// A cached model: implemented by generated code, used by [`crate::repo`].
@@ -158,4 +167,22 @@ pub struct UniqueField {
     pub field: &'static str,
     /// Selects every column of the row holding one value of the field.
     pub select_row: &'static str,
+}
+
+/// A condition on a model's rows, for bulk writes (generated as `<Model>Filter`).
+pub trait Filter<DB: Dialect>: Send + Sync {
+    /// The SQL condition, its placeholders numbered from `first`.
+    fn condition(&self, first: usize) -> String;
+
+    /// Binds the condition's values, in order.
+    fn bind(&self, query: SqlQuery<DB>) -> SqlQuery<DB>;
+}
+
+/// New values for some columns, for bulk updates (generated as `<Model>Changes`).
+pub trait Changes<DB: Dialect>: Send + Sync {
+    /// The quoted columns that change, in order.
+    fn columns(&self) -> Vec<&'static str>;
+
+    /// Binds the new values, in the order of [`Changes::columns`].
+    fn bind(&self, query: SqlQuery<DB>) -> SqlQuery<DB>;
 }

@@ -26,7 +26,7 @@ pub(crate) async fn fetch<DB: Dialect>(
 }
 
 /// Selects the rows with these primary keys, in one statement.
-async fn select_by_ids<M: Model>(
+pub(crate) async fn select_by_ids<M: Model>(
     ctx: &Context<M::Db>,
     conn: &mut <M::Db as Database>::Connection,
     sql: &'static str,
@@ -235,14 +235,30 @@ pub(crate) async fn update_planned<'a, M: Model>(
         None
     };
     let Some(new) = new else { return Ok(None) };
-    plan_row(plans, ctx, &new, RowEffect::Current)?;
-    if let Some(old) = &old {
-        plan_row(plans, ctx, old, RowEffect::Former)?;
-    }
-    if old.as_ref().is_none_or(|old| !new.same_order(old)) {
-        plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, new.id().to_string(), false).await?;
-    }
+    update_rows_planned(ctx, conn, plans, old.as_slice(), std::slice::from_ref(&new)).await?;
     Ok(Some(new))
+}
+
+/// Plans the keys of updated rows, given their versions before (`old`, possibly missing)
+/// and after (`new`) the update.
+pub(crate) async fn update_rows_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    old: &[M],
+    new: &[M],
+) -> Result<()> {
+    for row in new {
+        plan_row(plans, ctx, row, RowEffect::Current)?;
+        let before = old.iter().find(|o| o.id() == row.id());
+        if let Some(before) = before {
+            plan_row(plans, ctx, before, RowEffect::Former)?;
+        }
+        if before.is_none_or(|before| !row.same_order(before)) {
+            plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, row.id().to_string(), false).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Updates every column of a row by primary key; `None` if no such row. Writes through

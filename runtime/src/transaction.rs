@@ -13,7 +13,8 @@ use sqlx::Database;
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
-use crate::model::{Model, NewModel};
+use crate::bulk::{delete_where_planned, update_where_planned};
+use crate::model::{Changes, Filter, Model, NewModel};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
 use crate::relation::{JoinChange, JoinSide, join_write_planned};
@@ -99,6 +100,29 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         join_write_planned::<S, O>(ctx, self.conn(), &mut plans, side, id, change).await?;
         self.keep(plans).await;
         Ok(())
+    }
+
+    /// Updates the rows matching `filter` (see [`crate::bulk::update_where`]).
+    pub async fn update_where<M, F, C>(&mut self, filter: &F, changes: &C) -> Result<u64>
+    where
+        M: Model<Db = DB>,
+        F: Filter<DB>,
+        C: Changes<DB>,
+    {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        let count = update_where_planned::<M, F, C>(ctx, self.conn(), &mut plans, filter, changes).await?;
+        self.keep(plans).await;
+        Ok(count)
+    }
+
+    /// Deletes the rows matching `filter` (see [`crate::bulk::delete_where`]).
+    pub async fn delete_where<M: Model<Db = DB>, F: Filter<DB>>(&mut self, filter: &F) -> Result<u64> {
+        let ctx = self.ctx;
+        let mut plans = PlanSet::new(ctx);
+        let count = delete_where_planned::<M, F>(ctx, self.conn(), &mut plans, filter).await?;
+        self.keep(plans).await;
+        Ok(count)
     }
 
     /// Commits, then fills or releases every key the writes locked.
