@@ -7,6 +7,7 @@
 //! and new unique-field keys, old and new owners' collections, many-to-many collections.
 
 use sqlx::Database;
+use tracing::Instrument;
 
 use crate::context::Context;
 use crate::db::{Dialect, placeholders};
@@ -22,7 +23,7 @@ async fn select_matching<M: Model, F: Filter<M::Db>>(
     filter: &F,
 ) -> Result<Vec<M>> {
     let sql = format!("{}{}{}", M::SQL.select_where, filter.condition(1), M::SQL.lock_rows);
-    let rows = fetch(ctx, conn, filter.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))).await?;
+    let rows = fetch(ctx, &M::INFO, conn, filter.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
 
@@ -49,7 +50,7 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
         M::SQL.where_ids.replace("{ids}", &placeholders::<M::Db>(columns.len() + 1, ids.len()))
     );
     let query = M::bind_ids(changes.bind(sqlx::query(sqlx::AssertSqlSafe(sql))), &ids);
-    fetch(ctx, conn, query).await?;
+    fetch(ctx, &M::INFO, conn, query).await?;
     let new = select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, &ids).await?;
     update_rows_planned(ctx, conn, plans, &old, &new).await?;
     Ok(new.len() as u64)
@@ -64,11 +65,16 @@ pub async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
     filter: &F,
     changes: &C,
 ) -> Result<u64> {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    let count = update_where_planned::<M, F, C>(ctx, &mut *tx, &mut plans, filter, changes).await?;
-    plans.commit(tx).await?;
-    Ok(count)
+    let span = crate::trace::call(&M::INFO, "update_where");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        let count = update_where_planned::<M, F, C>(ctx, &mut *tx, &mut plans, filter, changes).await?;
+        plans.commit(tx).await?;
+        Ok(count)
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs `delete_where` on `conn` and plans its keys.
@@ -92,9 +98,14 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
 /// as by [`crate::repo::delete`]: "does not exist" cached, unique keys and dependent keys
 /// (owned collections, cascaded rows) emptied, owners' collections refilled.
 pub async fn delete_where<M: Model, F: Filter<M::Db>>(ctx: &Context<M::Db>, filter: &F) -> Result<u64> {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    let count = delete_where_planned::<M, F>(ctx, &mut *tx, &mut plans, filter).await?;
-    plans.commit(tx).await?;
-    Ok(count)
+    let span = crate::trace::call(&M::INFO, "delete_where");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        let count = delete_where_planned::<M, F>(ctx, &mut *tx, &mut plans, filter).await?;
+        plans.commit(tx).await?;
+        Ok(count)
+    }
+    .instrument(span)
+    .await
 }

@@ -13,7 +13,7 @@ use crate::backend::{self, CacheBackend, SharedBackend};
 use crate::db::Dialect;
 use crate::error::{Error, Result};
 use crate::model::ModelInfo;
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
 /// Tunables of the consistency protocol.
 #[derive(Clone, Debug)]
@@ -55,6 +55,7 @@ struct Inner<DB: Dialect> {
     fallback: Option<SharedBackend>,
     options: Options,
     stats: Arc<Stats>,
+    model_stats: ModelStats,
 }
 
 /// A database pool plus named cache backends; cheap to clone, shared by all repositories.
@@ -106,6 +107,16 @@ impl<DB: Dialect> Context<DB> {
     /// A copy of the counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()
+    }
+
+    /// A copy of every model's counters now (database queries, hits, misses, fills, …).
+    pub fn model_snapshots(&self) -> std::collections::BTreeMap<String, StatsSnapshot> {
+        self.inner.model_stats.snapshot()
+    }
+
+    /// Counts into the totals and `model`'s counters.
+    pub(crate) fn meter(&self, model: &ModelInfo) -> Meter<'_> {
+        Meter { total: &self.inner.stats, model: self.inner.model_stats.of(model.name) }
     }
 
     /// The backend a model's keys live on.
@@ -175,6 +186,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 fallback,
                 options: self.options,
                 stats,
+                model_stats: ModelStats::default(),
             }),
         }
     }

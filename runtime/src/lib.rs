@@ -19,6 +19,7 @@ mod protocol;
 pub mod relation;
 pub mod repo;
 pub mod stats;
+mod trace;
 pub mod transaction;
 
 pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};

@@ -12,7 +12,7 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
     Ok(Cache {
         backend: ctx.backend_for(model)?,
         options: ctx.options(),
-        stats: ctx.stats(),
+        stats: ctx.meter(model),
         ttl: model.ttl,
         prefix: format!("{}{}", ctx.options().key_namespace, model.key_prefix),
     })

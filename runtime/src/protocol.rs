@@ -17,13 +17,13 @@ use crate::backend::{CacheBackend, Lookup, Token};
 use crate::codec::{self, Cached, LOCK_MARKER};
 use crate::context::Options;
 use crate::error::Result;
-use crate::stats::Stats;
+use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
 pub struct Cache<'a> {
     pub backend: &'a dyn CacheBackend,
     pub options: &'a Options,
-    pub stats: &'a Stats,
+    pub stats: Meter<'a>,
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
     pub prefix: String,
@@ -44,7 +44,7 @@ impl Cache<'_> {
     /// Stores `value` under `key` if `token` still holds; counts what happened.
     async fn fill(&self, key: &str, value: Option<Vec<u8>>, token: Token) -> Filled {
         let Some(bytes) = value.filter(|bytes| bytes.len() <= self.options.max_item_size) else {
-            Stats::add(&self.stats.oversize_values, 1);
+            self.stats.add(|s| &s.oversize_values, 1);
             let _ = self.backend.release(key, token).await;
             return Filled::Skipped;
         };
@@ -54,11 +54,11 @@ impl Cache<'_> {
         }
         match self.backend.fill(key, &bytes, token, self.ttl).await {
             Ok(true) => {
-                Stats::add(&self.stats.fills, 1);
+                self.stats.add(|s| &s.fills, 1);
                 Filled::Stored
             }
             Ok(false) => {
-                Stats::add(&self.stats.fill_conflicts, 1);
+                self.stats.add(|s| &s.fill_conflicts, 1);
                 Filled::Refused
             }
             Err(_) => Filled::Skipped,
@@ -93,7 +93,7 @@ where
                     Cached::Absent => found[index] = Some(None),
                     Cached::Locked => busy.push(index),
                     Cached::Corrupt => {
-                        Stats::add(&cache.stats.corrupt_values, 1);
+                        cache.stats.add(|s| &s.corrupt_values, 1);
                         to_fill.push((index, token));
                     }
                 },
@@ -102,8 +102,9 @@ where
             }
         }
         let answered = pending.len() - to_fill.len() - busy.len();
-        Stats::add(&cache.stats.hits, answered as u64);
-        Stats::add(&cache.stats.misses, to_fill.len() as u64);
+        crate::trace::record_lookups(answered as u64, to_fill.len() as u64);
+        cache.stats.add(|s| &s.hits, answered as u64);
+        cache.stats.add(|s| &s.misses, to_fill.len() as u64);
         if !to_fill.is_empty() {
             let values = load(to_fill.iter().map(|&(index, _)| index).collect()).await?;
             let fills = to_fill
@@ -119,7 +120,7 @@ where
         if pending.is_empty() || Instant::now() + pause > deadline {
             break;
         }
-        Stats::add(&cache.stats.lease_waits, pending.len() as u64);
+        cache.stats.add(|s| &s.lease_waits, pending.len() as u64);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -189,7 +190,7 @@ impl<'f> WritePlan<'f> {
                 .await
                 .ok()
         };
-        Stats::add(&cache.stats.invalidations, keys.len() as u64);
+        cache.stats.add(|s| &s.invalidations, keys.len() as u64);
         LockedWrite {
             cache,
             keys: self.keys,

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Mutex;
 
+use tracing::Instrument;
+
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
@@ -33,7 +35,7 @@ pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
     owner: O,
 ) -> Result<Vec<M>> {
     let mut conn = ctx.pool().acquire().await?;
-    let rows = fetch(ctx, &mut conn, sqlx::query(collection.select).bind(owner)).await?;
+    let rows = fetch(ctx, &M::INFO, &mut conn, sqlx::query(collection.select).bind(owner)).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
 
@@ -46,24 +48,29 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
     collection: &Collection,
     owner: O,
 ) -> Result<Vec<M>> {
-    let cache = cache_for(ctx, &M::INFO)?;
-    let keys = [key::relation(&cache.prefix, collection.name, &owner.to_string())];
-    let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
-    let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
-        let (owner, loaded) = (owner.clone(), &loaded);
-        async move {
-            let rows = select_members::<M, O>(ctx, collection, owner).await?;
-            let ids = rows.iter().map(|row| row.id().clone()).collect();
-            *loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(rows);
-            Ok(vec![Some(ids)])
+    let span = crate::trace::call(&M::INFO, "collection");
+    async move {
+        let cache = cache_for(ctx, &M::INFO)?;
+        let keys = [key::relation(&cache.prefix, collection.name, &owner.to_string())];
+        let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
+        let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
+            let (owner, loaded) = (owner.clone(), &loaded);
+            async move {
+                let rows = select_members::<M, O>(ctx, collection, owner).await?;
+                let ids = rows.iter().map(|row| row.id().clone()).collect();
+                *loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(rows);
+                Ok(vec![Some(ids)])
+            }
+        })
+        .await?;
+        if let Some(rows) = loaded.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(rows);
         }
-    })
-    .await?;
-    if let Some(rows) = loaded.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Ok(rows);
+        let ids = ids.into_iter().next().flatten().unwrap_or_default();
+        Ok(get_many::<M>(ctx, &ids).await?.into_iter().flatten().collect())
     }
-    let ids = ids.into_iter().next().flatten().unwrap_or_default();
-    Ok(get_many::<M>(ctx, &ids).await?.into_iter().flatten().collect())
+    .instrument(span)
+    .await
 }
 
 /// Reads the single member of a reverse one-to-one (see [`collection`]).
@@ -113,10 +120,15 @@ where
     S: Model,
     O: Model<Db = S::Db>,
 {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    join_write_planned::<S, O>(ctx, &mut *tx, &mut plans, side, id, change).await?;
-    plans.commit(tx).await
+    let span = crate::trace::call(&S::INFO, "join_write");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        join_write_planned::<S, O>(ctx, &mut *tx, &mut plans, side, id, change).await?;
+        plans.commit(tx).await
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs a many-to-many write on `conn` and plans its keys (see [`join_write`]).
@@ -133,7 +145,7 @@ where
     O: Model<Db = S::Db>,
 {
     let current: Vec<O::Id> = {
-        let rows = fetch(ctx, conn, sqlx::query(side.select_others).bind(id.clone())).await?;
+        let rows = fetch(ctx, &S::INFO, conn, sqlx::query(side.select_others).bind(id.clone())).await?;
         rows.iter()
             .map(|row| S::Db::column::<O::Id>(row, 0))
             .collect::<Result<_, _>>()?
@@ -159,10 +171,10 @@ where
         ),
     };
     for other in &remove {
-        fetch(ctx, conn, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
+        fetch(ctx, &S::INFO, conn, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
     }
     for other in &add {
-        fetch(ctx, conn, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
+        fetch(ctx, &S::INFO, conn, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
     }
     let (cache, plan) = plans.of(&O::INFO)?;
     let own_key = key::relation(&cache.prefix, side.own.name, &id.to_string());

@@ -5,6 +5,7 @@ use std::fmt::Display;
 
 use futures::future::BoxFuture;
 use sqlx::Database;
+use tracing::Instrument;
 
 use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
@@ -13,15 +14,15 @@ use crate::key;
 use crate::model::{Footprint, Model, ModelInfo, NewModel, UniqueField};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::read_through;
-use crate::stats::Stats;
 
-/// Runs one statement on `conn`, counting it.
+/// Runs one statement on `conn`, counting it for `model`.
 pub(crate) async fn fetch<DB: Dialect>(
     ctx: &Context<DB>,
+    model: &ModelInfo,
     conn: &mut DB::Connection,
     query: SqlQuery<DB>,
 ) -> Result<Vec<DB::Row>> {
-    Stats::add(&ctx.stats().db_queries, 1);
+    ctx.meter(model).add(|s| &s.db_queries, 1);
     Ok(DB::fetch_all(conn, query).await?)
 }
 
@@ -36,7 +37,7 @@ pub(crate) async fn select_by_ids<M: Model>(
         return Ok(Vec::new());
     }
     let sql = M::Db::expand_id_list(sql, ids.len());
-    let rows = fetch(ctx, conn, M::bind_ids(sqlx::query(sql), ids)).await?;
+    let rows = fetch(ctx, &M::INFO, conn, M::bind_ids(sqlx::query(sql), ids)).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
 
@@ -48,18 +49,23 @@ pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.
 /// Reads keys `<prefix>:pk:<id>`; missing rows are cached as "does not exist".
 pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
-    let cache = cache_for(ctx, &M::INFO)?;
-    let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
-    read_through(&cache, &keys, |indices| async move {
-        let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
-        let mut conn = ctx.pool().acquire().await?;
-        let mut rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
-            .await?
-            .into_iter()
-            .map(|row| (row.id().clone(), row))
-            .collect();
-        Ok(wanted.iter().map(|id| rows.remove(id)).collect())
-    })
+    let span = crate::trace::call(&M::INFO, "get_many");
+    async move {
+        let cache = cache_for(ctx, &M::INFO)?;
+        let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
+        read_through(&cache, &keys, |indices| async move {
+            let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
+            let mut conn = ctx.pool().acquire().await?;
+            let mut rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
+                .await?
+                .into_iter()
+                .map(|row| (row.id().clone(), row))
+                .collect();
+            Ok(wanted.iter().map(|id| rows.remove(id)).collect())
+        })
+        .await
+    }
+    .instrument(span)
     .await
 }
 
@@ -75,22 +81,27 @@ where
     M: Model,
     V: for<'q> sqlx::Encode<'q, M::Db> + sqlx::Type<M::Db> + Display + Clone + Send + Sync,
 {
-    let cache = cache_for(ctx, &M::INFO)?;
-    let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
-    let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
-        let value = value.clone();
-        async move {
-            let mut conn = ctx.pool().acquire().await?;
-            let rows = fetch(ctx, &mut conn, sqlx::query(unique.select_row).bind(value)).await?;
-            let row = rows.first().map(M::from_row).transpose()?;
-            Ok(vec![row.map(|row| row.id().clone())])
+    let span = crate::trace::call(&M::INFO, "get_by_unique");
+    async move {
+        let cache = cache_for(ctx, &M::INFO)?;
+        let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
+        let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
+            let value = value.clone();
+            async move {
+                let mut conn = ctx.pool().acquire().await?;
+                let rows = fetch(ctx, &M::INFO, &mut conn, sqlx::query(unique.select_row).bind(value)).await?;
+                let row = rows.first().map(M::from_row).transpose()?;
+                Ok(vec![row.map(|row| row.id().clone())])
+            }
+        })
+        .await?;
+        match ids.into_iter().next().flatten() {
+            Some(id) => get::<M>(ctx, &id).await,
+            None => Ok(None),
         }
-    })
-    .await?;
-    match ids.into_iter().next().flatten() {
-        Some(id) => get::<M>(ctx, &id).await,
-        None => Ok(None),
     }
+    .instrument(span)
+    .await
 }
 
 /// What a write does to the keys of one row version.
@@ -130,7 +141,7 @@ fn plan_row<'a, M: Model>(
         plan.refill(key, async move {
             let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
             let mut conn = ctx.pool().acquire().await?;
-            let rows = fetch(ctx, &mut conn, query).await?;
+            let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
             rows.iter()
                 .map(|r| Ok(M::from_row(r)?.id().clone()))
                 .collect::<Result<Vec<M::Id>>>()
@@ -142,11 +153,12 @@ fn plan_row<'a, M: Model>(
 /// Selects primary keys as text with a footprint statement.
 async fn select_texts<DB: Dialect>(
     ctx: &Context<DB>,
+    model: &ModelInfo,
     conn: &mut DB::Connection,
     sql: &'static str,
     id: &str,
 ) -> Result<Vec<String>> {
-    let rows = fetch(ctx, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
+    let rows = fetch(ctx, model, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
     rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
 }
 
@@ -165,7 +177,7 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
         for &(name, select) in footprint.joined {
-            let owners = select_texts(ctx, conn, select, &id).await?;
+            let owners = select_texts(ctx, model, conn, select, &id).await?;
             let (cache, plan) = plans.of(model)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
@@ -181,7 +193,7 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
             plan.release(key);
         }
         for dependent in footprint.dependents {
-            for child in select_texts(ctx, conn, dependent.select_ids, &id).await? {
+            for child in select_texts(ctx, dependent.model, conn, dependent.select_ids, &id).await? {
                 let (cache, plan) = plans.of(dependent.model)?;
                 let key = key::primary(&cache.prefix, &child);
                 plan.release(key);
@@ -201,7 +213,7 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
     plans: &mut PlanSet<'a, <N::Model as Model>::Db>,
     new: &N,
 ) -> Result<N::Model> {
-    let rows = fetch(ctx, conn, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
+    let rows = fetch(ctx, &<N::Model as Model>::INFO, conn, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
     let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
     plan_row(plans, ctx, &row, RowEffect::Current)?;
     Ok(row)
@@ -210,11 +222,16 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
 /// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
 /// the collections it joins, so the next reads cost no query.
 pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    let row = insert_planned(ctx, &mut *tx, &mut plans, new).await?;
-    plans.commit(tx).await?;
-    Ok(row)
+    let span = crate::trace::call(&<N::Model as Model>::INFO, "insert");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        let row = insert_planned(ctx, &mut *tx, &mut plans, new).await?;
+        plans.commit(tx).await?;
+        Ok(row)
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs an update on `conn` and plans its keys (see [`update`]).
@@ -226,7 +243,7 @@ pub(crate) async fn update_planned<'a, M: Model>(
 ) -> Result<Option<M>> {
     let id = std::slice::from_ref(row.id());
     let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
-    let returned = fetch(ctx, conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
+    let returned = fetch(ctx, &M::INFO, conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
     let new = if M::SQL.update_returns {
         returned.first().map(M::from_row).transpose()?
     } else if old.is_some() {
@@ -266,13 +283,18 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 /// collections of its old and new owners and, when its ordering fields changed, empties the
 /// many-to-many collections it is in (they must be re-sorted).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else {
-        return Ok(None);
-    };
-    plans.commit(tx).await?;
-    Ok(Some(new))
+    let span = crate::trace::call(&M::INFO, "update");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else {
+            return Ok(None);
+        };
+        plans.commit(tx).await?;
+        Ok(Some(new))
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs a delete on `conn` and plans its keys (see [`delete`]).
@@ -301,13 +323,18 @@ pub(crate) async fn delete_planned<'a, M: Model>(
 /// (collections it owned, rows the database deleted or changed with it), and refills the
 /// collections it was a member of.
 pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
-    let mut tx = crate::db::begin_write(ctx.pool()).await?;
-    let mut plans = PlanSet::new(ctx);
-    if !delete_planned::<M>(ctx, &mut *tx, &mut plans, id).await? {
-        return Ok(false);
+    let span = crate::trace::call(&M::INFO, "delete");
+    async move {
+        let mut tx = crate::db::begin_write(ctx.pool()).await?;
+        let mut plans = PlanSet::new(ctx);
+        if !delete_planned::<M>(ctx, &mut *tx, &mut plans, id).await? {
+            return Ok(false);
+        }
+        plans.commit(tx).await?;
+        Ok(true)
     }
-    plans.commit(tx).await?;
-    Ok(true)
+    .instrument(span)
+    .await
 }
 
 /// Reads rows by primary key inside a transaction: from the database, never the cache.

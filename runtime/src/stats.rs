@@ -1,6 +1,8 @@
 //! Counters of what the cache and the database did, per context.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -60,5 +62,45 @@ impl Stats {
     /// Adds `n` to a counter.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Counts into a context's totals and one model's counters at once.
+#[derive(Clone)]
+pub(crate) struct Meter<'a> {
+    pub total: &'a Stats,
+    pub model: Arc<Stats>,
+}
+
+impl Meter<'_> {
+    /// Adds `n` to the counter `which` of both.
+    pub fn add(&self, which: fn(&Stats) -> &AtomicU64, n: u64) {
+        if n > 0 {
+            Stats::add(which(self.total), n);
+            Stats::add(which(&self.model), n);
+        }
+    }
+}
+
+/// Per-model counters of a context.
+#[derive(Debug, Default)]
+pub(crate) struct ModelStats {
+    models: RwLock<BTreeMap<&'static str, Arc<Stats>>>,
+}
+
+impl ModelStats {
+    /// The counters of `model`, created on first use.
+    pub fn of(&self, model: &'static str) -> Arc<Stats> {
+        if let Some(stats) = self.models.read().unwrap_or_else(|p| p.into_inner()).get(model) {
+            return Arc::clone(stats);
+        }
+        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(models.entry(model).or_default())
+    }
+
+    /// A snapshot of every model's counters.
+    pub fn snapshot(&self) -> BTreeMap<String, StatsSnapshot> {
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        models.iter().map(|(name, stats)| ((*name).to_owned(), stats.snapshot())).collect()
     }
 }
