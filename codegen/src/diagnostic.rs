@@ -74,7 +74,7 @@ impl SchemaError {
     pub fn add_label(&mut self, pos: Pos, label: impl Into<String>) -> &mut Self {
         let span = clamp_span(self.src.inner(), pos.offset, pos.len);
         if showable(self.src.inner(), span) {
-            self.secondary.push((span, label.into()));
+            self.secondary.push((span, shorten(label.into())));
         }
         self
     }
@@ -281,9 +281,9 @@ impl Diagnostics {
             file: self.file.clone(),
             line,
             column,
-            message: message.into(),
+            message: shorten(message.into()),
             span,
-            label: label.into(),
+            label: shorten(label.into()),
             secondary: Vec::new(),
             help: None,
             snippet: showable(self.src.inner(), span),
@@ -334,6 +334,19 @@ fn render_with(handler: &GraphicalReportHandler, diagnostic: &dyn Diagnostic) ->
         out = format!("{diagnostic}\n");
     }
     out
+}
+
+/// Messages and labels longer than this (in characters) are cut, so that a huge name quoted
+/// in a message cannot flood a terminal.
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `text`, cut to [`MAX_MESSAGE_CHARS`] characters with a trailing `…` if it is longer.
+fn shorten(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 /// Lines longer than this are not shown in reports (the plain `file:line:col` message still
@@ -487,6 +500,23 @@ mod tests {
         assert_eq!(offset_of(src, 2, 3), 8);
         assert_eq!(offset_of(src, 9, 1), src.len());
         assert_eq!(offset_of(src, 1, 99), 4);
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let mut diags = Diagnostics::new("t.yaml", "a: 1\n");
+        let name = "é".repeat(5000);
+        diags.error(
+            "schema::test",
+            Pos::default(),
+            format!("unknown key `{name}`"),
+            name.clone(),
+        );
+        let errors = diags.into_errors();
+        let error = &errors.errors()[0];
+        assert_eq!(error.message().chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(error.message().ends_with('…'));
+        assert!(error.to_string().starts_with("t.yaml:1:1: unknown key `éé"));
     }
 
     #[test]

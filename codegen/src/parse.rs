@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
-use saphyr_parser::{Event, Marker, Parser, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span};
 use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostics, SchemaErrors, did_you_mean, line_col, offset_of};
@@ -176,6 +176,8 @@ pub struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Positions {
     entries: HashMap<String, Entry>,
+    /// Whether the document is a plain null scalar (`~`, `null`, or nothing at all).
+    root_null: bool,
 }
 
 impl Positions {
@@ -277,6 +279,38 @@ pub fn parse_str(source: &str, file_name: &str) -> Result<Parsed, SchemaErrors> 
     }
 }
 
+/// The error for a schema file whose bytes are not UTF-8, located at the first invalid byte
+/// (the report shows the file with U+FFFD in place of the invalid bytes).
+pub fn invalid_utf8(bytes: &[u8], error: &std::str::Utf8Error, file_name: &str) -> SchemaErrors {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        // Shown as UTF-8 it would be a line of NULs: show no source.
+        let mut diags = Diagnostics::new(file_name, "");
+        diags
+            .error(
+                "schema::invalid_utf8",
+                Pos::at("", 0, 0),
+                "the schema file is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8",
+                "UTF-16",
+            )
+            .set_help("save the file as UTF-8 text");
+        return diags.into_errors();
+    }
+    // The valid prefix is unchanged by the lossy conversion, so offsets into it agree.
+    let shown = String::from_utf8_lossy(bytes);
+    let offset = error.valid_up_to();
+    let mut diags = Diagnostics::new(file_name, &shown);
+    let byte = bytes.get(offset).copied().unwrap_or_default();
+    diags
+        .error(
+            "schema::invalid_utf8",
+            Pos::at(&shown, offset, char::REPLACEMENT_CHARACTER.len_utf8()),
+            format!("the schema file is not valid UTF-8: byte 0x{byte:02x} at offset {offset}"),
+            "not UTF-8",
+        )
+        .set_help("save the file as UTF-8 text");
+    diags.into_errors()
+}
+
 /// Parses `source` into the syntax tree and its position index, recording errors in `diags`.
 ///
 /// Returns `None` when the file cannot be read as a schema at all (syntax errors, unknown
@@ -299,7 +333,7 @@ pub fn parse(source: &str, diags: &mut Diagnostics) -> Option<Parsed> {
     }
     let positions = index(source, diags)?;
     let root = positions.get("").cloned();
-    let Some(root) = root.filter(|r| !is_empty_scalar(source, r)) else {
+    let Some(root) = root.filter(|r| !(r.kind == NodeKind::Scalar && positions.root_null)) else {
         diags
             .error(
                 "schema::empty",
@@ -338,16 +372,6 @@ pub fn parse(source: &str, diags: &mut Diagnostics) -> Option<Parsed> {
     }
 }
 
-fn is_empty_scalar(source: &str, entry: &Entry) -> bool {
-    if entry.kind != NodeKind::Scalar {
-        return false;
-    }
-    let text = source
-        .get(entry.value.offset..entry.value.offset + entry.value.len)
-        .unwrap_or("");
-    matches!(text.trim(), "" | "~" | "null" | "Null" | "NULL")
-}
-
 /// Converts a serde_yaml error (syntax or type) into a diagnostic at its location.
 fn serde_error(source: &str, positions: &Positions, e: &serde_yaml::Error, diags: &mut Diagnostics) {
     let mut message = e.to_string();
@@ -368,6 +392,30 @@ fn serde_error(source: &str, positions: &Positions, e: &serde_yaml::Error, diags
     diags
         .error("schema::invalid_value", pos, message, "invalid value")
         .set_help("see docs/schema.md for the format");
+}
+
+fn too_deep(diags: &mut Diagnostics, pos: Pos) {
+    diags
+        .error(
+            "schema::too_deep",
+            pos,
+            format!("the schema is nested too deeply (more than {MAX_DEPTH} levels)"),
+            "too deep",
+        )
+        .set_help("a schema needs about six levels: models → model → fields → field → key");
+}
+
+/// Help for a YAML syntax error, by the kind of error saphyr reports.
+fn syntax_help(info: &str) -> &'static str {
+    if info.contains("tab") {
+        "indent with spaces: YAML does not allow tabs in indentation"
+    } else if info.contains("quoted scalar") {
+        "a quoted string is not closed, or continues on a line that is not indented enough: check its quotes"
+    } else if info.contains("unknown anchor") {
+        "an alias (`*name`) must refer to an anchor (`&name`) defined before it"
+    } else {
+        "check the indentation and the brackets, braces and quotes around this place"
+    }
 }
 
 /// Length of the token starting at the beginning of `rest` (up to whitespace or YAML punctuation).
@@ -393,9 +441,37 @@ fn friendly_serde_message(message: &str) -> String {
         ("invalid type: unit value", "invalid type: null"),
         ("invalid type: map", "invalid type: mapping"),
     ];
-    let mut out = message.to_string();
-    for (from, to) in REPLACEMENTS {
-        out = out.replace(from, to);
+    // Integers beyond 64 bits: serde_yaml says "invalid type: integer `N` as u128, expected i64".
+    let mut message = message.to_string();
+    for wide in [" as u128", " as i128"] {
+        if let Some(i) = message.find(wide) {
+            message.replace_range(i..i + wide.len(), "");
+            if message.ends_with(", expected i64") {
+                let start = message.find("invalid type: integer").unwrap_or(message.len());
+                let end = message.len() - ", expected i64".len();
+                let number = message[start..end]
+                    .trim_start_matches("invalid type: integer ")
+                    .to_string();
+                message.replace_range(
+                    start..,
+                    &format!("integer {number} is out of range (expected a 64-bit integer)"),
+                );
+            }
+        }
+    }
+    // One pass, so that a replacement is never replaced again ("a mapping" contains "a map").
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    'outer: while let Some(c) = rest.chars().next() {
+        for (from, to) in REPLACEMENTS {
+            if let Some(after) = rest.strip_prefix(from) {
+                out.push_str(to);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -525,6 +601,8 @@ impl Offsets {
 struct Frame {
     path: String,
     kind: NodeKind,
+    /// A flow collection (`[...]` or `{...}`) rather than a block one.
+    flow: bool,
     start: Marker,
     last_end: Marker,
     pending_key: Option<(String, Pos)>,
@@ -610,14 +688,33 @@ fn index(source: &str, diags: &mut Diagnostics) -> Option<Positions> {
                     len: token_len(&source[pos.offset..]).max(1),
                     ..pos
                 };
-                diags
-                    .error(
-                        "schema::syntax",
-                        pos,
-                        format!("YAML syntax error: {}", e.info()),
-                        "here",
-                    )
-                    .set_help("check the indentation and the brackets, braces and quotes around this place");
+                if e.info().contains("recursion limit") {
+                    // saphyr's own nesting limit, reached while it looks ahead of our MAX_DEPTH.
+                    too_deep(diags, pos);
+                    return None;
+                }
+                let error = diags.error(
+                    "schema::syntax",
+                    pos,
+                    format!("YAML syntax error: {}", e.info()),
+                    "here",
+                );
+                error.set_help(syntax_help(e.info()));
+                // The innermost `[` or `{` still open is often the real culprit.
+                if let Some(frame) = ix.stack.iter().rev().find(|f| f.flow) {
+                    let open = ix.offsets.pos(frame.start, frame.start);
+                    let (bracket, closer) = if frame.kind == NodeKind::Mapping {
+                        ('{', '}')
+                    } else {
+                        ('[', ']')
+                    };
+                    if open.offset < pos.offset {
+                        error.add_label(
+                            Pos { len: 1, ..open },
+                            format!("this `{bracket}` is not closed by a `{closer}` before the error"),
+                        );
+                    }
+                }
                 return None;
             }
         };
@@ -638,19 +735,17 @@ fn index(source: &str, diags: &mut Diagnostics) -> Option<Positions> {
                     return None;
                 }
             }
-            Event::Scalar(text, ..) => ix.attach(NodeKind::Scalar, Some(&text), span.start, span.end, Vec::new()),
+            Event::Scalar(text, style, ..) => {
+                if ix.stack.is_empty() {
+                    ix.positions.root_null =
+                        style == ScalarStyle::Plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL");
+                }
+                ix.attach(NodeKind::Scalar, Some(&text), span.start, span.end, Vec::new());
+            }
             Event::Alias(_) => ix.attach(NodeKind::Alias, Some("*"), span.start, span.end, Vec::new()),
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 if ix.stack.len() >= MAX_DEPTH {
-                    let pos = ix.offsets.pos(span.start, span.end);
-                    diags
-                        .error(
-                            "schema::too_deep",
-                            pos,
-                            format!("the schema is nested too deeply (more than {MAX_DEPTH} levels)"),
-                            "too deep",
-                        )
-                        .set_help("a schema needs about six levels: models → model → fields → field → key");
+                    too_deep(diags, ix.offsets.pos(span.start, span.end));
                     return None;
                 }
                 let kind = if matches!(event, Event::MappingStart(..)) {
@@ -659,9 +754,11 @@ fn index(source: &str, diags: &mut Diagnostics) -> Option<Positions> {
                     NodeKind::Sequence
                 };
                 let path = ix.child_path();
+                let opener = source.as_bytes().get(ix.offsets.byte(span.start.index()));
                 ix.stack.push(Frame {
                     path,
                     kind,
+                    flow: matches!(opener, Some(b'[' | b'{')),
                     start: span.start,
                     last_end: span.end,
                     pending_key: None,
@@ -751,8 +848,8 @@ mod tests {
     fn too_deep_and_too_large() {
         let deep = format!("models: {}{}", "[".repeat(10_000), "]".repeat(10_000));
         let err = parse_str(&deep, "t.yaml").unwrap_err();
-        // saphyr's own recursion limit may trigger first, as a syntax error.
-        assert!(matches!(err.errors()[0].code(), "schema::too_deep" | "schema::syntax"));
+        // saphyr's own recursion limit may trigger first: reported the same way.
+        assert_eq!(err.errors()[0].code(), "schema::too_deep");
         let deep = format!("models: {}{}", "[".repeat(40), "]".repeat(40));
         let err = parse_str(&deep, "t.yaml").unwrap_err();
         assert_eq!(err.errors()[0].code(), "schema::too_deep");

@@ -53,6 +53,12 @@ pub const DEFAULT_PRIMARY_KEY: &str = "id";
 pub const MAX_STRING_LENGTH: i64 = 65535;
 /// Longest table, column or join-table name (PostgreSQL's identifier limit).
 pub const MAX_SQL_IDENTIFIER: usize = 63;
+/// Longest model, field, primary key or related name. Names become Rust identifiers, SQL
+/// names and parts of cache keys: with these limits every key (`<namespace>:<Model>:<digest>:
+/// uq.<field>_id#<sha-256>` at worst) fits memcached's 250 bytes.
+pub const MAX_NAME_LEN: usize = 63;
+/// Longest `namespace:` (it prefixes every cache key).
+pub const MAX_NAMESPACE_LEN: usize = 32;
 
 /// Rust keywords (strict, reserved and edition-2024 ones): not usable as names.
 pub const RUST_KEYWORDS: &[&str] = &[
@@ -79,6 +85,19 @@ pub fn load(source: &str, file_name: &str) -> Result<Schema, SchemaErrors> {
     };
     let schema = validate(&parsed, &mut diags);
     diags.finish(schema)
+}
+
+/// Like [`load`], for the raw bytes of a schema file: bytes that are not UTF-8 are reported
+/// at the first invalid byte, like any other error.
+pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<Schema, SchemaErrors> {
+    if bytes.len() > parse::MAX_SOURCE_BYTES {
+        // Rejected for its size before anything else; the text only serves the report.
+        return load(&String::from_utf8_lossy(bytes), file_name);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(source) => load(source, file_name),
+        Err(error) => Err(parse::invalid_utf8(bytes, &error, file_name)),
+    }
 }
 
 /// Validates a parsed schema; errors go to `diags`. The returned schema is only meaningful
@@ -176,6 +195,18 @@ impl<'a> Validator<'a> {
                         "invalid namespace",
                     )
                     .set_help("a namespace uses lowercase ASCII letters, digits and `_` only (it prefixes cache keys)");
+                } else if ns.len() > MAX_NAMESPACE_LEN {
+                    let pos = self.p.value_or_up("namespace");
+                    self.err(
+                        "schema::invalid_namespace",
+                        pos,
+                        format!(
+                            "namespace `{ns}` is too long ({} characters; at most {MAX_NAMESPACE_LEN})",
+                            ns.len()
+                        ),
+                        "too long",
+                    )
+                    .set_help("the namespace prefixes every cache key, and keys must fit in 250 bytes");
                 }
                 ns.clone()
             }
@@ -330,17 +361,38 @@ impl<'a> Validator<'a> {
     }
 
     fn check_sql_name(&mut self, name: &str, pos: Pos, what: &str) -> bool {
-        let ok = name.len() <= MAX_SQL_IDENTIFIER
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let well_formed = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
-            self.err("schema::invalid_name", pos, format!("invalid {what} name `{name}`"), "invalid name").set_help(
-                format!(
-                    "{what} names are SQL identifiers: ASCII letters, digits and `_`, not starting with a digit, at most {MAX_SQL_IDENTIFIER} characters"
-                ),
-            );
+        let message = if !well_formed {
+            format!("invalid {what} name `{name}`")
+        } else if name.len() > MAX_SQL_IDENTIFIER {
+            format!(
+                "{what} name `{name}` is longer than {MAX_SQL_IDENTIFIER} characters ({})",
+                name.len()
+            )
+        } else {
+            return true;
+        };
+        self.err("schema::invalid_name", pos, message, "invalid name").set_help(format!(
+            "{what} names are SQL identifiers: ASCII letters, digits and `_`, not starting with a digit, at most {MAX_SQL_IDENTIFIER} characters"
+        ));
+        false
+    }
+
+    /// Reports a name the generator derives (a table, column or join table) that is longer than
+    /// SQL allows; `what` describes it, `fix` says how to avoid it.
+    fn check_derived_length(&mut self, name: &str, pos: Pos, what: &str, fix: &str) {
+        if name.len() > MAX_SQL_IDENTIFIER {
+            self.err(
+                "schema::invalid_name",
+                pos,
+                format!("{what} is longer than {MAX_SQL_IDENTIFIER} characters ({})", name.len()),
+                "derived name too long",
+            )
+            .set_help(format!(
+                "{fix} (SQL names have at most {MAX_SQL_IDENTIFIER} characters; PostgreSQL would silently truncate it)"
+            ));
         }
-        ok
     }
 
     /// Checks a snake_case Rust name (field, related_name, primary key); returns whether valid.
@@ -355,6 +407,19 @@ impl<'a> Validator<'a> {
             .set_help(format!(
                 "choose another name; the column can keep this one with `column: {name}`"
             ));
+            return false;
+        }
+        if is_snake_case(name) && name.len() > MAX_NAME_LEN {
+            self.err(
+                "schema::invalid_name",
+                pos,
+                format!(
+                    "{what} `{name}` is too long ({} characters; at most {MAX_NAME_LEN})",
+                    name.len()
+                ),
+                "too long",
+            )
+            .set_help("names become Rust identifiers, SQL names and parts of cache keys: use a shorter one");
             return false;
         }
         if !is_snake_case(name) {
@@ -416,8 +481,20 @@ impl<'a> Validator<'a> {
                 "not UpperCamelCase",
             )
             .set_help(help);
+        } else if name.len() > MAX_NAME_LEN {
+            self.err(
+                "schema::invalid_name",
+                name_pos,
+                format!(
+                    "model name `{name}` is too long ({} characters; at most {MAX_NAME_LEN})",
+                    name.len()
+                ),
+                "too long",
+            )
+            .set_help("model names become Rust types, table names and parts of cache keys: use a shorter one");
         }
         let snake = name.to_snake_case();
+        let name_ok = is_upper_camel_case(name) && name.len() <= MAX_NAME_LEN;
 
         let table = match &def.table {
             Some(table) => {
@@ -425,7 +502,17 @@ impl<'a> Validator<'a> {
                 self.check_sql_name(table, pos, "table");
                 table.clone()
             }
-            None => snake.clone(),
+            None => {
+                if name_ok {
+                    self.check_derived_length(
+                        &snake,
+                        name_pos,
+                        &format!("table name `{snake}` derived from model `{name}`"),
+                        "set `table:` to a shorter name",
+                    );
+                }
+                snake.clone()
+            }
         };
         let table_pos = self.p.value(&join(&path, "table")).unwrap_or(name_pos);
         self.register_table(&table, table_pos, format!("model `{name}`"));
@@ -591,9 +678,11 @@ impl<'a> Validator<'a> {
             format!("`max_length` must be between 1 and {MAX_STRING_LENGTH}, got {n}"),
             "out of range",
         )
-        .set_help(format!(
-            "use `type: text` for strings longer than {MAX_STRING_LENGTH} characters"
-        ));
+        .set_help(if n > MAX_STRING_LENGTH {
+            format!("use `type: text` for strings longer than {MAX_STRING_LENGTH} characters")
+        } else {
+            "`max_length` is the longest value in characters: at least 1".to_string()
+        });
         None
     }
 
@@ -772,7 +861,7 @@ impl<'a> Validator<'a> {
                 format!("`{ty}` field `{model}.{}` needs `to:` (the target model)", field.name),
                 "no `to:`",
             )
-            .set_help(format!("known models: {}", known.join(", ")));
+            .set_help(format!("known models: {}", listing(known)));
             return None;
         };
         if let Some(found) = infos.iter().enumerate().find(|(_, m)| m.name == to) {
@@ -783,7 +872,7 @@ impl<'a> Validator<'a> {
         let e = self.err(
             "schema::unknown_model",
             pos,
-            format!("unknown model `{to}` in `to`; known models: {}", known.join(", ")),
+            format!("unknown model `{to}` in `to`; known models: {}", listing(known)),
             "unknown model",
         );
         e.set_help(help.unwrap_or_else(|| "declare the model under `models:`, or fix the name".to_string()));
@@ -992,7 +1081,18 @@ impl<'a> Validator<'a> {
                             self.check_sql_name(through, pos, "join table");
                             through.clone()
                         }
-                        None => format!("{}_{}", info.table, field.name),
+                        None => {
+                            let through = format!("{}_{}", info.table, field.name);
+                            if info.table.len() <= MAX_SQL_IDENTIFIER && field.name.len() <= MAX_NAME_LEN {
+                                self.check_derived_length(
+                                    &through,
+                                    key_pos,
+                                    &format!("join table name `{through}` derived from `{model_name}.{}`", field.name),
+                                    "set `through:` to a shorter name",
+                                );
+                            }
+                            through
+                        }
                     };
                     let through_pos = self.p.value(&join(&field.path, "through")).unwrap_or(key_pos);
                     self.register_table(
@@ -1009,6 +1109,20 @@ impl<'a> Validator<'a> {
                     } else {
                         (format!("{}_id", info.snake), format!("{target_snake}_id"))
                     };
+                    let target_ok = target.is_some_and(|(_, t)| t.name.len() <= MAX_NAME_LEN);
+                    if target_ok && model_name.len() <= MAX_NAME_LEN {
+                        for column in [&source_column, &target_column] {
+                            self.check_derived_length(
+                                column,
+                                key_pos,
+                                &format!(
+                                    "join table column `{column}` of many_to_many `{model_name}.{}`",
+                                    field.name
+                                ),
+                                "join table columns are named after the models (`<model>_id`): shorten the model name",
+                            );
+                        }
+                    }
                     if let Some((target_index, _)) = target {
                         let pos = self.reverse_pos(field);
                         let reverse = Reverse {
@@ -1067,7 +1181,18 @@ impl<'a> Validator<'a> {
                 self.check_sql_name(column, pos, "column");
                 (column.clone(), pos)
             }
-            None => (default, self.p.key_or_up(&field.path)),
+            None => {
+                let pos = self.p.key_or_up(&field.path);
+                if field.name.len() <= MAX_NAME_LEN {
+                    self.check_derived_length(
+                        &default,
+                        pos,
+                        &format!("column name `{default}` derived from field `{}`", field.name),
+                        "set `column:` to a shorter name",
+                    );
+                }
+                (default, pos)
+            }
         };
         let lower = column.to_lowercase();
         match sql_columns.get(&lower) {
@@ -1149,8 +1274,8 @@ impl<'a> Validator<'a> {
                         .map(|f| f.name),
                 );
                 let help = match closest(name, names.iter().copied()) {
-                    Some(c) => format!("did you mean `{c}`? fields of `{}`: {}", info.name, names.join(", ")),
-                    None => format!("fields of `{}`: {}", info.name, names.join(", ")),
+                    Some(c) => format!("did you mean `{c}`? fields of `{}`: {}", info.name, listing(&names)),
+                    None => format!("fields of `{}`: {}", info.name, listing(&names)),
                 };
                 self.err(
                     "schema::unknown_field",
@@ -1291,6 +1416,16 @@ fn type_alias(name: &str) -> Option<&'static str> {
         "jsonb" => "json",
         _ => return None,
     })
+}
+
+/// Names for a message: all of them when there are few, else the first ones and a count.
+fn listing(names: &[&str]) -> String {
+    const SHOWN: usize = 20;
+    if names.len() <= SHOWN {
+        names.join(", ")
+    } else {
+        format!("{}, … ({} in all)", names[..SHOWN].join(", "), names.len())
+    }
 }
 
 fn is_snake_case(name: &str) -> bool {

@@ -1,11 +1,19 @@
 //! Malformed schemas and the diagnostics they produce, pinned by snapshots (miette's
 //! graphical report, unicode without colors, 100 columns), plus the valid sample schema.
+//!
+//! The corpus is every file in `tests/schema_errors/` (each listed in [`CORPUS`] with the
+//! locations it must report) and a few inputs generated here because they are too large or
+//! not UTF-8 ([`generated`]). Each is loaded under `catch_unwind`; the test prints one line,
+//! `R4 bad_schemas=<n> panics=<n>` (see it with `-- --nocapture`).
 
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use autocache_codegen::diagnostic::SchemaErrors;
 use autocache_codegen::ir::{DefaultValue, Dialect, FieldType, OnDelete, RelationKind, ReverseKind, Schema};
-use autocache_codegen::validate::load;
+use autocache_codegen::validate::{load, load_bytes};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,172 +32,343 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Loads `tests/schema_errors/<name>.yaml`, which must be rejected; checks that every message
-/// starts with `<file>:<line>:<col>: ` matching its span, that each of `expected` (a
-/// `<file>:<line>:<col>` location) is reported, and pins the rendered report.
-fn check(name: &str, expected: &[&str]) {
-    let file = format!("{name}.yaml");
-    let source = read(&manifest_dir().join("tests/schema_errors").join(&file));
-    let errors: SchemaErrors = match load(&source, &file) {
-        Ok(_) => panic!("{file} should be rejected"),
-        Err(errors) => errors,
-    };
-    assert!(!errors.is_empty());
-    for error in errors.iter() {
-        let (offset, _) = error.span();
-        let prefix = format!("{file}:{}:{}: ", error.line(), error.column());
-        assert!(
-            error.to_string().starts_with(&prefix),
-            "{error} does not start with {prefix}"
-        );
-        assert_eq!(
-            line_col(&source, offset),
-            (error.line(), error.column()),
-            "{error}: span and location disagree"
-        );
-    }
-    let plain = errors.to_string();
-    assert_eq!(
-        plain.lines().count(),
-        errors.len(),
-        "Display lists every error on its own line:\n{plain}"
-    );
-    for location in expected {
-        assert!(
-            plain.lines().any(|line| line.starts_with(&format!("{location}: "))),
-            "expected an error at {location}, got:\n{plain}"
-        );
-    }
-    assert_eq!(errors.len(), expected.len(), "unexpected number of errors:\n{plain}");
-    insta::assert_snapshot!(name, errors.render(100));
-}
-
-#[test]
-fn unknown_model_in_relation() {
-    check("unknown_model", &["unknown_model.yaml:10:40"]);
-}
-
-#[test]
-fn unknown_keys() {
-    check("unknown_key", &["unknown_key.yaml:4:5", "unknown_key.yaml:6:45"]);
-}
-
-#[test]
-fn bad_types() {
-    check("bad_type", &["bad_type.yaml:4:21", "bad_type.yaml:5:21"]);
-}
-
-#[test]
-fn duplicate_model() {
-    check("duplicate_model", &["duplicate_model.yaml:8:3"]);
-}
-
-#[test]
-fn duplicate_field() {
-    check("duplicate_field", &["duplicate_field.yaml:6:7"]);
-}
-
-#[test]
-fn reverse_name_clash_between_relations() {
-    check("reverse_name_clash", &["reverse_name_clash.yaml:9:44"]);
-}
-
-#[test]
-fn related_name_clashes_with_target_field() {
-    check("related_name_field_clash", &["related_name_field_clash.yaml:8:62"]);
-}
-
-#[test]
-fn set_null_requires_null() {
-    check("set_null_without_null", &["set_null_without_null.yaml:7:59"]);
-}
-
-#[test]
-fn defaults_must_match_the_type() {
-    check(
-        "bad_default",
-        &[
-            "bad_default.yaml:4:39",
-            "bad_default.yaml:5:47",
-            "bad_default.yaml:6:44",
-        ],
-    );
-}
-
-#[test]
-fn rust_keyword_field_names() {
-    check(
-        "rust_keyword_field",
-        &["rust_keyword_field.yaml:4:7", "rust_keyword_field.yaml:5:7"],
-    );
-}
-
-#[test]
-fn yaml_syntax_error() {
-    check("yaml_syntax_error", &["yaml_syntax_error.yaml:5:7"]);
-}
-
-#[test]
-fn empty_file() {
-    check("empty", &["empty.yaml:1:1"]);
-}
-
-#[test]
-fn string_needs_max_length() {
-    check(
-        "string_without_max_length",
-        &[
-            "string_without_max_length.yaml:4:21",
-            "string_without_max_length.yaml:5:42",
-        ],
-    );
-}
-
-#[test]
-fn ordering_on_unknown_field() {
-    check("ordering_unknown_field", &["ordering_unknown_field.yaml:3:16"]);
-}
-
-#[test]
-fn keys_that_do_not_apply_to_the_type() {
-    check(
-        "key_not_applicable",
-        &["key_not_applicable.yaml:4:32", "key_not_applicable.yaml:5:29"],
-    );
-}
-
-#[test]
-fn top_level_not_a_mapping() {
-    check("not_a_mapping", &["not_a_mapping.yaml:1:1"]);
-}
-
-#[test]
-fn wrong_value_type() {
-    check("wrong_value_type", &["wrong_value_type.yaml:3:10"]);
-}
-
-#[test]
-fn field_named_like_the_implicit_primary_key() {
-    check("implicit_id_clash", &["implicit_id_clash.yaml:4:7"]);
-}
-
-#[test]
-fn all_errors_are_reported_at_once() {
-    check(
+/// Every file of `tests/schema_errors/` (without `.yaml`) and the `<line>:<col>` of each error
+/// it must produce, in order.
+const CORPUS: &[(&str, &[&str])] = &[
+    // `type: auto` outside a primary key; an SQL type name (did you mean `string`).
+    ("auto_field_type", &["4:20", "5:21"]),
+    ("bad_backend", &["3:14"]),
+    ("bad_database", &["1:11"]),
+    // Defaults must match the type.
+    ("bad_default", &["4:39", "5:47", "6:44"]),
+    ("bad_default_not_supported", &["7:37", "8:36", "9:47", "10:54"]),
+    ("bad_default_out_of_range", &["4:49", "5:40", "6:45", "7:38"]),
+    (
+        "bad_default_wrong_type",
+        &["4:53", "5:37", "6:43", "7:35", "8:34", "9:41", "10:38"],
+    ),
+    ("bad_namespace", &["1:12"]),
+    ("bad_on_delete", &["7:59", "8:81"]),
+    ("bad_ttl", &["3:10", "7:10"]),
+    ("bad_type", &["4:21", "5:21"]),
+    // Only comments, `---` and `...`: empty, reported at the start.
+    ("comments_and_markers_only", &["1:1"]),
+    ("deep_nesting", &["4:41"]),
+    ("duplicate_column", &["5:53"]),
+    ("duplicate_field", &["6:7"]),
+    ("duplicate_field_key", &["4:45"]),
+    ("duplicate_model", &["8:3"]),
+    ("duplicate_table", &["7:12"]),
+    ("duplicate_top_level_key", &["6:1"]),
+    ("empty", &["1:1"]),
+    // Zero bytes.
+    ("empty_file", &["1:1"]),
+    ("empty_models", &["2:9"]),
+    ("empty_namespace", &["1:12"]),
+    // The target's primary key type is reported; the foreign key adds no second error.
+    ("foreign_key_to_invalid_primary_key", &["4:39"]),
+    // A field named like the implicit primary key `id`.
+    ("implicit_id_clash", &["4:7"]),
+    ("integer_too_large", &["5:38"]),
+    ("invalid_field_name", &["4:7", "5:7", "6:7", "7:7", "8:7"]),
+    // Invalid names; `Book-Review` also derives the table of `book_review`.
+    ("invalid_model_name", &["2:3", "4:3", "6:3", "6:3", "8:3"]),
+    ("invalid_sql_names", &["3:12", "5:53", "6:34"]),
+    ("key_not_applicable", &["4:32", "5:29"]),
+    // Valid names whose derived table, column, join table or join columns are too long.
+    ("long_derived_names", &["3:3", "8:7", "9:7", "13:7", "13:7"]),
+    ("long_names", &["2:3", "4:7"]),
+    // Several independent problems: all of them are reported at once.
+    (
         "many_errors",
         &[
-            "many_errors.yaml:2:12",
-            "many_errors.yaml:3:11",
-            "many_errors.yaml:5:3",
-            "many_errors.yaml:6:10",
-            "many_errors.yaml:10:38",
-            "many_errors.yaml:11:23",
-            "many_errors.yaml:11:40",
-            "many_errors.yaml:14:40",
-            "many_errors.yaml:14:59",
-            "many_errors.yaml:15:39",
+            "2:12", "3:11", "5:3", "6:10", "10:38", "11:23", "11:40", "14:40", "14:59", "15:39",
         ],
+    ),
+    ("many_to_many_keys_not_applicable", &["7:50", "7:62", "7:82", "7:101"]),
+    ("many_to_many_through_clash", &["7:59", "8:86"]),
+    // `through:` with keys of its own (a mapping) instead of a table name.
+    ("many_to_many_through_mapping", &["8:59"]),
+    ("max_length_out_of_range", &["4:38", "5:38", "6:38"]),
+    ("merge_key", &["2:1", "6:5"]),
+    ("missing_models", &["1:1"]),
+    ("missing_relation_target", &["7:7", "8:7"]),
+    ("missing_type_and_fields", &["2:3", "6:7", "7:7"]),
+    ("namespace_too_long", &["2:12"]),
+    // Columns count characters, not bytes.
+    ("non_ascii_positions", &["2:12", "7:44"]),
+    ("not_a_mapping", &["1:1"]),
+    ("null_document", &["1:1"]),
+    ("ordering_invalid_fields", &["6:16", "6:25", "6:43"]),
+    ("ordering_unknown_field", &["3:16"]),
+    ("primary_key_errors", &["3:37", "6:26", "9:32", "12:26", "12:57"]),
+    // The reverse accessor `name` would hide Person's own field `name`.
+    ("related_name_field_clash", &["8:62"]),
+    ("related_name_primary_key_clash", &["7:62"]),
+    ("relation_column_clash", &["9:7"]),
+    ("reverse_clash_many_to_many", &["9:42"]),
+    // Two foreign keys to Person without related_name both default to `book_set`.
+    ("reverse_name_clash", &["9:44"]),
+    ("rust_keyword_field", &["4:7", "5:7"]),
+    ("rust_keyword_model", &["2:3", "4:3", "6:3"]),
+    ("rust_keyword_names", &["3:26", "8:62", "9:7"]),
+    ("scalar_document", &["1:1"]),
+    ("set_null_without_null", &["7:59"]),
+    ("string_without_max_length", &["4:21", "5:42"]),
+    ("syntax_bad_indentation", &["5:6"]),
+    ("syntax_missing_colon", &["3:11"]),
+    ("syntax_multiple_documents", &["5:1"]),
+    ("syntax_tab_indentation", &["3:2"]),
+    ("syntax_unclosed_quote", &["4:12"]),
+    ("syntax_unclosed_sequence", &["4:11"]),
+    ("syntax_undefined_alias", &["3:13"]),
+    ("unique_together_errors", &["3:23", "3:40", "3:56"]),
+    // `tabel` is not a model key, `nul` is not a field key.
+    ("unknown_key", &["4:5", "6:45"]),
+    ("unknown_key_primary_key", &["3:48"]),
+    ("unknown_key_top_level", &["2:1"]),
+    ("unknown_keys_every_level", &["2:1", "5:5", "6:42", "8:45"]),
+    // A relation to a model that does not exist (a typo).
+    ("unknown_model", &["10:40"]),
+    ("unknown_model_case", &["7:40"]),
+    ("unknown_model_many_to_many", &["5:39"]),
+    ("whitespace_only", &["1:1"]),
+    ("wrong_type_field_scalar", &["4:13"]),
+    ("wrong_type_fields_sequence", &["4:7"]),
+    ("wrong_type_max_length", &["4:41"]),
+    ("wrong_type_model_null", &["2:3"]),
+    ("wrong_type_models_sequence", &["2:3"]),
+    ("wrong_type_namespace", &["1:12"]),
+    ("wrong_type_null_flag", &["4:55"]),
+    ("wrong_type_ordering", &["3:15"]),
+    ("wrong_type_ttl_float", &["3:10"]),
+    // `ttl: soon`.
+    ("wrong_value_type", &["3:10"]),
+    // An unclosed flow mapping: the error points at the next line and at the open `{`.
+    ("yaml_syntax_error", &["5:7"]),
+];
+
+/// One malformed input: its snapshot name, file name, bytes and expected `<line>:<col>`s.
+struct Case {
+    name: String,
+    file: String,
+    bytes: Vec<u8>,
+    expected: Vec<String>,
+}
+
+/// Inputs made here rather than committed: too large, too long a line, too deep, too many
+/// errors, or not UTF-8.
+fn generated() -> Vec<Case> {
+    let case = |name: &str, bytes: Vec<u8>, expected: &[&str]| Case {
+        name: format!("generated_{name}"),
+        file: format!("{name}.yaml"),
+        bytes,
+        expected: expected.iter().map(|s| s.to_string()).collect(),
+    };
+    let model = |i: usize| format!("  Model{i}:\n    fields:\n      name: {{ type: string, max_length: 64 }}\n");
+
+    // 5 MB of valid models: over the 4 MiB limit, rejected before parsing.
+    let mut huge = String::from("models:\n");
+    let mut i = 0;
+    while huge.len() < 5_000_000 {
+        huge.push_str(&model(i));
+        i += 1;
+    }
+    // Half a megabyte (thousands of models), with one unknown model at the very end.
+    let mut large = String::from("models:\n");
+    let mut i = 0;
+    while large.len() < 500_000 {
+        large.push_str(&model(i));
+        i += 1;
+    }
+    large.push_str("  Last:\n    fields:\n      owner: { type: foreign_key, to: Nobody }\n");
+    let large_line = format!("{}:39", large.lines().count());
+    // Hundreds of errors.
+    let mut many = String::from("models:\n  Wide:\n    fields:\n");
+    for i in 0..300 {
+        many.push_str(&format!("      f{i}: {{ type: strng }}\n"));
+    }
+    let many_expected: Vec<String> = (0..300)
+        .map(|i| format!("{}:{}", i + 4, 18 + i.to_string().len()))
+        .collect();
+    // One line of 20 kB: the plain message still locates the error; no snippet is shown.
+    let fields: Vec<String> = (0..600).map(|i| format!("f{i}: {{ type: integer }}")).collect();
+    let long_line = format!(
+        "models: {{ A: {{ fields: {{ {}, bad: {{ type: intger }} }} }} }}\n",
+        fields.join(", ")
     );
+    let long_col = format!("1:{}", long_line.find("intger").unwrap() + 1);
+    // 100 000 nested brackets.
+    let deep = format!("models: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+
+    let mut cases = vec![
+        case("huge_file", huge.into_bytes(), &["1:1"]),
+        case(
+            "large_file_with_an_error_at_the_end",
+            large.into_bytes(),
+            &[&large_line],
+        ),
+        case("long_line", long_line.into_bytes(), &[&long_col]),
+        case("very_deep", deep.into_bytes(), &["1:264"]),
+        // Not UTF-8: an invalid byte in a name, Latin-1 text, a cut multi-byte character, UTF-16.
+        case(
+            "invalid_utf8_in_name",
+            b"models:\n  Per\xffson:\n    fields: {}\n".to_vec(),
+            &["2:6"],
+        ),
+        case(
+            "latin1_comment",
+            b"# caf\xe9 au lait\nmodels:\n  Person:\n    fields: {}\n".to_vec(),
+            &["1:6"],
+        ),
+        case(
+            "truncated_utf8",
+            b"models:\n  Person:\n    fields: {}\n# \xe2\x82".to_vec(),
+            &["4:3"],
+        ),
+        case(
+            "utf16",
+            "models:\n  Person:\n    fields: {}\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .fold(vec![0xff, 0xfe], |mut v, b| {
+                    v.push(b);
+                    v
+                }),
+            &["1:1"],
+        ),
+    ];
+    let mut many_case = case("many_errors", many.into_bytes(), &[]);
+    many_case.expected = many_expected;
+    cases.push(many_case);
+    cases
+}
+
+/// What loading one malformed input gave.
+struct Outcome {
+    /// Every error's `Display`, in order.
+    messages: Vec<String>,
+    /// The rendered report, pinned by a snapshot.
+    rendered: String,
+}
+
+/// Loads one input (under `catch_unwind`) and checks that it is rejected with errors that each
+/// start with `<file>:<line>:<col>: ` matching their span, at exactly the expected places.
+fn check(case: &Case) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        load_bytes(&case.bytes, &case.file).map(|_| ()).map_err(|errors| {
+            let rendered = render(&errors);
+            (errors, rendered)
+        })
+    }));
+    let elapsed = started.elapsed();
+    let (errors, rendered): (SchemaErrors, String) = match result {
+        Err(_) => return Err(format!("{}: PANICKED", case.file)),
+        Ok(Ok(())) => return Err(format!("{}: should be rejected", case.file)),
+        Ok(Err(found)) => found,
+    };
+    let mut problems = Vec::new();
+    if elapsed > Duration::from_secs(10) {
+        problems.push(format!("took {elapsed:?}"));
+    }
+    // The text the spans index: the file, or its lossy form when it is not UTF-8 (or too
+    // large to be read at all).
+    let source = String::from_utf8_lossy(&case.bytes);
+    for error in errors.iter() {
+        let (offset, _) = error.span();
+        let prefix = format!("{}:{}:{}: ", case.file, error.line(), error.column());
+        if !error.to_string().starts_with(&prefix) {
+            problems.push(format!("{error} does not start with {prefix}"));
+        }
+        if line_col(&source, offset) != (error.line(), error.column()) {
+            problems.push(format!("{error}: span and location disagree"));
+        }
+    }
+    let plain = errors.to_string();
+    if plain.lines().count() != errors.len() {
+        problems.push(format!("Display does not list every error on its own line:\n{plain}"));
+    }
+    let found: Vec<String> = errors.iter().map(|e| format!("{}:{}", e.line(), e.column())).collect();
+    if found != case.expected {
+        problems.push(format!(
+            "expected errors at {:?}, found {found:?}:\n{plain}",
+            case.expected
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Outcome {
+            messages: errors.iter().map(|e| e.to_string()).collect(),
+            rendered,
+        })
+    } else {
+        Err(format!("{}: {}", case.file, problems.join("\n")))
+    }
+}
+
+/// The report as pinned: every error in full, except for reports of more than twenty errors,
+/// which keep the first three and the summary.
+fn render(errors: &SchemaErrors) -> String {
+    if errors.len() <= 20 {
+        return errors.render(100);
+    }
+    let mut out = String::new();
+    for error in &errors.errors()[..3] {
+        out.push_str(&error.render(100));
+    }
+    let summary = errors.render(100);
+    out.push_str(&format!("… {} more errors …\n", errors.len() - 3));
+    out.push_str(summary.lines().last().unwrap_or_default());
+    out.push('\n');
+    out
+}
+
+#[test]
+fn malformed_schemas_are_rejected_with_located_errors() {
+    let dir = manifest_dir().join("tests/schema_errors");
+    // Every committed file is listed, and every listed file exists.
+    let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("tests/schema_errors")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = CORPUS.iter().map(|(name, _)| format!("{name}.yaml")).collect();
+    assert_eq!(on_disk, listed, "tests/schema_errors/ and CORPUS disagree");
+
+    let mut cases: Vec<Case> = CORPUS
+        .iter()
+        .map(|(name, expected)| Case {
+            name: name.to_string(),
+            file: format!("{name}.yaml"),
+            bytes: std::fs::read(dir.join(format!("{name}.yaml"))).expect("corpus file"),
+            expected: expected.iter().map(|s| s.to_string()).collect(),
+        })
+        .collect();
+    cases.extend(generated());
+
+    let mut panics = 0;
+    let mut failures = Vec::new();
+    let mut outcomes = Vec::new();
+    for case in &cases {
+        match check(case) {
+            Ok(outcome) => outcomes.push((case, outcome)),
+            Err(failure) => {
+                panics += usize::from(failure.ends_with("PANICKED"));
+                failures.push(failure);
+            }
+        }
+    }
+    println!("R4 bad_schemas={} panics={panics}", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    for (case, outcome) in &outcomes {
+        // Every message is located, whatever the case.
+        assert!(
+            outcome
+                .messages
+                .iter()
+                .all(|m| m.starts_with(&format!("{}:", case.file)))
+        );
+        insta::assert_snapshot!(case.name.as_str(), outcome.rendered);
+    }
 }
 
 fn sample() -> Schema {

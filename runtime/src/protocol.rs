@@ -213,7 +213,15 @@ impl LockedWrite<'_, '_> {
     /// write locked the key after this one; its own fill may have read the database before
     /// this write committed, so the key is evicted: the next reader fills it afresh.
     pub async fn complete(self) {
-        let Some(tokens) = self.tokens else { return };
+        let Some(tokens) = self.tokens else {
+            // The lock never reached the server, so it is a pending invalidation, which may
+            // have been delivered before the commit (and a reader may have filled the old
+            // row since): evict again now, after the commit. If this fails too, the guard
+            // keeps the keys pending and serves no read from the backend until delivered.
+            let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
+            let _ = self.cache.backend.evict(&keys).await;
+            return;
+        };
         let cache = &self.cache;
         let steps = self
             .keys

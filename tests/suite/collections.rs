@@ -1,270 +1,301 @@
 //! Related collections (the seed's second half) with the query counts its tests assert,
-//! on every backend: reverse foreign keys in order, one-to-one both ways, many-to-many
-//! from both sides, forward keys through the cache, and parent deletes.
+//! on every backend (SQLite), and on PostgreSQL and MariaDB with the in-process cache, two
+//! memcached servers and redis: reverse foreign keys in order, one-to-one both ways,
+//! many-to-many from both sides, forward keys through the cache, and parent deletes.
 
-use autocache_generated::{Book, BookRepo, NewBook, NewPerson, NewVolume, Person, PersonRepo, VolumeRepo};
+/// The scenarios, on the sample schema generated for database `$db` (see
+/// [`crate::databases`]).
+macro_rules! collection_scenarios {
+    ($db:ident) => {
+        use crate::databases::$db::Db;
+        use crate::databases::$db::sample::{
+            Book, BookRepo, NewBook, NewPerson, NewVolume, Person, PersonRepo, Volume, VolumeRepo,
+        };
+        use crate::env::{Kind, env_on};
 
-use crate::env::{Env, Kind, env};
+        type Env = crate::env::Env<Db>;
 
-async fn person(env: &Env, name: &str) -> Person {
-    PersonRepo::new(&env.ctx)
-        .insert(&NewPerson { name: name.into() })
-        .await
-        .unwrap()
-}
+        async fn person(env: &Env, name: &str) -> Person {
+            PersonRepo::new(&env.ctx)
+                .insert(&NewPerson { name: name.into() })
+                .await
+                .unwrap()
+        }
 
-async fn book(env: &Env, author: &Person, title: &str, rank: i32) -> Book {
-    let new = NewBook {
-        title: title.into(),
-        author_id: author.id,
-        rank,
+        async fn book(env: &Env, author: &Person, title: &str, rank: i32) -> Book {
+            let new = NewBook {
+                title: title.into(),
+                author_id: author.id,
+                rank,
+            };
+            BookRepo::new(&env.ctx).insert(&new).await.unwrap()
+        }
+
+        fn titles(books: &[Book]) -> Vec<&str> {
+            books.iter().map(|b| b.title.as_str()).collect()
+        }
+
+        /// Three books created out of order come back as "rank desc, title asc", with 0 queries;
+        /// after a rank change the order follows; an evicted collection costs exactly 1 query.
+        async fn reverse_foreign_key_ordering(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let books = BookRepo::new(&env.ctx);
+            let ann = person(env, "Ann").await;
+            book(env, &ann, "b", 1).await;
+            let c = book(env, &ann, "c", 2).await;
+            book(env, &ann, "a", 1).await;
+            let got = env.queries(0, people.books(ann.id)).await.unwrap();
+            assert_eq!(titles(&got), ["c", "a", "b"]);
+
+            books.update(&Book { rank: 0, ..c }).await.unwrap();
+            let got = env.queries(0, people.books(ann.id)).await.unwrap();
+            assert_eq!(titles(&got), ["a", "b", "c"]);
+
+            people.evict_books(ann.id).await.unwrap();
+            let got = env.queries(1, people.books(ann.id)).await.unwrap();
+            assert_eq!(titles(&got), ["a", "b", "c"]);
+            assert_eq!(
+                titles(&env.queries(0, people.books(ann.id)).await.unwrap()),
+                ["a", "b", "c"]
+            );
+        }
+
+        /// Moving a book to another author updates both authors' collections (0 queries for both).
+        async fn moving_a_book(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let (bob, cy) = (person(env, "Bob").await, person(env, "Cy").await);
+            let moved = book(env, &bob, "moved", 1).await;
+            book(env, &bob, "stays", 1).await;
+            people.books(cy.id).await.unwrap();
+            BookRepo::new(&env.ctx)
+                .update(&Book {
+                    author_id: cy.id,
+                    ..moved
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                titles(&env.queries(0, people.books(bob.id)).await.unwrap()),
+                ["stays"]
+            );
+            assert_eq!(
+                titles(&env.queries(0, people.books(cy.id)).await.unwrap()),
+                ["moved"]
+            );
+        }
+
+        /// One-to-one: create, update, delete, evict and move, read from both sides.
+        async fn one_to_one(env: &Env) {
+            let books = BookRepo::new(&env.ctx);
+            let volumes = VolumeRepo::new(&env.ctx);
+            let di = person(env, "Di").await;
+            let (first, second) = (
+                book(env, &di, "first", 1).await,
+                book(env, &di, "second", 1).await,
+            );
+            assert_eq!(env.queries(1, books.volume(first.id)).await.unwrap(), None);
+
+            let volume = volumes
+                .insert(&NewVolume {
+                    book_id: first.id,
+                    order_in_series: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(volume.order_in_series, 1, "schema default");
+            assert_eq!(
+                env.queries(0, books.volume(first.id)).await.unwrap(),
+                Some(volume.clone())
+            );
+
+            let updated = volumes
+                .update(&Volume {
+                    order_in_series: 2,
+                    ..volume.clone()
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                env.queries(0, books.volume(first.id)).await.unwrap(),
+                Some(updated.clone())
+            );
+
+            books.evict_volume(first.id).await.unwrap();
+            assert_eq!(
+                env.queries(1, books.volume(first.id)).await.unwrap(),
+                Some(updated.clone())
+            );
+
+            let moved = volumes
+                .update(&Volume {
+                    book_id: second.id,
+                    ..updated
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(env.queries(0, books.volume(first.id)).await.unwrap(), None);
+            assert_eq!(
+                env.queries(0, books.volume(second.id)).await.unwrap(),
+                Some(moved.clone())
+            );
+            assert_eq!(
+                env.queries(0, volumes.book(&moved)).await.unwrap(),
+                Some(second.clone())
+            );
+
+            volumes.delete(moved.id).await.unwrap();
+            assert_eq!(env.queries(0, books.volume(second.id)).await.unwrap(), None);
+            books.evict_volume(second.id).await.unwrap();
+            assert_eq!(env.queries(1, books.volume(second.id)).await.unwrap(), None);
+        }
+
+        /// Many-to-many from both sides: add, add another and remove the first, set, clear; a
+        /// book's rank change shows in `edited`, a person's name change in `editors`.
+        async fn many_to_many(env: &Env) {
+            let books = BookRepo::new(&env.ctx);
+            let people = PersonRepo::new(&env.ctx);
+            let author = person(env, "Author").await;
+            let (ed, flo) = (person(env, "Ed").await, person(env, "Flo").await);
+            let (x, y) = (book(env, &author, "x", 1).await, book(env, &author, "y", 2).await);
+
+            books.add_editors(x.id, &[ed.id]).await.unwrap();
+            assert_eq!(
+                env.queries(0, books.editors(x.id)).await.unwrap(),
+                vec![ed.clone()]
+            );
+            assert_eq!(
+                titles(&env.queries(0, people.edited(ed.id)).await.unwrap()),
+                ["x"]
+            );
+
+            books.add_editors(x.id, &[flo.id]).await.unwrap();
+            books.remove_editors(x.id, &[ed.id]).await.unwrap();
+            assert_eq!(
+                env.queries(0, books.editors(x.id)).await.unwrap(),
+                vec![flo.clone()]
+            );
+            assert_eq!(env.queries(0, people.edited(ed.id)).await.unwrap(), vec![]);
+
+            // The reverse side writes too.
+            people.add_edited(flo.id, &[y.id]).await.unwrap();
+            assert_eq!(
+                titles(&env.queries(0, people.edited(flo.id)).await.unwrap()),
+                ["y", "x"]
+            );
+            assert_eq!(
+                env.queries(0, books.editors(y.id)).await.unwrap(),
+                vec![flo.clone()]
+            );
+
+            // Ordering follows a rank change; names follow a rename.
+            books.update(&Book { rank: 9, ..x.clone() }).await.unwrap();
+            assert_eq!(titles(&people.edited(flo.id).await.unwrap()), ["x", "y"]);
+            let renamed = people
+                .update(&Person {
+                    name: "Florence".into(),
+                    ..flo.clone()
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                env.queries(0, books.editors(x.id)).await.unwrap(),
+                vec![renamed.clone()]
+            );
+
+            books.set_editors(y.id, &[ed.id, flo.id]).await.unwrap();
+            assert_eq!(
+                env.queries(0, books.editors(y.id)).await.unwrap(),
+                vec![ed.clone(), renamed.clone()]
+            );
+            assert_eq!(
+                titles(&env.queries(0, people.edited(ed.id)).await.unwrap()),
+                ["y"]
+            );
+            books.clear_editors(y.id).await.unwrap();
+            assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![]);
+            assert_eq!(
+                titles(&env.queries(0, people.edited(ed.id)).await.unwrap()),
+                Vec::<&str>::new()
+            );
+
+            books.evict_editors(x.id).await.unwrap();
+            assert_eq!(env.queries(1, books.editors(x.id)).await.unwrap(), vec![renamed]);
+        }
+
+        /// A book's author through the cache: 0 queries when cached.
+        async fn forward_foreign_key(env: &Env) {
+            let gus = person(env, "Gus").await;
+            let b = book(env, &gus, "fwd", 1).await;
+            assert_eq!(
+                env.queries(0, BookRepo::new(&env.ctx).author(&b)).await.unwrap(),
+                Some(gus)
+            );
+        }
+
+        /// Deleting a person cascades (as the schema says) to their books and those books' volumes:
+        /// every cached key of theirs reads the database's answer afterwards.
+        async fn deleting_a_parent_cascades(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let books = BookRepo::new(&env.ctx);
+            let volumes = VolumeRepo::new(&env.ctx);
+            let hal = person(env, "Hal").await;
+            let editor = person(env, "Ivy").await;
+            let b = book(env, &hal, "gone", 1).await;
+            let v = volumes
+                .insert(&NewVolume {
+                    book_id: b.id,
+                    order_in_series: Some(3),
+                })
+                .await
+                .unwrap();
+            books.add_editors(b.id, &[editor.id]).await.unwrap();
+            // Everything cached.
+            assert_eq!(people.books(hal.id).await.unwrap().len(), 1);
+            assert!(books.volume(b.id).await.unwrap().is_some());
+            assert_eq!(titles(&people.edited(editor.id).await.unwrap()), ["gone"]);
+
+            assert!(people.delete(hal.id).await.unwrap());
+            assert_eq!(people.get(hal.id).await.unwrap(), None);
+            assert_eq!(books.get(b.id).await.unwrap(), None);
+            assert_eq!(volumes.get(v.id).await.unwrap(), None);
+            assert!(people.books(hal.id).await.unwrap().is_empty());
+            assert_eq!(books.volume(b.id).await.unwrap(), None);
+            assert!(people.edited(editor.id).await.unwrap().is_empty());
+            assert!(books.editors(b.id).await.unwrap().is_empty());
+        }
+
+        async fn all_scenarios(kind: Kind) {
+            let env = env_on::<Db>(kind).await;
+            reverse_foreign_key_ordering(&env).await;
+            moving_a_book(&env).await;
+            one_to_one(&env).await;
+            many_to_many(&env).await;
+            forward_foreign_key(&env).await;
+            deleting_a_parent_cascades(&env).await;
+        }
     };
-    BookRepo::new(&env.ctx).insert(&new).await.unwrap()
 }
 
-fn titles(books: &[Book]) -> Vec<&str> {
-    books.iter().map(|b| b.title.as_str()).collect()
-}
-
-/// Three books created out of order come back as "rank desc, title asc", with 0 queries;
-/// after a rank change the order follows; an evicted collection costs exactly 1 query.
-async fn reverse_foreign_key_ordering(env: &Env) {
-    let people = PersonRepo::new(&env.ctx);
-    let books = BookRepo::new(&env.ctx);
-    let ann = person(env, "Ann").await;
-    book(env, &ann, "b", 1).await;
-    let c = book(env, &ann, "c", 2).await;
-    book(env, &ann, "a", 1).await;
-    let got = env.queries(0, people.books(ann.id)).await.unwrap();
-    assert_eq!(titles(&got), ["c", "a", "b"]);
-
-    books.update(&Book { rank: 0, ..c }).await.unwrap();
-    let got = env.queries(0, people.books(ann.id)).await.unwrap();
-    assert_eq!(titles(&got), ["a", "b", "c"]);
-
-    people.evict_books(ann.id).await.unwrap();
-    let got = env.queries(1, people.books(ann.id)).await.unwrap();
-    assert_eq!(titles(&got), ["a", "b", "c"]);
-    assert_eq!(
-        titles(&env.queries(0, people.books(ann.id)).await.unwrap()),
-        ["a", "b", "c"]
+pub mod sqlite {
+    collection_scenarios!(sqlite);
+    backend_tests!(all_scenarios:
+        memory => Memory,
+        memcached_one_server => MemcachedOne,
+        memcached_two_servers => MemcachedTwo,
+        redis => Redis,
+        redis_cluster => RedisCluster,
     );
 }
 
-/// Moving a book to another author updates both authors' collections (0 queries for both).
-async fn moving_a_book(env: &Env) {
-    let people = PersonRepo::new(&env.ctx);
-    let (bob, cy) = (person(env, "Bob").await, person(env, "Cy").await);
-    let moved = book(env, &bob, "moved", 1).await;
-    book(env, &bob, "stays", 1).await;
-    people.books(cy.id).await.unwrap();
-    BookRepo::new(&env.ctx)
-        .update(&Book {
-            author_id: cy.id,
-            ..moved
-        })
-        .await
-        .unwrap();
-    assert_eq!(titles(&env.queries(0, people.books(bob.id)).await.unwrap()), ["stays"]);
-    assert_eq!(titles(&env.queries(0, people.books(cy.id)).await.unwrap()), ["moved"]);
+pub mod postgres {
+    collection_scenarios!(postgres);
+    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
 }
 
-/// One-to-one: create, update, delete, evict and move, read from both sides.
-async fn one_to_one(env: &Env) {
-    let books = BookRepo::new(&env.ctx);
-    let volumes = VolumeRepo::new(&env.ctx);
-    let di = person(env, "Di").await;
-    let (first, second) = (book(env, &di, "first", 1).await, book(env, &di, "second", 1).await);
-    assert_eq!(env.queries(1, books.volume(first.id)).await.unwrap(), None);
-
-    let volume = volumes
-        .insert(&NewVolume {
-            book_id: first.id,
-            order_in_series: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(volume.order_in_series, 1, "schema default");
-    assert_eq!(
-        env.queries(0, books.volume(first.id)).await.unwrap(),
-        Some(volume.clone())
-    );
-
-    let updated = volumes
-        .update(&autocache_generated::Volume {
-            order_in_series: 2,
-            ..volume.clone()
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        env.queries(0, books.volume(first.id)).await.unwrap(),
-        Some(updated.clone())
-    );
-
-    books.evict_volume(first.id).await.unwrap();
-    assert_eq!(
-        env.queries(1, books.volume(first.id)).await.unwrap(),
-        Some(updated.clone())
-    );
-
-    let moved = volumes
-        .update(&autocache_generated::Volume {
-            book_id: second.id,
-            ..updated
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(env.queries(0, books.volume(first.id)).await.unwrap(), None);
-    assert_eq!(
-        env.queries(0, books.volume(second.id)).await.unwrap(),
-        Some(moved.clone())
-    );
-    assert_eq!(
-        env.queries(0, volumes.book(&moved)).await.unwrap(),
-        Some(second.clone())
-    );
-
-    volumes.delete(moved.id).await.unwrap();
-    assert_eq!(env.queries(0, books.volume(second.id)).await.unwrap(), None);
-    books.evict_volume(second.id).await.unwrap();
-    assert_eq!(env.queries(1, books.volume(second.id)).await.unwrap(), None);
-}
-
-/// Many-to-many from both sides: add, add another and remove the first, set, clear; a
-/// book's rank change shows in `edited`, a person's name change in `editors`.
-async fn many_to_many(env: &Env) {
-    let books = BookRepo::new(&env.ctx);
-    let people = PersonRepo::new(&env.ctx);
-    let author = person(env, "Author").await;
-    let (ed, flo) = (person(env, "Ed").await, person(env, "Flo").await);
-    let (x, y) = (book(env, &author, "x", 1).await, book(env, &author, "y", 2).await);
-
-    books.add_editors(x.id, &[ed.id]).await.unwrap();
-    assert_eq!(env.queries(0, books.editors(x.id)).await.unwrap(), vec![ed.clone()]);
-    assert_eq!(titles(&env.queries(0, people.edited(ed.id)).await.unwrap()), ["x"]);
-
-    books.add_editors(x.id, &[flo.id]).await.unwrap();
-    books.remove_editors(x.id, &[ed.id]).await.unwrap();
-    assert_eq!(env.queries(0, books.editors(x.id)).await.unwrap(), vec![flo.clone()]);
-    assert_eq!(env.queries(0, people.edited(ed.id)).await.unwrap(), vec![]);
-
-    // The reverse side writes too.
-    people.add_edited(flo.id, &[y.id]).await.unwrap();
-    assert_eq!(
-        titles(&env.queries(0, people.edited(flo.id)).await.unwrap()),
-        ["y", "x"]
-    );
-    assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![flo.clone()]);
-
-    // Ordering follows a rank change; names follow a rename.
-    books.update(&Book { rank: 9, ..x.clone() }).await.unwrap();
-    assert_eq!(titles(&people.edited(flo.id).await.unwrap()), ["x", "y"]);
-    let renamed = people
-        .update(&Person {
-            name: "Florence".into(),
-            ..flo.clone()
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        env.queries(0, books.editors(x.id)).await.unwrap(),
-        vec![renamed.clone()]
-    );
-
-    books.set_editors(y.id, &[ed.id, flo.id]).await.unwrap();
-    assert_eq!(
-        env.queries(0, books.editors(y.id)).await.unwrap(),
-        vec![ed.clone(), renamed.clone()]
-    );
-    assert_eq!(titles(&env.queries(0, people.edited(ed.id)).await.unwrap()), ["y"]);
-    books.clear_editors(y.id).await.unwrap();
-    assert_eq!(env.queries(0, books.editors(y.id)).await.unwrap(), vec![]);
-    assert_eq!(
-        titles(&env.queries(0, people.edited(ed.id)).await.unwrap()),
-        Vec::<&str>::new()
-    );
-
-    books.evict_editors(x.id).await.unwrap();
-    assert_eq!(env.queries(1, books.editors(x.id)).await.unwrap(), vec![renamed]);
-}
-
-/// A book's author through the cache: 0 queries when cached.
-async fn forward_foreign_key(env: &Env) {
-    let gus = person(env, "Gus").await;
-    let b = book(env, &gus, "fwd", 1).await;
-    assert_eq!(
-        env.queries(0, BookRepo::new(&env.ctx).author(&b)).await.unwrap(),
-        Some(gus)
-    );
-}
-
-/// Deleting a person cascades (as the schema says) to their books and those books' volumes:
-/// every cached key of theirs reads the database's answer afterwards.
-async fn deleting_a_parent_cascades(env: &Env) {
-    let people = PersonRepo::new(&env.ctx);
-    let books = BookRepo::new(&env.ctx);
-    let volumes = VolumeRepo::new(&env.ctx);
-    let hal = person(env, "Hal").await;
-    let editor = person(env, "Ivy").await;
-    let b = book(env, &hal, "gone", 1).await;
-    let v = volumes
-        .insert(&NewVolume {
-            book_id: b.id,
-            order_in_series: Some(3),
-        })
-        .await
-        .unwrap();
-    books.add_editors(b.id, &[editor.id]).await.unwrap();
-    // Everything cached.
-    assert_eq!(people.books(hal.id).await.unwrap().len(), 1);
-    assert!(books.volume(b.id).await.unwrap().is_some());
-    assert_eq!(titles(&people.edited(editor.id).await.unwrap()), ["gone"]);
-
-    assert!(people.delete(hal.id).await.unwrap());
-    assert_eq!(people.get(hal.id).await.unwrap(), None);
-    assert_eq!(books.get(b.id).await.unwrap(), None);
-    assert_eq!(volumes.get(v.id).await.unwrap(), None);
-    assert!(people.books(hal.id).await.unwrap().is_empty());
-    assert_eq!(books.volume(b.id).await.unwrap(), None);
-    assert!(people.edited(editor.id).await.unwrap().is_empty());
-    assert!(books.editors(b.id).await.unwrap().is_empty());
-}
-
-async fn all_scenarios(kind: Kind) {
-    let env = env(kind).await;
-    reverse_foreign_key_ordering(&env).await;
-    moving_a_book(&env).await;
-    one_to_one(&env).await;
-    many_to_many(&env).await;
-    forward_foreign_key(&env).await;
-    deleting_a_parent_cascades(&env).await;
-}
-
-#[tokio::test]
-async fn memory() {
-    all_scenarios(Kind::Memory).await;
-}
-
-#[tokio::test]
-async fn memcached_one_server() {
-    all_scenarios(Kind::MemcachedOne).await;
-}
-
-#[tokio::test]
-async fn memcached_two_servers() {
-    all_scenarios(Kind::MemcachedTwo).await;
-}
-
-#[tokio::test]
-async fn redis() {
-    all_scenarios(Kind::Redis).await;
-}
-
-#[tokio::test]
-async fn redis_cluster() {
-    all_scenarios(Kind::RedisCluster).await;
+pub mod mysql {
+    collection_scenarios!(mysql);
+    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
 }

@@ -1,6 +1,7 @@
 //! "Never stale" as a tested property: the stale-read checker on every backend (and on a
 //! deliberately naive fill, to show the checker catches staleness), the herd test, and a
-//! memcached server killed and restarted in the middle of a run.
+//! memcached server killed and restarted in the middle of a run, on SQLite; the stale-read
+//! checkers (instances and collections) on PostgreSQL and MariaDB with two memcached servers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +11,12 @@ use autocache::backend::memory::MemoryBackend;
 use autocache::{CacheBackend, CacheError, Context, Lookup, Options, SharedBackend, Token};
 use autocache_generated::{NewPerson, PersonRepo};
 use autocache_testkit::memcached::{self, Memcached};
+use sqlx::Sqlite;
 
-use crate::env::{Kind, database, env_with, unique_name};
-use crate::workload::Workload;
+use crate::collection_workload::RunCollections;
+use crate::databases::TestDatabase;
+use crate::env::{Kind, env_on_with, env_with, unique_name};
+use crate::workload::{RunOn, Workload};
 
 /// Fault injection: up to 3 ms between a reader's database read and its fill.
 fn racy_options() -> Options {
@@ -22,11 +26,21 @@ fn racy_options() -> Options {
     }
 }
 
-async fn stale_reads_on(kind: Kind, name: &str) {
-    let env = env_with(kind, racy_options()).await;
+/// Both checkers on database `DB` with backend `kind`. Prints `R1` lines; those of PostgreSQL
+/// and MariaDB name the database (`db=postgres`), SQLite's keep their original form.
+async fn stale_reads_on<DB>(kind: Kind, name: &str)
+where
+    DB: TestDatabase + RunCollections,
+    Workload: RunOn<DB>,
+{
+    let db = match DB::DIALECT {
+        "sqlite" => String::new(),
+        other => format!(" db={other}"),
+    };
+    let env = env_on_with::<DB>(kind, racy_options()).await;
     let out = Workload::default().run(&env.ctx, async {}).await;
     println!(
-        "R1 backend={name} reads={} writes={} stale={}",
+        "R1 backend={name}{db} reads={} writes={} stale={}",
         out.reads, out.writes, out.stale
     );
     assert!(out.reads > 100 && out.writes > 10, "workload too small: {out:?}");
@@ -35,7 +49,7 @@ async fn stale_reads_on(kind: Kind, name: &str) {
 
     let out = crate::collection_workload::run(&env.ctx, Duration::from_secs(2)).await;
     println!(
-        "R1 backend={name} kind=collections reads={} writes={} stale={}",
+        "R1 backend={name}{db} kind=collections reads={} writes={} stale={}",
         out.reads, out.writes, out.stale
     );
     assert!(
@@ -48,14 +62,14 @@ async fn stale_reads_on(kind: Kind, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stale_reads() {
-    stale_reads_on(Kind::Memory, "memory").await;
-    stale_reads_on(Kind::MemcachedOne, "memcached").await;
-    stale_reads_on(Kind::MemcachedTwo, "memcached-2").await;
-    stale_reads_on(Kind::Redis, "redis").await;
-    stale_reads_on(Kind::RedisCluster, "redis-cluster").await;
+    stale_reads_on::<Sqlite>(Kind::Memory, "memory").await;
+    stale_reads_on::<Sqlite>(Kind::MemcachedOne, "memcached").await;
+    stale_reads_on::<Sqlite>(Kind::MemcachedTwo, "memcached-2").await;
+    stale_reads_on::<Sqlite>(Kind::Redis, "redis").await;
+    stale_reads_on::<Sqlite>(Kind::RedisCluster, "redis-cluster").await;
 
     // The same workload with an unconditional fill must be caught.
-    let (pool, _path) = database().await;
+    let (pool, _cleanup) = <Sqlite as TestDatabase>::open().await;
     let naive: SharedBackend = Arc::new(NaiveFill(Arc::new(MemoryBackend::new(64 << 20))));
     let ctx = Context::builder(pool).options(racy_options()).fallback(naive).build();
     let out = Workload::default().run(&ctx, async {}).await;
@@ -67,6 +81,24 @@ async fn stale_reads() {
         out.stale > 0,
         "the checker failed to see the naive fill's stale reads: {out:?}"
     );
+}
+
+mod postgres {
+    use super::{Kind, stale_reads_on};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn stale_reads() {
+        stale_reads_on::<sqlx::Postgres>(Kind::MemcachedTwo, "memcached-2").await;
+    }
+}
+
+mod mysql {
+    use super::{Kind, stale_reads_on};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn stale_reads() {
+        stale_reads_on::<sqlx::MySql>(Kind::MemcachedTwo, "memcached-2").await;
+    }
 }
 
 /// Test code only: the seed's cache-aside fill, an unconditional set that ignores tokens.
@@ -133,7 +165,7 @@ async fn herd() {
 async fn memcached_server_killed_and_restarted() {
     let mut servers = [Memcached::start(), Memcached::start()];
     let url = memcached::url(&servers.iter().collect::<Vec<_>>());
-    let (pool, _path) = database().await;
+    let (pool, _cleanup) = <Sqlite as TestDatabase>::open().await;
     let options = Options {
         key_namespace: format!("{}:", unique_name("r2")),
         ..racy_options()

@@ -1,17 +1,19 @@
-//! A test environment: a fresh SQLite database with the sample schema's tables, and a
-//! context whose `default` and `other` backends are of one kind, on real servers that live
-//! as long as the environment.
+//! A test environment: a fresh database (SQLite, PostgreSQL or MariaDB, see
+//! [`crate::databases`]) with the sample schema's tables, and a context whose `default` and
+//! `other` backends are of one kind, on real servers that live as long as the environment.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use autocache::backend::memory::MemoryBackend;
-use autocache::{Context, Options, StatsSnapshot};
+use autocache::{Context, Dialect, Options, StatsSnapshot};
 use autocache_testkit::memcached::{self, Memcached};
 use autocache_testkit::redis::{Redis, RedisCluster};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+use crate::databases::{Cleanup, TestDatabase};
 
 /// The backend kinds every scenario runs on.
 #[derive(Clone, Copy, Debug)]
@@ -37,19 +39,12 @@ pub enum Servers {
     Cluster(RedisCluster),
 }
 
-/// One test's database, context and servers.
-pub struct Env {
-    pub ctx: Context<Sqlite>,
+/// One test's database, context and servers (SQLite unless said otherwise).
+pub struct Env<DB: Dialect = Sqlite> {
+    pub ctx: Context<DB>,
     _servers: Servers,
-    db_path: PathBuf,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db_path.display()));
-        }
-    }
+    /// Removes the database; declared last, so it runs after the context (and its pool) is gone.
+    _database: Cleanup,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -77,15 +72,25 @@ pub async fn database() -> (sqlx::SqlitePool, PathBuf) {
     (pool, path)
 }
 
-/// Starts the servers of `kind` and a context whose `default` and `other` use them.
+/// Starts the servers of `kind` and a context on SQLite whose `default` and `other` use them.
 pub async fn env(kind: Kind) -> Env {
-    env_with(kind, Options::default()).await
+    env_on::<Sqlite>(kind).await
 }
 
 /// Like [`env`], with protocol options.
-pub async fn env_with(kind: Kind, mut options: Options) -> Env {
+pub async fn env_with(kind: Kind, options: Options) -> Env {
+    env_on_with::<Sqlite>(kind, options).await
+}
+
+/// Like [`env`], on a fresh database of `DB`.
+pub async fn env_on<DB: TestDatabase>(kind: Kind) -> Env<DB> {
+    env_on_with::<DB>(kind, Options::default()).await
+}
+
+/// Like [`env_on`], with protocol options.
+pub async fn env_on_with<DB: TestDatabase>(kind: Kind, mut options: Options) -> Env<DB> {
     options.key_namespace = format!("{}:", unique_name("t"));
-    let (pool, db_path) = database().await;
+    let (pool, database) = DB::open().await;
     let builder = Context::builder(pool).options(options);
     let (builder, servers) = match kind {
         Kind::Memory => {
@@ -113,11 +118,11 @@ pub async fn env_with(kind: Kind, mut options: Options) -> Env {
     Env {
         ctx: builder.build(),
         _servers: servers,
-        db_path,
+        _database: database,
     }
 }
 
-async fn with_url(builder: autocache::ContextBuilder<Sqlite>, url: &str) -> autocache::ContextBuilder<Sqlite> {
+async fn with_url<DB: Dialect>(builder: autocache::ContextBuilder<DB>, url: &str) -> autocache::ContextBuilder<DB> {
     let builder = builder
         .backend_url("default", url)
         .await
@@ -125,7 +130,7 @@ async fn with_url(builder: autocache::ContextBuilder<Sqlite>, url: &str) -> auto
     builder.backend_url("other", url).await.expect("connect other backend")
 }
 
-impl Env {
+impl<DB: Dialect> Env<DB> {
     /// Runs `work` and asserts it issued exactly `queries` database queries.
     pub async fn queries<T>(&self, queries: u64, work: impl Future<Output = T>) -> T {
         let before = self.ctx.snapshot();

@@ -1,132 +1,140 @@
 //! Instance caching (the seed's first half): inserted, updated and deleted rows read back
-//! with the right number of database queries, on every backend.
+//! with the right number of database queries, on every backend (SQLite), and on PostgreSQL
+//! and MariaDB with the in-process cache, two memcached servers and redis.
 
-use autocache_generated::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
+/// The scenarios, on the sample schema generated for database `$db` (see
+/// [`crate::databases`]).
+macro_rules! instance_scenarios {
+    ($db:ident) => {
+        use crate::databases::$db::Db;
+        use crate::databases::$db::sample::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
+        use crate::env::{Kind, env_on};
 
-use crate::env::{Env, Kind, env};
+        type Env = crate::env::Env<Db>;
 
-async fn person(env: &Env, name: &str) -> Person {
-    PersonRepo::new(&env.ctx)
-        .insert(&NewPerson { name: name.into() })
-        .await
-        .expect("insert")
+        async fn person(env: &Env, name: &str) -> Person {
+            PersonRepo::new(&env.ctx)
+                .insert(&NewPerson { name: name.into() })
+                .await
+                .expect("insert")
+        }
+
+        /// 1. An inserted row is then read with 0 queries.
+        async fn inserted_row_reads_from_cache(env: &Env) {
+            let ann = person(env, "Ann").await;
+            let people = PersonRepo::new(&env.ctx);
+            let got = env.queries(0, people.get(ann.id)).await.unwrap();
+            assert_eq!(got, Some(ann));
+        }
+
+        /// 2. A deleted row reads as "does not exist" with 0 queries.
+        async fn deleted_row_reads_absent_from_cache(env: &Env) {
+            let bob = person(env, "Bob").await;
+            let people = PersonRepo::new(&env.ctx);
+            assert!(people.delete(bob.id).await.unwrap());
+            assert_eq!(env.queries(0, people.get(bob.id)).await.unwrap(), None);
+        }
+
+        /// 3. An updated row reads back updated with 0 queries.
+        async fn updated_row_reads_from_cache(env: &Env) {
+            let mut cy = person(env, "Cy").await;
+            let people = PersonRepo::new(&env.ctx);
+            cy.name = "Cyrus".into();
+            assert_eq!(people.update(&cy).await.unwrap().as_ref(), Some(&cy));
+            assert_eq!(env.queries(0, people.get(cy.id)).await.unwrap(), Some(cy));
+        }
+
+        /// 4. After its key is evicted, a read costs exactly 1 query, and then 0 again.
+        async fn evicted_row_costs_one_query(env: &Env) {
+            let di = person(env, "Di").await;
+            let people = PersonRepo::new(&env.ctx);
+            people.evict(di.id).await.unwrap();
+            assert_eq!(env.queries(1, people.get(di.id)).await.unwrap(), Some(di.clone()));
+            assert_eq!(env.queries(0, people.get(di.id)).await.unwrap(), Some(di));
+        }
+
+        /// 5. A deleted row whose key was evicted costs exactly 1 query and reads as absent;
+        ///    the absence is cached, so the next read costs 0.
+        async fn deleted_and_evicted_costs_one_query(env: &Env) {
+            let ed = person(env, "Ed").await;
+            let people = PersonRepo::new(&env.ctx);
+            people.delete(ed.id).await.unwrap();
+            people.evict(ed.id).await.unwrap();
+            assert_eq!(env.queries(1, people.get(ed.id)).await.unwrap(), None);
+            assert_eq!(env.queries(0, people.get(ed.id)).await.unwrap(), None);
+        }
+
+        /// `get_many`: one cache round trip, the misses in exactly one query, order kept.
+        async fn get_many_batches_misses(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let a = person(env, "A").await;
+            let b = person(env, "B").await;
+            let c = person(env, "C").await;
+            people.evict(a.id).await.unwrap();
+            people.evict(c.id).await.unwrap();
+            let missing = c.id + 1000;
+            let got = env
+                .queries(1, people.get_many(&[c.id, b.id, missing, a.id]))
+                .await
+                .unwrap();
+            assert_eq!(got, vec![Some(c.clone()), Some(b.clone()), None, Some(a.clone())]);
+            let again = env
+                .queries(0, people.get_many(&[a.id, b.id, c.id, missing]))
+                .await
+                .unwrap();
+            assert_eq!(again, vec![Some(a), Some(b), Some(c), None]);
+        }
+
+        /// Models on the `other` backend behave the same (Book, with a foreign key to Person).
+        async fn other_backend_model(env: &Env) {
+            let author = person(env, "Author").await;
+            let books = BookRepo::new(&env.ctx);
+            let book = books
+                .insert(&NewBook {
+                    title: "Dune".into(),
+                    author_id: author.id,
+                    rank: 3,
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                env.queries(0, books.get(book.id)).await.unwrap(),
+                Some(book.clone())
+            );
+            books.evict(book.id).await.unwrap();
+            assert_eq!(env.queries(1, books.get(book.id)).await.unwrap(), Some(book));
+        }
+
+        async fn all_scenarios(kind: Kind) {
+            let env = env_on::<Db>(kind).await;
+            inserted_row_reads_from_cache(&env).await;
+            deleted_row_reads_absent_from_cache(&env).await;
+            updated_row_reads_from_cache(&env).await;
+            evicted_row_costs_one_query(&env).await;
+            deleted_and_evicted_costs_one_query(&env).await;
+            get_many_batches_misses(&env).await;
+            other_backend_model(&env).await;
+        }
+    };
 }
 
-/// 1. An inserted row is then read with 0 queries.
-async fn inserted_row_reads_from_cache(env: &Env) {
-    let ann = person(env, "Ann").await;
-    let people = PersonRepo::new(&env.ctx);
-    let got = env.queries(0, people.get(ann.id)).await.unwrap();
-    assert_eq!(got, Some(ann));
+pub mod sqlite {
+    instance_scenarios!(sqlite);
+    backend_tests!(all_scenarios:
+        memory => Memory,
+        memcached_one_server => MemcachedOne,
+        memcached_two_servers => MemcachedTwo,
+        redis => Redis,
+        redis_cluster => RedisCluster,
+    );
 }
 
-/// 2. A deleted row reads as "does not exist" with 0 queries.
-async fn deleted_row_reads_absent_from_cache(env: &Env) {
-    let bob = person(env, "Bob").await;
-    let people = PersonRepo::new(&env.ctx);
-    assert!(people.delete(bob.id).await.unwrap());
-    assert_eq!(env.queries(0, people.get(bob.id)).await.unwrap(), None);
+pub mod postgres {
+    instance_scenarios!(postgres);
+    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
 }
 
-/// 3. An updated row reads back updated with 0 queries.
-async fn updated_row_reads_from_cache(env: &Env) {
-    let mut cy = person(env, "Cy").await;
-    let people = PersonRepo::new(&env.ctx);
-    cy.name = "Cyrus".into();
-    assert_eq!(people.update(&cy).await.unwrap().as_ref(), Some(&cy));
-    assert_eq!(env.queries(0, people.get(cy.id)).await.unwrap(), Some(cy));
-}
-
-/// 4. After its key is evicted, a read costs exactly 1 query, and then 0 again.
-async fn evicted_row_costs_one_query(env: &Env) {
-    let di = person(env, "Di").await;
-    let people = PersonRepo::new(&env.ctx);
-    people.evict(di.id).await.unwrap();
-    assert_eq!(env.queries(1, people.get(di.id)).await.unwrap(), Some(di.clone()));
-    assert_eq!(env.queries(0, people.get(di.id)).await.unwrap(), Some(di));
-}
-
-/// 5. A deleted row whose key was evicted costs exactly 1 query and reads as absent;
-///    the absence is cached, so the next read costs 0.
-async fn deleted_and_evicted_costs_one_query(env: &Env) {
-    let ed = person(env, "Ed").await;
-    let people = PersonRepo::new(&env.ctx);
-    people.delete(ed.id).await.unwrap();
-    people.evict(ed.id).await.unwrap();
-    assert_eq!(env.queries(1, people.get(ed.id)).await.unwrap(), None);
-    assert_eq!(env.queries(0, people.get(ed.id)).await.unwrap(), None);
-}
-
-/// `get_many`: one cache round trip, the misses in exactly one query, order kept.
-async fn get_many_batches_misses(env: &Env) {
-    let people = PersonRepo::new(&env.ctx);
-    let a = person(env, "A").await;
-    let b = person(env, "B").await;
-    let c = person(env, "C").await;
-    people.evict(a.id).await.unwrap();
-    people.evict(c.id).await.unwrap();
-    let missing = c.id + 1000;
-    let got = env
-        .queries(1, people.get_many(&[c.id, b.id, missing, a.id]))
-        .await
-        .unwrap();
-    assert_eq!(got, vec![Some(c.clone()), Some(b.clone()), None, Some(a.clone())]);
-    let again = env
-        .queries(0, people.get_many(&[a.id, b.id, c.id, missing]))
-        .await
-        .unwrap();
-    assert_eq!(again, vec![Some(a), Some(b), Some(c), None]);
-}
-
-/// Models on the `other` backend behave the same (Book, with a foreign key to Person).
-async fn other_backend_model(env: &Env) {
-    let author = person(env, "Author").await;
-    let books = BookRepo::new(&env.ctx);
-    let book = books
-        .insert(&NewBook {
-            title: "Dune".into(),
-            author_id: author.id,
-            rank: 3,
-        })
-        .await
-        .unwrap();
-    assert_eq!(env.queries(0, books.get(book.id)).await.unwrap(), Some(book.clone()));
-    books.evict(book.id).await.unwrap();
-    assert_eq!(env.queries(1, books.get(book.id)).await.unwrap(), Some(book));
-}
-
-async fn all_scenarios(kind: Kind) {
-    let env = env(kind).await;
-    inserted_row_reads_from_cache(&env).await;
-    deleted_row_reads_absent_from_cache(&env).await;
-    updated_row_reads_from_cache(&env).await;
-    evicted_row_costs_one_query(&env).await;
-    deleted_and_evicted_costs_one_query(&env).await;
-    get_many_batches_misses(&env).await;
-    other_backend_model(&env).await;
-}
-
-#[tokio::test]
-async fn memory() {
-    all_scenarios(Kind::Memory).await;
-}
-
-#[tokio::test]
-async fn memcached_one_server() {
-    all_scenarios(Kind::MemcachedOne).await;
-}
-
-#[tokio::test]
-async fn memcached_two_servers() {
-    all_scenarios(Kind::MemcachedTwo).await;
-}
-
-#[tokio::test]
-async fn redis() {
-    all_scenarios(Kind::Redis).await;
-}
-
-#[tokio::test]
-async fn redis_cluster() {
-    all_scenarios(Kind::RedisCluster).await;
+pub mod mysql {
+    instance_scenarios!(mysql);
+    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
 }

@@ -6,7 +6,8 @@
 //! every call with an error, so reads go to the database: a server that comes back after a
 //! partition is never read before it has received the invalidations it missed.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +21,14 @@ pub struct Guarded {
     inner: SharedBackend,
     timeout: Duration,
     stats: Arc<Stats>,
-    pending: Mutex<HashSet<String>>,
+    /// Pending keys, each with the generation it was last remembered at: a key remembered
+    /// again while its eviction is in flight stays pending.
+    pending: Mutex<HashMap<String, u64>>,
+    /// The next generation.
+    generation: AtomicU64,
+    /// Whether `pending` may be non-empty: lets every call skip its lock while nothing is
+    /// pending (set before a key is added, cleared only under the lock when it empties).
+    any_pending: AtomicBool,
 }
 
 impl Guarded {
@@ -30,7 +38,9 @@ impl Guarded {
             inner,
             timeout,
             stats,
-            pending: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            any_pending: AtomicBool::new(false),
         }
     }
 
@@ -55,25 +65,35 @@ impl Guarded {
 
     /// Delivers pending invalidations; fails while they cannot be delivered.
     async fn ready(&self) -> Result<(), CacheError> {
-        let pending: Vec<String> = {
+        if !self.any_pending.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let pending: Vec<(String, u64)> = {
             let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if pending.is_empty() {
                 return Ok(());
             }
-            pending.iter().cloned().collect()
+            pending.iter().map(|(key, generation)| (key.clone(), *generation)).collect()
         };
-        let keys: Vec<&str> = pending.iter().map(String::as_str).collect();
+        let keys: Vec<&str> = pending.iter().map(|(key, _)| key.as_str()).collect();
         self.call(self.inner.evict(&keys)).await?;
         let mut still = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for key in &pending {
-            still.remove(key);
+        for (key, delivered) in &pending {
+            if still.get(key) == Some(delivered) {
+                still.remove(key);
+            }
+        }
+        if still.is_empty() {
+            self.any_pending.store(false, Ordering::Release);
         }
         Ok(())
     }
 
     fn remember(&self, keys: &[&str]) {
         let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        pending.extend(keys.iter().map(|key| key.to_string()));
+        self.any_pending.store(true, Ordering::Release);
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        pending.extend(keys.iter().map(|key| (key.to_string(), generation)));
     }
 }
 

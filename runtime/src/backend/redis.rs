@@ -27,15 +27,20 @@
 //!   `SET … PX ttl` of every key; the client already knows the new tokens.
 //! - **release** (`KEYS[1]`, `ARGV` = token): `DEL` only if the stored prefix equals the token.
 //!
-//! Eviction is a plain `UNLINK`.
+//! A lookup first reads its keys with a plain `GET` (one key) or `MGET`: a stored value is a
+//! hit, an 8-byte item someone else's lease. Only the keys that hold nothing go through the
+//! lookup script, which checks again atomically before it stores a placeholder. A hit costs
+//! one plain read (no script to run), a miss (which reads the database anyway) one more
+//! round trip. Eviction is a plain `UNLINK`.
 //!
 //! # Round trips
 //!
 //! A multi-key script may only touch keys of one hash slot on a cluster. On a single server
-//! every batch (lookup, lock, evict) is one script call or one command: one round trip. On a
-//! cluster the keys are grouped by hash slot, and the groups are sent concurrently (one
-//! request per slot, multiplexed on one connection per node), so a batch costs one round
-//! trip of latency but one request per distinct slot. An empty batch sends nothing.
+//! every batch (lock, evict, a lookup of hits) is one script call or one command: one round
+//! trip (a lookup with misses: two). On a cluster the keys are grouped by hash slot, and the
+//! groups are sent concurrently (one request per slot, multiplexed on one connection per
+//! node), so a batch costs one round trip of latency but one request per distinct slot. An
+//! empty batch sends nothing.
 //!
 //! Every failure is returned as [`CacheError::Unavailable`] (the server could not be reached
 //! or answered too late, or the cluster is re-sharding) or [`CacheError::Protocol`] (an answer
@@ -242,6 +247,39 @@ impl RedisBackend {
         answer.map_err(cache_error)
     }
 
+    /// Reads `keys` (all of one group) with `GET` / `MGET`: per key, what it holds, or
+    /// `None` if nothing is stored.
+    async fn read_items(&self, keys: &[&str]) -> Result<Vec<Option<Lookup>>, CacheError> {
+        let mut command = redis::cmd(if keys.len() == 1 { "GET" } else { "MGET" });
+        command.arg(keys);
+        let answer: Result<Value, RedisError> = match self.connection.clone() {
+            Connection::Single(mut connection) => command.query_async(&mut connection).await,
+            Connection::Cluster(mut connection) => command.query_async(&mut connection).await,
+        };
+        let items = match answer.map_err(cache_error)? {
+            Value::Array(items) if keys.len() > 1 => items,
+            single if keys.len() == 1 => vec![single],
+            other => return Err(CacheError::Protocol(format!("MGET answered {other:?}"))),
+        };
+        if items.len() != keys.len() {
+            return Err(CacheError::Protocol(format!(
+                "MGET answered {} items for {} keys",
+                items.len(),
+                keys.len()
+            )));
+        }
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::Nil => Ok(None),
+                // Only a token: a lease placeholder, someone else's.
+                Value::BulkString(stored) if stored.len() == TOKEN_LEN => Ok(Some(Lookup::Busy)),
+                Value::BulkString(stored) => parse_item(Value::BulkString(stored), 0).map(Some),
+                other => Err(CacheError::Protocol(format!("GET answered {other:?} for a key"))),
+            })
+            .collect()
+    }
+
     async fn unlink(&self, keys: &[&str]) -> Result<(), CacheError> {
         let mut command = redis::cmd("UNLINK");
         command.arg(keys);
@@ -268,20 +306,28 @@ impl CacheBackend for RedisBackend {
         }
         let lease_ms = ttl_ms(lease_ttl);
         let answers = try_join_all(self.groups(keys).into_iter().map(|group| async move {
-            let tokens: Vec<u64> = group.iter().map(|_| rand::random()).collect();
-            let mut invocation = LOOKUP.prepare_invoke();
-            invocation.arg(lease_ms);
-            for (&index, token) in group.iter().zip(&tokens) {
-                invocation.key(keys[index]).arg(&token.to_be_bytes()[..]);
+            // Hits first, with a plain read; the lease script only for what was not found.
+            let asked: Vec<&str> = group.iter().map(|&index| keys[index]).collect();
+            let mut found = self.read_items(&asked).await?;
+            let missed: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+            if !missed.is_empty() {
+                let tokens: Vec<u64> = missed.iter().map(|_| rand::random()).collect();
+                let mut invocation = LOOKUP.prepare_invoke();
+                invocation.arg(lease_ms);
+                for (&i, token) in missed.iter().zip(&tokens) {
+                    invocation.key(asked[i]).arg(&token.to_be_bytes()[..]);
+                }
+                let answer = self.invoke(&invocation).await?;
+                for (&i, lookup) in missed.iter().zip(parse_lookup(answer, &tokens)?) {
+                    found[i] = Some(lookup);
+                }
             }
-            let answer = self.invoke(&invocation).await?;
-            let found = parse_lookup(answer, &tokens)?;
             Ok::<_, CacheError>(group.into_iter().zip(found))
         }))
         .await?;
         let mut results: Vec<Option<Lookup>> = vec![None; keys.len()];
         for (index, found) in answers.into_iter().flatten() {
-            results[index] = Some(found);
+            results[index] = found;
         }
         results
             .into_iter()
@@ -373,26 +419,31 @@ fn parse_lookup(answer: Value, tokens: &[u64]) -> Result<Vec<Lookup>, CacheError
     items
         .into_iter()
         .zip(tokens)
-        .map(|(item, &token)| match item {
-            Value::Int(1) => Ok(Lookup::Lease(Token(token))),
-            Value::Int(0) => Ok(Lookup::Busy),
-            Value::BulkString(stored) if stored.len() > TOKEN_LEN => {
-                let mut prefix = [0u8; TOKEN_LEN];
-                prefix.copy_from_slice(&stored[..TOKEN_LEN]);
-                Ok(Lookup::Value {
-                    bytes: Bytes::from(stored).slice(TOKEN_LEN..),
-                    token: Token(u64::from_be_bytes(prefix)),
-                })
-            }
-            Value::BulkString(stored) => Err(CacheError::Protocol(format!(
-                "stored item of {} bytes is shorter than its token",
-                stored.len()
-            ))),
-            other => Err(CacheError::Protocol(format!(
-                "lookup script answered {other:?} for a key"
-            ))),
-        })
+        .map(|(item, &token)| parse_item(item, token))
         .collect()
+}
+
+/// One key's answer: `1` the lease (with `token`), `0` busy, or the stored item.
+fn parse_item(item: Value, token: u64) -> Result<Lookup, CacheError> {
+    match item {
+        Value::Int(1) => Ok(Lookup::Lease(Token(token))),
+        Value::Int(0) => Ok(Lookup::Busy),
+        Value::BulkString(stored) if stored.len() > TOKEN_LEN => {
+            let mut prefix = [0u8; TOKEN_LEN];
+            prefix.copy_from_slice(&stored[..TOKEN_LEN]);
+            Ok(Lookup::Value {
+                bytes: Bytes::from(stored).slice(TOKEN_LEN..),
+                token: Token(u64::from_be_bytes(prefix)),
+            })
+        }
+        Value::BulkString(stored) => Err(CacheError::Protocol(format!(
+            "stored item of {} bytes is shorter than its token",
+            stored.len()
+        ))),
+        other => Err(CacheError::Protocol(format!(
+            "lookup script answered {other:?} for a key"
+        ))),
+    }
 }
 
 /// Sorts a client error into "server unreachable" and "unexpected answer".

@@ -1,0 +1,533 @@
+//! The autocache benchmark (issue 6): `cargo run --release -p autocache-bench -- [--quick]`.
+//!
+//! Starts its own memcached and redis-server (autocache-testkit, free local ports), loads the
+//! sample schema's tables into a SQLite file (the repositories' database) and the same people
+//! into a PostgreSQL table (`AUTOCACHE_BENCH_PG`, default
+//! `postgres://postgres@127.0.0.1:5432/test`; the table is dropped at the end), warms up,
+//! then measures every pair of operations interleaved (rounds of A, then B; medians
+//! compared). For each backend it prints p50/p90/p99 per operation and the figure lines:
+//!
+//! ```text
+//! P1 hit_over_wire=…            PersonRepo::get hit ÷ bare memcache exp-client get (≤ 1.2)
+//! P2 pg_over_hit=…              sqlx PK select on PostgreSQL ÷ PersonRepo::get hit (≥ 4)
+//! P2s sqlite_over_hit=…         the same on SQLite (report)
+//! P3 many100_over_one=… miss_queries=…   get_many of 100 hits ÷ one get (≤ 10); SQL when all miss (1)
+//! P4 collection50_over_one=…    PersonRepo::books of 50 books ÷ one get (≤ 2.5)
+//! P5 herd100_db_queries=…       100 concurrent gets of a just-evicted key: queries (1)
+//! P6 db_query_reduction=… stale=…        zipf page workload, queries uncached ÷ cached (≥ 20); stale reads (0)
+//! P7 codegen_200_models_ms=… codegen_sample_ms=…   Config::generate (≤ 1000, ≤ 50)
+//! ```
+//!
+//! The redis pass prints the same figures (but P7) with an `r` after the number (`P1r`, …),
+//! its P1 baseline being a bare `redis` crate `GET` of the same key. `KEY=value` appears on
+//! the figure lines only.
+
+mod breakdown;
+mod codegen;
+mod measure;
+mod setup;
+mod workload;
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use autocache::{Context, SharedBackend};
+use autocache_generated::{Person, PersonRepo};
+use autocache_testkit::memcached::Memcached;
+use autocache_testkit::redis::Redis;
+use measure::{Plan, Samples, Table, pair, ratio};
+use setup::{Database, NeverHit, PgTable};
+use sqlx::Sqlite;
+
+/// The sizes of a run.
+#[derive(Clone, Copy)]
+pub(crate) struct Config {
+    quick: bool,
+    persons: i64,
+    plan: Plan,
+    /// Distinct people the single-key pairs cycle through (all cached).
+    hot: i64,
+    herd_trials: usize,
+    miss_trials: usize,
+    p6: workload::Shape,
+    codegen_runs: usize,
+}
+
+impl Config {
+    fn new(quick: bool) -> Config {
+        if quick {
+            Config {
+                quick,
+                persons: 2_000,
+                plan: Plan {
+                    warmup: 100,
+                    rounds: 40,
+                    per_round: 25,
+                },
+                hot: 64,
+                herd_trials: 5,
+                miss_trials: 3,
+                p6: workload::Shape {
+                    universe: 500,
+                    workers: 8,
+                    ops_per_worker: 300,
+                },
+                codegen_runs: 3,
+            }
+        } else {
+            Config {
+                quick,
+                persons: 20_000,
+                plan: Plan {
+                    warmup: 500,
+                    rounds: 200,
+                    per_round: 50,
+                },
+                hot: 256,
+                herd_trials: 20,
+                miss_trials: 10,
+                p6: workload::Shape {
+                    universe: 2_000,
+                    workers: 8,
+                    ops_per_worker: 2_500,
+                },
+                codegen_runs: 11,
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Memcached,
+    Redis,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Memcached => "memcached",
+            Kind::Redis => "redis",
+        }
+    }
+
+    /// The figure-name suffix: none for memcached, `r` for redis.
+    fn suffix(self) -> &'static str {
+        match self {
+            Kind::Memcached => "",
+            Kind::Redis => "r",
+        }
+    }
+}
+
+/// A cache server of the pass, and a bare client of it for the P1 baseline.
+enum Server {
+    Memcached(Memcached),
+    Redis(Redis),
+}
+
+impl Server {
+    fn start(kind: Kind) -> Server {
+        match kind {
+            Kind::Memcached => Server::Memcached(Memcached::start()),
+            Kind::Redis => Server::Redis(Redis::start()),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Server::Memcached(server) => format!("memcache://{}", server.addr()),
+            Server::Redis(server) => server.url(),
+        }
+    }
+}
+
+enum Bare {
+    Memcached(memcache::exp::AsyncMetaClient),
+    Redis(redis::aio::ConnectionManager),
+}
+
+impl Bare {
+    async fn connect(server: &Server) -> Bare {
+        match server {
+            Server::Memcached(server) => Bare::Memcached(
+                memcache::exp::AsyncMetaClient::connect(server.addr())
+                    .await
+                    .expect("bare memcache client"),
+            ),
+            Server::Redis(server) => {
+                let client = redis::Client::open(server.url()).expect("bare redis client");
+                Bare::Redis(client.get_connection_manager().await.expect("bare redis connection"))
+            }
+        }
+    }
+
+    /// The stored bytes of `key`; panics on a miss (the key was filled before).
+    async fn get(&mut self, key: &str) -> usize {
+        match self {
+            Bare::Memcached(client) => {
+                let result = client.get(key).send().await.expect("bare memcache get");
+                result.value.as_ref().map(Vec::len).expect("bare memcache get: a hit")
+            }
+            Bare::Redis(connection) => {
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(connection)
+                    .await
+                    .expect("bare redis get");
+                value.expect("bare redis get: a hit").len()
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut quick = false;
+    let mut breakdown = false;
+    for arg in &args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--breakdown" => breakdown = true,
+            _ => {
+                eprintln!("usage: autocache-bench [--quick] [--breakdown]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // The measuring loops run as a task on a worker thread (as application code does), not
+    // on the thread blocked in `block_on`.
+    runtime
+        .block_on(async {
+            if breakdown {
+                tokio::spawn(breakdown::run(Config::new(quick).plan)).await
+            } else {
+                tokio::spawn(run(Config::new(quick))).await
+            }
+        })
+        .expect("benchmark task");
+}
+
+async fn run(config: Config) {
+    let started = Instant::now();
+    println!(
+        "autocache benchmark ({} run): {} cores, {}",
+        if config.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    let pg_url =
+        std::env::var("AUTOCACHE_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let pg = match PgTable::create(&pg_url, config.persons).await {
+        Ok(pg) => Some(pg),
+        Err(error) => {
+            eprintln!("PostgreSQL at {pg_url} unavailable ({error}): P2 is not measured");
+            None
+        }
+    };
+
+    let mut summary = Vec::new();
+    let memcached = pass(Kind::Memcached, config, pg.as_ref()).await;
+    let schema = codegen::TempSchema::write(200);
+    let (big_ms, big_bytes) = codegen::time_generate(&schema.0, config.codegen_runs);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.yaml");
+    let (sample_ms, _) = codegen::time_generate(&sample, config.codegen_runs);
+    println!("P7 codegen: 200 models give {big_bytes} bytes of code (median of {} runs)", config.codegen_runs);
+    println!("P7 codegen_200_models_ms={big_ms:.1} codegen_sample_ms={sample_ms:.1}");
+    summary.extend(memcached);
+    summary.push(format!(
+        "P7  codegen 200 models {big_ms:.1} ms (≤ 1000: {}), sample {sample_ms:.1} ms (≤ 50: {})",
+        verdict(big_ms <= 1000.0),
+        verdict(sample_ms <= 50.0)
+    ));
+    let redis = pass(Kind::Redis, config, pg.as_ref()).await;
+    summary.extend(redis);
+    if let Some(pg) = pg {
+        pg.drop_table().await;
+    }
+    println!();
+    println!("targets (memcached; redis reported only):");
+    for line in summary {
+        println!("  {line}");
+    }
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// One backend's table and figures; returns the target summary lines.
+async fn pass(kind: Kind, config: Config, pg: Option<&PgTable>) -> Vec<String> {
+    let server = Server::start(kind);
+    let db = Database::create(config.persons, kind.name()).await;
+    println!();
+    println!(
+        "{}: SQLite with {} people and {} books (volumes, editors), cache at {}",
+        kind.name(),
+        db.data.persons,
+        db.data.books,
+        server.url()
+    );
+    let backend: SharedBackend = autocache::backend::connect(&server.url())
+        .await
+        .unwrap_or_else(|error| panic!("connect {}: {error}", server.url()));
+    let ctx = setup::context(&db.pool, backend.clone(), &format!("bench-{}", kind.name()));
+    let people = PersonRepo::new(&ctx);
+    let plan = config.plan;
+    let r = kind.suffix();
+    let mut table = Table::default();
+    let mut figures = Vec::new();
+    let mut summary = Vec::new();
+
+    let hot: Vec<i64> = (2..config.hot + 2).collect();
+    people.get_many(&hot).await.expect("warm the hot people");
+
+    // P1: a hit against the bare client reading the same key.
+    let keys: Vec<String> = hot
+        .iter()
+        .map(|id| autocache::repo::primary_key::<Person>(&ctx, id))
+        .collect();
+    let mut bare = Bare::connect(&server).await;
+    let mut wire = Samples::new(match kind {
+        Kind::Memcached => "bare memcache exp-client get",
+        Kind::Redis => "bare redis GET",
+    });
+    let mut hit = Samples::new("PersonRepo::get (hit)");
+    pair!(
+        plan,
+        &mut wire,
+        |i| async { black_box(bare.get(&keys[i % keys.len()]).await) },
+        &mut hit,
+        |i| get_hit(&people, &hot, i),
+    );
+    table.add(&wire);
+    table.add(&hit);
+    let p1 = ratio(&hit, &wire);
+    figures.push(format!("P1{r} hit_over_wire={p1:.2}"));
+    summary.push(format!("P1{r} hit over wire {p1:.2} (≤ 1.2: {})", verdict(p1 <= 1.2)));
+
+    // P2: the database's primary-key select against a hit.
+    if let Some(pg) = pg {
+        let mut select = Samples::new("sqlx PK select, PostgreSQL");
+        let mut hit = Samples::new("PersonRepo::get (hit), vs PostgreSQL");
+        pair!(
+            plan,
+            &mut select,
+            |i| async {
+                let query = sqlx::query_as::<_, Person>(sqlx::AssertSqlSafe(pg.select.as_str()));
+                let person = query.bind(hot[i % hot.len()]).fetch_optional(&pg.pool).await;
+                black_box(person.expect("pg select").expect("a row"));
+            },
+            &mut hit,
+            |i| get_hit(&people, &hot, i),
+        );
+        table.add(&select);
+        table.add(&hit);
+        let p2 = ratio(&select, &hit);
+        figures.push(format!("P2{r} pg_over_hit={p2:.2}"));
+        summary.push(format!("P2{r} pg over hit {p2:.2} (≥ 4: {})", verdict(p2 >= 4.0)));
+    } else {
+        figures.push(format!("P2{r} pg_over_hit=unavailable"));
+        summary.push(format!("P2{r} not measured (no PostgreSQL)"));
+    }
+    let mut select = Samples::new("sqlx PK select, SQLite");
+    let mut hit_s = Samples::new("PersonRepo::get (hit), vs SQLite");
+    pair!(
+        plan,
+        &mut select,
+        |i| async {
+            let query = sqlx::query_as::<_, Person>("SELECT id, name FROM person WHERE id = ?");
+            let person = query.bind(hot[i % hot.len()]).fetch_optional(&db.pool).await;
+            black_box(person.expect("sqlite select").expect("a row"));
+        },
+        &mut hit_s,
+        |i| get_hit(&people, &hot, i),
+    );
+    table.add(&select);
+    table.add(&hit_s);
+    figures.push(format!("P2s{r} sqlite_over_hit={:.2}", ratio(&select, &hit_s)));
+
+    // P3: 100 hits in one call against one; then the queries of 100 misses.
+    let many_pool: Vec<i64> = (2..(config.persons / 2).min(2_002)).collect();
+    for chunk in many_pool.chunks(100) {
+        people.get_many(chunk).await.expect("warm get_many");
+    }
+    let windows = many_pool.len() / 100;
+    let mut many = Samples::new("PersonRepo::get_many, 100 hits");
+    let mut one = Samples::new("PersonRepo::get (hit), vs get_many");
+    pair!(
+        plan,
+        &mut many,
+        |i| async {
+            let w = i % windows;
+            let rows = people.get_many(&many_pool[w * 100..w * 100 + 100]).await.expect("get_many");
+            assert!(rows.iter().all(Option::is_some), "get_many: all hits");
+            black_box(rows);
+        },
+        &mut one,
+        |i| get_hit(&people, &hot, i),
+    );
+    table.add(&many);
+    table.add(&one);
+    let p3 = ratio(&many, &one);
+    let mut miss_queries = 0;
+    for trial in 0..config.miss_trials as i64 {
+        let ids: Vec<i64> = (0..100).map(|k| config.persons - trial * 100 - k).collect();
+        for id in &ids {
+            people.evict(*id).await.expect("evict");
+        }
+        let before = ctx.snapshot();
+        let rows = people.get_many(&ids).await.expect("get_many of misses");
+        assert!(rows.iter().all(Option::is_some));
+        miss_queries = miss_queries.max((ctx.snapshot() - before).db_queries);
+    }
+    figures.push(format!("P3{r} many100_over_one={p3:.2} miss_queries={miss_queries}"));
+    summary.push(format!(
+        "P3{r} get_many(100) over get {p3:.2} (≤ 10: {}), queries for 100 misses {miss_queries} (1: {})",
+        verdict(p3 <= 10.0),
+        verdict(miss_queries == 1)
+    ));
+
+    // P4: a cached 50-member collection against one get.
+    let author = db.data.author50;
+    assert_eq!(people.books(author).await.expect("books").len(), setup::AUTHOR_BOOKS);
+    let mut collection = Samples::new("PersonRepo::books, 50 cached books");
+    let mut one = Samples::new("PersonRepo::get (hit), vs books");
+    pair!(
+        plan,
+        &mut collection,
+        |_i| async {
+            let books = people.books(author).await.expect("books");
+            assert_eq!(books.len(), setup::AUTHOR_BOOKS);
+            black_box(books);
+        },
+        &mut one,
+        |i| get_hit(&people, &hot, i),
+    );
+    table.add(&collection);
+    table.add(&one);
+    let p4 = ratio(&collection, &one);
+    figures.push(format!("P4{r} collection50_over_one={p4:.2}"));
+    summary.push(format!("P4{r} books(50) over get {p4:.2} (≤ 2.5: {})", verdict(p4 <= 2.5)));
+
+    // P5: a herd of 100 readers of a key just evicted.
+    let mut herd_queries = Vec::new();
+    let mut herd = Samples::new("herd: 100 concurrent gets after evict");
+    for trial in 0..config.herd_trials {
+        let id = 3 + trial as i64;
+        people.get(id).await.expect("get").expect("a row");
+        people.evict(id).await.expect("evict");
+        let before = ctx.snapshot();
+        let start = Instant::now();
+        herd_queries.push(herd_of(&ctx, id, 100).await);
+        herd.push(start.elapsed().as_nanos() as u64);
+        assert_eq!((ctx.snapshot() - before).db_queries, *herd_queries.last().unwrap());
+    }
+    table.add(&herd);
+    let worst_herd = herd_queries.iter().copied().max().unwrap_or(0);
+    figures.push(format!("P5{r} herd100_db_queries={worst_herd}"));
+    summary.push(format!(
+        "P5{r} herd queries {worst_herd} (worst of {}: {:?}) (1: {})",
+        herd_queries.len(),
+        herd_queries,
+        verdict(worst_herd == 1)
+    ));
+
+    // P6: the page workload, cached then uncached, on the same seeded operations.
+    let shape = config.p6;
+    let checker = workload::Checker::new(shape.universe);
+    let cached_ctx = setup::context(&db.pool, backend, &format!("bench-{}-p6", kind.name()));
+    let warm_start = Instant::now();
+    workload::warm(&cached_ctx, shape.universe).await;
+    let warm_time = warm_start.elapsed();
+    let start = Instant::now();
+    let cached = workload::run(&cached_ctx, shape, &checker).await;
+    let cached_time = start.elapsed();
+    let uncached_ctx = setup::context(&db.pool, NeverHit::shared(), "bench-uncached");
+    let start = Instant::now();
+    let uncached = workload::run(&uncached_ctx, shape, &checker).await;
+    let uncached_time = start.elapsed();
+    let reduction = uncached.db_queries as f64 / cached.db_queries.max(1) as f64;
+    let stale = cached.stale + uncached.stale;
+    println!(
+        "P6{r} workload: {} ops by {} tasks over {} people (warm-up {:.2} s); cached: {} reads, {} writes, {} queries, {} errors in {:.2} s; uncached: {} reads, {} writes, {} queries, {} errors in {:.2} s",
+        cached.ops,
+        shape.workers,
+        shape.universe,
+        warm_time.as_secs_f64(),
+        cached.reads,
+        cached.writes,
+        cached.db_queries,
+        cached.errors,
+        cached_time.as_secs_f64(),
+        uncached.reads,
+        uncached.writes,
+        uncached.db_queries,
+        uncached.errors,
+        uncached_time.as_secs_f64()
+    );
+    if std::env::var_os("AUTOCACHE_BENCH_VERBOSE").is_some() {
+        println!("P6{r} cached stats: {:?}", cached.stats);
+        println!("P6{r} uncached stats: {:?}", uncached.stats);
+    }
+    figures.push(format!("P6{r} db_query_reduction={reduction:.1} stale={stale}"));
+    summary.push(format!(
+        "P6{r} query reduction {reduction:.1} (≥ 20: {}), stale reads {stale} (0: {})",
+        verdict(reduction >= 20.0),
+        verdict(stale == 0)
+    ));
+
+    table.print(&format!("== {} ==", kind.name()));
+    for figure in figures {
+        println!("{figure}");
+    }
+    drop(server);
+    summary
+}
+
+/// One `PersonRepo::get` of a cached person (the `i`-th of `hot`, cyclically).
+async fn get_hit(people: &PersonRepo<'_>, hot: &[i64], i: usize) {
+    let person = people.get(hot[i % hot.len()]).await.expect("get").expect("a hit");
+    black_box(person);
+}
+
+/// Runs `readers` concurrent `get(id)` calls released together; the queries they caused.
+async fn herd_of(ctx: &Context<Sqlite>, id: i64, readers: usize) -> u64 {
+    let before = ctx.snapshot();
+    let gate = Arc::new(tokio::sync::Barrier::new(readers));
+    let tasks: Vec<_> = (0..readers)
+        .map(|_| {
+            let (ctx, gate) = (ctx.clone(), gate.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                let person = PersonRepo::new(&ctx).get(id).await;
+                person.expect("herd get").expect("herd: a row")
+            })
+        })
+        .collect();
+    for task in tasks {
+        let person = task.await.expect("herd task");
+        assert_eq!(person.id, id);
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    (ctx.snapshot() - before).db_queries
+}

@@ -1,0 +1,250 @@
+//! The data the benchmark reads: a SQLite file with the sample schema's tables (what the
+//! repositories run on), the same people in a PostgreSQL table (the sqlx baseline), and the
+//! contexts over the cache servers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use autocache::{CacheBackend, CacheError, Context, Lookup, Options, SharedBackend, Token};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, Sqlite, SqlitePool};
+
+/// Books of [`Data::author50`].
+pub const AUTHOR_BOOKS: usize = 50;
+
+/// The rows loaded, by id (ids are dense from 1).
+pub struct Data {
+    pub persons: i64,
+    /// Books (ids dense from 1, in author order).
+    pub books: i64,
+    /// The person with [`AUTHOR_BOOKS`] books (person 1).
+    pub author50: i64,
+}
+
+/// A SQLite database file, removed on drop.
+pub struct Database {
+    pub pool: SqlitePool,
+    pub data: Data,
+    path: PathBuf,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+/// Rows per multi-row INSERT (SQLite allows 32766 bound values).
+const INSERT_CHUNK: usize = 1000;
+
+/// How many books person `p` (1-based) has: person 1 has [`AUTHOR_BOOKS`], the others 0..=3.
+fn books_of(p: i64) -> i64 {
+    if p == 1 { AUTHOR_BOOKS as i64 } else { p % 4 }
+}
+
+impl Database {
+    /// A new database with `persons` people, their books (about 1.5 each, 50 for person 1),
+    /// a volume for every third book and one editor per book.
+    pub async fn create(persons: i64, label: &str) -> Database {
+        let path = std::env::temp_dir().join(format!("autocache-bench-{}-{label}.sqlite", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .expect("open the SQLite database");
+        autocache_generated::create_tables(&pool)
+            .await
+            .expect("create the sample tables");
+
+        let mut tx = pool.begin().await.expect("begin");
+        let people: Vec<i64> = (1..=persons).collect();
+        for chunk in people.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO person (id, name) VALUES {}",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &p in chunk {
+                query = query.bind(p).bind(initial_name(p));
+            }
+            query.execute(&mut *tx).await.expect("insert people");
+        }
+        // (book id, author, rank)
+        let mut books: Vec<(i64, i64, i64)> = Vec::new();
+        for p in 1..=persons {
+            for k in 0..books_of(p) {
+                books.push((books.len() as i64 + 1, p, k * 7 % 50));
+            }
+        }
+        for chunk in books.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO book (id, title, author_id, rank) VALUES {}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &(b, author, rank) in chunk {
+                query = query.bind(b).bind(format!("Book {b}")).bind(author).bind(rank);
+            }
+            query.execute(&mut *tx).await.expect("insert books");
+        }
+        for chunk in books.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO book_editors (book_id, person_id) VALUES {}",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &(b, author, _) in chunk {
+                query = query.bind(b).bind(author % persons + 1);
+            }
+            query.execute(&mut *tx).await.expect("insert editors");
+        }
+        let volumes: Vec<i64> = books.iter().map(|&(b, _, _)| b).filter(|b| b % 3 == 0).collect();
+        for chunk in volumes.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO volume (book_id, order_in_series) VALUES {}",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &b in chunk {
+                query = query.bind(b).bind(b % 5 + 1);
+            }
+            query.execute(&mut *tx).await.expect("insert volumes");
+        }
+        tx.commit().await.expect("commit the rows");
+        Database {
+            pool,
+            data: Data {
+                persons,
+                books: books.len() as i64,
+                author50: 1,
+            },
+            path,
+        }
+    }
+}
+
+/// A person's name encodes its version for the stale-read checker: `<id>:<version>`.
+pub fn initial_name(p: i64) -> String {
+    format!("{p}:0")
+}
+
+/// The version encoded in a person's name.
+pub fn version_of(name: &str) -> u64 {
+    name.rsplit(':').next().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The same people in a PostgreSQL table of this process, dropped by [`PgTable::drop_table`].
+pub struct PgTable {
+    pub pool: PgPool,
+    pub select: String,
+    table: String,
+}
+
+impl PgTable {
+    pub async fn create(url: &str, persons: i64) -> Result<PgTable, sqlx::Error> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let table = format!("autocache_bench_person_{}", std::process::id());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL)"
+        )))
+        .execute(&pool)
+        .await?;
+        let ids: Vec<i64> = (1..=persons).collect();
+        let names: Vec<String> = ids.iter().map(|&p| initial_name(p)).collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} (id, name) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[])"
+        )))
+        .bind(&ids)
+        .bind(&names)
+        .execute(&pool)
+        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(&pool)
+            .await?;
+        let select = format!("SELECT id, name FROM {table} WHERE id = $1");
+        Ok(PgTable { pool, select, table })
+    }
+
+    pub async fn drop_table(self) {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", self.table)))
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+}
+
+/// A context whose `default` and `other` backends are both `backend`, keys under `namespace`.
+pub fn context(pool: &SqlitePool, backend: SharedBackend, namespace: &str) -> Context<Sqlite> {
+    let options = Options {
+        key_namespace: format!("{namespace}:"),
+        ..Options::default()
+    };
+    Context::builder(pool.clone())
+        .options(options)
+        .backend("default", backend.clone())
+        .backend("other", backend)
+        .build()
+}
+
+/// A backend that never hits: every lookup grants a lease, every fill is refused. A
+/// context over it runs exactly the database statements an uncached application would.
+#[derive(Default)]
+pub struct NeverHit {
+    next: AtomicU64,
+}
+
+impl NeverHit {
+    pub fn shared() -> SharedBackend {
+        Arc::new(NeverHit::default())
+    }
+
+    fn token(&self) -> Token {
+        Token(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+#[async_trait]
+impl CacheBackend for NeverHit {
+    fn kind(&self) -> &'static str {
+        "never-hit"
+    }
+
+    async fn lookup(&self, keys: &[&str], _lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
+        Ok(keys.iter().map(|_| Lookup::Lease(self.token())).collect())
+    }
+
+    async fn fill(&self, _key: &str, _bytes: &[u8], _token: Token, _ttl: Duration) -> Result<bool, CacheError> {
+        Ok(false)
+    }
+
+    async fn lock(&self, keys: &[&str], _marker: &[u8], _ttl: Duration) -> Result<Vec<Token>, CacheError> {
+        Ok(keys.iter().map(|_| self.token()).collect())
+    }
+
+    async fn release(&self, _key: &str, _token: Token) -> Result<(), CacheError> {
+        Ok(())
+    }
+
+    async fn evict(&self, _keys: &[&str]) -> Result<(), CacheError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! The databases the suite runs on: SQLite (a fresh file per test), PostgreSQL (a fresh
+//! schema per test) and MariaDB (a fresh database per test), each with the sample schema's
+//! repositories generated for its dialect by build.rs and its tables created with the
+//! generated `create_tables`. Every test's database is dropped when the test ends.
+//!
+//! PostgreSQL and MariaDB are servers the machine runs; the tests find them through
+//! `AUTOCACHE_TEST_PG` and `AUTOCACHE_TEST_MYSQL`. A server that cannot be reached fails
+//! the test with a message saying so: nothing is skipped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use autocache::Dialect;
+use sqlx::Pool;
+
+/// A database the suite can open fresh for one test.
+pub trait TestDatabase: Dialect {
+    /// The dialect's name, as printed in figures (`db=postgres`).
+    const DIALECT: &'static str;
+
+    /// A fresh, empty database with the sample schema's tables, and what removes it.
+    fn open() -> impl Future<Output = (Pool<Self>, Cleanup)> + Send;
+}
+
+/// Removes a test's database when dropped (also when the test panics).
+pub struct Cleanup(Option<Box<dyn FnOnce() + Send>>);
+
+impl Cleanup {
+    fn new(remove: impl FnOnce() + Send + 'static) -> Self {
+        Self(Some(Box::new(remove)))
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(remove) = self.0.take() {
+            remove();
+        }
+    }
+}
+
+/// Connections per test pool (the workloads run 20 tasks on one pool).
+const POOL_SIZE: u32 = 8;
+
+/// How long connecting to a server may take before the test fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub mod sqlite {
+    //! SQLite: the generated crate `autocache_generated` (schema.yaml says `database: sqlite`).
+
+    pub use autocache_generated as sample;
+
+    use super::{Cleanup, TestDatabase};
+
+    pub type Db = sqlx::Sqlite;
+
+    impl TestDatabase for Db {
+        const DIALECT: &'static str = "sqlite";
+
+        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
+            let (pool, path) = crate::env::database().await;
+            let cleanup = Cleanup::new(move || {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            });
+            (pool, cleanup)
+        }
+    }
+}
+
+pub mod postgres {
+    //! PostgreSQL: schema.yaml generated for `Dialect::Postgres` into `OUT_DIR/postgres/`;
+    //! each test gets its own schema, selected through the connections' `search_path`.
+
+    use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+    use sqlx::{AssertSqlSafe, Connection, Executor};
+
+    use super::{Cleanup, Server, TestDatabase};
+
+    pub mod sample {
+        include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+    }
+
+    pub type Db = sqlx::Postgres;
+
+    const SERVER: Server = Server {
+        product: "PostgreSQL",
+        variable: "AUTOCACHE_TEST_PG",
+        default_url: "postgres://postgres@127.0.0.1:5432/test",
+        list: "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'autocache\\_%'",
+        drop: "DROP SCHEMA IF EXISTS \"{name}\" CASCADE",
+        lock_timeout: "SET lock_timeout = '10s'",
+    };
+
+    impl TestDatabase for Db {
+        const DIALECT: &'static str = "postgres";
+
+        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
+            let url = SERVER.url();
+            let options: PgConnectOptions = url
+                .parse()
+                .unwrap_or_else(|error| panic!("{}: bad URL {url}: {error}", SERVER.variable));
+            let mut admin = SERVER.connect(PgConnection::connect_with(&options), &url).await;
+            if SERVER.first_open() {
+                let names = sqlx::query_scalar(SERVER.list)
+                    .fetch_all(&mut admin)
+                    .await
+                    .unwrap_or_default();
+                for name in super::leftovers(names) {
+                    let _ = admin.execute(AssertSqlSafe(SERVER.drop_statement(&name))).await;
+                }
+            }
+            let schema = super::unique_database_name();
+            admin
+                .execute(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                .await
+                .unwrap_or_else(|error| panic!("CREATE SCHEMA {schema} on {url}: {error}"));
+            let _ = admin.close().await;
+            let drop = SERVER.drop_statement(&schema);
+            let cleanup = SERVER.cleanup(&schema, {
+                let options = options.clone();
+                move || async move {
+                    let mut conn = PgConnection::connect_with(&options).await?;
+                    conn.execute(SERVER.lock_timeout).await?;
+                    conn.execute(AssertSqlSafe(drop)).await?;
+                    conn.close().await
+                }
+            });
+            let pool = PgPoolOptions::new()
+                .max_connections(super::POOL_SIZE)
+                .connect_with(options.options([("search_path", schema.as_str())]))
+                .await
+                .unwrap_or_else(|error| panic!("connect to {url} (schema {schema}): {error}"));
+            sample::create_tables(&pool)
+                .await
+                .unwrap_or_else(|error| panic!("create the sample tables on PostgreSQL: {error}"));
+            (pool, cleanup)
+        }
+    }
+}
+
+pub mod mysql {
+    //! MariaDB (the MySQL dialect): schema.yaml generated for `Dialect::Mysql` into
+    //! `OUT_DIR/mysql/`; each test gets its own database.
+
+    use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions};
+    use sqlx::{AssertSqlSafe, Connection, Executor};
+
+    use super::{Cleanup, Server, TestDatabase};
+
+    pub mod sample {
+        include!(concat!(env!("OUT_DIR"), "/mysql/sample.rs"));
+    }
+
+    pub type Db = sqlx::MySql;
+
+    const SERVER: Server = Server {
+        product: "MariaDB",
+        variable: "AUTOCACHE_TEST_MYSQL",
+        default_url: "mysql://root@127.0.0.1:3306/test",
+        list: "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata WHERE schema_name LIKE 'autocache\\_%'",
+        drop: "DROP DATABASE IF EXISTS `{name}`",
+        lock_timeout: "SET SESSION lock_wait_timeout = 10",
+    };
+
+    impl TestDatabase for Db {
+        const DIALECT: &'static str = "mysql";
+
+        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
+            let url = SERVER.url();
+            let options: MySqlConnectOptions = url
+                .parse()
+                .unwrap_or_else(|error| panic!("{}: bad URL {url}: {error}", SERVER.variable));
+            let mut admin = SERVER.connect(MySqlConnection::connect_with(&options), &url).await;
+            if SERVER.first_open() {
+                let names = sqlx::query_scalar(SERVER.list)
+                    .fetch_all(&mut admin)
+                    .await
+                    .unwrap_or_default();
+                for name in super::leftovers(names) {
+                    let _ = admin.execute(AssertSqlSafe(SERVER.drop_statement(&name))).await;
+                }
+            }
+            let database = super::unique_database_name();
+            admin
+                .execute(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+                .await
+                .unwrap_or_else(|error| panic!("CREATE DATABASE {database} on {url}: {error}"));
+            let _ = admin.close().await;
+            let drop = SERVER.drop_statement(&database);
+            let cleanup = SERVER.cleanup(&database, {
+                let options = options.clone();
+                move || async move {
+                    let mut conn = MySqlConnection::connect_with(&options).await?;
+                    conn.execute(SERVER.lock_timeout).await?;
+                    conn.execute(AssertSqlSafe(drop)).await?;
+                    conn.close().await
+                }
+            });
+            let pool = MySqlPoolOptions::new()
+                .max_connections(super::POOL_SIZE)
+                .connect_with(options.database(&database))
+                .await
+                .unwrap_or_else(|error| panic!("connect to {url} (database {database}): {error}"));
+            sample::create_tables(&pool)
+                .await
+                .unwrap_or_else(|error| panic!("create the sample tables on MariaDB: {error}"));
+            (pool, cleanup)
+        }
+    }
+}
+
+/// A database server the machine runs, and how the suite uses it.
+struct Server {
+    product: &'static str,
+    /// The environment variable holding its URL.
+    variable: &'static str,
+    default_url: &'static str,
+    /// Lists the names of the suite's databases (`autocache_…`).
+    list: &'static str,
+    /// Drops the database `{name}`.
+    drop: &'static str,
+    /// Bounds how long the drop waits for locks.
+    lock_timeout: &'static str,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        std::env::var(self.variable).unwrap_or_else(|_| self.default_url.to_owned())
+    }
+
+    /// Connects, or fails the test explaining how to point the suite at a server.
+    async fn connect<C, E: std::fmt::Display>(&self, connect: impl Future<Output = Result<C, E>>, url: &str) -> C {
+        let error = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(conn)) => return conn,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer in {CONNECT_TIMEOUT:?}"),
+        };
+        panic!(
+            "{product} is not reachable at {url}: {error}\n\
+             The suite runs on SQLite, PostgreSQL and MariaDB and skips none of them: start \
+             {product}, or point the tests at a running server with {variable}=<url> \
+             (defaults: AUTOCACHE_TEST_PG=postgres://postgres@127.0.0.1:5432/test, \
+             AUTOCACHE_TEST_MYSQL=mysql://root@127.0.0.1:3306/test; the user must be allowed \
+             to create and drop schemas / databases).",
+            product = self.product,
+            variable = self.variable,
+        )
+    }
+
+    /// Whether this is the process's first database on this server (which then drops the
+    /// [`leftovers`] of killed runs).
+    fn first_open(&self) -> bool {
+        static OPENED: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+        !OPENED[usize::from(self.variable == "AUTOCACHE_TEST_MYSQL")].swap(true, Ordering::SeqCst)
+    }
+
+    /// The statement that drops the schema or database `name`.
+    fn drop_statement(&self, name: &str) -> String {
+        self.drop.replace("{name}", name)
+    }
+
+    /// Runs `drop` when the test ends: on its own thread and runtime, since it runs in `Drop`
+    /// (possibly while the test's runtime unwinds a panic).
+    fn cleanup<F, Fut>(&self, name: &str, drop: F) -> Cleanup
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), sqlx::Error>>,
+    {
+        let (name, product) = (name.to_owned(), self.product);
+        Cleanup::new(move || {
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|error| error.to_string())?;
+                runtime.block_on(async move {
+                    match tokio::time::timeout(Duration::from_secs(30), drop()).await {
+                        Ok(result) => result.map_err(|error| error.to_string()),
+                        Err(_) => Err("timed out".to_owned()),
+                    }
+                })
+            })
+            .join();
+            match dropped {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => eprintln!("warning: could not drop {product} test database {name}: {error}"),
+                Err(_) => eprintln!("warning: dropping {product} test database {name} panicked"),
+            }
+        })
+    }
+}
+
+/// A 32-bit FNV-1a hash of this host's name, so that runs on other hosts sharing a server
+/// never sweep each other's databases.
+fn host_tag() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let hash = host.trim().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    format!("{hash:08x}")
+}
+
+/// `autocache_<host>_<pid>_<n>`: unique to this process and call, valid unquoted in both
+/// servers (lowercase letters, digits and underscores).
+fn unique_database_name() -> String {
+    crate::env::unique_name(&format!("autocache_{}", host_tag())).replace('-', "_")
+}
+
+/// The databases among `names` that this suite made on this host in a process that is gone
+/// (killed before its cleanup ran). Only where `/proc` tells which processes live.
+fn leftovers(names: Vec<String>) -> Vec<String> {
+    if !std::path::Path::new("/proc/self").exists() {
+        return Vec::new();
+    }
+    let host = host_tag();
+    names
+        .into_iter()
+        .filter(|name| {
+            let parts: Vec<&str> = name.split('_').collect();
+            matches!(parts.as_slice(), ["autocache", tag, pid, _] if *tag == host
+                && pid.parse::<u32>().is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()))
+        })
+        .collect()
+}

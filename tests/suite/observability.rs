@@ -1,0 +1,70 @@
+//! What an operator sees: per-model stats, and a tracing span on every repository call
+//! with the model, the operation, the backend and the hits and misses.
+
+use std::sync::{Arc, Mutex};
+
+use autocache_generated::{BookRepo, NewBook, NewPerson, PersonRepo};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
+
+use crate::env::{Kind, env};
+
+/// Records every `autocache` span's fields as `name=value` text.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={:?}", field.name(), value));
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Spans {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: LayerContext<'_, S>) {
+        if attrs.metadata().name() == "autocache" {
+            let mut text = String::new();
+            attrs.record(&mut Fields(&mut text));
+            self.0.lock().unwrap().push(text);
+        }
+    }
+
+    fn on_record(&self, _id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
+        let mut text = String::new();
+        values.record(&mut Fields(&mut text));
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.push_str(&text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn stats_per_model_and_spans_per_call() {
+    let env = env(Kind::Memory).await;
+    let spans = Spans::default();
+    let subscriber = tracing_subscriber::registry().with(spans.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let people = PersonRepo::new(&env.ctx);
+    let ann = people.insert(&NewPerson { name: "Ann".into() }).await.unwrap();
+    let book = BookRepo::new(&env.ctx).insert(&NewBook { title: "T".into(), author_id: ann.id, rank: 1 }).await.unwrap();
+    people.get(ann.id).await.unwrap();
+    people.evict(ann.id).await.unwrap();
+    people.get(ann.id).await.unwrap();
+
+    let models = env.ctx.model_snapshots();
+    assert_eq!((models["Person"].hits, models["Person"].misses, models["Person"].fills), (1, 1, 2));
+    assert_eq!(models["Book"].fills, 2, "the book's instance key and its author's `books`, refilled after commit");
+    assert!(models["Book"].db_queries >= 1);
+    let total = env.ctx.snapshot();
+    assert_eq!(total.hits, models.values().map(|m| m.hits).sum::<u64>());
+
+    let spans = spans.0.lock().unwrap().clone();
+    assert!(spans.iter().any(|s| s.contains("model=\"Person\"") && s.contains("op=\"insert\"")), "{spans:?}");
+    assert!(spans.iter().any(|s| s.contains("op=\"get_many\"") && s.contains("hits=1") && s.contains("misses=0")), "{spans:?}");
+    assert!(spans.iter().any(|s| s.contains("op=\"get_many\"") && s.contains("misses=1")), "{spans:?}");
+    assert!(spans.iter().any(|s| s.contains("model=\"Book\"") && s.contains("backend=\"other\"")), "{spans:?}");
+    let _ = book;
+}
