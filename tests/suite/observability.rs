@@ -49,22 +49,55 @@ async fn stats_per_model_and_spans_per_call() {
 
     let people = PersonRepo::new(&env.ctx);
     let ann = people.insert(&NewPerson { name: "Ann".into() }).await.unwrap();
-    let book = BookRepo::new(&env.ctx).insert(&NewBook { title: "T".into(), author_id: ann.id, rank: 1 }).await.unwrap();
+    let book = BookRepo::new(&env.ctx)
+        .insert(&NewBook {
+            title: "T".into(),
+            author_id: ann.id,
+            rank: 1,
+        })
+        .await
+        .unwrap();
     people.get(ann.id).await.unwrap();
     people.evict(ann.id).await.unwrap();
     people.get(ann.id).await.unwrap();
 
     let models = env.ctx.model_snapshots();
-    assert_eq!((models["Person"].hits, models["Person"].misses, models["Person"].fills), (1, 1, 2));
-    assert_eq!(models["Book"].fills, 2, "the book's instance key and its author's `books`, refilled after commit");
+    assert_eq!(
+        (models["Person"].hits, models["Person"].misses, models["Person"].fills),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        models["Book"].fills, 2,
+        "the book's instance key and its author's `books`, refilled after commit"
+    );
     assert!(models["Book"].db_queries >= 1);
     let total = env.ctx.snapshot();
     assert_eq!(total.hits, models.values().map(|m| m.hits).sum::<u64>());
 
     let spans = spans.0.lock().unwrap().clone();
-    assert!(spans.iter().any(|s| s.contains("model=\"Person\"") && s.contains("op=\"insert\"")), "{spans:?}");
-    assert!(spans.iter().any(|s| s.contains("op=\"get_many\"") && s.contains("hits=1") && s.contains("misses=0")), "{spans:?}");
-    assert!(spans.iter().any(|s| s.contains("op=\"get_many\"") && s.contains("misses=1")), "{spans:?}");
-    assert!(spans.iter().any(|s| s.contains("model=\"Book\"") && s.contains("backend=\"other\"")), "{spans:?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("model=\"Person\"") && s.contains("op=\"insert\"")),
+        "{spans:?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("op=\"get_many\"") && s.contains("hits=1") && s.contains("misses=0")),
+        "{spans:?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("op=\"get_many\"") && s.contains("misses=1")),
+        "{spans:?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.contains("model=\"Book\"") && s.contains("backend=\"other\"")),
+        "{spans:?}"
+    );
     let _ = book;
 }
