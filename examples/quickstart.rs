@@ -33,12 +33,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Writes keep the cache in step; the reads after them cost no query.
     let ann = people.insert(&NewPerson { name: "Ann".into() }).await?;
-    let dune = books.insert(&NewBook { title: "Dune".into(), author_id: ann.id, rank: 1 }).await?;
+    let dune = books
+        .insert(&NewBook {
+            title: "Dune".into(),
+            author_id: ann.id,
+            rank: 1,
+        })
+        .await?;
     let step = ctx.snapshot();
     assert_eq!(people.get(ann.id).await?.as_ref(), Some(&ann));
     report("get a person just inserted", step, ctx.snapshot());
 
-    people.update(&Person { name: "Ann Smith".into(), ..ann.clone() }).await?;
+    people
+        .update(&Person {
+            name: "Ann Smith".into(),
+            ..ann.clone()
+        })
+        .await?;
     let step = ctx.snapshot();
     assert_eq!(people.get(ann.id).await?.map(|p| p.name), Some("Ann Smith".to_owned()));
     report("get a person just updated", step, ctx.snapshot());
@@ -63,8 +74,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(people.edited(ann.id).await?.len(), 1);
     report("books ann edits, just after add_editors", step, ctx.snapshot());
 
-    let changes = sample::BookChanges { rank: Some(5), ..Default::default() };
-    books.update_where(&sample::BookFilter::AuthorIdEq(ann.id), &changes).await?;
+    let changes = sample::BookChanges {
+        rank: Some(5),
+        ..Default::default()
+    };
+    books
+        .update_where(&sample::BookFilter::AuthorIdEq(ann.id), &changes)
+        .await?;
     let step = ctx.snapshot();
     assert_eq!(books.get(dune.id).await?.map(|b| b.rank), Some(5));
     report("get a book after a bulk update_where", step, ctx.snapshot());
@@ -77,7 +93,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\nstats snapshot (totals): {:?}", ctx.snapshot());
     for (model, stats) in ctx.model_snapshots() {
-        println!("  {model:<8} queries={} hits={} misses={} fills={} invalidations={}", stats.db_queries, stats.hits, stats.misses, stats.fills, stats.invalidations);
+        println!(
+            "  {model:<8} queries={} hits={} misses={} fills={} invalidations={}",
+            stats.db_queries, stats.hits, stats.misses, stats.fills, stats.invalidations
+        );
     }
     Ok(())
 }

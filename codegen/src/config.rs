@@ -60,11 +60,11 @@ impl Config {
 
     /// Reads and validates the schema at `path`.
     pub fn load(&self, path: &Path) -> Result<Schema, Error> {
-        let source = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let source = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
         })?;
-        let mut schema = validate::load(&source, &path.display().to_string())?;
+        let mut schema = validate::load_bytes(&source, &path.display().to_string())?;
         if let Some(dialect) = self.dialect {
             schema.dialect = dialect;
         }

@@ -1,6 +1,8 @@
 //! CREATE TABLE statements for a schema, per dialect (the `ddl` verb, and the `DDL`
 //! constant of generated code that tests and the quickstart create their tables with).
 
+use sha2::{Digest, Sha256};
+
 use crate::ir::{DefaultValue, Dialect, Field, FieldType, Model, OnDelete, Schema};
 use crate::sql::quote;
 
@@ -18,7 +20,7 @@ pub fn statements(schema: &Schema) -> Vec<String> {
         {
             out.push(format!(
                 "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &format!("{}_{}_idx", model.table, field.column)),
+                quote(dialect, &index_name(&model.table, &field.column)),
                 quote(dialect, &model.table),
                 quote(dialect, &field.column)
             ));
@@ -46,13 +48,31 @@ pub fn statements(schema: &Schema) -> Vec<String> {
             ));
             out.push(format!(
                 "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &format!("{}_{}_idx", m2m.through, m2m.target_column)),
+                quote(dialect, &index_name(&m2m.through, &m2m.target_column)),
                 quote(dialect, &m2m.through),
                 quote(dialect, &m2m.target_column)
             ));
         }
     }
     out
+}
+
+/// `<table>_<column>_idx`, or, past the 63 characters PostgreSQL and MySQL allow, its first
+/// 50 characters and a digest of the whole (so long names stay distinct).
+fn index_name(table: &str, column: &str) -> String {
+    let name = format!("{table}_{column}_idx");
+    if name.len() <= 63 {
+        return name;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let cut = name
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|&i| i <= 50)
+        .last()
+        .unwrap_or(0);
+    format!("{}_{hex}_idx", &name[..cut])
 }
 
 /// Models ordered so that every foreign key's target is created first (declaration order

@@ -266,7 +266,6 @@ proptest! {
     /// from the one written. Ignored until the workspace enables
     /// `serde_json = { version = "1", features = ["float_roundtrip"] }`.
     #[test]
-    #[ignore = "needs serde_json's float_roundtrip feature (JSON floats lose one ULP through the cache)"]
     fn json_floats_round_trip(value in json(true)) {
         #[derive(Debug, PartialEq, Serialize, Deserialize)]
         struct Row {
