@@ -4,8 +4,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use autocache::{Model, SharedBackend};
 use autocache::codec::{self, Cached};
+use autocache::{Model, SharedBackend};
 use autocache_generated::{Book, Person, PersonRepo};
 use autocache_testkit::memcached::Memcached;
 use memcache::exp::{AsyncMetaClient, Get, Meta};
@@ -57,16 +57,31 @@ pub async fn run(plan: Plan) {
         black_box(client.run_many([lease_get(&keys[i % 100])]).await.expect("get"))
     });
     layer!("MemcachedBackend::lookup, 1 key", |i| async {
-        black_box(backend.lookup(&refs[i % 100..i % 100 + 1], LEASE).await.expect("lookup"))
+        black_box(
+            backend
+                .lookup(&refs[i % 100..i % 100 + 1], LEASE)
+                .await
+                .expect("lookup"),
+        )
     });
     layer!("Guarded lookup, 1 key", |i| async {
-        black_box(guarded.lookup(&refs[i % 100..i % 100 + 1], LEASE).await.expect("lookup"))
+        black_box(
+            guarded
+                .lookup(&refs[i % 100..i % 100 + 1], LEASE)
+                .await
+                .expect("lookup"),
+        )
     });
     layer!("PersonRepo::get", |i| async {
         black_box(people.get(hot[i % 100]).await.expect("get"))
     });
     layer!("bare run_many, 100 x mg k v c N5", |_i| async {
-        black_box(client.run_many(keys.iter().map(|key| lease_get(key))).await.expect("get"))
+        black_box(
+            client
+                .run_many(keys.iter().map(|key| lease_get(key)))
+                .await
+                .expect("get"),
+        )
     });
     layer!("MemcachedBackend::lookup, 100 keys", |_i| async {
         black_box(backend.lookup(&refs, LEASE).await.expect("lookup"))
@@ -113,6 +128,8 @@ pub async fn run(plan: Plan) {
         black_box(books)
     });
     table.print("breakdown, memcached");
+    key_building(&book_prefix);
+    timer_cost().await;
 }
 
 /// The bytes cached under `key` (which must be a hit).
@@ -121,4 +138,54 @@ async fn raw_value(backend: &dyn autocache::CacheBackend, key: &str) -> Vec<u8> 
         Some(autocache::Lookup::Value { bytes, .. }) => bytes.to_vec(),
         other => panic!("{key}: {other:?}"),
     }
+}
+
+/// CPU only: the cost of building 100 primary keys as `key::primary` does, against one
+/// `String` written in place (the change proposed for `key.rs`).
+fn key_building(prefix: &str) {
+    use std::fmt::Write as _;
+    use std::time::Instant;
+    const ROUNDS: usize = 20_000;
+    let ids: Vec<i64> = (1_000..1_100).collect();
+    let time = |build: &dyn Fn(i64) -> String| {
+        let start = Instant::now();
+        for _ in 0..ROUNDS {
+            for &id in &ids {
+                black_box(build(black_box(id)));
+            }
+        }
+        start.elapsed().as_nanos() as f64 / (ROUNDS * ids.len()) as f64
+    };
+    let now = time(&|id| autocache::key::primary(prefix, &id));
+    let in_place = time(&|id| {
+        let mut key = String::with_capacity(prefix.len() + 24);
+        key.push_str(prefix);
+        key.push_str(":pk:");
+        let _ = write!(key, "{id}");
+        key
+    });
+    let namespace = "breakdown:";
+    let prefix_now = time(&|_| format!("{namespace}{}", Book::INFO.key_prefix));
+    println!();
+    println!(
+        "key building (ns per key): key::primary {now:.0}, one String written in place {in_place:.0}; the per-call prefix format! {prefix_now:.0}"
+    );
+}
+
+/// The cost of a `tokio::time::timeout` around a future that is pending once (as every
+/// cache call is): a yield with and without the timer.
+async fn timer_cost() {
+    use std::time::Instant;
+    const ROUNDS: u32 = 200_000;
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        tokio::task::yield_now().await;
+    }
+    let bare = start.elapsed().as_nanos() as f64 / f64::from(ROUNDS);
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        let _ = tokio::time::timeout(Duration::from_millis(250), tokio::task::yield_now()).await;
+    }
+    let timed = start.elapsed().as_nanos() as f64 / f64::from(ROUNDS);
+    println!("a pending-once future: {bare:.0} ns, inside tokio::time::timeout {timed:.0} ns");
 }

@@ -85,3 +85,30 @@ impl Drop for TempSchema {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Where the time of one generation goes: (load, plan, render, format) in milliseconds, the
+/// median of `runs` each.
+pub fn phases(path: &Path, runs: usize) -> [f64; 4] {
+    let source = std::fs::read_to_string(path).expect("read the schema");
+    let name = path.display().to_string();
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let schema = autocache_codegen::validate::load(&source, &name).expect("valid schema");
+        times[0].push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let plans = autocache_codegen::plan::plan(&schema);
+        times[1].push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let rendered = autocache_codegen::render::render(&schema, &plans).expect("render");
+        times[2].push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let formatted = autocache_codegen::format::format(&rendered, &name).expect("format");
+        times[3].push(start.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(formatted);
+    }
+    times.map(|mut phase| {
+        phase.sort_by(f64::total_cmp);
+        phase[phase.len() / 2]
+    })
+}

@@ -150,7 +150,10 @@ pub fn version_of(name: &str) -> u64 {
 
 /// The same people in a PostgreSQL table of this process, dropped by [`PgTable::drop_table`].
 pub struct PgTable {
+    /// A pool as `PgPool::connect` makes it: it pings a connection before handing it out.
     pub pool: PgPool,
+    /// A pool that does not (`test_before_acquire(false)`): the select alone.
+    pub pool_no_ping: PgPool,
     pub select: String,
     table: String,
 }
@@ -181,7 +184,18 @@ impl PgTable {
             .execute(&pool)
             .await?;
         let select = format!("SELECT id, name FROM {table} WHERE id = $1");
-        Ok(PgTable { pool, select, table })
+        let pool_no_ping = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(PgTable {
+            pool,
+            pool_no_ping,
+            select,
+            table,
+        })
     }
 
     pub async fn drop_table(self) {
@@ -189,6 +203,7 @@ impl PgTable {
             .execute(&self.pool)
             .await;
         self.pool.close().await;
+        self.pool_no_ping.close().await;
     }
 }
 

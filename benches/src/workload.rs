@@ -102,7 +102,13 @@ impl Checker {
 /// The books of people `1..=universe` (ids are dense, in person order).
 fn books_in(universe: i64) -> i64 {
     (1..=universe)
-        .map(|p| if p == 1 { crate::setup::AUTHOR_BOOKS as i64 } else { p % 4 })
+        .map(|p| {
+            if p == 1 {
+                crate::setup::AUTHOR_BOOKS as i64
+            } else {
+                p % 4
+            }
+        })
         .sum()
 }
 

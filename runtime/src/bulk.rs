@@ -41,13 +41,18 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
         return Ok(0);
     }
     let ids: Vec<M::Id> = old.iter().map(|row| row.id().clone()).collect();
-    let assignments: Vec<String> =
-        columns.iter().enumerate().map(|(i, column)| format!("{column} = {}", M::Db::placeholder(i + 1))).collect();
+    let assignments: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = {}", M::Db::placeholder(i + 1)))
+        .collect();
     let sql = format!(
         "{}{}{}",
         M::SQL.update_set,
         assignments.join(", "),
-        M::SQL.where_ids.replace("{ids}", &placeholders::<M::Db>(columns.len() + 1, ids.len()))
+        M::SQL
+            .where_ids
+            .replace("{ids}", &placeholders::<M::Db>(columns.len() + 1, ids.len()))
     );
     let query = M::bind_ids(changes.bind(sqlx::query(sqlx::AssertSqlSafe(sql))), &ids);
     fetch(ctx, &M::INFO, conn, query).await?;

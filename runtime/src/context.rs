@@ -116,7 +116,10 @@ impl<DB: Dialect> Context<DB> {
 
     /// Counts into the totals and `model`'s counters.
     pub(crate) fn meter(&self, model: &ModelInfo) -> Meter<'_> {
-        Meter { total: &self.inner.stats, model: self.inner.model_stats.of(model.name) }
+        Meter {
+            total: &self.inner.stats,
+            model: self.inner.model_stats.of(model.name),
+        }
     }
 
     /// The backend a model's keys live on.

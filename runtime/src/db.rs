@@ -95,10 +95,17 @@ pub(crate) async fn begin_write<DB: Dialect>(
 
 /// `count` placeholders from the `first`-th on, comma separated.
 pub fn placeholders<DB: Dialect>(first: usize, count: usize) -> String {
-    (first..first + count).map(DB::placeholder).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(DB::placeholder)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `<column> IN (<placeholders>)`, or a condition that is never true for an empty list.
 pub fn in_list<DB: Dialect>(column: &str, first: usize, count: usize) -> String {
-    if count == 0 { "1 = 0".to_owned() } else { format!("{column} IN ({})", placeholders::<DB>(first, count)) }
+    if count == 0 {
+        "1 = 0".to_owned()
+    } else {
+        format!("{column} IN ({})", placeholders::<DB>(first, count))
+    }
 }

@@ -26,7 +26,9 @@ pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
-pub use model::{Changes, Filter, Collection, Dependent, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField};
+pub use model::{
+    Changes, Collection, Dependent, Filter, Footprint, Membership, Model, ModelInfo, ModelSql, NewModel, UniqueField,
+};
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
 pub use transaction::Transaction;

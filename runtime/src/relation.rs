@@ -171,10 +171,22 @@ where
         ),
     };
     for other in &remove {
-        fetch(ctx, &S::INFO, conn, sqlx::query(side.delete).bind(id.clone()).bind(other.clone())).await?;
+        fetch(
+            ctx,
+            &S::INFO,
+            conn,
+            sqlx::query(side.delete).bind(id.clone()).bind(other.clone()),
+        )
+        .await?;
     }
     for other in &add {
-        fetch(ctx, &S::INFO, conn, sqlx::query(side.insert).bind(id.clone()).bind(other.clone())).await?;
+        fetch(
+            ctx,
+            &S::INFO,
+            conn,
+            sqlx::query(side.insert).bind(id.clone()).bind(other.clone()),
+        )
+        .await?;
     }
     let (cache, plan) = plans.of(&O::INFO)?;
     let own_key = key::relation(&cache.prefix, side.own.name, &id.to_string());

@@ -213,7 +213,13 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
     plans: &mut PlanSet<'a, <N::Model as Model>::Db>,
     new: &N,
 ) -> Result<N::Model> {
-    let rows = fetch(ctx, &<N::Model as Model>::INFO, conn, new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert))).await?;
+    let rows = fetch(
+        ctx,
+        &<N::Model as Model>::INFO,
+        conn,
+        new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert)),
+    )
+    .await?;
     let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
     plan_row(plans, ctx, &row, RowEffect::Current)?;
     Ok(row)

@@ -101,6 +101,9 @@ impl ModelStats {
     /// A snapshot of every model's counters.
     pub fn snapshot(&self) -> BTreeMap<String, StatsSnapshot> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        models.iter().map(|(name, stats)| ((*name).to_owned(), stats.snapshot())).collect()
+        models
+            .iter()
+            .map(|(name, stats)| ((*name).to_owned(), stats.snapshot()))
+            .collect()
     }
 }

@@ -9,7 +9,14 @@ use crate::model::ModelInfo;
 
 /// The span of one repository call.
 pub(crate) fn call(model: &ModelInfo, op: &'static str) -> Span {
-    tracing::debug_span!("autocache", model = model.name, op, backend = model.backend, hits = Empty, misses = Empty)
+    tracing::debug_span!(
+        "autocache",
+        model = model.name,
+        op,
+        backend = model.backend,
+        hits = Empty,
+        misses = Empty
+    )
 }
 
 /// Records a read's hits and misses on the current span.

@@ -10,10 +10,10 @@
 
 use sqlx::Database;
 
+use crate::bulk::{delete_where_planned, update_where_planned};
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
-use crate::bulk::{delete_where_planned, update_where_planned};
 use crate::model::{Changes, Filter, Model, NewModel};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;

@@ -73,7 +73,10 @@ impl Guarded {
             if pending.is_empty() {
                 return Ok(());
             }
-            pending.iter().map(|(key, generation)| (key.clone(), *generation)).collect()
+            pending
+                .iter()
+                .map(|(key, generation)| (key.clone(), *generation))
+                .collect()
         };
         let keys: Vec<&str> = pending.iter().map(|(key, _)| key.as_str()).collect();
         self.call(self.inner.evict(&keys)).await?;
