@@ -102,19 +102,7 @@ fn bind_expr(field: &Field) -> String {
 fn describe(model: &Model, field: &Field) -> String {
     let ty = match &field.ty {
         FieldType::String { max_length } => format!("string, at most {max_length} characters"),
-        FieldType::SmallInt => "small_integer".into(),
-        FieldType::Int => "integer".into(),
-        FieldType::PositiveInt => "positive_integer".into(),
-        FieldType::BigInt => "big_integer".into(),
-        FieldType::Bool => "boolean".into(),
-        FieldType::Float => "float".into(),
-        FieldType::Text => "text".into(),
-        FieldType::Bytes => "bytes".into(),
-        FieldType::Uuid => "uuid".into(),
-        FieldType::Date => "date".into(),
-        FieldType::Time => "time".into(),
-        FieldType::DateTime => "datetime".into(),
-        FieldType::Json => "json".into(),
+        other => crate::validate::type_key(other),
     };
     let mut doc = format!("Column `{}`: {ty}", field.column);
     if field.nullable {
