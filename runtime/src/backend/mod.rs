@@ -67,8 +67,9 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Short name of the backend kind, for stats and tracing (`memory`, `memcached`, `redis`).
     fn kind(&self) -> &'static str;
 
-    /// Looks up `keys` in one round trip per server. A missing key grants this caller a
-    /// fill lease valid for `lease_ttl`, unless another caller already holds one.
+    /// Looks up `keys`: hits in one round trip per server (redis takes a second one for the
+    /// leases of missing keys). A missing key grants this caller a fill lease valid for
+    /// `lease_ttl`, unless another caller already holds one.
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError>;
 
     /// Stores `bytes` under `key` for `ttl` if and only if the key still carries `token`.
