@@ -374,25 +374,6 @@ fn schema_text() -> impl Strategy<Value = String> {
         "flag",
         "body",
     ];
-    const TYPES: &[&str] = &[
-        "small_integer",
-        "integer",
-        "positive_integer",
-        "big_integer",
-        "boolean",
-        "float",
-        "string",
-        "text",
-        "bytes",
-        "uuid",
-        "date",
-        "time",
-        "datetime",
-        "json",
-        "foreign_key",
-        "one_to_one",
-        "many_to_many",
-    ];
     const DEFAULTS: &[&str] = &[
         "0",
         "-5",
@@ -418,9 +399,8 @@ fn schema_text() -> impl Strategy<Value = String> {
             _ => return None,
         })
     }
-    const PK_TYPES: &[&str] = &["auto", "big_integer", "integer", "uuid", "string"];
     let field = (
-        select(TYPES),
+        select(autocache_codegen::validate::FIELD_TYPES),
         any::<Index>(),
         any::<bool>(),
         proptest::option::weighted(0.3, select(DEFAULTS)),
@@ -429,7 +409,7 @@ fn schema_text() -> impl Strategy<Value = String> {
         any::<bool>(),
     );
     let model = (
-        proptest::option::weighted(0.3, select(PK_TYPES)),
+        proptest::option::weighted(0.3, select(autocache_codegen::validate::PRIMARY_KEY_TYPES)),
         subsequence(FIELDS, 0..6),
         proptest::collection::vec(field, 6),
         proptest::option::weighted(0.3, proptest::collection::vec((any::<Index>(), any::<bool>()), 1..3)),

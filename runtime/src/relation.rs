@@ -170,21 +170,16 @@ where
                 .collect(),
         ),
     };
-    for other in &remove {
+    let pairs = remove
+        .iter()
+        .map(|other| (side.delete, other))
+        .chain(add.iter().map(|other| (side.insert, other)));
+    for (sql, other) in pairs {
         fetch(
             ctx,
             &S::INFO,
             conn,
-            sqlx::query(side.delete).bind(id.clone()).bind(other.clone()),
-        )
-        .await?;
-    }
-    for other in &add {
-        fetch(
-            ctx,
-            &S::INFO,
-            conn,
-            sqlx::query(side.insert).bind(id.clone()).bind(other.clone()),
+            sqlx::query(sql).bind(id.clone()).bind(other.clone()),
         )
         .await?;
     }
