@@ -4,9 +4,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use autocache::codec::{self, Cached};
 use autocache::{Model, SharedBackend};
-use autocache_generated::{Book, Person, PersonRepo};
+use autocache_generated::{Person, PersonRepo};
 use autocache_testkit::memcached::Memcached;
 use memcache::exp::{AsyncMetaClient, Get, Meta};
 
@@ -95,97 +94,5 @@ pub async fn run(plan: Plan) {
     layer!("PersonRepo::books, 50", |_i| async {
         black_box(people.books(1).await.expect("books"))
     });
-    // Proposed (relation.rs): a collection read that asks for the collection key and the
-    // members it held last time in one lookup, and only looks again if they changed.
-    let book_prefix = format!("breakdown:{}", Book::INFO.key_prefix);
-    let relation_key = autocache::key::relation(&book_prefix, "books", "1");
-    let ids: Vec<i64> = match codec::decode::<Vec<i64>>(&raw_value(guarded, &relation_key).await) {
-        Cached::Value(ids) => ids,
-        _ => panic!("the collection is cached"),
-    };
-    let mut one_trip: Vec<String> = vec![relation_key.clone()];
-    one_trip.extend(ids.iter().map(|id| autocache::key::primary(&book_prefix, id)));
-    let one_trip: Vec<&str> = one_trip.iter().map(String::as_str).collect();
-    layer!("prototype: books in one lookup", |_i| async {
-        let found = guarded.lookup(&one_trip, LEASE).await.expect("lookup");
-        let mut found = found.into_iter();
-        let Some(autocache::Lookup::Value { bytes, .. }) = found.next() else {
-            panic!("collection hit")
-        };
-        let Cached::Value(ids) = codec::decode::<Vec<i64>>(&bytes) else {
-            panic!("ids")
-        };
-        let books: Vec<Book> = found
-            .map(|lookup| match lookup {
-                autocache::Lookup::Value { bytes, .. } => match codec::decode::<Book>(&bytes) {
-                    Cached::Value(book) => book,
-                    _ => panic!("a book"),
-                },
-                _ => panic!("a hit"),
-            })
-            .collect();
-        assert_eq!(books.len(), ids.len());
-        black_box(books)
-    });
     table.print("breakdown, memcached");
-    key_building(&book_prefix);
-    timer_cost().await;
-}
-
-/// The bytes cached under `key` (which must be a hit).
-async fn raw_value(backend: &dyn autocache::CacheBackend, key: &str) -> Vec<u8> {
-    match backend.lookup(&[key], LEASE).await.expect("lookup").pop() {
-        Some(autocache::Lookup::Value { bytes, .. }) => bytes.to_vec(),
-        other => panic!("{key}: {other:?}"),
-    }
-}
-
-/// CPU only: the cost of building 100 primary keys as `key::primary` does, against one
-/// `String` written in place (the change proposed for `key.rs`).
-fn key_building(prefix: &str) {
-    use std::fmt::Write as _;
-    use std::time::Instant;
-    const ROUNDS: usize = 20_000;
-    let ids: Vec<i64> = (1_000..1_100).collect();
-    let time = |build: &dyn Fn(i64) -> String| {
-        let start = Instant::now();
-        for _ in 0..ROUNDS {
-            for &id in &ids {
-                black_box(build(black_box(id)));
-            }
-        }
-        start.elapsed().as_nanos() as f64 / (ROUNDS * ids.len()) as f64
-    };
-    let now = time(&|id| autocache::key::primary(prefix, &id));
-    let in_place = time(&|id| {
-        let mut key = String::with_capacity(prefix.len() + 24);
-        key.push_str(prefix);
-        key.push_str(":pk:");
-        let _ = write!(key, "{id}");
-        key
-    });
-    let namespace = "breakdown:";
-    let prefix_now = time(&|_| format!("{namespace}{}", Book::INFO.key_prefix));
-    println!();
-    println!(
-        "key building (ns per key): key::primary {now:.0}, one String written in place {in_place:.0}; the per-call prefix format! {prefix_now:.0}"
-    );
-}
-
-/// The cost of a `tokio::time::timeout` around a future that is pending once (as every
-/// cache call is): a yield with and without the timer.
-async fn timer_cost() {
-    use std::time::Instant;
-    const ROUNDS: u32 = 200_000;
-    let start = Instant::now();
-    for _ in 0..ROUNDS {
-        tokio::task::yield_now().await;
-    }
-    let bare = start.elapsed().as_nanos() as f64 / f64::from(ROUNDS);
-    let start = Instant::now();
-    for _ in 0..ROUNDS {
-        let _ = tokio::time::timeout(Duration::from_millis(250), tokio::task::yield_now()).await;
-    }
-    let timed = start.elapsed().as_nanos() as f64 / f64::from(ROUNDS);
-    println!("a pending-once future: {bare:.0} ns, inside tokio::time::timeout {timed:.0} ns");
 }

@@ -96,7 +96,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .filter_map(|f| {
             f.relation
                 .as_ref()
-                .map(|r| format!("{prefix}:rel.{}:<{}> (owner {})", r.related_name, f.name, r.target))
+                .map(|r| format!("{prefix}:rows.{}:<{}> (owner {})", r.related_name, f.name, r.target))
         })
         .collect();
     // Collections owned by a row of this model, read through its repository.
@@ -107,10 +107,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             .find(|m| m.name == reverse.source)
             .map(|m| key_prefix(schema, m))
             .unwrap_or_default();
+        let (kind, holds) = match reverse.kind {
+            ReverseKind::ManyToMany => ("rel", "primary keys paired with the row"),
+            ReverseKind::Collection | ReverseKind::One => ("rows", "rows related to the row"),
+        };
         keys.push(KeyPlan {
             read_by: reverse.name.clone(),
-            pattern: format!("{members}:rel.{}:<{pk}>", reverse.name),
-            holds: format!("the `{}` primary keys related to the row, in order", reverse.source),
+            pattern: format!("{members}:{kind}.{}:<{pk}>", reverse.name),
+            holds: format!("the `{}` {holds}, in order", reverse.source),
         });
     }
     for m2m in &model.many_to_many {
@@ -151,7 +155,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
     deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
     for reverse in &model.reverse {
-        deleted.push(format!("<{}>:rel.{}:<{pk}>", reverse.source, reverse.name));
+        let kind = if reverse.kind == ReverseKind::ManyToMany {
+            "rel"
+        } else {
+            "rows"
+        };
+        deleted.push(format!("<{}>:{kind}.{}:<{pk}>", reverse.source, reverse.name));
         if reverse.kind != ReverseKind::ManyToMany {
             let cascade = schema
                 .models

@@ -304,6 +304,8 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": const_name,
             "name": relation.related_name,
+            "members": model.name,
+            "holds": "Rows",
             "sql": rust_str(&sql::members_by_column(dialect, model, &field.column)),
         }));
         memberships.push(json!({ "const_name": const_name, "field": field.name, "nullable": field.nullable }));
@@ -315,11 +317,15 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": own,
             "name": m2m.name,
+            "members": target.name,
+            "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, target, &m2m.through, &m2m.target_column, &m2m.source_column)),
         }));
         collections.push(json!({
             "const_name": theirs,
             "name": m2m.related_name,
+            "members": model.name,
+            "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
         }));
         for (side, this, other, own, theirs) in [
@@ -351,8 +357,8 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
     let mut joined = Vec::new();
     let mut dependents = Vec::new();
     for m2m in &model.many_to_many {
-        owned.push(json!({ "info": info(&m2m.target), "name": m2m.name }));
-        joined.push(json!({ "name": m2m.related_name, "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.target_column, &m2m.source_column)) }));
+        owned.push(json!({ "info": info(&m2m.target), "collection": shout(&[&model.name, &m2m.name]) }));
+        joined.push(json!({ "collection": shout(&[&m2m.target, &m2m.related_name]), "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.target_column, &m2m.source_column)) }));
     }
     // The repository's relation methods.
     let mut readers = Vec::new();
@@ -370,7 +376,8 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     .find(|f| f.relation.as_ref().is_some_and(|r| r.name == reverse.field))
                     .expect("validated");
                 let relation = field.relation.as_ref().expect("a relation field");
-                owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
+                let collection = shout(&[&source.name, "by", &reverse.field]);
+                owned.push(json!({ "info": info(&source.name), "collection": collection }));
                 dependents.push(json!({
                     "model": source.name,
                     "sql": rust_str(&sql::texts_where(dialect, &source.table, &source.primary_key.column, &field.column)),
@@ -379,7 +386,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 readers.push(json!({
                     "name": reverse.name,
                     "members": source.name,
-                    "collection": shout(&[&source.name, "by", &reverse.field]),
+                    "collection": collection,
                     "one": reverse.kind == ReverseKind::One || relation.kind == RelationKind::OneToOne,
                     "field": reverse.field,
                 }));
@@ -390,8 +397,8 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     .iter()
                     .find(|m| m.name == reverse.field)
                     .expect("validated");
-                owned.push(json!({ "info": info(&source.name), "name": reverse.name }));
-                joined.push(json!({ "name": m2m.name, "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.source_column, &m2m.target_column)) }));
+                owned.push(json!({ "info": info(&source.name), "collection": shout(&[&model.name, &reverse.name]) }));
+                joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.source_column, &m2m.target_column)) }));
                 joins.push(json!({ "name": reverse.name, "members": source.name, "collection": shout(&[&model.name, &reverse.name]), "side": format!("{}_SIDE", shout(&[&model.name, &reverse.name])) }));
             }
         }

@@ -116,12 +116,12 @@ impl autocache::Model for Person {
     }
     const FOOTPRINT: autocache::Footprint = autocache::Footprint {
         owned: &[
-            (&<Book as autocache::Model>::INFO, "books"),
-            (&<Book as autocache::Model>::INFO, "edited"),
+            (&<Book as autocache::Model>::INFO, &BOOK_BY_AUTHOR),
+            (&<Book as autocache::Model>::INFO, &PERSON_EDITED),
         ],
         joined: &[
             (
-                "editors",
+                &BOOK_EDITORS,
                 "SELECT CAST(\"book_id\" AS TEXT) FROM \"book_editors\" WHERE CAST(\"person_id\" AS TEXT) = ?",
             ),
         ],
@@ -337,7 +337,7 @@ impl<'a> PersonRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Person:9cc002a8:pk:<id> ("does not exist")`
     /// - empties `sample:Person:9cc002a8:rel.editors:<each paired Book>`
-    /// - empties `<Book>:rel.books:<id>`
+    /// - empties `<Book>:rows.books:<id>`
     /// - empties `<Book>:pk:<each referencing row> and, recursively, every key depending on it (cascade)`
     /// - empties `<Book>:rel.edited:<id>`
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
@@ -345,13 +345,13 @@ impl<'a> PersonRepo<'a> {
     }
     /// Reads the `Book` rows whose `author` is this row, in `Book` ordering.
     ///
-    /// Reads key `<Book prefix>:rel.books:<id>` (their primary keys), then the rows as `get_many`.
+    /// Reads key `<Book prefix>:rows.books:<id>` (the rows, in order): one lookup.
     pub async fn books(&self, id: i64) -> autocache::Result<Vec<Book>> {
         autocache::relation::collection::<Book, _>(self.ctx, &BOOK_BY_AUTHOR, id).await
     }
     /// Evicts the cached `books` of a row; the next read of it costs one query.
     pub async fn evict_books(&self, id: i64) -> autocache::Result<()> {
-        autocache::repo::evict_collection::<Book>(self.ctx, "books", &id).await
+        autocache::repo::evict_collection::<Book>(self.ctx, &BOOK_BY_AUTHOR, &id).await
     }
     /// Reads the `Book` rows paired with this row in `edited`, in `Book` ordering.
     ///
@@ -413,7 +413,7 @@ impl<'a> PersonRepo<'a> {
     }
     /// Evicts the cached `edited` of a row; the next read of it costs one query.
     pub async fn evict_edited(&self, id: i64) -> autocache::Result<()> {
-        autocache::repo::evict_collection::<Book>(self.ctx, "edited", &id).await
+        autocache::repo::evict_collection::<Book>(self.ctx, &PERSON_EDITED, &id).await
     }
     /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
     ///
@@ -536,12 +536,12 @@ impl autocache::Model for Book {
     }
     const FOOTPRINT: autocache::Footprint = autocache::Footprint {
         owned: &[
-            (&<Person as autocache::Model>::INFO, "editors"),
-            (&<Volume as autocache::Model>::INFO, "volume"),
+            (&<Person as autocache::Model>::INFO, &BOOK_EDITORS),
+            (&<Volume as autocache::Model>::INFO, &VOLUME_BY_BOOK),
         ],
         joined: &[
             (
-                "edited",
+                &PERSON_EDITED,
                 "SELECT CAST(\"person_id\" AS TEXT) FROM \"book_editors\" WHERE CAST(\"book_id\" AS TEXT) = ?",
             ),
         ],
@@ -763,8 +763,9 @@ impl autocache::Changes<Db> for BookChanges {
 pub const BOOK_BY_AUTHOR: autocache::Collection = autocache::Collection {
     name: "books",
     select: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"author_id\" = ? ORDER BY \"rank\" DESC, \"title\" ASC, \"id\" ASC",
+    holds: autocache::Holds::Rows,
 };
-/// The collection `editors`: `Book` rows of one owner, in `Book` ordering.
+/// The collection `editors`: `Person` rows of one owner, in `Person` ordering.
 #[allow(
     clippy::all,
     clippy::pedantic,
@@ -778,6 +779,7 @@ pub const BOOK_BY_AUTHOR: autocache::Collection = autocache::Collection {
 pub const BOOK_EDITORS: autocache::Collection = autocache::Collection {
     name: "editors",
     select: "SELECT m.\"id\", m.\"name\" FROM \"person\" m JOIN \"book_editors\" j ON j.\"person_id\" = m.\"id\" WHERE j.\"book_id\" = ? ORDER BY m.\"id\" ASC",
+    holds: autocache::Holds::Ids,
 };
 /// The collection `edited`: `Book` rows of one owner, in `Book` ordering.
 #[allow(
@@ -793,6 +795,7 @@ pub const BOOK_EDITORS: autocache::Collection = autocache::Collection {
 pub const PERSON_EDITED: autocache::Collection = autocache::Collection {
     name: "edited",
     select: "SELECT m.\"id\", m.\"title\", m.\"author_id\", m.\"rank\" FROM \"book\" m JOIN \"book_editors\" j ON j.\"book_id\" = m.\"id\" WHERE j.\"person_id\" = ? ORDER BY m.\"rank\" DESC, m.\"title\" ASC, m.\"id\" ASC",
+    holds: autocache::Holds::Ids,
 };
 /// One side of a many-to-many join table.
 #[allow(
@@ -878,7 +881,7 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id>`
-    /// - refills from the database `sample:Book:d831483a:rel.books:<author_id> (owner Person)`
+    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person)`
     pub async fn insert(&self, new: &NewBook) -> autocache::Result<Book> {
         autocache::repo::insert(self.ctx, new).await
     }
@@ -886,7 +889,7 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id>`
-    /// - refills from the database `sample:Book:d831483a:rel.books:<author_id> (owner Person), old and new owner`
+    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person), old and new owner`
     /// - empties `sample:Book:d831483a:rel.edited:<each paired Person> (if ordering fields changed)`
     pub async fn update(&self, row: &Book) -> autocache::Result<Option<Book>> {
         autocache::repo::update(self.ctx, row).await
@@ -895,9 +898,9 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id> ("does not exist")`
-    /// - refills from the database `sample:Book:d831483a:rel.books:<author_id> (owner Person)`
+    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person)`
     /// - empties `sample:Book:d831483a:rel.edited:<each paired Person>`
-    /// - empties `<Volume>:rel.volume:<id>`
+    /// - empties `<Volume>:rows.volume:<id>`
     /// - empties `<Volume>:pk:<each referencing row> and, recursively, every key depending on it (cascade)`
     /// - empties `<Person>:rel.editors:<id>`
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
@@ -905,13 +908,13 @@ impl<'a> BookRepo<'a> {
     }
     /// Reads the `Volume` whose `book` is this row (reverse one-to-one), or `None`.
     ///
-    /// Reads key `<Volume prefix>:rel.volume:<id>` (cached, "none" included), then the row as `get`.
+    /// Reads key `<Volume prefix>:rows.volume:<id>` (the row, cached, "none" included): one lookup.
     pub async fn volume(&self, id: i64) -> autocache::Result<Option<Volume>> {
         autocache::relation::one::<Volume, _>(self.ctx, &VOLUME_BY_BOOK, id).await
     }
     /// Evicts the cached `volume` of a row; the next read of it costs one query.
     pub async fn evict_volume(&self, id: i64) -> autocache::Result<()> {
-        autocache::repo::evict_collection::<Volume>(self.ctx, "volume", &id).await
+        autocache::repo::evict_collection::<Volume>(self.ctx, &VOLUME_BY_BOOK, &id).await
     }
     /// Reads the `Person` rows paired with this row in `editors`, in `Person` ordering.
     ///
@@ -973,7 +976,7 @@ impl<'a> BookRepo<'a> {
     }
     /// Evicts the cached `editors` of a row; the next read of it costs one query.
     pub async fn evict_editors(&self, id: i64) -> autocache::Result<()> {
-        autocache::repo::evict_collection::<Person>(self.ctx, "editors", &id).await
+        autocache::repo::evict_collection::<Person>(self.ctx, &BOOK_EDITORS, &id).await
     }
     /// Reads the `Person` this row's `author` points at, through the cache (`Person` `get`).
     pub async fn author(&self, row: &Book) -> autocache::Result<Option<Person>> {
@@ -1286,6 +1289,7 @@ impl autocache::Changes<Db> for VolumeChanges {
 pub const VOLUME_BY_BOOK: autocache::Collection = autocache::Collection {
     name: "volume",
     select: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"book_id\" = ? ORDER BY \"id\" ASC",
+    holds: autocache::Holds::Rows,
 };
 /// Lookup of `Volume` by its unique field `book_id`.
 #[allow(
@@ -1358,7 +1362,7 @@ impl<'a> VolumeRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id>`
     /// - writes through `sample:Volume:e165b004:uq.book_id:<book_id>`
-    /// - refills from the database `sample:Volume:e165b004:rel.volume:<book_id> (owner Book)`
+    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book)`
     pub async fn insert(&self, new: &NewVolume) -> autocache::Result<Volume> {
         autocache::repo::insert(self.ctx, new).await
     }
@@ -1367,7 +1371,7 @@ impl<'a> VolumeRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id>`
     /// - writes through `sample:Volume:e165b004:uq.book_id:<book_id>`
-    /// - refills from the database `sample:Volume:e165b004:rel.volume:<book_id> (owner Book), old and new owner`
+    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book), old and new owner`
     /// - empties `sample:Volume:e165b004:uq.book_id:<book_id> (old value)`
     pub async fn update(&self, row: &Volume) -> autocache::Result<Option<Volume>> {
         autocache::repo::update(self.ctx, row).await
@@ -1376,7 +1380,7 @@ impl<'a> VolumeRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id> ("does not exist")`
-    /// - refills from the database `sample:Volume:e165b004:rel.volume:<book_id> (owner Book)`
+    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book)`
     /// - empties `sample:Volume:e165b004:uq.book_id:<book_id>`
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
         autocache::repo::delete::<Volume>(self.ctx, &id).await

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use crate::model::Holds;
+
 /// Longest key memcached accepts.
 pub const MAX_KEY_LEN: usize = 250;
 
@@ -24,9 +26,14 @@ pub fn unique(prefix: &str, field: &str, value: &str) -> String {
 }
 
 /// The key of a related collection of `prefix`'s model owned by one row of another model:
-/// `<prefix>:rel.<name>:<owner id>`; it caches the members' primary keys, in order.
-pub fn relation(prefix: &str, name: &str, owner: &str) -> String {
-    build(prefix, &format!("rel.{name}"), owner)
+/// `<prefix>:rows.<name>:<owner>` when it caches the member rows, `<prefix>:rel.<name>:<owner>`
+/// when it caches their primary keys (the kind keeps the two formats apart).
+pub fn collection(prefix: &str, holds: Holds, name: &str, owner: &str) -> String {
+    let kind = match holds {
+        Holds::Rows => "rows",
+        Holds::Ids => "rel",
+    };
+    build(prefix, &format!("{kind}.{name}"), owner)
 }
 
 fn build(prefix: &str, kind: &str, value: &str) -> String {

@@ -101,7 +101,8 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
 
 /// A cached, ordered collection of rows of one model related to one row of another (the
 /// owner): a reverse foreign key, a reverse one-to-one, or a side of a many-to-many. Its
-/// key is `<member prefix>:rel.<name>:<owner id>` and caches the members' primary keys.
+/// key is `<member prefix>:rows.<name>:<owner id>` when it holds the rows, and
+/// `<member prefix>:rel.<name>:<owner id>` when it holds their primary keys.
 #[derive(Debug)]
 pub struct Collection {
     /// The accessor name (`books`), part of the key.
@@ -109,6 +110,20 @@ pub struct Collection {
     /// Selects every column of the members of one owner (bound once), in the members'
     /// model ordering.
     pub select: &'static str,
+    /// What its key caches.
+    pub holds: Holds,
+}
+
+/// What a collection key caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// The member rows, in order: one lookup answers the whole collection. For reverse
+    /// foreign keys and one-to-ones, whose members name their owner in their own row, so
+    /// that every write to a member refills its owners' keys.
+    Rows,
+    /// The members' primary keys, in order; the rows come from their instance keys. For
+    /// many-to-many sides, whose members' rows change without their pairs changing.
+    Ids,
 }
 
 /// A collection a row belongs to through one of its own columns.
@@ -128,11 +143,11 @@ pub type BindOwner<M> = fn(&M, SqlQuery<<M as Model>::Db>) -> SqlQuery<<M as Mod
 /// text (so one description serves every model, whatever its key type).
 #[derive(Debug)]
 pub struct Footprint {
-    /// Collections owned by the row: `(member model, accessor name)`.
-    pub owned: &'static [(&'static ModelInfo, &'static str)],
-    /// Many-to-many collections the row is a member of: `(accessor name, select of the
+    /// Collections owned by the row: `(member model, collection)`.
+    pub owned: &'static [(&'static ModelInfo, &'static Collection)],
+    /// Many-to-many collections the row is a member of: `(collection, select of the
     /// owners' primary keys as text, binding this row's primary key as text)`.
-    pub joined: &'static [(&'static str, &'static str)],
+    pub joined: &'static [(&'static Collection, &'static str)],
     /// Rows of other models that point at this one.
     pub dependents: &'static [Dependent],
 }

@@ -5,7 +5,7 @@
 //! find another caller's lease (or a writer's lock) wait briefly, then read the database
 //! without filling. Writers: a [`WritePlan`] locks every affected key *after* its SQL
 //! statement and *before* commit (so the locks are ordered like the row locks), then fills
-//! or releases each key with its own token after commit. `docs/consistency.md` has the proof.
+//! or evicts each key after commit. `docs/consistency.md` has the proof.
 
 use std::time::{Duration, Instant};
 
@@ -140,8 +140,9 @@ enum AfterCommit<'f> {
     Fill(Option<Vec<u8>>),
     /// Store what this query returns, run after commit (a collection re-read).
     Refill(BoxFuture<'f, Result<Option<Vec<u8>>>>),
-    /// Delete the lock, so the next reader fills from the database.
-    Release,
+    /// Delete the key (the lock, or whatever a later writer left), so the next reader
+    /// fills from the database after this commit.
+    Evict,
 }
 
 /// The keys a write affects, and what to do with each after commit.
@@ -172,9 +173,9 @@ impl<'f> WritePlan<'f> {
     }
 
     /// After commit, `key` is emptied and refilled by the next reader.
-    pub fn release(&mut self, key: String) {
+    pub fn evict(&mut self, key: String) {
         if !self.keys.iter().any(|(planned, _)| *planned == key) {
-            self.keys.push((key, AfterCommit::Release));
+            self.keys.push((key, AfterCommit::Evict));
         }
     }
 
@@ -209,9 +210,11 @@ pub(crate) struct LockedWrite<'a, 'f> {
 }
 
 impl LockedWrite<'_, '_> {
-    /// Fills or releases every key with its own token. A fill that is refused means another
+    /// Fills every key with its own token, or evicts it. A fill that is refused means another
     /// write locked the key after this one; its own fill may have read the database before
-    /// this write committed, so the key is evicted: the next reader fills it afresh.
+    /// this write committed, so the key is evicted: the next reader fills it afresh. Keys
+    /// planned for eviction are deleted whatever they hold (not only this write's lock): a
+    /// later writer whose lock is deleted has its own fill refused, and evicts in turn.
     pub async fn complete(self) {
         let Some(tokens) = self.tokens else {
             // The lock never reached the server, so it is a pending invalidation, which may
@@ -223,30 +226,36 @@ impl LockedWrite<'_, '_> {
             return;
         };
         let cache = &self.cache;
-        let steps = self
+        let (evicted, filled): (Vec<_>, Vec<_>) = self
             .keys
             .into_iter()
             .zip(tokens)
-            .map(|((key, after), token)| async move {
-                let bytes = match after {
-                    AfterCommit::Fill(bytes) => bytes,
-                    AfterCommit::Refill(query) => match query.await {
-                        Ok(bytes) => bytes,
-                        Err(_) => {
-                            let _ = cache.backend.evict(&[&key]).await;
-                            return;
-                        }
-                    },
-                    AfterCommit::Release => {
-                        let _ = cache.backend.release(&key, token).await;
+            .partition(|((_, after), _)| matches!(after, AfterCommit::Evict));
+        let evicted: Vec<&str> = evicted.iter().map(|((key, _), _)| key.as_str()).collect();
+        let fills = filled.into_iter().map(|((key, after), token)| async move {
+            let bytes = match after {
+                AfterCommit::Fill(bytes) => bytes,
+                AfterCommit::Refill(query) => match query.await {
+                    Ok(bytes) => bytes,
+                    Err(_) => {
+                        let _ = cache.backend.evict(&[&key]).await;
                         return;
                     }
-                };
-                if cache.fill(&key, bytes, token).await == Filled::Refused {
-                    let _ = cache.backend.evict(&[&key]).await;
-                }
-            });
-        futures::future::join_all(steps).await;
+                },
+                AfterCommit::Evict => return,
+            };
+            // Refused (a later writer locked the key) or skipped (too large, a fault): the
+            // key may hold a value read before this commit, so it is emptied.
+            if cache.fill(&key, bytes, token).await != Filled::Stored {
+                let _ = cache.backend.evict(&[&key]).await;
+            }
+        });
+        let evictions = async {
+            if !evicted.is_empty() {
+                let _ = cache.backend.evict(&evicted).await;
+            }
+        };
+        futures::future::join(futures::future::join_all(fills), evictions).await;
     }
 
     /// Gives every lock back (the transaction did not commit).

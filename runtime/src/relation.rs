@@ -1,6 +1,7 @@
 //! Related collections: reads of reverse foreign keys, reverse one-to-ones and both sides
 //! of many-to-many relations, and the many-to-many writers. A collection key caches the
-//! members' primary keys in order; the rows come from their own instance keys.
+//! member rows in order ([`Holds::Rows`]: one lookup per read) or, for many-to-many sides,
+//! their primary keys ([`Holds::Ids`]: the rows come from their own instance keys).
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -12,9 +13,9 @@ use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
 use crate::key;
-use crate::model::{Collection, Model};
+use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, cache_for};
-use crate::protocol::read_through;
+use crate::protocol::{WritePlan, read_through};
 use crate::repo::{fetch, get_many};
 
 /// A value that can be bound to a statement and written into a key.
@@ -41,8 +42,9 @@ pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
 
 /// Reads the members of `collection` owned by `owner`, in the members' ordering.
 ///
-/// Reads key `<member prefix>:rel.<name>:<owner>` (the members' primary keys), then the
-/// members as [`get_many`]. On a miss, one query returns the rows and fills the key.
+/// Reads key `<member prefix>:rows.<name>:<owner>` (the rows), or for a many-to-many side
+/// `<member prefix>:rel.<name>:<owner>` (their primary keys) and then the members as
+/// [`get_many`]. On a miss, one query returns the rows and fills the key.
 pub async fn collection<M: Model, O: KeyValue<M::Db>>(
     ctx: &Context<M::Db>,
     collection: &Collection,
@@ -51,7 +53,20 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
     let span = crate::trace::call(&M::INFO, "collection");
     async move {
         let cache = cache_for(ctx, &M::INFO)?;
-        let keys = [key::relation(&cache.prefix, collection.name, &owner.to_string())];
+        let keys = [key::collection(
+            &cache.prefix,
+            collection.holds,
+            collection.name,
+            &owner.to_string(),
+        )];
+        if collection.holds == Holds::Rows {
+            let rows = read_through::<Vec<M>, _, _>(&cache, &keys, |_| {
+                let owner = owner.clone();
+                async move { Ok(vec![Some(select_members::<M, O>(ctx, collection, owner).await?)]) }
+            })
+            .await?;
+            return Ok(rows.into_iter().next().flatten().unwrap_or_default());
+        }
         let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
         let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
             let (owner, loaded) = (owner.clone(), &loaded);
@@ -71,6 +86,28 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
     }
     .instrument(span)
     .await
+}
+
+/// Plans, after commit, a refill of the key of `collection` owned by `owner` with what
+/// `members` then returns (the rows, or their primary keys, as the collection holds).
+pub(crate) fn plan_refill<'f, M: Model>(
+    plan: &mut WritePlan<'f>,
+    prefix: &str,
+    collection: &Collection,
+    owner: &str,
+    members: impl Future<Output = Result<Vec<M>>> + Send + 'f,
+) {
+    let key = key::collection(prefix, collection.holds, collection.name, owner);
+    match collection.holds {
+        Holds::Rows => plan.refill(key, members),
+        Holds::Ids => plan.refill(key, async move {
+            Ok(members
+                .await?
+                .iter()
+                .map(|row| row.id().clone())
+                .collect::<Vec<M::Id>>())
+        }),
+    }
 }
 
 /// Reads the single member of a reverse one-to-one (see [`collection`]).
@@ -184,19 +221,20 @@ where
         .await?;
     }
     let (cache, plan) = plans.of(&O::INFO)?;
-    let own_key = key::relation(&cache.prefix, side.own.name, &id.to_string());
-    let owner = id.clone();
-    plan.refill(own_key, async move {
-        let rows = select_members::<O, S::Id>(ctx, side.own, owner).await?;
-        Ok(rows.iter().map(|row| row.id().clone()).collect::<Vec<O::Id>>())
-    });
+    let prefix = cache.prefix.clone();
+    let members = select_members::<O, S::Id>(ctx, side.own, id.clone());
+    plan_refill(plan, &prefix, side.own, &id.to_string(), members);
     for other in remove.into_iter().chain(add) {
         let (cache, plan) = plans.of(&S::INFO)?;
-        let key = key::relation(&cache.prefix, side.theirs.name, &other.to_string());
-        plan.refill(key, async move {
-            let rows = select_members::<S, O::Id>(ctx, side.theirs, other).await?;
-            Ok(rows.iter().map(|row| row.id().clone()).collect::<Vec<S::Id>>())
-        });
+        let prefix = cache.prefix.clone();
+        let owner = other.to_string();
+        plan_refill(
+            plan,
+            &prefix,
+            side.theirs,
+            &owner,
+            select_members::<S, O::Id>(ctx, side.theirs, other),
+        );
     }
     Ok(())
 }

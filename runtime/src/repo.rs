@@ -11,9 +11,10 @@ use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::key;
-use crate::model::{Footprint, Model, ModelInfo, NewModel, UniqueField};
+use crate::model::{Collection, Footprint, Model, ModelInfo, NewModel, UniqueField};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::read_through;
+use crate::relation::plan_refill;
 
 /// Runs one statement on `conn`, counting it for `model`.
 pub(crate) async fn fetch<DB: Dialect>(
@@ -131,21 +132,19 @@ fn plan_row<'a, M: Model>(
         }
         RowEffect::Former => {
             for (field, value) in row.unique_values() {
-                plan.release(key::unique(&prefix, field, &value));
+                plan.evict(key::unique(&prefix, field, &value));
             }
         }
     }
     for membership in row.memberships() {
-        let key = key::relation(&prefix, membership.collection.name, &membership.owner);
         let row = row.clone();
-        plan.refill(key, async move {
+        let members = async move {
             let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
             let mut conn = ctx.pool().acquire().await?;
             let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
-            rows.iter()
-                .map(|r| Ok(M::from_row(r)?.id().clone()))
-                .collect::<Result<Vec<M::Id>>>()
-        });
+            rows.iter().map(|r| Ok(M::from_row(r)?)).collect::<Result<Vec<M>>>()
+        };
+        plan_refill(plan, &prefix, membership.collection, &membership.owner, members);
     }
     Ok(())
 }
@@ -162,7 +161,7 @@ async fn select_texts<DB: Dialect>(
     rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
 }
 
-/// Plans the release of every key that depends on row `id` of `model`: its many-to-many
+/// Plans the eviction of every key that depends on row `id` of `model`: its many-to-many
 /// memberships and, when `deleted`, the collections it owns and the rows that point at it
 /// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
 /// before the write, while the dependents still exist.
@@ -176,27 +175,27 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
     deleted: bool,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
-        for &(name, select) in footprint.joined {
+        for &(collection, select) in footprint.joined {
             let owners = select_texts(ctx, model, conn, select, &id).await?;
             let (cache, plan) = plans.of(model)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
-                plan.release(key::relation(&prefix, name, &owner));
+                plan.evict(key::collection(&prefix, collection.holds, collection.name, &owner));
             }
         }
         if !deleted {
             return Ok(());
         }
-        for &(members, name) in footprint.owned {
+        for &(members, collection) in footprint.owned {
             let (cache, plan) = plans.of(members)?;
-            let key = key::relation(&cache.prefix, name, &id);
-            plan.release(key);
+            let key = key::collection(&cache.prefix, collection.holds, collection.name, &id);
+            plan.evict(key);
         }
         for dependent in footprint.dependents {
             for child in select_texts(ctx, dependent.model, conn, dependent.select_ids, &id).await? {
                 let (cache, plan) = plans.of(dependent.model)?;
                 let key = key::primary(&cache.prefix, &child);
-                plan.release(key);
+                plan.evict(key);
                 if dependent.cascade {
                     plan_footprint(plans, ctx, conn, dependent.model, (dependent.footprint)(), child, true).await?;
                 }
@@ -364,11 +363,13 @@ pub async fn evict<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<()> {
 }
 
 /// Evicts a cached collection (see [`crate::relation::collection`]); the next read costs one query.
-pub async fn evict_collection<M: Model>(ctx: &Context<M::Db>, name: &str, owner: &impl Display) -> Result<()> {
+pub async fn evict_collection<M: Model>(
+    ctx: &Context<M::Db>,
+    collection: &Collection,
+    owner: &impl Display,
+) -> Result<()> {
     let cache = cache_for(ctx, &M::INFO)?;
-    let _ = cache
-        .backend
-        .evict(&[key::relation(&cache.prefix, name, &owner.to_string()).as_str()])
-        .await;
+    let key = key::collection(&cache.prefix, collection.holds, collection.name, &owner.to_string());
+    let _ = cache.backend.evict(&[key.as_str()]).await;
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use autocache::codec::{self, Cached};
-use autocache::key;
+use autocache::{Holds, key};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -308,6 +308,7 @@ enum Kind {
     Primary,
     Unique(String),
     Relation(String),
+    Rows(String),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -315,9 +316,11 @@ fn kind() -> impl Strategy<Value = Kind> {
         Just(Kind::Primary),
         field().prop_map(Kind::Unique),
         "[a-z][a-z0-9_]{0,62}".prop_map(Kind::Relation),
+        "[a-z][a-z0-9_]{0,62}".prop_map(Kind::Rows),
         // A small pool of names, so that cases share kinds and values compete for keys.
         proptest::sample::select(&["name", "email", "books", "book_id"][..]).prop_map(|n| Kind::Unique(n.to_string())),
         proptest::sample::select(&["books", "edited", "name"][..]).prop_map(|n| Kind::Relation(n.to_string())),
+        proptest::sample::select(&["books", "edited", "name"][..]).prop_map(|n| Kind::Rows(n.to_string())),
     ]
 }
 
@@ -325,7 +328,8 @@ fn make_key(prefix: &str, kind: &Kind, value: &str) -> String {
     match kind {
         Kind::Primary => key::primary(prefix, &value),
         Kind::Unique(field) => key::unique(prefix, field, value),
-        Kind::Relation(name) => key::relation(prefix, name, value),
+        Kind::Relation(name) => key::collection(prefix, Holds::Ids, name, value),
+        Kind::Rows(name) => key::collection(prefix, Holds::Rows, name, value),
     }
 }
 
@@ -396,7 +400,8 @@ fn longest_names_fit() {
         for key in [
             key::primary(&prefix, &value),
             key::unique(&prefix, &field, value),
-            key::relation(&prefix, &relation, value),
+            key::collection(&prefix, Holds::Ids, &relation, value),
+            key::collection(&prefix, Holds::Rows, &relation, value),
         ] {
             assert!(key::is_safe(&key), "{} bytes: {key}", key.len());
         }

@@ -1,7 +1,8 @@
-//! The stale-read checker for collections: writers move books between authors and pair or
-//! unpair editors while readers read `books`, `editors` and `edited`; every read must
-//! match a state of that collection no older than the last one acknowledged before the
-//! read began. On every database.
+//! The stale-read checker for collections: writers move books between authors, retitle
+//! them, and pair or unpair editors while readers read `books`, `editors` and `edited`;
+//! every read must match a state of that collection (members and, for `books`, which caches
+//! the rows, their titles) no older than the last one acknowledged before the read began.
+//! On every database.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +14,14 @@ use rand::Rng;
 
 use crate::workload::Outcome;
 
+/// What a read of one collection returned: each member's primary key and, for `books`,
+/// its title (empty for the collections that are not checked for row contents).
+type State = BTreeSet<(i64, String)>;
+
 /// The states one collection went through, in order; the last may still be in flight.
 #[derive(Default)]
 struct History {
-    states: Vec<BTreeSet<i64>>,
+    states: Vec<State>,
     /// How many states are acknowledged (their write's future resolved).
     acked: usize,
 }
@@ -40,7 +45,7 @@ impl Collections {
         }
     }
 
-    fn current(&self, slot: usize) -> BTreeSet<i64> {
+    fn current(&self, slot: usize) -> State {
         self.histories.lock().unwrap()[slot]
             .states
             .last()
@@ -48,7 +53,7 @@ impl Collections {
             .unwrap_or_default()
     }
 
-    fn begin(&self, slot: usize, state: BTreeSet<i64>) {
+    fn begin(&self, slot: usize, state: State) {
         self.histories.lock().unwrap()[slot].states.push(state);
     }
 
@@ -63,7 +68,7 @@ impl Collections {
     }
 
     /// Whether `seen` is a state at or after the one acknowledged at `floor`.
-    fn fresh(&self, slot: usize, floor: usize, seen: &BTreeSet<i64>) -> bool {
+    fn fresh(&self, slot: usize, floor: usize, seen: &State) -> bool {
         let histories = self.histories.lock().unwrap();
         histories[slot].states[floor.saturating_sub(1)..]
             .iter()
@@ -140,11 +145,11 @@ macro_rules! collections_on {
                     );
                 }
                 for (slot, history) in state.histories.lock().unwrap().iter_mut().enumerate() {
-                    let initial: BTreeSet<i64> = if slot < AUTHORS {
+                    let initial: State = if slot < AUTHORS {
                         all_books
                             .iter()
                             .filter(|b| b.author_id == authors[slot].id)
-                            .map(|b| b.id)
+                            .map(|b| (b.id, b.title.clone()))
                             .collect()
                     } else {
                         BTreeSet::new()
@@ -158,8 +163,10 @@ macro_rules! collections_on {
                 let stop = Arc::new(AtomicBool::new(false));
                 let outcome = Arc::new(Mutex::new(Outcome::default()));
                 let mut tasks = Vec::new();
+                let next_title = Arc::new(std::sync::atomic::AtomicU64::new(1));
 
                 for writer in 0..4 {
+                    let next_title = next_title.clone();
                     let (ctx, state, authors, editors, all_books, stop, outcome) = (
                         ctx.clone(),
                         state.clone(),
@@ -174,22 +181,34 @@ macro_rules! collections_on {
                         while !stop.load(Ordering::Relaxed) {
                             let b = rand::rng().random_range(0..BOOKS);
                             let ok = if writer % 2 == 0 {
-                                // Move book b to the other author.
+                                // Retitle book b and, every other time, move it to the other
+                                // author (both `books` collections are held: the book's
+                                // author is read under them).
+                                let _g1 = state.books_of[0].lock().await;
+                                let _g2 = state.books_of[1].lock().await;
                                 let book = all_books.lock().unwrap()[b].clone();
                                 let from = authors.iter().position(|a| a.id == book.author_id).unwrap();
-                                let to = (from + 1) % AUTHORS;
-                                let (first, second) = (from.min(to), from.max(to));
-                                let _g1 = state.books_of[first].lock().await;
-                                let _g2 = state.books_of[second].lock().await;
+                                let to = if rand::rng().random_bool(0.5) {
+                                    (from + 1) % AUTHORS
+                                } else {
+                                    from
+                                };
+                                let title = format!("book{b}:{}", next_title.fetch_add(1, Ordering::Relaxed));
                                 let (s_from, s_to) = (state.slot(0, from), state.slot(0, to));
                                 let mut from_set = state.current(s_from);
-                                from_set.remove(&book.id);
-                                let mut to_set = state.current(s_to);
-                                to_set.insert(book.id);
-                                state.begin(s_from, from_set);
-                                state.begin(s_to, to_set);
+                                from_set.remove(&(book.id, book.title.clone()));
+                                if s_to == s_from {
+                                    from_set.insert((book.id, title.clone()));
+                                    state.begin(s_from, from_set);
+                                } else {
+                                    let mut to_set = state.current(s_to);
+                                    to_set.insert((book.id, title.clone()));
+                                    state.begin(s_from, from_set);
+                                    state.begin(s_to, to_set);
+                                }
                                 let moved = Book {
                                     author_id: authors[to].id,
+                                    title,
                                     ..book
                                 };
                                 let ok = books.update(&moved).await;
@@ -207,13 +226,14 @@ macro_rules! collections_on {
                                 let editor_id = editors[e].id;
                                 let mut editors_set = state.current(s_editors);
                                 let mut edited_set = state.current(s_edited);
-                                let add = !editors_set.contains(&editor_id);
+                                let (editor, edited) = ((editor_id, String::new()), (book_id, String::new()));
+                                let add = !editors_set.contains(&editor);
                                 if add {
-                                    editors_set.insert(editor_id);
-                                    edited_set.insert(book_id);
+                                    editors_set.insert(editor);
+                                    edited_set.insert(edited);
                                 } else {
-                                    editors_set.remove(&editor_id);
-                                    edited_set.remove(&book_id);
+                                    editors_set.remove(&editor);
+                                    edited_set.remove(&edited);
                                 }
                                 state.begin(s_editors, editors_set);
                                 state.begin(s_edited, edited_set);
@@ -253,27 +273,36 @@ macro_rules! collections_on {
                             let index = rand::rng().random_range(0..[AUTHORS, BOOKS, EDITORS][kind]);
                             let slot = state.slot(kind, index);
                             let floor = state.floor(slot);
-                            let seen: Result<BTreeSet<i64>, _> = match kind {
+                            let seen: Result<State, _> = match kind {
                                 0 => {
                                     let id = authors[index].id;
                                     if n.is_multiple_of(4) {
                                         let _ = people.evict_books(id).await;
                                     }
-                                    people.books(id).await.map(|v| v.iter().map(|b| b.id).collect())
+                                    people
+                                        .books(id)
+                                        .await
+                                        .map(|v| v.iter().map(|b| (b.id, b.title.clone())).collect())
                                 }
                                 1 => {
                                     let id = all_books.lock().unwrap()[index].id;
                                     if n.is_multiple_of(4) {
                                         let _ = books.evict_editors(id).await;
                                     }
-                                    books.editors(id).await.map(|v| v.iter().map(|p| p.id).collect())
+                                    books
+                                        .editors(id)
+                                        .await
+                                        .map(|v| v.iter().map(|p| (p.id, String::new())).collect())
                                 }
                                 _ => {
                                     let id = editors[index].id;
                                     if n.is_multiple_of(4) {
                                         let _ = people.evict_edited(id).await;
                                     }
-                                    people.edited(id).await.map(|v| v.iter().map(|b| b.id).collect())
+                                    people
+                                        .edited(id)
+                                        .await
+                                        .map(|v| v.iter().map(|b| (b.id, String::new())).collect())
                                 }
                             };
                             let mut out = outcome.lock().unwrap();
