@@ -17,12 +17,15 @@ pub const MAX_KEY_LEN: usize = 250;
 
 /// The key of a row by primary key: `<prefix>:pk:<id>`.
 pub fn primary(prefix: &str, id: &impl Display) -> String {
-    build(prefix, "pk", &id.to_string())
+    let mut key = start(prefix, &["pk"]);
+    let value_at = key.len();
+    let _ = write!(key, "{id}");
+    finish(key, value_at)
 }
 
 /// The key of a unique-field lookup: `<prefix>:uq.<field>:<value>`; it caches the primary key.
 pub fn unique(prefix: &str, field: &str, value: &str) -> String {
-    build(prefix, &format!("uq.{field}"), value)
+    with_value(start(prefix, &["uq.", field]), value)
 }
 
 /// The key of a related collection of `prefix`'s model owned by one row of another model:
@@ -30,19 +33,39 @@ pub fn unique(prefix: &str, field: &str, value: &str) -> String {
 /// when it caches their primary keys (the kind keeps the two formats apart).
 pub fn collection(prefix: &str, holds: Holds, name: &str, owner: &str) -> String {
     let kind = match holds {
-        Holds::Rows => "rows",
-        Holds::Ids => "rel",
+        Holds::Rows => "rows.",
+        Holds::Ids => "rel.",
     };
-    build(prefix, &format!("{kind}.{name}"), owner)
+    with_value(start(prefix, &[kind, name]), owner)
 }
 
-fn build(prefix: &str, kind: &str, value: &str) -> String {
-    let key = format!("{prefix}:{kind}:{value}");
+/// `<prefix>:<kind parts>:`, with room for a value.
+fn start(prefix: &str, kind: &[&str]) -> String {
+    let kind_len: usize = kind.iter().map(|part| part.len()).sum();
+    let mut key = String::with_capacity(prefix.len() + kind_len + 2 + 24);
+    key.push_str(prefix);
+    key.push(':');
+    kind.iter().for_each(|part| key.push_str(part));
+    key.push(':');
+    key
+}
+
+fn with_value(mut key: String, value: &str) -> String {
+    let value_at = key.len();
+    key.push_str(value);
+    finish(key, value_at)
+}
+
+/// `key` if it is safe; otherwise its value part (from `value_at`) replaced by `#` and the
+/// value's SHA-256 in hex.
+fn finish(key: String, value_at: usize) -> String {
     if is_safe(&key) {
         return key;
     }
-    let mut hashed = format!("{prefix}:{kind}#");
-    for byte in Sha256::digest(value.as_bytes()) {
+    let mut hashed = String::with_capacity(value_at + 64);
+    hashed.push_str(&key[..value_at - 1]);
+    hashed.push('#');
+    for byte in Sha256::digest(&key.as_bytes()[value_at..]) {
         let _ = write!(hashed, "{byte:02x}");
     }
     hashed

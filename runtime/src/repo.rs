@@ -44,7 +44,7 @@ pub(crate) async fn select_by_ids<M: Model>(
 
 /// The cache key of the row with primary key `id`, in `ctx`'s key namespace.
 pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
-    key::primary(&format!("{}{}", ctx.options().key_namespace, M::INFO.key_prefix), id)
+    key::primary(&[ctx.options().key_namespace.as_str(), M::INFO.key_prefix].concat(), id)
 }
 
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.

@@ -35,7 +35,8 @@
 //!   up. Errors never panic and never hang.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -64,7 +65,7 @@ const MAX_TTL_SECS: u32 = 365 * 24 * 60 * 60;
 
 /// A cache on one or more memcached servers, keys spread by rendezvous hashing.
 pub struct MemcachedBackend {
-    servers: Vec<Arc<Server>>,
+    servers: Vec<Server>,
     /// Per server: the hash of its identity, mixed into every key's score.
     seeds: Vec<u64>,
 }
@@ -101,7 +102,7 @@ impl MemcachedBackend {
             .iter()
             .map(|identity| mix(fnv1a64(identity.as_bytes())))
             .collect();
-        let servers: Vec<Arc<Server>> = identities.into_iter().map(|addr| Arc::new(Server::new(addr))).collect();
+        let servers: Vec<Server> = identities.into_iter().map(Server::new).collect();
         // Resolve every address now; one that does not resolve is marked down, not fatal.
         join_all(servers.iter().map(|server| server.client())).await;
         Ok(Self { servers, seeds })
@@ -126,25 +127,22 @@ impl MemcachedBackend {
     }
 
     /// Runs `work` against server `index`, once the server is known up and
-    /// flushed; a failure of the server marks it down.
-    async fn on_server<T, F, Fut>(&self, index: usize, work: F) -> Result<T, CacheError>
+    /// flushed; a failure of the server marks it down. The exchange runs on the caller's
+    /// task (a spawned task per exchange cost about 15 µs per hit), bounded by this
+    /// backend's connect and I/O deadlines, which together are shorter than the context's
+    /// cache deadline: a silent server is recorded as down here before the caller gives up.
+    async fn on_server<'c, T, F, Fut>(&'c self, index: usize, work: F) -> Result<T, CacheError>
     where
-        T: Send + 'static,
-        F: FnOnce(AsyncMetaClient) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, McError>> + Send + 'static,
+        F: FnOnce(&'c AsyncMetaClient) -> Fut,
+        Fut: Future<Output = Result<T, McError>>,
     {
         let server = self
             .servers
             .get(index)
-            .cloned()
             .ok_or_else(|| CacheError::Protocol(format!("no memcached server #{index}")))?;
-        server.check_up()?;
-        detach(async move {
-            server.ready().await?;
-            let client = server.client().await?;
-            work(client).await.map_err(|error| server.failed(&error))
-        })
-        .await
+        server.ready().await?;
+        let client = server.client().await?;
+        work(client).await.map_err(|error| server.failed(&error))
     }
 
     /// Deletes lease placeholders this caller won but will not fill (best effort).
@@ -162,20 +160,22 @@ impl CacheBackend for MemcachedBackend {
 
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
         let lease = secs(lease_ttl, MAX_RELATIVE_SECS);
+        let get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(lease);
+        if let [key] = keys {
+            // One key (every `get`) goes as a plain `run`: the batch form costs about 8 µs
+            // more per call for its opaque-token bookkeeping.
+            let result = self
+                .on_server(self.server_for(key), |client| client.run(get(key)))
+                .await?;
+            return Ok(vec![to_lookup(result)?]);
+        }
         let groups = self.group(keys);
         let exchanges = groups.iter().map(|(server, indices)| {
-            let gets: Vec<Get> = indices
-                .iter()
-                .map(|&index| Get::new(keys[index]).meta(Meta::NONE.cas()).lease_ttl(lease))
-                .collect();
-            self.on_server(*server, move |client| async move {
-                // One key (every `get` hit) goes as a plain `run`: the batch form costs about
-                // 8 µs more per call for its opaque-token bookkeeping.
-                match <[Get; 1]>::try_from(gets) {
-                    Ok([get]) => Ok(vec![client.run(get).await?]),
-                    Err(gets) => every(client.run_many(gets).await?),
-                }
-            })
+            let gets: Vec<Get> = indices.iter().map(|&index| get(keys[index])).collect();
+            self.on_server(
+                *server,
+                move |client| async move { every(client.run_many(gets).await?) },
+            )
         });
         let answers = join_all(exchanges).await;
         let mut found = vec![Lookup::Busy; keys.len()];
@@ -302,6 +302,8 @@ struct Server {
     addr: String,
     client: tokio::sync::OnceCell<AsyncMetaClient>,
     health: Mutex<Health>,
+    /// Whether it ever failed: until then every call skips the health checks' lock.
+    ever_failed: AtomicBool,
     /// Held by the one call flushing the server; the others fail fast meanwhile.
     flushing: tokio::sync::Mutex<()>,
 }
@@ -324,6 +326,7 @@ impl Server {
             addr,
             client: tokio::sync::OnceCell::new(),
             health: Mutex::new(Health::default()),
+            ever_failed: AtomicBool::new(false),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
@@ -334,6 +337,9 @@ impl Server {
 
     /// Fails at once while the server is marked down.
     fn check_up(&self) -> Result<(), CacheError> {
+        if !self.ever_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let health = self.health();
         let now = Instant::now();
         match health.down_until {
@@ -357,6 +363,7 @@ impl Server {
     fn mark_down(&self, reason: String) -> CacheError {
         {
             let mut health = self.health();
+            self.ever_failed.store(true, Ordering::Release);
             health.failures += 1;
             health.down_until = Some(Instant::now() + DOWN_FOR);
             health.last_error.clone_from(&reason);
@@ -376,6 +383,9 @@ impl Server {
 
     /// Succeeds once the server is up and every failure seen has been followed by a flush.
     async fn ready(&self) -> Result<(), CacheError> {
+        if !self.ever_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.check_up()?;
         if self.unflushed().is_none() {
             return Ok(());
@@ -410,7 +420,10 @@ impl Server {
     }
 
     /// The client for this server, made (and its address resolved) on first use.
-    async fn client(&self) -> Result<AsyncMetaClient, CacheError> {
+    async fn client(&self) -> Result<&AsyncMetaClient, CacheError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let made = self
             .client
             .get_or_try_init(|| async {
@@ -426,10 +439,7 @@ impl Server {
                 }
             })
             .await;
-        match made {
-            Ok(client) => Ok(client.clone()),
-            Err(reason) => Err(self.mark_down(reason)),
-        }
+        made.map_err(|reason| self.mark_down(reason))
     }
 }
 
@@ -440,15 +450,6 @@ impl Router for OnlyServer {
     fn route(&self, _key: &[u8], _servers: &[String]) -> usize {
         0
     }
-}
-
-/// Runs `task` on the caller's task (spawning one per exchange cost about 15 µs per hit).
-/// Its own connect and I/O deadlines are shorter together than the context's cache
-/// deadline, so a silent server is recorded as down here before the caller gives up.
-async fn detach<T: Send + 'static>(
-    task: impl Future<Output = Result<T, CacheError>> + Send + 'static,
-) -> Result<T, CacheError> {
-    task.await
 }
 
 /// Sends `flush_all` (a text-protocol command the meta client does not offer) on a fresh
