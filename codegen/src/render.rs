@@ -1,6 +1,8 @@
 //! Renders the IR into Rust source with the handlebars templates under `templates/`.
 //! All naming (heck) and type mapping happens here; templates only lay text out.
 
+use std::sync::OnceLock;
+
 use handlebars::{Handlebars, no_escape};
 use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use serde_json::{Value, json};
@@ -14,24 +16,11 @@ use crate::{ddl, sql};
 #[error("rendering generated code failed: {0}")]
 pub struct RenderError(String);
 
-/// Renders the whole schema as one Rust module (unformatted).
-pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderError> {
-    let mut engine = Handlebars::new();
-    engine.set_strict_mode(true);
-    engine.register_escape_fn(no_escape);
-    engine
-        .register_template_string("module", include_str!("../templates/module.rs.hbs"))
-        .map_err(|e| RenderError(e.to_string()))?;
-    engine
-        .register_partial("model", include_str!("../templates/model.rs.hbs"))
-        .map_err(|e| RenderError(e.to_string()))?;
-    let models: Vec<Value> = schema
-        .models
-        .iter()
-        .zip(plans)
-        .map(|(model, plan)| model_context(schema, model, plan))
-        .collect();
-    let context = json!({
+/// Renders the schema as Rust source (unformatted), in chunks that each parse on their own:
+/// the module's items first, then one chunk per model. Formatting can then run per chunk.
+pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<Vec<String>, RenderError> {
+    let engine = engine()?;
+    let module = json!({
         "allow": ALLOW,
         "namespace": schema.namespace,
         "dialect": format!("{:?}", schema.dialect).to_lowercase(),
@@ -41,11 +30,39 @@ pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<String, RenderErro
             Dialect::Mysql => "MySql",
         },
         "ddl": ddl::statements(schema).iter().map(|s| rust_str(s)).collect::<Vec<_>>(),
-        "models": models,
     });
-    engine
-        .render("module", &context)
-        .map_err(|e| RenderError(e.to_string()))
+    let mut chunks = vec![
+        engine
+            .render("module", &module)
+            .map_err(|e| RenderError(e.to_string()))?,
+    ];
+    for (model, plan) in schema.models.iter().zip(plans) {
+        let context = model_context(schema, model, plan);
+        chunks.push(
+            engine
+                .render("model", &context)
+                .map_err(|e| RenderError(e.to_string()))?,
+        );
+    }
+    Ok(chunks)
+}
+
+/// The templates, registered (and parsed) once per process.
+fn engine() -> Result<&'static Handlebars<'static>, RenderError> {
+    static ENGINE: OnceLock<Result<Handlebars<'static>, String>> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| {
+        let mut engine = Handlebars::new();
+        engine.set_strict_mode(true);
+        engine.register_escape_fn(no_escape);
+        engine
+            .register_template_string("module", include_str!("../templates/module.rs.hbs"))
+            .map_err(|e| e.to_string())?;
+        engine
+            .register_template_string("model", include_str!("../templates/model.rs.hbs"))
+            .map_err(|e| e.to_string())?;
+        Ok(engine)
+    });
+    engine.as_ref().map_err(|error| RenderError(error.clone()))
 }
 
 /// Put on every generated item, so users' lint settings never fire on generated code.

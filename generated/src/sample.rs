@@ -29,6 +29,7 @@ pub async fn create_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {
     }
     tx.commit().await
 }
+
 /// A row of table `person` (model `Person`).
 ///
 /// Cached on backend `default` for 3600 s under keys starting `sample:Person:9cc002a8`.
@@ -441,6 +442,7 @@ impl<'a> PersonRepo<'a> {
         autocache::repo::evict::<Person>(self.ctx, &id).await
     }
 }
+
 /// A row of table `book` (model `Book`).
 ///
 /// Cached on backend `other` for 3600 s under keys starting `sample:Book:d831483a`.
@@ -1008,6 +1010,7 @@ impl<'a> BookRepo<'a> {
         autocache::repo::evict::<Book>(self.ctx, &id).await
     }
 }
+
 /// A row of table `volume` (model `Volume`).
 ///
 /// Cached on backend `default` for 3600 s under keys starting `sample:Volume:e165b004`.
