@@ -374,8 +374,15 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
     let mut joined = Vec::new();
     let mut dependents = Vec::new();
     for m2m in &model.many_to_many {
+        let target = &self::model(schema, &m2m.target).primary_key.ty;
+        let sql = sql::texts_where(
+            dialect,
+            &m2m.through,
+            (&m2m.target_column, target),
+            (&m2m.source_column, &model.primary_key.ty),
+        );
         owned.push(json!({ "info": info(&m2m.target), "collection": shout(&[&model.name, &m2m.name]) }));
-        joined.push(json!({ "collection": shout(&[&m2m.target, &m2m.related_name]), "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.target_column, &m2m.source_column)) }));
+        joined.push(json!({ "collection": shout(&[&m2m.target, &m2m.related_name]), "sql": rust_str(&sql) }));
     }
     // The repository's relation methods.
     let mut readers = Vec::new();
@@ -397,7 +404,12 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 owned.push(json!({ "info": info(&source.name), "collection": collection }));
                 dependents.push(json!({
                     "model": source.name,
-                    "sql": rust_str(&sql::texts_where(dialect, &source.table, &source.primary_key.column, &field.column)),
+                    "sql": rust_str(&sql::texts_where(
+                        dialect,
+                        &source.table,
+                        (&source.primary_key.column, &source.primary_key.ty),
+                        (&field.column, &field.ty),
+                    )),
                     "cascade": relation.on_delete == OnDelete::Cascade,
                 }));
                 readers.push(json!({
@@ -415,7 +427,13 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     .find(|m| m.name == reverse.field)
                     .expect("validated");
                 owned.push(json!({ "info": info(&source.name), "collection": shout(&[&model.name, &reverse.name]) }));
-                joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql::texts_where(dialect, &m2m.through, &m2m.source_column, &m2m.target_column)) }));
+                let sql = sql::texts_where(
+                    dialect,
+                    &m2m.through,
+                    (&m2m.source_column, &source.primary_key.ty),
+                    (&m2m.target_column, &model.primary_key.ty),
+                );
+                joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql) }));
                 joins.push(json!({ "name": reverse.name, "members": source.name, "collection": shout(&[&model.name, &reverse.name]), "side": format!("{}_SIDE", shout(&[&model.name, &reverse.name])) }));
             }
         }

@@ -1,6 +1,6 @@
 //! The SQL statements of each model, written for the schema's dialect.
 
-use crate::ir::{Dialect, Field, Model};
+use crate::ir::{Dialect, Field, FieldType, Model};
 
 /// Every statement the runtime runs for one model.
 #[derive(Debug, serde::Serialize)]
@@ -194,21 +194,33 @@ pub fn members_through(
     )
 }
 
-/// A column converted to text (footprint statements bind and return keys as text).
-pub fn as_text(dialect: Dialect, column: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!("CAST({} AS CHAR)", quote(dialect, column)),
-        Dialect::Sqlite | Dialect::Postgres => format!("CAST({} AS TEXT)", quote(dialect, column)),
+/// A column converted to the text its values have in cache keys (their `Display`):
+/// footprint statements bind and return keys as text. A uuid stored as bytes (SQLite
+/// `BLOB`, MySQL `BINARY(16)`) is spelled out as lowercase hyphenated hex.
+pub fn as_text(dialect: Dialect, column: &str, ty: &FieldType) -> String {
+    let column = quote(dialect, column);
+    match (dialect, ty) {
+        (Dialect::Sqlite | Dialect::Mysql, FieldType::Uuid) => {
+            let part = |from: usize, len: usize| format!("SUBSTR(HEX({column}), {from}, {len})");
+            let parts = [part(1, 8), part(9, 4), part(13, 4), part(17, 4), part(21, 12)];
+            match dialect {
+                Dialect::Mysql => format!("LOWER(CONCAT_WS('-', {}))", parts.join(", ")),
+                _ => format!("LOWER({})", parts.join(" || '-' || ")),
+            }
+        }
+        (Dialect::Mysql, _) => format!("CAST({column} AS CHAR)"),
+        (Dialect::Sqlite | Dialect::Postgres, _) => format!("CAST({column} AS TEXT)"),
     }
 }
 
-/// Selects `wanted` as text from `table` where `column`, as text, equals the bound text.
-pub fn texts_where(dialect: Dialect, table: &str, wanted: &str, column: &str) -> String {
+/// Selects `wanted` as text from `table` where `column`, as text, equals the bound text;
+/// each column is given with its type.
+pub fn texts_where(dialect: Dialect, table: &str, wanted: (&str, &FieldType), column: (&str, &FieldType)) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = {}",
-        as_text(dialect, wanted),
+        as_text(dialect, wanted.0, wanted.1),
         quote(dialect, table),
-        as_text(dialect, column),
+        as_text(dialect, column.0, column.1),
         placeholder(dialect, 1)
     )
 }

@@ -109,4 +109,8 @@ async fn string_and_uuid_primary_keys() {
         .unwrap();
     assert_eq!(sessions.get(token).await.unwrap(), Some(session.clone()));
     assert_eq!(accounts.sessions(handle).await.unwrap(), vec![session]);
+    // The cascade finds the session's key from its uuid stored as a BLOB.
+    assert!(accounts.delete(handle).await.unwrap());
+    assert_eq!(sessions.get(token).await.unwrap(), None, "cascaded row still cached");
+    assert_eq!(accounts.sessions(handle).await.unwrap(), vec![]);
 }
