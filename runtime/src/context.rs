@@ -124,11 +124,16 @@ impl<DB: Dialect> Context<DB> {
 
     /// The backend a model's keys live on.
     pub fn backend_for(&self, model: &ModelInfo) -> Result<&dyn CacheBackend> {
+        self.shared_backend_for(model).map(|backend| backend.as_ref())
+    }
+
+    /// The backend a model's keys live on, as the shared handle (for work that outlives a
+    /// borrow of the context).
+    pub(crate) fn shared_backend_for(&self, model: &ModelInfo) -> Result<&SharedBackend> {
         self.inner
             .backends
             .get(model.backend)
             .or(self.inner.fallback.as_ref())
-            .map(|backend| backend.as_ref())
             .ok_or_else(|| Error::UnknownBackend {
                 model: model.name,
                 backend: model.backend,

@@ -10,7 +10,7 @@ use crate::protocol::{Cache, LockedWrite, WritePlan};
 /// The cache of one model within a context.
 pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo) -> Result<Cache<'a>> {
     Ok(Cache {
-        backend: ctx.backend_for(model)?,
+        backend: ctx.shared_backend_for(model)?,
         options: ctx.options(),
         stats: ctx.meter(model),
         ttl: model.ttl,

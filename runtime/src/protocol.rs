@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{CacheBackend, Lookup, Token};
+use crate::backend::{Lookup, SharedBackend, Token};
 use crate::codec::{self, Cached, LOCK_MARKER};
 use crate::context::Options;
 use crate::error::Result;
@@ -21,7 +21,7 @@ use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
 pub struct Cache<'a> {
-    pub backend: &'a dyn CacheBackend,
+    pub backend: &'a SharedBackend,
     pub options: &'a Options,
     pub stats: Meter<'a>,
     pub ttl: Duration,
@@ -287,6 +287,14 @@ impl LockedWrite<'_, '_> {
             }
         };
         futures::future::join(futures::future::join_all(fills), evictions).await;
+    }
+
+    /// What [`LockedWrite::abort`] needs, owned, for a task that outlives this borrow (a
+    /// transaction dropped without commit or rollback).
+    pub fn into_locks(self) -> Option<(SharedBackend, Vec<(String, Token)>)> {
+        let tokens = self.tokens?;
+        let keys = self.keys.into_iter().map(|(key, _)| key).zip(tokens).collect();
+        Some((SharedBackend::clone(self.cache.backend), keys))
     }
 
     /// Gives every lock back (the transaction did not commit).

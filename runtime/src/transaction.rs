@@ -5,8 +5,9 @@
 //! see its own writes) and never touch the cache. Each write locks its keys right after
 //! its statement, as outside a transaction; the fills happen after [`Transaction::commit`].
 //! [`Transaction::rollback`] gives the locks back and leaves the cache as it was. A
-//! transaction dropped without either rolls back in the database and its locks expire after
-//! `lock_ttl` (until then readers of those keys read the database).
+//! transaction dropped without either rolls back in the database, and a task gives its
+//! locks back (if there is no tokio runtime to run it on, they expire after `lock_ttl`;
+//! until then readers of those keys read the database).
 
 use sqlx::Database;
 
@@ -23,7 +24,8 @@ use crate::repo::{delete_planned, get_uncached, insert_planned, update_planned};
 /// An open database transaction whose cache invalidations wait for its commit.
 pub struct Transaction<'c, DB: Dialect> {
     ctx: &'c Context<DB>,
-    tx: sqlx::Transaction<'static, DB>,
+    /// `None` once committed or rolled back.
+    tx: Option<sqlx::Transaction<'static, DB>>,
     locked: Vec<LockedWrite<'c, 'c>>,
 }
 
@@ -32,7 +34,7 @@ impl<DB: Dialect> Context<DB> {
     pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
         Ok(Transaction {
             ctx: self,
-            tx: crate::db::begin_write(self.pool()).await?,
+            tx: Some(crate::db::begin_write(self.pool()).await?),
             locked: Vec::new(),
         })
     }
@@ -40,7 +42,18 @@ impl<DB: Dialect> Context<DB> {
 
 impl<'c, DB: Dialect> Transaction<'c, DB> {
     fn conn(&mut self) -> &mut <DB as Database>::Connection {
-        &mut self.tx
+        self.tx
+            .as_mut()
+            .expect("an open transaction: commit and rollback consume it")
+    }
+
+    /// The transaction and its locks, taken out (so that `Drop` has nothing left to do).
+    fn take(&mut self) -> (sqlx::Transaction<'static, DB>, Vec<LockedWrite<'c, 'c>>) {
+        let tx = self
+            .tx
+            .take()
+            .expect("an open transaction: commit and rollback consume it");
+        (tx, std::mem::take(&mut self.locked))
     }
 
     async fn keep(&mut self, plans: PlanSet<'c, DB>) {
@@ -126,14 +139,39 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
     }
 
     /// Commits, then fills or releases every key the writes locked.
-    pub async fn commit(self) -> Result<()> {
-        finish(self.tx, self.locked).await
+    pub async fn commit(mut self) -> Result<()> {
+        let (tx, locked) = self.take();
+        finish(tx, locked).await
     }
 
     /// Rolls back and gives every lock back: the cache is as it was before.
-    pub async fn rollback(self) -> Result<()> {
-        let result = self.tx.rollback().await;
-        futures::future::join_all(self.locked.into_iter().map(LockedWrite::abort)).await;
+    pub async fn rollback(mut self) -> Result<()> {
+        let (tx, locked) = self.take();
+        let result = tx.rollback().await;
+        futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
         Ok(result?)
+    }
+}
+
+impl<DB: Dialect> Drop for Transaction<'_, DB> {
+    /// Dropped open: sqlx rolls the transaction back; a task gives the locks back. Giving
+    /// them back before the rollback has run is safe, since uncommitted rows are never seen.
+    fn drop(&mut self) {
+        let locks: Vec<_> = std::mem::take(&mut self.locked)
+            .into_iter()
+            .filter_map(LockedWrite::into_locks)
+            .collect();
+        if locks.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            for (backend, keys) in locks {
+                let releases = keys.iter().map(|(key, token)| backend.release(key, *token));
+                futures::future::join_all(releases).await;
+            }
+        });
     }
 }

@@ -78,6 +78,37 @@ macro_rules! transaction_scenarios {
             people.iter().map(|p| p.id).collect()
         }
 
+        /// A transaction dropped without commit or rollback gives its locks back: the row is
+        /// served from the cache again at once (the old value), not after `lock_ttl`.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn dropped_transaction_gives_locks_back() {
+            let env = env_on_with::<Db>(Kind::MemcachedTwo, options()).await;
+            let ctx = &env.ctx;
+            let people = PersonRepo::new(ctx);
+            let ann = people.insert(&NewPerson { name: "ann".into() }).await.unwrap();
+            {
+                let mut tx = ctx.begin().await.unwrap();
+                let changed = Person {
+                    name: "uncommitted".into(),
+                    ..ann.clone()
+                };
+                tx.update(&changed).await.unwrap();
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let before = ctx.snapshot();
+                assert_eq!(people.get(ann.id).await.unwrap(), Some(ann.clone()));
+                if (ctx.snapshot() - before).db_queries == 0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the dropped transaction's lock is still held"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn memcached_two_servers() {
             let env = env_on_with::<Db>(Kind::MemcachedTwo, options()).await;
