@@ -213,15 +213,32 @@ pub fn as_text(dialect: Dialect, column: &str, ty: &FieldType) -> String {
     }
 }
 
-/// Selects `wanted` as text from `table` where `column`, as text, equals the bound text;
-/// each column is given with its type.
+/// The first placeholder, holding a key's text, converted to a primary-key type `ty`, so
+/// that comparing a column with it can use the column's index (comparing the column
+/// converted to text could not).
+pub fn key_param(dialect: Dialect, ty: &FieldType) -> String {
+    let param = placeholder(dialect, 1);
+    match (dialect, ty) {
+        (Dialect::Sqlite, FieldType::Uuid) => format!("unhex(replace({param}, '-', ''))"),
+        (Dialect::Mysql, FieldType::Uuid) => format!("UNHEX(REPLACE({param}, '-', ''))"),
+        (Dialect::Postgres, FieldType::Uuid) => format!("CAST({param} AS UUID)"),
+        (Dialect::Postgres, FieldType::SmallInt | FieldType::Int | FieldType::PositiveInt | FieldType::BigInt) => {
+            format!("CAST({param} AS BIGINT)")
+        }
+        // Text compares as is; SQLite and MySQL convert text to an integer column's type.
+        _ => param,
+    }
+}
+
+/// Selects `wanted` as text from `table` where `column` equals the bound key text; each
+/// column is given with its type.
 pub fn texts_where(dialect: Dialect, table: &str, wanted: (&str, &FieldType), column: (&str, &FieldType)) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = {}",
         as_text(dialect, wanted.0, wanted.1),
         quote(dialect, table),
-        as_text(dialect, column.0, column.1),
-        placeholder(dialect, 1)
+        quote(dialect, column.0),
+        key_param(dialect, column.1)
     )
 }
 

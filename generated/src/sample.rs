@@ -123,13 +123,13 @@ impl autocache::Model for Person {
         joined: &[
             (
                 &BOOK_EDITORS,
-                "SELECT CAST(\"book_id\" AS TEXT) FROM \"book_editors\" WHERE CAST(\"person_id\" AS TEXT) = ?",
+                "SELECT CAST(\"book_id\" AS TEXT) FROM \"book_editors\" WHERE \"person_id\" = ?",
             ),
         ],
         dependents: &[
             autocache::Dependent {
                 model: &<Book as autocache::Model>::INFO,
-                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"book\" WHERE CAST(\"author_id\" AS TEXT) = ?",
+                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"book\" WHERE \"author_id\" = ?",
                 cascade: true,
                 footprint: || &<Book as autocache::Model>::FOOTPRINT,
             },
@@ -544,13 +544,13 @@ impl autocache::Model for Book {
         joined: &[
             (
                 &PERSON_EDITED,
-                "SELECT CAST(\"person_id\" AS TEXT) FROM \"book_editors\" WHERE CAST(\"book_id\" AS TEXT) = ?",
+                "SELECT CAST(\"person_id\" AS TEXT) FROM \"book_editors\" WHERE \"book_id\" = ?",
             ),
         ],
         dependents: &[
             autocache::Dependent {
                 model: &<Volume as autocache::Model>::INFO,
-                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"volume\" WHERE CAST(\"book_id\" AS TEXT) = ?",
+                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"volume\" WHERE \"book_id\" = ?",
                 cascade: true,
                 footprint: || &<Volume as autocache::Model>::FOOTPRINT,
             },
