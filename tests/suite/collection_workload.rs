@@ -310,7 +310,11 @@ macro_rules! collections_on {
                                 Ok(seen) => {
                                     out.reads += 1;
                                     if !state.fresh(slot, floor, &seen) {
-                                        out.stale += 1;
+                                        out.stale(|| {
+                                            format!(
+                                                "collection {kind}/{index}: read {seen:?}, not a state from #{floor} on"
+                                            )
+                                        });
                                     }
                                 }
                                 Err(error) => out.error(&error),

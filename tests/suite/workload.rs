@@ -22,6 +22,8 @@ pub struct Outcome {
     pub caller_errors: u64,
     /// The first such error, to explain a failure.
     pub first_error: Option<String>,
+    /// The first stale read, to explain a failure.
+    pub first_stale: Option<String>,
 }
 
 impl Outcome {
@@ -29,6 +31,12 @@ impl Outcome {
     pub fn error(&mut self, error: &autocache::Error) {
         self.caller_errors += 1;
         self.first_error.get_or_insert_with(|| error.to_string());
+    }
+
+    /// Counts a stale read, described by `what`.
+    pub fn stale(&mut self, what: impl FnOnce() -> String) {
+        self.stale += 1;
+        self.first_stale.get_or_insert_with(what);
     }
 }
 
@@ -165,10 +173,17 @@ macro_rules! workload_on {
                                     let mut out = outcome.lock().unwrap();
                                     out.reads += 1;
                                     if version_of(&person.name) < floor {
-                                        out.stale += 1;
+                                        out.stale(|| {
+                                            format!(
+                                                "row {row}: read {:?} after version {floor} was acknowledged",
+                                                person.name
+                                            )
+                                        });
                                     }
                                 }
-                                Ok(None) => outcome.lock().unwrap().stale += 1,
+                                Ok(None) => outcome.lock().unwrap().stale(|| {
+                                    format!("row {row}: read \"does not exist\" (acknowledged: version {floor})")
+                                }),
                                 Err(error) => outcome.lock().unwrap().error(&error),
                             }
                         }
@@ -186,8 +201,13 @@ macro_rules! workload_on {
                 // Settle: after every write has been acknowledged, a read must see the last one.
                 for (row, id) in ids.iter().enumerate() {
                     let person = people.get(*id).await.expect("final read").expect("row exists");
-                    if version_of(&person.name) < acked[row].load(Ordering::SeqCst) {
-                        outcome.lock().unwrap().stale += 1;
+                    let last = acked[row].load(Ordering::SeqCst);
+                    if version_of(&person.name) < last {
+                        let name = person.name.clone();
+                        outcome
+                            .lock()
+                            .unwrap()
+                            .stale(|| format!("row {row}: settled on {name:?}, version {last} acknowledged"));
                     }
                 }
                 Arc::try_unwrap(outcome)

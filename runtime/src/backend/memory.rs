@@ -1,12 +1,14 @@
-//! The in-process backend (the embedded default): a bounded [`moka`] cache whose per-key
-//! atomic `and_compute_with` gives the same lease / compare-and-swap semantics as memcached.
+//! The in-process backend (the embedded default): a bounded [`moka`] cache, with the same
+//! lease / compare-and-swap semantics as memcached (each key's operations serialized by a
+//! striped lock).
 
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use super::{CacheBackend, CacheError, Lookup, Token};
@@ -40,10 +42,19 @@ impl moka::Expiry<String, Item> for ItemExpiry {
     }
 }
 
+/// How many locks the keys are spread over.
+const STRIPES: usize = 64;
+
 /// A cache inside this process; shared by every context that holds the same `Arc`.
+///
+/// Every operation on a key runs under the lock of the key's stripe, so a compare-and-swap
+/// (read the token, then write) is one step for every other operation on that key. moka
+/// serializes its own `and_compute_with` calls per key but not against `insert` and
+/// `invalidate`, so the atomicity is kept here rather than assumed of it.
 pub struct MemoryBackend {
     items: Cache<String, Item>,
     next_token: AtomicU64,
+    stripes: Box<[Mutex<()>]>,
 }
 
 impl MemoryBackend {
@@ -57,6 +68,7 @@ impl MemoryBackend {
         Self {
             items,
             next_token: AtomicU64::new(1),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
 
@@ -66,6 +78,15 @@ impl MemoryBackend {
             token: self.next_token.fetch_add(1, Ordering::Relaxed),
             ttl,
         }
+    }
+
+    /// Holds `key`'s stripe lock until dropped.
+    fn lock_key(&self, key: &str) -> MutexGuard<'_, ()> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        // In-process only: the hash need not be stable across releases.
+        let stripe = (hasher.finish() % STRIPES as u64) as usize;
+        self.stripes[stripe].lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,68 +100,58 @@ impl CacheBackend for MemoryBackend {
         Ok(keys
             .iter()
             .map(|key| {
-                let mut found = Lookup::Busy;
-                self.items
-                    .entry(key.to_string())
-                    .and_compute_with(|current| match current {
-                        Some(entry) if entry.value().bytes.is_empty() => Op::Nop,
-                        Some(entry) => {
-                            let item = entry.value();
-                            found = Lookup::Value {
-                                bytes: item.bytes.clone(),
-                                token: Token(item.token),
-                            };
-                            Op::Nop
-                        }
-                        None => {
-                            let placeholder = self.item(Bytes::new(), lease_ttl);
-                            found = Lookup::Lease(Token(placeholder.token));
-                            Op::Put(placeholder)
-                        }
-                    });
-                found
+                let _locked = self.lock_key(key);
+                match self.items.get(*key) {
+                    Some(item) if item.bytes.is_empty() => Lookup::Busy,
+                    Some(item) => Lookup::Value {
+                        bytes: item.bytes,
+                        token: Token(item.token),
+                    },
+                    None => {
+                        let placeholder = self.item(Bytes::new(), lease_ttl);
+                        let token = Token(placeholder.token);
+                        self.items.insert((*key).to_owned(), placeholder);
+                        Lookup::Lease(token)
+                    }
+                }
             })
             .collect())
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
-        let mut stored = false;
-        self.items
-            .entry(key.to_string())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().token == token.0 => {
-                    stored = true;
-                    Op::Put(self.item(Bytes::copy_from_slice(bytes), ttl))
-                }
-                _ => Op::Nop,
-            });
-        Ok(stored)
+        let _locked = self.lock_key(key);
+        let holds_token = self.items.get(key).is_some_and(|item| item.token == token.0);
+        if holds_token {
+            self.items
+                .insert(key.to_owned(), self.item(Bytes::copy_from_slice(bytes), ttl));
+        }
+        Ok(holds_token)
     }
 
     async fn lock(&self, keys: &[&str], marker: &[u8], ttl: Duration) -> Result<Vec<Token>, CacheError> {
         Ok(keys
             .iter()
             .map(|key| {
+                let _locked = self.lock_key(key);
                 let item = self.item(Bytes::copy_from_slice(marker), ttl);
                 let token = Token(item.token);
-                self.items.insert(key.to_string(), item);
+                self.items.insert((*key).to_owned(), item);
                 token
             })
             .collect())
     }
 
     async fn release(&self, key: &str, token: Token) -> Result<(), CacheError> {
-        self.items
-            .entry(key.to_string())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().token == token.0 => Op::Remove,
-                _ => Op::Nop,
-            });
+        let _locked = self.lock_key(key);
+        if self.items.get(key).is_some_and(|item| item.token == token.0) {
+            self.items.invalidate(key);
+        }
         Ok(())
     }
 
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError> {
         for key in keys {
+            let _locked = self.lock_key(key);
             self.items.invalidate(*key);
         }
         Ok(())
