@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use autocache::Dialect;
-use sqlx::Pool;
+use sqlx::pool::PoolOptions;
+use sqlx::{AssertSqlSafe, Connection, Executor, Pool, Row};
 
 /// A database the suite can open fresh for one test.
 pub trait TestDatabase: Dialect {
@@ -73,8 +74,7 @@ pub mod postgres {
     //! PostgreSQL: schema.yaml generated for `Dialect::Postgres` into `OUT_DIR/postgres/`;
     //! each test gets its own schema, selected through the connections' `search_path`.
 
-    use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-    use sqlx::{AssertSqlSafe, Connection, Executor};
+    use sqlx::postgres::PgConnectOptions;
 
     use super::{Cleanup, Server, TestDatabase};
 
@@ -89,6 +89,7 @@ pub mod postgres {
         variable: "AUTOCACHE_TEST_PG",
         default_url: "postgres://postgres@127.0.0.1:5432/test",
         list: "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'autocache\\_%'",
+        create: "CREATE SCHEMA \"{name}\"",
         drop: "DROP SCHEMA IF EXISTS \"{name}\" CASCADE",
         lock_timeout: "SET lock_timeout = '10s'",
     };
@@ -97,45 +98,12 @@ pub mod postgres {
         const DIALECT: &'static str = "postgres";
 
         async fn open() -> (sqlx::Pool<Db>, Cleanup) {
-            let url = SERVER.url();
-            let options: PgConnectOptions = url
-                .parse()
-                .unwrap_or_else(|error| panic!("{}: bad URL {url}: {error}", SERVER.variable));
-            let mut admin = SERVER.connect(PgConnection::connect_with(&options), &url).await;
-            if SERVER.first_open() {
-                let names = sqlx::query_scalar(SERVER.list)
-                    .fetch_all(&mut admin)
-                    .await
-                    .unwrap_or_default();
-                for name in super::leftovers(names) {
-                    let _ = admin.execute(AssertSqlSafe(SERVER.drop_statement(&name))).await;
-                }
-            }
-            let schema = super::unique_database_name();
-            admin
-                .execute(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            SERVER
+                .open(
+                    |options: PgConnectOptions, schema| options.options([("search_path", schema)]),
+                    sample::create_tables,
+                )
                 .await
-                .unwrap_or_else(|error| panic!("CREATE SCHEMA {schema} on {url}: {error}"));
-            let _ = admin.close().await;
-            let drop = SERVER.drop_statement(&schema);
-            let cleanup = SERVER.cleanup(&schema, {
-                let options = options.clone();
-                move || async move {
-                    let mut conn = PgConnection::connect_with(&options).await?;
-                    conn.execute(SERVER.lock_timeout).await?;
-                    conn.execute(AssertSqlSafe(drop)).await?;
-                    conn.close().await
-                }
-            });
-            let pool = PgPoolOptions::new()
-                .max_connections(super::POOL_SIZE)
-                .connect_with(options.options([("search_path", schema.as_str())]))
-                .await
-                .unwrap_or_else(|error| panic!("connect to {url} (schema {schema}): {error}"));
-            sample::create_tables(&pool)
-                .await
-                .unwrap_or_else(|error| panic!("create the sample tables on PostgreSQL: {error}"));
-            (pool, cleanup)
         }
     }
 }
@@ -144,8 +112,7 @@ pub mod mysql {
     //! MariaDB (the MySQL dialect): schema.yaml generated for `Dialect::Mysql` into
     //! `OUT_DIR/mysql/`; each test gets its own database.
 
-    use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions};
-    use sqlx::{AssertSqlSafe, Connection, Executor};
+    use sqlx::mysql::MySqlConnectOptions;
 
     use super::{Cleanup, Server, TestDatabase};
 
@@ -160,6 +127,7 @@ pub mod mysql {
         variable: "AUTOCACHE_TEST_MYSQL",
         default_url: "mysql://root@127.0.0.1:3306/test",
         list: "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata WHERE schema_name LIKE 'autocache\\_%'",
+        create: "CREATE DATABASE `{name}`",
         drop: "DROP DATABASE IF EXISTS `{name}`",
         lock_timeout: "SET SESSION lock_wait_timeout = 10",
     };
@@ -168,45 +136,12 @@ pub mod mysql {
         const DIALECT: &'static str = "mysql";
 
         async fn open() -> (sqlx::Pool<Db>, Cleanup) {
-            let url = SERVER.url();
-            let options: MySqlConnectOptions = url
-                .parse()
-                .unwrap_or_else(|error| panic!("{}: bad URL {url}: {error}", SERVER.variable));
-            let mut admin = SERVER.connect(MySqlConnection::connect_with(&options), &url).await;
-            if SERVER.first_open() {
-                let names = sqlx::query_scalar(SERVER.list)
-                    .fetch_all(&mut admin)
-                    .await
-                    .unwrap_or_default();
-                for name in super::leftovers(names) {
-                    let _ = admin.execute(AssertSqlSafe(SERVER.drop_statement(&name))).await;
-                }
-            }
-            let database = super::unique_database_name();
-            admin
-                .execute(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+            SERVER
+                .open(
+                    |options: MySqlConnectOptions, database| options.database(database),
+                    sample::create_tables,
+                )
                 .await
-                .unwrap_or_else(|error| panic!("CREATE DATABASE {database} on {url}: {error}"));
-            let _ = admin.close().await;
-            let drop = SERVER.drop_statement(&database);
-            let cleanup = SERVER.cleanup(&database, {
-                let options = options.clone();
-                move || async move {
-                    let mut conn = MySqlConnection::connect_with(&options).await?;
-                    conn.execute(SERVER.lock_timeout).await?;
-                    conn.execute(AssertSqlSafe(drop)).await?;
-                    conn.close().await
-                }
-            });
-            let pool = MySqlPoolOptions::new()
-                .max_connections(super::POOL_SIZE)
-                .connect_with(options.database(&database))
-                .await
-                .unwrap_or_else(|error| panic!("connect to {url} (database {database}): {error}"));
-            sample::create_tables(&pool)
-                .await
-                .unwrap_or_else(|error| panic!("create the sample tables on MariaDB: {error}"));
-            (pool, cleanup)
         }
     }
 }
@@ -219,13 +154,74 @@ struct Server {
     default_url: &'static str,
     /// Lists the names of the suite's databases (`autocache_…`).
     list: &'static str,
+    /// Creates the database `{name}` (a schema on PostgreSQL).
+    create: &'static str,
     /// Drops the database `{name}`.
     drop: &'static str,
     /// Bounds how long the drop waits for locks.
     lock_timeout: &'static str,
 }
 
+/// The options a connection of database `DB` is made with.
+type ConnectOptionsOf<DB> = <<DB as sqlx::Database>::Connection as Connection>::Options;
+
 impl Server {
+    /// A fresh database (a schema on PostgreSQL) on this server holding the sample tables,
+    /// and what removes it: the pool's connections are pointed at it by `isolate`, the
+    /// tables made by `create_tables`. The process's first call also drops the
+    /// [`leftovers`] of killed runs.
+    async fn open<DB>(
+        &'static self,
+        isolate: impl FnOnce(ConnectOptionsOf<DB>, &str) -> ConnectOptionsOf<DB>,
+        create_tables: impl AsyncFnOnce(&Pool<DB>) -> Result<(), sqlx::Error>,
+    ) -> (Pool<DB>, Cleanup)
+    where
+        DB: sqlx::Database,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        let url = self.url();
+        let options: ConnectOptionsOf<DB> = url
+            .parse()
+            .unwrap_or_else(|error| panic!("{}: bad URL {url}: {error}", self.variable));
+        let mut admin = self.connect(DB::Connection::connect_with(&options), &url).await;
+        if self.first_open() {
+            let rows = sqlx::query(self.list).fetch_all(&mut admin).await.unwrap_or_default();
+            let names = rows.iter().filter_map(|row| row.try_get::<String, _>(0).ok()).collect();
+            for name in leftovers(names) {
+                let _ = admin.execute(AssertSqlSafe(self.drop_statement(&name))).await;
+            }
+        }
+        let name = unique_database_name();
+        let create = self.create.replace("{name}", &name);
+        admin
+            .execute(AssertSqlSafe(create.clone()))
+            .await
+            .unwrap_or_else(|error| panic!("{create} on {url}: {error}"));
+        let _ = admin.close().await;
+        let drop = self.drop_statement(&name);
+        let cleanup = self.cleanup(&name, {
+            let (options, lock_timeout) = (options.clone(), self.lock_timeout);
+            move || async move {
+                let mut conn = DB::Connection::connect_with(&options).await?;
+                conn.execute(lock_timeout).await?;
+                conn.execute(AssertSqlSafe(drop)).await?;
+                conn.close().await
+            }
+        });
+        let pool = PoolOptions::<DB>::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(isolate(options, &name))
+            .await
+            .unwrap_or_else(|error| panic!("connect to {url} ({name}): {error}"));
+        create_tables(&pool)
+            .await
+            .unwrap_or_else(|error| panic!("create the sample tables on {}: {error}", self.product));
+        (pool, cleanup)
+    }
+
     fn url(&self) -> String {
         std::env::var(self.variable).unwrap_or_else(|_| self.default_url.to_owned())
     }

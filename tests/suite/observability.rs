@@ -2,6 +2,7 @@
 //! with the model, the operation, the backend and the hits and misses.
 
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use autocache_generated::{BookRepo, NewBook, NewPerson, PersonRepo};
 use tracing::field::{Field, Visit};
@@ -10,9 +11,13 @@ use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 
 use crate::env::{Kind, env};
 
-/// Records every `autocache` span's fields as `name=value` text.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<String>>>);
+/// Records the fields of every `autocache` span opened on one thread as `name=value` text.
+#[derive(Clone)]
+struct Spans {
+    texts: Arc<Mutex<Vec<String>>>,
+    /// The test's thread: the other tests of the binary run on others.
+    thread: ThreadId,
+}
 
 struct Fields<'a>(&'a mut String);
 
@@ -24,17 +29,20 @@ impl Visit for Fields<'_> {
 
 impl<S: tracing::Subscriber> Layer<S> for Spans {
     fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: LayerContext<'_, S>) {
-        if attrs.metadata().name() == "autocache" {
+        if attrs.metadata().name() == "autocache" && std::thread::current().id() == self.thread {
             let mut text = String::new();
             attrs.record(&mut Fields(&mut text));
-            self.0.lock().unwrap().push(text);
+            self.texts.lock().unwrap().push(text);
         }
     }
 
     fn on_record(&self, _id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
+        if std::thread::current().id() != self.thread {
+            return;
+        }
         let mut text = String::new();
         values.record(&mut Fields(&mut text));
-        if let Some(last) = self.0.lock().unwrap().last_mut() {
+        if let Some(last) = self.texts.lock().unwrap().last_mut() {
             last.push_str(&text);
         }
     }
@@ -43,9 +51,15 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
 #[tokio::test]
 async fn stats_per_model_and_spans_per_call() {
     let env = env(Kind::Memory).await;
-    let spans = Spans::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A global subscriber, not a scoped one: tracing caches whether a span is enabled per
+    // call site for the whole process, and a scoped subscriber races with the tests running
+    // on other threads (a CI run lost this test's spans so).
+    let spans = Spans {
+        texts: Arc::default(),
+        thread: std::thread::current().id(),
+    };
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans.clone()))
+        .expect("no other test sets a global subscriber");
 
     let people = PersonRepo::new(&env.ctx);
     let ann = people.insert(&NewPerson { name: "Ann".into() }).await.unwrap();
@@ -74,7 +88,7 @@ async fn stats_per_model_and_spans_per_call() {
     let total = env.ctx.snapshot();
     assert_eq!(total.hits, models.values().map(|m| m.hits).sum::<u64>());
 
-    let spans = spans.0.lock().unwrap().clone();
+    let spans = spans.texts.lock().unwrap().clone();
     assert!(
         spans
             .iter()

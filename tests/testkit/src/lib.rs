@@ -2,4 +2,5 @@
 //! when its handle is dropped. Nothing is mocked.
 
 pub mod memcached;
+mod process;
 pub mod redis;

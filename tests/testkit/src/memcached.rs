@@ -2,11 +2,13 @@
 //! -t 1 -m 64`, killed when its handle is dropped.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::process::ServerProcess;
 
 /// How long a server gets to start accepting connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -14,10 +16,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many fresh ports [`Memcached::start`] tries before giving up.
 const PORT_ATTEMPTS: usize = 20;
 
-/// A memcached child process listening on 127.0.0.1.
+/// A memcached child process listening on 127.0.0.1 (killed on drop, also when paused).
 pub struct Memcached {
-    port: u16,
-    child: Option<Child>,
+    server: ServerProcess,
 }
 
 impl Memcached {
@@ -26,61 +27,30 @@ impl Memcached {
     /// Panics (telling how to install it) if the `memcached` binary is missing.
     pub fn start() -> Memcached {
         let binary = binary();
-        let mut failures = Vec::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            match spawn(&binary, port) {
-                Ok(child) => {
-                    return Memcached {
-                        port,
-                        child: Some(child),
-                    };
-                }
-                // Most likely another process took the port between our probe and the bind.
-                Err(reason) => failures.push(format!("port {port}: {reason}")),
-            }
+        Memcached {
+            server: ServerProcess::start("memcached", PORT_ATTEMPTS, |port| spawn(&binary, port)),
         }
-        panic!(
-            "could not start memcached after {PORT_ATTEMPTS} attempts:\n{}",
-            failures.join("\n")
-        );
     }
 
     /// The port the server listens on (kept across [`Memcached::restart`]).
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `127.0.0.1:<port>`.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.port())
     }
 
     /// Kills the server with SIGKILL and waits for it to exit (no-op if it is not running).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill();
     }
 
     /// Starts the server again, empty, on the same port (killing it first if it runs).
     pub fn restart(&mut self) {
-        self.kill();
         let binary = binary();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match spawn(&binary, self.port) {
-                Ok(child) => {
-                    self.child = Some(child);
-                    return;
-                }
-                Err(reason) if Instant::now() >= deadline => {
-                    panic!("could not restart memcached on port {}: {reason}", self.port)
-                }
-                Err(_) => thread::sleep(Duration::from_millis(50)),
-            }
-        }
+        self.server.restart(START_TIMEOUT, |port| spawn(&binary, port));
     }
 
     /// Freezes the server (SIGSTOP): it keeps its items and its listening socket, so
@@ -88,8 +58,7 @@ impl Memcached {
     /// Returns once every thread of the process is stopped: `kill` only queues the signal,
     /// and a thread that was running could otherwise still answer one more request.
     pub fn pause(&mut self) {
-        self.signal("-STOP");
-        let pid = self.child.as_ref().map(Child::id).expect("signalled above");
+        let pid = self.signal("-STOP");
         let deadline = Instant::now() + START_TIMEOUT;
         while !all_threads_stopped(pid) {
             assert!(Instant::now() < deadline, "memcached {pid} did not stop");
@@ -102,24 +71,19 @@ impl Memcached {
         self.signal("-CONT");
     }
 
-    fn signal(&self, signal: &str) {
-        let child = self
-            .child
-            .as_ref()
-            .unwrap_or_else(|| panic!("memcached on port {} is not running", self.port));
+    /// Sends `signal` to the server; its process id.
+    fn signal(&self, signal: &str) -> u32 {
+        let pid = self
+            .server
+            .pid()
+            .unwrap_or_else(|| panic!("memcached on port {} is not running", self.port()));
         let status = Command::new("kill")
             .arg(signal)
-            .arg(child.id().to_string())
+            .arg(pid.to_string())
             .status()
             .unwrap_or_else(|error| panic!("could not run `kill {signal}`: {error}"));
-        assert!(status.success(), "`kill {signal} {}` failed: {status}", child.id());
-    }
-}
-
-impl Drop for Memcached {
-    /// Kills the server (SIGKILL also ends a paused one).
-    fn drop(&mut self) {
-        self.kill();
+        assert!(status.success(), "`kill {signal} {pid}` failed: {status}");
+        pid
     }
 }
 
@@ -162,15 +126,6 @@ fn binary() -> PathBuf {
              server: install it with `apt-get install -y memcached`"
             )
         })
-}
-
-/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap_or_else(|error| panic!("cannot bind: {error}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|error| panic!("no local address: {error}"))
-        .port()
 }
 
 /// Whether this process runs as root (memcached then needs `-u root`).

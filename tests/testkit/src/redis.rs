@@ -6,12 +6,14 @@
 //! the test panic: a test never passes by silently skipping.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::process::{ServerProcess, free_port};
 
 /// How long a server may take to answer `PING` after being spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,72 +24,40 @@ const PORT_ATTEMPTS: usize = 20;
 
 /// One `redis-server` process on `127.0.0.1`, killed on drop.
 pub struct Redis {
-    port: u16,
+    /// Declared before `dir`: the server is killed before its directory is removed.
+    server: ServerProcess,
     dir: TempDir,
-    child: Option<Child>,
 }
 
 impl Redis {
     /// Starts a server on a free port and waits until it answers `PING`.
     pub fn start() -> Self {
         let dir = TempDir::new("redis");
-        let mut last_error = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            match spawn_server(port, dir.path(), &[]) {
-                Ok(child) => {
-                    return Self {
-                        port,
-                        dir,
-                        child: Some(child),
-                    };
-                }
-                Err(error) => last_error = error,
-            }
-        }
-        panic!("could not start redis-server after {PORT_ATTEMPTS} attempts: {last_error}");
+        let server = ServerProcess::start("redis-server", PORT_ATTEMPTS, |port| {
+            spawn_server(port, dir.path(), &[])
+        });
+        Self { server, dir }
     }
 
     /// The port the server listens on (kept across [`Redis::restart`]).
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// The URL to connect to: `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://127.0.0.1:{}", self.port())
     }
 
     /// Kills the server (SIGKILL: no goodbye to connected clients) and waits for it to exit.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill();
     }
 
     /// Kills the server if it still runs, then starts a new, empty one on the same port.
     pub fn restart(&mut self) {
-        self.kill();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match spawn_server(self.port, self.dir.path(), &[]) {
-                Ok(child) => {
-                    self.child = Some(child);
-                    return;
-                }
-                Err(error) if Instant::now() >= deadline => {
-                    panic!("could not restart redis-server on port {}: {error}", self.port)
-                }
-                Err(_) => sleep(Duration::from_millis(100)),
-            }
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
+        let dir = self.dir.path().to_owned();
+        self.server.restart(START_TIMEOUT, |port| spawn_server(port, &dir, &[]));
     }
 }
 
@@ -305,14 +275,6 @@ fn spawn_server(port: u16, dir: &Path, extra: &[&str]) -> Result<Child, String> 
 
 fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
-}
-
-/// A port that was free a moment ago (the OS picks it; the listener is closed at once).
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("cannot bind a local TCP port: {error}"))
 }
 
 /// A directory under the system temp dir, removed with its contents on drop.
