@@ -6,8 +6,8 @@
 //! so the write applies to exactly those rows and their old and new values are known: old
 //! and new unique-field keys, old and new owners' collections, many-to-many collections.
 
+use crate::transaction::write_alone;
 use sqlx::Database;
-use tracing::Instrument;
 
 use crate::context::Context;
 use crate::db::{Dialect, placeholders};
@@ -70,16 +70,8 @@ pub async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
     filter: &F,
     changes: &C,
 ) -> Result<u64> {
-    let span = crate::trace::call(&M::INFO, "update_where");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        let count = update_where_planned::<M, F, C>(ctx, &mut *tx, &mut plans, filter, changes).await?;
-        plans.commit(tx).await?;
-        Ok(count)
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &M::INFO, "update_where", |tx| tx
+        .update_where::<M, F, C>(filter, changes))
 }
 
 /// Runs `delete_where` on `conn` and plans its keys.
@@ -103,14 +95,5 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
 /// as by [`crate::repo::delete`]: "does not exist" cached, unique keys and dependent keys
 /// (owned collections, cascaded rows) emptied, owners' collections refilled.
 pub async fn delete_where<M: Model, F: Filter<M::Db>>(ctx: &Context<M::Db>, filter: &F) -> Result<u64> {
-    let span = crate::trace::call(&M::INFO, "delete_where");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        let count = delete_where_planned::<M, F>(ctx, &mut *tx, &mut plans, filter).await?;
-        plans.commit(tx).await?;
-        Ok(count)
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &M::INFO, "delete_where", |tx| tx.delete_where::<M, F>(filter))
 }

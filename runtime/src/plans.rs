@@ -52,13 +52,6 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         }
         locked
     }
-
-    /// Locks every planned key, commits `tx`, then fills or releases every key (or gives
-    /// the locks back if the commit fails).
-    pub async fn commit(self, tx: sqlx::Transaction<'_, DB>) -> Result<()> {
-        let locked = self.lock().await;
-        finish(tx, locked).await
-    }
 }
 
 /// Commits `tx`, then completes every locked write (or aborts them if the commit fails).

@@ -17,6 +17,7 @@ use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::{WritePlan, read_through};
 use crate::repo::{fetch, get_many};
+use crate::transaction::write_alone;
 
 /// A value that can be bound to a statement and written into a key.
 pub trait KeyValue<DB: Dialect>:
@@ -157,15 +158,8 @@ where
     S: Model,
     O: Model<Db = S::Db>,
 {
-    let span = crate::trace::call(&S::INFO, "join_write");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        join_write_planned::<S, O>(ctx, &mut *tx, &mut plans, side, id, change).await?;
-        plans.commit(tx).await
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &S::INFO, "join_write", |tx| tx
+        .join_write::<S, O>(side, id, change))
 }
 
 /// Runs a many-to-many write on `conn` and plans its keys (see [`join_write`]).

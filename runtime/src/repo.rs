@@ -15,6 +15,7 @@ use crate::model::{Collection, Footprint, Model, ModelInfo, NewModel, UniqueFiel
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::read_through;
 use crate::relation::plan_refill;
+use crate::transaction::write_alone;
 
 /// Runs one statement on `conn`, counting it for `model`.
 pub(crate) async fn fetch<DB: Dialect>(
@@ -227,16 +228,7 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
 /// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
 /// the collections it joins, so the next reads cost no query.
 pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
-    let span = crate::trace::call(&<N::Model as Model>::INFO, "insert");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        let row = insert_planned(ctx, &mut *tx, &mut plans, new).await?;
-        plans.commit(tx).await?;
-        Ok(row)
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &<N::Model as Model>::INFO, "insert", |tx| tx.insert(new))
 }
 
 /// Runs an update on `conn` and plans its keys (see [`update`]).
@@ -288,18 +280,7 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 /// collections of its old and new owners and, when its ordering fields changed, empties the
 /// many-to-many collections it is in (they must be re-sorted).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
-    let span = crate::trace::call(&M::INFO, "update");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        let Some(new) = update_planned(ctx, &mut *tx, &mut plans, row).await? else {
-            return Ok(None);
-        };
-        plans.commit(tx).await?;
-        Ok(Some(new))
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &M::INFO, "update", |tx| tx.update(row))
 }
 
 /// Runs a delete on `conn` and plans its keys (see [`delete`]).
@@ -328,18 +309,7 @@ pub(crate) async fn delete_planned<'a, M: Model>(
 /// (collections it owned, rows the database deleted or changed with it), and refills the
 /// collections it was a member of.
 pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
-    let span = crate::trace::call(&M::INFO, "delete");
-    async move {
-        let mut tx = crate::db::begin_write(ctx.pool()).await?;
-        let mut plans = PlanSet::new(ctx);
-        if !delete_planned::<M>(ctx, &mut *tx, &mut plans, id).await? {
-            return Ok(false);
-        }
-        plans.commit(tx).await?;
-        Ok(true)
-    }
-    .instrument(span)
-    .await
+    write_alone!(ctx, &M::INFO, "delete", |tx| tx.delete::<M>(id))
 }
 
 /// Reads rows by primary key inside a transaction: from the database, never the cache.

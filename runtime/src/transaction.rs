@@ -21,6 +21,26 @@ use crate::protocol::LockedWrite;
 use crate::relation::{JoinChange, JoinSide, join_write_planned};
 use crate::repo::{delete_planned, get_uncached, insert_planned, update_planned};
 
+/// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
+/// a [`Transaction`] method call on `$tx`. What a standalone `insert`, `update`, ... is.
+macro_rules! write_alone {
+    ($ctx:expr, $model:expr, $op:literal, |$tx:ident| $write:expr) => {{
+        let ctx = $ctx;
+        let span = crate::trace::call($model, $op);
+        tracing::Instrument::instrument(
+            async move {
+                let mut $tx = ctx.begin().await?;
+                let written = $write.await?;
+                $tx.commit().await?;
+                Ok(written)
+            },
+            span,
+        )
+        .await
+    }};
+}
+pub(crate) use write_alone;
+
 /// An open database transaction whose cache invalidations wait for its commit.
 pub struct Transaction<'c, DB: Dialect> {
     ctx: &'c Context<DB>,
