@@ -6,7 +6,6 @@
 //! so the write applies to exactly those rows and their old and new values are known: old
 //! and new unique-field keys, old and new owners' collections, many-to-many collections.
 
-use crate::transaction::write_alone;
 use sqlx::Database;
 
 use crate::context::Context;
@@ -15,6 +14,7 @@ use crate::error::Result;
 use crate::model::{Changes, Filter, Model};
 use crate::plans::PlanSet;
 use crate::repo::{delete_planned, fetch, select_by_ids, update_rows_planned};
+use crate::transaction::write_alone;
 
 /// Selects, and locks, the rows matching `filter`.
 async fn select_matching<M: Model, F: Filter<M::Db>>(

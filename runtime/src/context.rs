@@ -122,6 +122,12 @@ impl<DB: Dialect> Context<DB> {
         }
     }
 
+    /// The start of every key of `model` in this context: the key namespace, then the
+    /// model's `<namespace>:<Model>:<schema digest>`.
+    pub(crate) fn key_prefix(&self, model: &ModelInfo) -> String {
+        [self.inner.options.key_namespace.as_str(), model.key_prefix].concat()
+    }
+
     /// The backend a model's keys live on.
     pub fn backend_for(&self, model: &ModelInfo) -> Result<&dyn CacheBackend> {
         self.shared_backend_for(model).map(|backend| backend.as_ref())

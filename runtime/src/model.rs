@@ -114,6 +114,14 @@ pub struct Collection {
     pub holds: Holds,
 }
 
+impl Collection {
+    /// Its key for the owner `owner` among the keys starting with `prefix` (the members'
+    /// model's prefix in a context's namespace); see [`crate::key::collection`].
+    pub fn key(&self, prefix: &str, owner: &str) -> String {
+        crate::key::collection(prefix, self.holds, self.name, owner)
+    }
+}
+
 /// What a collection key caches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holds {

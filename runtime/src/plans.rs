@@ -14,7 +14,7 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
         options: ctx.options(),
         stats: ctx.meter(model),
         ttl: model.ttl,
-        prefix: [ctx.options().key_namespace.as_str(), model.key_prefix].concat(),
+        prefix: ctx.key_prefix(model),
     })
 }
 

@@ -12,7 +12,6 @@ use tracing::Instrument;
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
-use crate::key;
 use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::{WritePlan, read_through};
@@ -54,12 +53,7 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
     let span = crate::trace::call(&M::INFO, "collection");
     async move {
         let cache = cache_for(ctx, &M::INFO)?;
-        let keys = [key::collection(
-            &cache.prefix,
-            collection.holds,
-            collection.name,
-            &owner.to_string(),
-        )];
+        let keys = [collection.key(&cache.prefix, &owner.to_string())];
         if collection.holds == Holds::Rows {
             let rows = read_through::<Vec<M>, _, _>(&cache, &keys, |_| {
                 let owner = owner.clone();
@@ -98,7 +92,7 @@ pub(crate) fn plan_refill<'f, M: Model>(
     owner: &str,
     members: impl Future<Output = Result<Vec<M>>> + Send + 'f,
 ) {
-    let key = key::collection(prefix, collection.holds, collection.name, owner);
+    let key = collection.key(prefix, owner);
     match collection.holds {
         Holds::Rows => plan.refill(key, members),
         Holds::Ids => plan.refill(key, async move {
@@ -215,20 +209,13 @@ where
         .await?;
     }
     let (cache, plan) = plans.of(&O::INFO)?;
-    let prefix = cache.prefix.clone();
     let members = select_members::<O, S::Id>(ctx, side.own, id.clone());
-    plan_refill(plan, &prefix, side.own, &id.to_string(), members);
+    plan_refill(plan, &cache.prefix, side.own, &id.to_string(), members);
     for other in remove.into_iter().chain(add) {
         let (cache, plan) = plans.of(&S::INFO)?;
-        let prefix = cache.prefix.clone();
         let owner = other.to_string();
-        plan_refill(
-            plan,
-            &prefix,
-            side.theirs,
-            &owner,
-            select_members::<S, O::Id>(ctx, side.theirs, other),
-        );
+        let members = select_members::<S, O::Id>(ctx, side.theirs, other);
+        plan_refill(plan, &cache.prefix, side.theirs, &owner, members);
     }
     Ok(())
 }

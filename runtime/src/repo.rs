@@ -45,7 +45,7 @@ pub(crate) async fn select_by_ids<M: Model>(
 
 /// The cache key of the row with primary key `id`, in `ctx`'s key namespace.
 pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
-    key::primary(&[ctx.options().key_namespace.as_str(), M::INFO.key_prefix].concat(), id)
+    key::primary(&ctx.key_prefix(&M::INFO), id)
 }
 
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.
@@ -181,7 +181,7 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
             let (cache, plan) = plans.of(model)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
-                plan.evict(key::collection(&prefix, collection.holds, collection.name, &owner));
+                plan.evict(collection.key(&prefix, &owner));
             }
         }
         if !deleted {
@@ -189,8 +189,7 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
         }
         for &(members, collection) in footprint.owned {
             let (cache, plan) = plans.of(members)?;
-            let key = key::collection(&cache.prefix, collection.holds, collection.name, &id);
-            plan.evict(key);
+            plan.evict(collection.key(&cache.prefix, &id));
         }
         for dependent in footprint.dependents {
             for child in select_texts(ctx, dependent.model, conn, dependent.select_ids, &id).await? {
@@ -339,7 +338,7 @@ pub async fn evict_collection<M: Model>(
     owner: &impl Display,
 ) -> Result<()> {
     let cache = cache_for(ctx, &M::INFO)?;
-    let key = key::collection(&cache.prefix, collection.holds, collection.name, &owner.to_string());
+    let key = collection.key(&cache.prefix, &owner.to_string());
     let _ = cache.backend.evict(&[key.as_str()]).await;
     Ok(())
 }

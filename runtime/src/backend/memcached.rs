@@ -337,9 +337,6 @@ impl Server {
 
     /// Fails at once while the server is marked down.
     fn check_up(&self) -> Result<(), CacheError> {
-        if !self.ever_failed.load(Ordering::Acquire) {
-            return Ok(());
-        }
         let health = self.health();
         let now = Instant::now();
         match health.down_until {
