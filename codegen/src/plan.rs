@@ -58,6 +58,15 @@ pub fn key_prefix(schema: &Schema, model: &Model) -> String {
     format!("{}:{}:{}", schema.namespace, model.name, model.digest)
 }
 
+/// The kind part of a reverse collection's key: `rows` when it caches the member rows,
+/// `rel` (many-to-many) when it caches their primary keys, as the runtime's `key::collection`.
+fn collection_kind(kind: ReverseKind) -> &'static str {
+    match kind {
+        ReverseKind::ManyToMany => "rel",
+        ReverseKind::Collection | ReverseKind::One => "rows",
+    }
+}
+
 fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let prefix = key_prefix(schema, model);
     let pk = &model.primary_key.name;
@@ -107,13 +116,13 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             .find(|m| m.name == reverse.source)
             .map(|m| key_prefix(schema, m))
             .unwrap_or_default();
-        let (kind, holds) = match reverse.kind {
-            ReverseKind::ManyToMany => ("rel", "primary keys paired with the row"),
-            ReverseKind::Collection | ReverseKind::One => ("rows", "rows related to the row"),
+        let holds = match reverse.kind {
+            ReverseKind::ManyToMany => "primary keys paired with the row",
+            ReverseKind::Collection | ReverseKind::One => "rows related to the row",
         };
         keys.push(KeyPlan {
             read_by: reverse.name.clone(),
-            pattern: format!("{members}:{kind}.{}:<{pk}>", reverse.name),
+            pattern: format!("{members}:{}.{}:<{pk}>", collection_kind(reverse.kind), reverse.name),
             holds: format!("the `{}` {holds}, in order", reverse.source),
         });
     }
@@ -155,12 +164,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
     deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
     for reverse in &model.reverse {
-        let kind = if reverse.kind == ReverseKind::ManyToMany {
-            "rel"
-        } else {
-            "rows"
-        };
-        deleted.push(format!("<{}>:{kind}.{}:<{pk}>", reverse.source, reverse.name));
+        deleted.push(format!(
+            "<{}>:{}.{}:<{pk}>",
+            reverse.source,
+            collection_kind(reverse.kind),
+            reverse.name
+        ));
         if reverse.kind != ReverseKind::ManyToMany {
             let cascade = schema
                 .models

@@ -426,7 +426,8 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     .iter()
                     .find(|m| m.name == reverse.field)
                     .expect("validated");
-                owned.push(json!({ "info": info(&source.name), "collection": shout(&[&model.name, &reverse.name]) }));
+                let collection = shout(&[&model.name, &reverse.name]);
+                owned.push(json!({ "info": info(&source.name), "collection": collection }));
                 let sql = sql::texts_where(
                     dialect,
                     &m2m.through,
@@ -434,7 +435,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     (&m2m.target_column, &model.primary_key.ty),
                 );
                 joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql) }));
-                joins.push(json!({ "name": reverse.name, "members": source.name, "collection": shout(&[&model.name, &reverse.name]), "side": format!("{}_SIDE", shout(&[&model.name, &reverse.name])) }));
+                joins.push(json!({ "name": reverse.name, "members": source.name, "side": format!("{collection}_SIDE"), "collection": collection }));
             }
         }
     }

@@ -200,17 +200,16 @@ pub fn members_through(
 pub fn as_text(dialect: Dialect, column: &str, ty: &FieldType) -> String {
     let column = quote(dialect, column);
     match (dialect, ty) {
-        (Dialect::Sqlite | Dialect::Mysql, FieldType::Uuid) => {
-            let part = |from: usize, len: usize| format!("SUBSTR(HEX({column}), {from}, {len})");
-            let parts = [part(1, 8), part(9, 4), part(13, 4), part(17, 4), part(21, 12)];
-            match dialect {
-                Dialect::Mysql => format!("LOWER(CONCAT_WS('-', {}))", parts.join(", ")),
-                _ => format!("LOWER({})", parts.join(" || '-' || ")),
-            }
-        }
+        (Dialect::Mysql, FieldType::Uuid) => format!("LOWER(CONCAT_WS('-', {}))", uuid_hex_groups(&column).join(", ")),
+        (Dialect::Sqlite, FieldType::Uuid) => format!("LOWER({})", uuid_hex_groups(&column).join(" || '-' || ")),
         (Dialect::Mysql, _) => format!("CAST({column} AS CHAR)"),
         (Dialect::Sqlite | Dialect::Postgres, _) => format!("CAST({column} AS TEXT)"),
     }
+}
+
+/// The five hex groups (8-4-4-4-12 digits) of a uuid column stored as 16 bytes.
+fn uuid_hex_groups(column: &str) -> [String; 5] {
+    [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)].map(|(from, len)| format!("SUBSTR(HEX({column}), {from}, {len})"))
 }
 
 /// The first placeholder, holding a key's text, converted to a primary-key type `ty`, so
