@@ -185,17 +185,4 @@ macro_rules! bulk_scenarios {
     };
 }
 
-pub mod sqlite {
-    bulk_scenarios!(sqlite);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis, redis_cluster => RedisCluster);
-}
-
-pub mod postgres {
-    bulk_scenarios!(postgres);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
-
-pub mod mysql {
-    bulk_scenarios!(mysql);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
+on_every_database!(bulk_scenarios);

@@ -279,23 +279,4 @@ macro_rules! collection_scenarios {
     };
 }
 
-pub mod sqlite {
-    collection_scenarios!(sqlite);
-    backend_tests!(all_scenarios:
-        memory => Memory,
-        memcached_one_server => MemcachedOne,
-        memcached_two_servers => MemcachedTwo,
-        redis => Redis,
-        redis_cluster => RedisCluster,
-    );
-}
-
-pub mod postgres {
-    collection_scenarios!(postgres);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
-
-pub mod mysql {
-    collection_scenarios!(mysql);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
+on_every_database!(collection_scenarios);

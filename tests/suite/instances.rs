@@ -118,23 +118,4 @@ macro_rules! instance_scenarios {
     };
 }
 
-pub mod sqlite {
-    instance_scenarios!(sqlite);
-    backend_tests!(all_scenarios:
-        memory => Memory,
-        memcached_one_server => MemcachedOne,
-        memcached_two_servers => MemcachedTwo,
-        redis => Redis,
-        redis_cluster => RedisCluster,
-    );
-}
-
-pub mod postgres {
-    instance_scenarios!(postgres);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
-
-pub mod mysql {
-    instance_scenarios!(mysql);
-    backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
-}
+on_every_database!(instance_scenarios);

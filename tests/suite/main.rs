@@ -15,6 +15,35 @@ macro_rules! backend_tests {
     };
 }
 
+/// The three database modules of a scenario file, each with its tests: `$scenarios!(db)`
+/// defines `all_scenarios(kind)` on that database's repositories; SQLite runs it on every
+/// backend kind, PostgreSQL and MariaDB on the in-process cache, two memcached servers and
+/// redis.
+macro_rules! on_every_database {
+    ($scenarios:ident) => {
+        pub mod sqlite {
+            $scenarios!(sqlite);
+            backend_tests!(all_scenarios:
+                memory => Memory,
+                memcached_one_server => MemcachedOne,
+                memcached_two_servers => MemcachedTwo,
+                redis => Redis,
+                redis_cluster => RedisCluster,
+            );
+        }
+
+        pub mod postgres {
+            $scenarios!(postgres);
+            backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
+        }
+
+        pub mod mysql {
+            $scenarios!(mysql);
+            backend_tests!(all_scenarios: memory => Memory, memcached_two_servers => MemcachedTwo, redis => Redis);
+        }
+    };
+}
+
 mod bad_input;
 mod bulk;
 mod collection_workload;

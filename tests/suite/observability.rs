@@ -27,9 +27,16 @@ impl Visit for Fields<'_> {
     }
 }
 
+impl Spans {
+    /// Whether the current thread is the test's.
+    fn ours(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+}
+
 impl<S: tracing::Subscriber> Layer<S> for Spans {
     fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: LayerContext<'_, S>) {
-        if attrs.metadata().name() == "autocache" && std::thread::current().id() == self.thread {
+        if attrs.metadata().name() == "autocache" && self.ours() {
             let mut text = String::new();
             attrs.record(&mut Fields(&mut text));
             self.texts.lock().unwrap().push(text);
@@ -37,7 +44,7 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
     }
 
     fn on_record(&self, _id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
-        if std::thread::current().id() != self.thread {
+        if !self.ours() {
             return;
         }
         let mut text = String::new();
