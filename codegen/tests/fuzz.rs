@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use autocache_codegen::diagnostic::SchemaErrors;
-use autocache_codegen::validate::load_bytes;
+use autocache_codegen::validate::{DATABASES, FIELD_TYPES, ON_DELETE_VALUES, PRIMARY_KEY_TYPES, load_bytes};
 use autocache_codegen::{Config, Error};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
@@ -177,7 +177,8 @@ fn check_input(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Pieces of YAML and of the schema vocabulary.
+/// Pieces of YAML and of the schema vocabulary (the type, `on_delete` and database names
+/// come from the validator's own lists).
 fn token() -> impl Strategy<Value = String> {
     const TOKENS: &[&str] = &[
         "\n",
@@ -250,30 +251,6 @@ fn token() -> impl Strategy<Value = String> {
         "backend",
         "ttl",
         "name",
-        "string",
-        "text",
-        "integer",
-        "small_integer",
-        "positive_integer",
-        "big_integer",
-        "boolean",
-        "float",
-        "bytes",
-        "uuid",
-        "date",
-        "time",
-        "datetime",
-        "json",
-        "auto",
-        "foreign_key",
-        "one_to_one",
-        "many_to_many",
-        "cascade",
-        "set_null",
-        "restrict",
-        "sqlite",
-        "postgres",
-        "mysql",
         "Person",
         "Book",
         "Self",
@@ -284,10 +261,17 @@ fn token() -> impl Strategy<Value = String> {
         "-rank",
     ];
     prop_oneof![
-        8 => proptest::sample::select(TOKENS).prop_map(str::to_string),
+        8 => proptest::sample::select(vocabulary(TOKENS)).prop_map(str::to_string),
         2 => "[A-Za-z_][A-Za-z0-9_]{0,12}",
         1 => any::<char>().prop_map(String::from),
     ]
+}
+
+/// `tokens` and every word the validator lists as valid for `type`, `on_delete` and
+/// `database`.
+fn vocabulary(tokens: &[&'static str]) -> Vec<&'static str> {
+    let lists = [FIELD_TYPES, PRIMARY_KEY_TYPES, ON_DELETE_VALUES, DATABASES];
+    tokens.iter().chain(lists.into_iter().flatten()).copied().collect()
 }
 
 fn yaml_ish() -> impl Strategy<Value = String> {
@@ -400,23 +384,23 @@ fn schema_text() -> impl Strategy<Value = String> {
         })
     }
     let field = (
-        select(autocache_codegen::validate::FIELD_TYPES),
+        select(FIELD_TYPES),
         any::<Index>(),
         any::<bool>(),
         proptest::option::weighted(0.3, select(DEFAULTS)),
-        proptest::option::weighted(0.3, select(&["cascade", "set_null", "restrict"][..])),
+        proptest::option::weighted(0.3, select(ON_DELETE_VALUES)),
         proptest::option::weighted(0.2, "[a-z]{1,6}(_[a-z]{1,4})?"),
         any::<bool>(),
     );
     let model = (
-        proptest::option::weighted(0.3, select(autocache_codegen::validate::PRIMARY_KEY_TYPES)),
+        proptest::option::weighted(0.3, select(PRIMARY_KEY_TYPES)),
         subsequence(FIELDS, 0..6),
         proptest::collection::vec(field, 6),
         proptest::option::weighted(0.3, proptest::collection::vec((any::<Index>(), any::<bool>()), 1..3)),
         proptest::option::weighted(0.2, 1u32..100_000),
     );
     (
-        select(&["sqlite", "postgres", "mysql"][..]),
+        select(DATABASES),
         subsequence(MODELS, 1..4).prop_shuffle(),
         proptest::collection::vec(model, 4),
         proptest::bool::weighted(0.2),
