@@ -55,7 +55,8 @@ pub fn run(spec: NodeSpec) {
             Role::Writer {
                 generation,
                 hold_after_ms,
-            } => node.write(generation, hold_after_ms, &stop).await,
+                first_row,
+            } => node.write(generation, hold_after_ms, first_row, &stop).await,
             Role::Reader => node.read(&stop).await,
             Role::NaiveReader => node.read_naively(&stop).await,
         };
@@ -125,8 +126,9 @@ impl Node {
         }
     }
 
-    /// The writer: each row's person, then its book, in turn, one write at a time.
-    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, stop: &AtomicBool) -> Report {
+    /// The writer: each row's person, then its book, in turn from `first_row`, one write
+    /// at a time.
+    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, first_row: usize, stop: &AtomicBool) -> Report {
         let (people, books) = (PersonRepo::new(&self.ctx), BookRepo::new(&self.ctx));
         let hold_at = hold_after_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut tally = Tally::default();
@@ -137,7 +139,7 @@ impl Node {
             }
             count += 1;
             let version = checker::version(generation, count);
-            let row = (count as usize - 1) / 2 % self.spec.people.len();
+            let row = first_row + (count as usize - 1) / 2 % (self.spec.people.len() - first_row);
             let started = Instant::now();
             let (slot, written) = if count % 2 == 0 {
                 (Slot::Person(row), people.update(&self.person(row, version)).await.map(drop))

@@ -264,11 +264,12 @@ impl ScenarioRun<'_> {
             .collect();
         let writer_url = url_for(self.scenario.fault == Fault::PartitionWriter);
         let duration = self.knobs.duration;
-        let writer = |generation: u32, hold_after_ms: Option<u64>| {
+        let writer = |generation: u32, hold_after_ms: Option<u64>, first_row: usize| {
             NodeProcess::start(&spec(
                 Role::Writer {
                     generation,
                     hold_after_ms,
+                    first_row,
                 },
                 writer_url.clone(),
             ))
@@ -278,17 +279,18 @@ impl ScenarioRun<'_> {
             Fault::KillWriter => {
                 let end = Instant::now() + duration;
                 let third = u64::try_from(duration.as_millis() / 3).unwrap_or(u64::MAX);
-                let mut doomed = writer(1, Some(third));
+                let mut doomed = writer(1, Some(third), 0);
                 if let Err(reason) = doomed.wait_for(HOLDING, duration) {
                     eprintln!("the writer to kill never held its locks: {reason}");
                 }
                 doomed.kill();
                 writers.push(doomed);
-                writers.push(writer(2, None));
+                // The replacement leaves the row whose locks the killed writer left behind alone.
+                writers.push(writer(2, None, 1));
                 std::thread::sleep(end.saturating_duration_since(Instant::now()));
             }
             fault => {
-                writers.push(writer(1, None));
+                writers.push(writer(1, None, 0));
                 let server_fault = match fault {
                     Fault::Server(fault) => fault,
                     Fault::PartitionWriter | Fault::PartitionReader => ServerFault::Partition,

@@ -15,9 +15,13 @@ pub enum Role {
     Writer {
         /// Distinguishes the versions of a replacement writer from its predecessor's.
         generation: u32,
-        /// After this many milliseconds, open a transaction, update the first rows, say
-        /// so and wait to be killed (the writer-kill scenario); `None`: write until told to stop.
+        /// After this many milliseconds, open a transaction, update the first row's
+        /// person and book, say so and wait to be killed (the writer-kill scenario);
+        /// `None`: write until told to stop.
         hold_after_ms: Option<u64>,
+        /// Writes only the rows from this one on: a replacement leaves the killed writer's
+        /// locked row alone, as nobody may write a crashed writer's row again for a while.
+        first_row: usize,
     },
     /// Reads through the repositories and checks every read against the ack record.
     Reader,
