@@ -85,7 +85,9 @@ impl AckRecord {
     /// The last version acknowledged for `slot`: the oldest a read starting now may return.
     pub fn floor(&self, slot: Slot) -> u64 {
         let mut bytes = [0; 8];
-        self.0.read_exact_at(&mut bytes, slot.offset()).expect("read the ack record");
+        self.0
+            .read_exact_at(&mut bytes, slot.offset())
+            .expect("read the ack record");
         u64::from_le_bytes(bytes)
     }
 }
@@ -183,7 +185,11 @@ impl Report {
 
     /// The stdout line carrying this report.
     pub fn to_line(&self) -> String {
-        format!("{}{}", Self::LINE_PREFIX, serde_json::to_string(self).expect("a report serializes"))
+        format!(
+            "{}{}",
+            Self::LINE_PREFIX,
+            serde_json::to_string(self).expect("a report serializes")
+        )
     }
 
     /// The report in a node's stdout line, if the line is one.

@@ -71,7 +71,9 @@ impl RunSchema {
                 .await
                 .expect("list earlier runs' schemas");
         for leftover in existing.iter().filter(|schema| is_leftover(schema)) {
-            let _ = admin.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{leftover}\" CASCADE"))).await;
+            let _ = admin
+                .execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{leftover}\" CASCADE")))
+                .await;
         }
         admin
             .execute(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))

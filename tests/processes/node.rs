@@ -7,7 +7,7 @@
 //! read as its last acknowledged version). A holding writer prints its report, then
 //! `holding`, and waits to be killed.
 
-use std::io::Read;
+use std::io::Read as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use sqlx::Postgres;
 
 use crate::checker::{self, AckRecord, Report, Slot, Tally};
 use crate::database;
-use crate::sample::{Book, Person, PersonRepo, BookRepo};
+use crate::sample::{Book, BookRepo, Person, PersonRepo};
 use crate::spec::{NodeSpec, Role};
 
 /// A node's stdout line once it is connected.
@@ -78,6 +78,21 @@ fn stop_when_stdin_closes() -> Arc<AtomicBool> {
         raised.store(true, Ordering::SeqCst);
     });
     stop
+}
+
+/// The reads a checked reader makes, in turn.
+#[derive(Clone, Copy)]
+enum Read {
+    /// `PersonRepo::get` of one row.
+    Get,
+    /// `PersonRepo::get_many` of every row.
+    GetMany,
+    /// `PersonRepo::books` of one row (a cached collection holding the book's row).
+    Books,
+}
+
+impl Read {
+    const ALL: [Read; 3] = [Read::Get, Read::GetMany, Read::Books];
 }
 
 /// A connected node.
@@ -142,7 +157,10 @@ impl Node {
             let row = first_row + (count as usize - 1) / 2 % (self.spec.people.len() - first_row);
             let started = Instant::now();
             let (slot, written) = if count % 2 == 0 {
-                (Slot::Person(row), people.update(&self.person(row, version)).await.map(drop))
+                (
+                    Slot::Person(row),
+                    people.update(&self.person(row, version)).await.map(drop),
+                )
             } else {
                 (Slot::Book(row), books.update(&self.book(row, version)).await.map(drop))
             };
@@ -202,7 +220,8 @@ impl Node {
                             // An operator call, not a read: its errors during faults are not counted.
                             let _ = PersonRepo::new(&node.ctx).evict(node.spec.people[row]).await;
                         }
-                        node.read_once(count % 3, row, &tally).await;
+                        let read = Read::ALL[count as usize % Read::ALL.len()];
+                        node.read_once(read, row, &tally).await;
                     }
                 })
             })
@@ -212,46 +231,58 @@ impl Node {
         }
         // Settle: the writer has stopped, so every row must read as its last acknowledged version.
         for row in 0..node.spec.people.len() {
-            for kind in 0..3 {
-                node.read_once(kind, row, &tally).await;
+            for read in Read::ALL {
+                node.read_once(read, row, &tally).await;
             }
         }
         let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner));
         tally.report()
     }
 
-    /// One read of kind `kind` (0: `get` of `row`, 1: `get_many` of every row, 2: the
-    /// `books` of `row`), checked against the floors read before it started.
-    async fn read_once(&self, kind: u64, row: usize, tally: &Mutex<Tally>) {
+    /// One `read` of `row` (`get_many`: of every row), checked against the floors read
+    /// before it started.
+    async fn read_once(&self, read: Read, row: usize, tally: &Mutex<Tally>) {
         let people = PersonRepo::new(&self.ctx);
         let rows = self.spec.people.len();
         let started = Instant::now();
-        let checked: Vec<(Slot, u64, Option<u64>)> = match kind {
-            0 => {
+        let checked: Vec<(Slot, u64, Option<u64>)> = match read {
+            Read::Get => {
                 let floor = self.acks.floor(Slot::Person(row));
                 match people.get(self.spec.people[row]).await {
-                    Ok(person) => vec![(Slot::Person(row), floor, person.map(|p| checker::version_of_name(&p.name)))],
+                    Ok(person) => vec![(
+                        Slot::Person(row),
+                        floor,
+                        person.map(|p| checker::version_of_name(&p.name)),
+                    )],
                     Err(error) => return lock(tally).error(&error),
                 }
             }
-            1 => {
+            Read::GetMany => {
                 let floors: Vec<u64> = (0..rows).map(|row| self.acks.floor(Slot::Person(row))).collect();
                 match people.get_many(&self.spec.people).await {
                     Ok(found) => (0..rows)
                         .map(|row| {
-                            let version = found.get(row).cloned().flatten().map(|p| checker::version_of_name(&p.name));
+                            let version = found
+                                .get(row)
+                                .cloned()
+                                .flatten()
+                                .map(|p| checker::version_of_name(&p.name));
                             (Slot::Person(row), floors[row], version)
                         })
                         .collect(),
                     Err(error) => return lock(tally).error(&error),
                 }
             }
-            _ => {
+            Read::Books => {
                 let floor = self.acks.floor(Slot::Book(row));
                 match people.books(self.spec.people[row]).await {
                     Ok(books) => {
                         let book = books.iter().find(|book| book.id == self.spec.books[row]);
-                        vec![(Slot::Book(row), floor, book.map(|book| u64::try_from(book.rank).unwrap_or(0)))]
+                        vec![(
+                            Slot::Book(row),
+                            floor,
+                            book.map(|book| u64::try_from(book.rank).unwrap_or(0)),
+                        )]
                     }
                     Err(error) => return lock(tally).error(&error),
                 }
@@ -283,7 +314,11 @@ impl Node {
             }
             let floor = self.acks.floor(Slot::Person(row));
             let started = Instant::now();
-            let cached = match cache.lookup(&[&key], options.lease_ttl).await.map(|mut found| found.pop()) {
+            let cached = match cache
+                .lookup(&[&key], options.lease_ttl)
+                .await
+                .map(|mut found| found.pop())
+            {
                 Ok(Some(Lookup::Value { bytes, .. })) => match codec::decode::<Person>(&bytes) {
                     Cached::Value(person) => Some(person),
                     Cached::Absent | Cached::Locked | Cached::Corrupt => None,

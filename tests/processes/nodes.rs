@@ -80,7 +80,10 @@ impl NodeProcess {
         drop(self.stdin.take());
         let deadline = Instant::now() + NODE_TIMEOUT;
         loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) => self.report = Report::from_line(&line).or(self.report.take()),
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {

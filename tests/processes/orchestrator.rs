@@ -99,14 +99,27 @@ impl Knobs {
         let number = |name: &str, default: u64| {
             std::env::var(name)
                 .ok()
-                .map(|value| value.parse().unwrap_or_else(|_| panic!("{name}={value} is not a number")))
+                .map(|value| {
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{name}={value} is not a number"))
+                })
                 .unwrap_or(default)
         };
         Knobs {
             duration: Duration::from_secs(number("AUTOCACHE_R9_SECONDS", 5)),
-            readers: usize::try_from(number("AUTOCACHE_R9_READERS", 3)).unwrap_or(usize::MAX).max(1),
+            readers: usize::try_from(number("AUTOCACHE_R9_READERS", 3))
+                .unwrap_or(usize::MAX)
+                .max(1),
             only: std::env::var("AUTOCACHE_R9_ONLY")
-                .map(|words| words.split(',').map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect())
+                .map(|words| {
+                    words
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             report_only: std::env::var("AUTOCACHE_R9_EXPECT").is_ok_and(|expect| expect == "report"),
         }
@@ -163,9 +176,16 @@ pub fn run() {
             millis(total.p99_read_us),
             millis(total.max_write_us),
         );
-        let steady = steady_p99.iter().find(|(d, _)| *d == scenario.deployment).map(|(_, p99)| *p99);
+        let steady = steady_p99
+            .iter()
+            .find(|(d, _)| *d == scenario.deployment)
+            .map(|(_, p99)| *p99);
         if let Err(why) = expectation(scenario, total, steady) {
-            println!("R9 FAIL scenario={} backend={}: {why}", scenario.name, scenario.deployment.name());
+            println!(
+                "R9 FAIL scenario={} backend={}: {why}",
+                scenario.name,
+                scenario.deployment.name()
+            );
             failures.push(format!("{}/{}", scenario.deployment.name(), scenario.name));
         }
         if scenario.fault == Fault::Server(ServerFault::None) {
@@ -180,7 +200,11 @@ pub fn run() {
         selected.len() - failures.len(),
         failures.len(),
         started.elapsed().as_secs(),
-        if failures.is_empty() { String::new() } else { format!(" failing={}", failures.join(",")) },
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(" failing={}", failures.join(","))
+        },
     );
     if !failures.is_empty() && !knobs.report_only {
         std::process::exit(1);
@@ -196,7 +220,10 @@ fn millis(micros: u64) -> f64 {
 /// also keeps p99 reads within [`WRITER_KILL_SLOWDOWN`] times the steady state's.
 fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) -> Result<(), String> {
     if total.reads < MIN_READS || total.writes < MIN_WRITES {
-        return Err(format!("too little work to prove anything ({} reads, {} writes)", total.reads, total.writes));
+        return Err(format!(
+            "too little work to prove anything ({} reads, {} writes)",
+            total.reads, total.writes
+        ));
     }
     if scenario.fault == Fault::Naive {
         return match total.stale {
@@ -205,7 +232,11 @@ fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) 
         };
     }
     if total.stale > 0 {
-        return Err(format!("{} stale reads, first: {}", total.stale, total.first_stale.as_deref().unwrap_or("?")));
+        return Err(format!(
+            "{} stale reads, first: {}",
+            total.stale,
+            total.first_stale.as_deref().unwrap_or("?")
+        ));
     }
     if total.caller_errors > 0 {
         return Err(format!(
@@ -335,4 +366,3 @@ async fn seed_rows(pool: &sqlx::PgPool) -> (Vec<i64>, Vec<i64>) {
     }
     (people, books)
 }
-

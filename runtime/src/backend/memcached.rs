@@ -636,7 +636,10 @@ mod tests {
     }
 
     fn seeds_of(identities: &[&str]) -> Vec<u64> {
-        identities.iter().map(|identity| mix(fnv1a64(identity.as_bytes()))).collect()
+        identities
+            .iter()
+            .map(|identity| mix(fnv1a64(identity.as_bytes())))
+            .collect()
     }
 
     async fn backend(servers: &[&str]) -> Result<MemcachedBackend, CacheError> {
@@ -659,7 +662,12 @@ mod tests {
 
     #[tokio::test]
     async fn bad_server_names_are_refused() {
-        for servers in [&["=127.0.0.1:1"][..], &["a="], &["a=b"], &["a=127.0.0.1:1", "a=127.0.0.1:2"]] {
+        for servers in [
+            &["=127.0.0.1:1"][..],
+            &["a="],
+            &["a=b"],
+            &["a=127.0.0.1:1", "a=127.0.0.1:2"],
+        ] {
             assert!(
                 matches!(backend(servers).await, Err(CacheError::InvalidUrl { .. })),
                 "{servers:?}"
