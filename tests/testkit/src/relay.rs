@@ -138,3 +138,49 @@ impl Drop for Relay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo server on a free port.
+    fn echo_server() -> String {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                thread::spawn(move || {
+                    let mut reader = stream.try_clone().unwrap();
+                    let _ = std::io::copy(&mut reader, &mut &stream);
+                });
+            }
+        });
+        addr
+    }
+
+    fn exchange(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<Vec<u8>> {
+        stream.write_all(message)?;
+        let mut answer = vec![0; message.len()];
+        stream.read_exact(&mut answer)?;
+        Ok(answer)
+    }
+
+    #[test]
+    fn a_black_hole_holds_traffic_until_restored() {
+        let relay = Relay::start(&echo_server());
+        let mut client = TcpStream::connect(relay.addr()).unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        assert_eq!(exchange(&mut client, b"one").unwrap(), b"one");
+        relay.black_hole();
+        let held = exchange(&mut client, b"two").unwrap_err();
+        assert!(
+            matches!(held.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{held}"
+        );
+        relay.restore();
+        let mut answer = [0; 3];
+        client.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"two", "what was sent during the black hole arrives after it");
+        assert_eq!(exchange(&mut client, b"three").unwrap(), b"three");
+    }
+}
