@@ -10,6 +10,7 @@
 //! - `AUTOCACHE_R9_EXPECT=report`: print the lines and the summary, but exit 0 anyway;
 //! - `AUTOCACHE_TEST_PG`: the PostgreSQL server (see [`crate::database`]).
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,13 @@ struct Scenario {
     name: &'static str,
     deployment: Deployment,
     fault: Fault,
+}
+
+impl Scenario {
+    /// `<backend>/<name>`, as `AUTOCACHE_R9_ONLY` and the summary name it.
+    fn id(&self) -> String {
+        format!("{}/{}", self.deployment.name(), self.name)
+    }
 }
 
 /// Every scenario, steady state first on each deployment (the writer kill compares with it).
@@ -126,7 +134,7 @@ impl Knobs {
     }
 
     fn selects(&self, scenario: &Scenario) -> bool {
-        let id = format!("{}/{}", scenario.deployment.name(), scenario.name);
+        let id = scenario.id();
         self.only.is_empty() || self.only.iter().any(|word| id.contains(word.as_str()))
     }
 }
@@ -162,7 +170,16 @@ pub fn run() {
             namespace: format!("r9-{}-{number}:", std::process::id()),
             acks: dir.join(format!("acks-{number}")),
         };
-        let outcome = run.run(&runtime);
+        // A scenario that panics (a server or node that would not start) fails alone.
+        let Ok(outcome) = std::panic::catch_unwind(AssertUnwindSafe(|| run.run(&runtime))) else {
+            println!(
+                "R9 FAIL scenario={} backend={}: the scenario panicked (above)",
+                scenario.name,
+                scenario.deployment.name()
+            );
+            failures.push(scenario.id());
+            continue;
+        };
         let total = &outcome.total;
         println!(
             "R9 scenario={} backend={} processes={} reads={} writes={} stale={} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
@@ -186,7 +203,7 @@ pub fn run() {
                 scenario.name,
                 scenario.deployment.name()
             );
-            failures.push(format!("{}/{}", scenario.deployment.name(), scenario.name));
+            failures.push(scenario.id());
         }
         if scenario.fault == Fault::Server(ServerFault::None) {
             steady_p99.push((scenario.deployment, total.p99_read_us));
@@ -217,7 +234,8 @@ fn millis(micros: u64) -> f64 {
 
 /// Whether `total` is what `scenario` must show: enough work, and no stale read nor
 /// caller error, except the naive control, which must show stale reads; a writer kill
-/// also keeps p99 reads within [`WRITER_KILL_SLOWDOWN`] times the steady state's.
+/// also keeps p99 reads within [`WRITER_KILL_SLOWDOWN`] times the steady state's (when
+/// the steady state of that deployment ran before it).
 fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) -> Result<(), String> {
     if total.reads < MIN_READS || total.writes < MIN_WRITES {
         return Err(format!(
