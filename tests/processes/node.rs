@@ -37,7 +37,7 @@ const EVICT_EVERY: u64 = 4;
 /// Widens the window between a reader's database read and its fill (as the suite's R1).
 const FILL_DELAY: Duration = Duration::from_millis(3);
 
-/// Pause between a writer's writes, leaving the two cores to the readers too.
+/// Pause between a writer's writes, so that the readers get their share of a small machine.
 const WRITE_PAUSE: Duration = Duration::from_millis(1);
 
 /// Runs the node described by `spec` to the end.

@@ -79,6 +79,7 @@ fn scenarios() -> Vec<Scenario> {
         (Redis, "pause", Fault::Server(ServerFault::Pause)),
         (Redis, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
         (Redis, "partition_writer", Fault::PartitionWriter),
+        (Redis, "partition_reader", Fault::PartitionReader),
         (Redis, "writer_kill", Fault::KillWriter),
         // A relay cannot partition a cluster client: MOVED/ASK redirects and CLUSTER SLOTS
         // name the real nodes, so the client would dial around the relay.
