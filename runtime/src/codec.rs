@@ -15,8 +15,24 @@ const ABSENT: u8 = 0xA2;
 /// Format byte of a writer's lock marker.
 const LOCKED: u8 = 0xA3;
 
-/// The bytes a writer stores to lock a key until it commits and fills it.
+/// An undated lock marker: reads as a lock taken long ago (see [`lock_marker`]).
 pub const LOCK_MARKER: &[u8] = &[LOCKED];
+
+/// The bytes a writer stores to lock a key until it commits and fills it, dated `at_ms`
+/// (milliseconds since the Unix epoch): a reader waits for the fill of a young lock, but
+/// reads the database at once past an old one, whose writer may have died.
+pub fn lock_marker(at_ms: u64) -> [u8; 9] {
+    let mut marker = [LOCKED; 9];
+    marker[1..].copy_from_slice(&at_ms.to_le_bytes());
+    marker
+}
+
+/// Milliseconds since the Unix epoch, as lock markers are dated.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
 
 /// What a cached item decodes to.
 #[derive(Debug, PartialEq)]
@@ -25,8 +41,12 @@ pub enum Cached<T> {
     Value(T),
     /// The database has no such row (cached, so the next read costs no query).
     Absent,
-    /// A writer holds the key: read the database, or wait for its fill.
-    Locked,
+    /// A writer holds the key since `at_ms` (0: undated): read the database, or wait
+    /// for its fill.
+    Locked {
+        /// When the lock was taken, in milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
     /// Unreadable bytes: treat as a miss and replace them.
     Corrupt,
 }
@@ -51,7 +71,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Cached<T> {
             _ => Cached::Corrupt,
         },
         Some((&ABSENT, [])) => Cached::Absent,
-        Some((&LOCKED, [])) => Cached::Locked,
+        Some((&LOCKED, [])) => Cached::Locked { at_ms: 0 },
+        Some((&LOCKED, dated)) => match <[u8; 8]>::try_from(dated) {
+            Ok(at) => Cached::Locked {
+                at_ms: u64::from_le_bytes(at),
+            },
+            Err(_) => Cached::Corrupt,
+        },
         _ => Cached::Corrupt,
     }
 }
@@ -94,7 +120,9 @@ mod tests {
         let bytes = encode(Some(&row)).unwrap();
         assert_eq!(decode::<Row>(&bytes), Cached::Value(row));
         assert_eq!(decode::<Row>(&encode::<Row>(None).unwrap()), Cached::Absent);
-        assert_eq!(decode::<Row>(LOCK_MARKER), Cached::Locked);
+        assert_eq!(decode::<Row>(LOCK_MARKER), Cached::Locked { at_ms: 0 });
+        assert_eq!(decode::<Row>(&lock_marker(1234)), Cached::Locked { at_ms: 1234 });
+        assert_eq!(decode::<Row>(&lock_marker(1234)[..5]), Cached::Corrupt);
     }
 
     #[test]

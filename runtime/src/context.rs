@@ -12,6 +12,7 @@ use crate::backend::memory::{DEFAULT_CAPACITY, MemoryBackend};
 use crate::backend::{self, CacheBackend, SharedBackend};
 use crate::db::Dialect;
 use crate::error::{Error, Result};
+use crate::fence::Fence;
 use crate::model::ModelInfo;
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
@@ -30,6 +31,13 @@ pub struct Options {
     pub max_item_size: usize,
     /// Prepended to every key: separates deployments or tenants sharing cache servers.
     pub key_namespace: String,
+    /// How long a process may serve a shared cache after it last read the fence outbox;
+    /// also how long a write whose invalidation did not reach a server waits, at most, before
+    /// it resolves (see `docs/consistency.md`, Faults).
+    pub fence_lease: Duration,
+    /// A reader that meets a writer's lock waits for the writer's fill only while the lock
+    /// is younger than this; past it (a slow or dead writer) it reads the database at once.
+    pub lock_wait: Duration,
     /// Fault injection for tests: a random pause of up to this long before every fill,
     /// widening the window between a reader's database read and its fill. Zero in production.
     pub fill_delay: Duration,
@@ -44,6 +52,8 @@ impl Default for Options {
             busy_wait: Duration::from_millis(500),
             max_item_size: 1024 * 1024 - 512,
             key_namespace: String::new(),
+            fence_lease: Duration::from_secs(1),
+            lock_wait: Duration::from_millis(50),
             fill_delay: Duration::ZERO,
         }
     }
@@ -51,8 +61,10 @@ impl Default for Options {
 
 struct Inner<DB: Dialect> {
     pool: Pool<DB>,
-    backends: BTreeMap<String, SharedBackend>,
-    fallback: Option<SharedBackend>,
+    backends: BTreeMap<String, Arc<Guarded>>,
+    fallback: Option<Arc<Guarded>>,
+    /// The fence lease over the shared backends (`None` if none is shared).
+    fence: Option<Arc<Fence>>,
     options: Options,
     stats: Arc<Stats>,
     model_stats: ModelStats,
@@ -130,12 +142,18 @@ impl<DB: Dialect> Context<DB> {
 
     /// The backend a model's keys live on.
     pub fn backend_for(&self, model: &ModelInfo) -> Result<&dyn CacheBackend> {
-        self.shared_backend_for(model).map(|backend| backend.as_ref())
+        self.shared_backend_for(model)
+            .map(|backend| backend.as_ref() as &dyn CacheBackend)
+    }
+
+    /// The fence lease over the shared backends, if any backend is shared.
+    pub(crate) fn fence(&self) -> Option<&Arc<Fence>> {
+        self.inner.fence.as_ref()
     }
 
     /// The backend a model's keys live on, as the shared handle (for work that outlives a
     /// borrow of the context).
-    pub(crate) fn shared_backend_for(&self, model: &ModelInfo) -> Result<&SharedBackend> {
+    pub(crate) fn shared_backend_for(&self, model: &ModelInfo) -> Result<&Arc<Guarded>> {
         self.inner
             .backends
             .get(model.backend)
@@ -147,6 +165,9 @@ impl<DB: Dialect> Context<DB> {
             })
     }
 }
+
+/// The name the fallback backend's fences are recorded under.
+const FALLBACK: &str = "*";
 
 /// Builds a [`Context`].
 pub struct ContextBuilder<DB: Dialect> {
@@ -181,23 +202,45 @@ impl<DB: Dialect> ContextBuilder<DB> {
         self
     }
 
-    /// Finishes the context; every backend gets the deadline and fault handling of [`Guarded`].
+    /// Finishes the context; every backend gets the deadline and fault handling of
+    /// [`Guarded`], and the shared ones (memcached, redis) a fence lease whose outbox is the
+    /// table `autocache_outbox` in this pool's database, created on first use.
     pub fn build(self) -> Context<DB> {
         let stats = Arc::new(Stats::default());
-        let guard = |backend: SharedBackend| -> SharedBackend {
-            Arc::new(Guarded::new(backend, self.options.cache_timeout, Arc::clone(&stats)))
-        };
-        let backends = self
-            .backends
+        let mut named = self.backends;
+        if let Some(fallback) = &self.fallback {
+            named.push((FALLBACK.to_owned(), SharedBackend::clone(fallback)));
+        }
+        let shared: Vec<(String, SharedBackend)> =
+            named.iter().filter(|(_, backend)| backend.shared()).cloned().collect();
+        let fence = (!shared.is_empty()).then(|| {
+            Arc::new(Fence::new(
+                self.pool.clone(),
+                self.options.fence_lease,
+                self.options.cache_timeout,
+                &shared,
+            ))
+        });
+        let mut backends: BTreeMap<String, Arc<Guarded>> = named
             .into_iter()
-            .map(|(name, backend)| (name, guard(backend)))
+            .map(|(name, backend)| {
+                let guarded = Guarded::new(
+                    &name,
+                    backend,
+                    self.options.cache_timeout,
+                    Arc::clone(&stats),
+                    fence.clone(),
+                );
+                (name, Arc::new(guarded))
+            })
             .collect();
-        let fallback = self.fallback.map(guard);
+        let fallback = self.fallback.and(backends.remove(FALLBACK));
         Context {
             inner: Arc::new(Inner {
                 pool: self.pool,
                 backends,
                 fallback,
+                fence,
                 options: self.options,
                 stats,
                 model_stats: ModelStats::default(),

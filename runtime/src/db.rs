@@ -13,6 +13,12 @@ pub trait Dialect: Database {
     /// transaction that reads before it writes waits for other writers instead of failing).
     const BEGIN_WRITE: &'static str;
 
+    /// Creates the fence outbox if it is missing (see [`crate::fence`]).
+    const CREATE_OUTBOX: &'static str;
+
+    /// Decodes a row of the fence outbox: its id, scope and cache key.
+    fn outbox_entry(row: &Self::Row) -> Result<(i64, String, String), sqlx::Error>;
+
     /// Runs `query` and returns every row.
     fn fetch_all(
         conn: &mut Self::Connection,
@@ -43,10 +49,19 @@ pub trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($feature:literal, $db:ty, $begin:literal, $placeholder:expr) => {
+    ($feature:literal, $db:ty, $begin:literal, $outbox:literal, $placeholder:expr) => {
         #[cfg(feature = $feature)]
         impl Dialect for $db {
             const BEGIN_WRITE: &'static str = $begin;
+            const CREATE_OUTBOX: &'static str = $outbox;
+
+            fn outbox_entry(row: &Self::Row) -> Result<(i64, String, String), sqlx::Error> {
+                Ok((
+                    sqlx::Row::try_get(row, 0)?,
+                    sqlx::Row::try_get(row, 1)?,
+                    sqlx::Row::try_get(row, 2)?,
+                ))
+            }
 
             fn fetch_all(
                 conn: &mut Self::Connection,
@@ -82,9 +97,30 @@ macro_rules! dialect {
     };
 }
 
-dialect!("sqlite", sqlx::Sqlite, "BEGIN IMMEDIATE", |_| "?".to_owned());
-dialect!("mysql", sqlx::MySql, "BEGIN", |_| "?".to_owned());
-dialect!("postgres", sqlx::Postgres, "BEGIN", |n| format!("${n}"));
+dialect!(
+    "sqlite",
+    sqlx::Sqlite,
+    "BEGIN IMMEDIATE",
+    "CREATE TABLE IF NOT EXISTS autocache_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+     scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
+    |_| "?".to_owned()
+);
+dialect!(
+    "mysql",
+    sqlx::MySql,
+    "BEGIN",
+    "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+     scope VARCHAR(255) NOT NULL, cache_key VARCHAR(1024) NOT NULL)",
+    |_| "?".to_owned()
+);
+dialect!(
+    "postgres",
+    sqlx::Postgres,
+    "BEGIN",
+    "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGSERIAL PRIMARY KEY, \
+     scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
+    |n| format!("${n}")
+);
 
 /// Begins a write transaction on `pool` (see [`Dialect::BEGIN_WRITE`]).
 pub(crate) async fn begin_write<DB: Dialect>(

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod context;
 pub mod db;
 pub mod error;
+mod fence;
 pub mod key;
 pub mod model;
 mod plans;

@@ -1,9 +1,13 @@
 //! The write side of the protocol across models and backends: one [`WritePlan`] per model
 //! touched by a transaction, all locked before its commit and completed after it.
 
+use std::collections::HashSet;
+use std::time::Instant;
+
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
+use crate::fence::Undelivered;
 use crate::model::ModelInfo;
 use crate::protocol::{Cache, LockedWrite, WritePlan};
 
@@ -55,10 +59,25 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
 }
 
 /// Commits `tx`, then completes every locked write (or aborts them if the commit fails).
-pub(crate) async fn finish<DB: Dialect>(tx: sqlx::Transaction<'_, DB>, locked: Vec<LockedWrite<'_, '_>>) -> Result<()> {
+/// Invalidations that did not reach their server are settled by the fence before this
+/// returns (`fenced`: those already recorded in `tx`).
+pub(crate) async fn finish<DB: Dialect>(
+    ctx: &Context<DB>,
+    tx: sqlx::Transaction<'_, DB>,
+    locked: Vec<LockedWrite<'_, '_>>,
+    fenced: &HashSet<Undelivered>,
+) -> Result<()> {
     match tx.commit().await {
         Ok(()) => {
-            futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await;
+            let committed = Instant::now();
+            let missed: Vec<Undelivered> = futures::future::join_all(locked.into_iter().map(LockedWrite::complete))
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
+                fence.settle(missed, fenced, committed).await;
+            }
             Ok(())
         }
         Err(error) => {

@@ -13,15 +13,19 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Lookup, SharedBackend, Token};
-use crate::codec::{self, Cached, LOCK_MARKER};
+use std::sync::Arc;
+
+use crate::backend::guard::Guarded;
+use crate::backend::{CacheBackend, Lookup, SharedBackend, Token};
+use crate::codec::{self, Cached};
 use crate::context::Options;
 use crate::error::Result;
+use crate::fence::Undelivered;
 use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
 pub struct Cache<'a> {
-    pub backend: &'a SharedBackend,
+    pub backend: &'a Arc<Guarded>,
     pub options: &'a Options,
     pub stats: Meter<'a>,
     pub ttl: Duration,
@@ -101,12 +105,22 @@ where
         };
         let mut to_fill = Vec::new();
         let mut busy = Vec::new();
+        let mut answered = 0;
         for (&index, lookup) in pending.iter().zip(lookups) {
             match lookup {
                 Lookup::Value { bytes, token } => match codec::decode::<T>(&bytes) {
-                    Cached::Value(value) => found[index] = Some(Some(value)),
-                    Cached::Absent => found[index] = Some(None),
-                    Cached::Locked => busy.push(index),
+                    Cached::Value(value) => {
+                        found[index] = Some(Some(value));
+                        answered += 1;
+                    }
+                    Cached::Absent => {
+                        found[index] = Some(None);
+                        answered += 1;
+                    }
+                    // A lock older than `lock_wait` (a slow or dead writer): no waiting for
+                    // its fill; the key is read from the database below, without filling.
+                    Cached::Locked { at_ms } if lock_age(at_ms) >= cache.options.lock_wait => {}
+                    Cached::Locked { .. } => busy.push(index),
                     Cached::Corrupt => {
                         cache.stats.add(|s| &s.corrupt_values, 1);
                         to_fill.push((index, token));
@@ -116,7 +130,6 @@ where
                 Lookup::Busy => busy.push(index),
             }
         }
-        let answered = pending.len() - to_fill.len() - busy.len();
         crate::trace::record_lookups(answered as u64, to_fill.len() as u64);
         cache.stats.add(|s| &s.hits, answered as u64);
         cache.stats.add(|s| &s.misses, to_fill.len() as u64);
@@ -158,7 +171,7 @@ fn all_answered<T: DeserializeOwned>(lookups: &[Lookup]) -> Option<Vec<Option<T>
             Lookup::Value { bytes, .. } => match codec::decode::<T>(bytes) {
                 Cached::Value(value) => Some(Some(value)),
                 Cached::Absent => Some(None),
-                Cached::Locked | Cached::Corrupt => None,
+                Cached::Locked { .. } | Cached::Corrupt => None,
             },
             Lookup::Lease(_) | Lookup::Busy => None,
         })
@@ -213,20 +226,18 @@ impl<'f> WritePlan<'f> {
     /// Locks every key (call after the SQL statements, before commit).
     pub async fn lock<'a>(self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
         let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
-        let tokens = if keys.is_empty() {
-            Some(Vec::new())
+        let (tokens, missed) = if keys.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            cache
-                .backend
-                .lock(&keys, LOCK_MARKER, cache.options.lock_ttl)
-                .await
-                .ok()
+            let marker = codec::lock_marker(codec::now_ms());
+            cache.backend.lock_each(&keys, &marker, cache.options.lock_ttl).await
         };
         cache.stats.add(|s| &s.invalidations, keys.len() as u64);
         LockedWrite {
             cache,
             keys: self.keys,
             tokens,
+            missed,
         }
     }
 }
@@ -236,76 +247,88 @@ impl<'f> WritePlan<'f> {
 pub(crate) struct LockedWrite<'a, 'f> {
     cache: Cache<'a>,
     keys: Vec<(String, AfterCommit<'f>)>,
-    /// `None` when the lock did not reach the server (it is then a pending invalidation).
-    tokens: Option<Vec<Token>>,
+    /// Per key, the lock's token; `None` where the lock did not reach the server.
+    tokens: Vec<Option<Token>>,
+    /// The keys whose lock did not reach their server (of a shared backend).
+    missed: Vec<Undelivered>,
 }
 
 impl LockedWrite<'_, '_> {
-    /// Fills every key with its own token, or evicts it. A fill that is refused means another
-    /// write locked the key after this one; its own fill may have read the database before
-    /// this write committed, so the key is evicted: the next reader fills it afresh. Keys
-    /// planned for eviction are deleted whatever they hold (not only this write's lock): a
-    /// later writer whose lock is deleted has its own fill refused, and evicts in turn.
-    pub async fn complete(self) {
-        let Some(tokens) = self.tokens else {
-            // The lock never reached the server, so it is a pending invalidation, which may
-            // have been delivered before the commit (and a reader may have filled the old
-            // row since): evict again now, after the commit. If this fails too, the guard
-            // keeps the keys pending and serves no read from the backend until delivered.
-            let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
-            let _ = self.cache.backend.evict(&keys).await;
-            return;
-        };
+    /// The keys whose lock did not reach their server: they are fenced before the commit.
+    pub fn missed(&self) -> &[Undelivered] {
+        &self.missed
+    }
+
+    /// Fills every key with its own token, or evicts it; returns the invalidations that did
+    /// not reach their server, which must be fenced before the write resolves. A fill that
+    /// is refused means another write locked the key after this one; its own fill may have
+    /// read the database before this write committed, so the key is evicted: the next
+    /// reader fills it afresh. Keys planned for eviction are deleted whatever they hold (not
+    /// only this write's lock): a later writer whose lock is deleted has its own fill
+    /// refused, and evicts in turn. A key whose lock never reached the server is evicted
+    /// too, now that the commit is done.
+    pub async fn complete(self) -> Vec<Undelivered> {
         let cache = &self.cache;
-        let (evicted, filled): (Vec<_>, Vec<_>) = self
-            .keys
-            .into_iter()
-            .zip(tokens)
-            .partition(|((_, after), _)| matches!(after, AfterCommit::Evict));
-        let evicted: Vec<&str> = evicted.iter().map(|((key, _), _)| key.as_str()).collect();
-        let fills = filled.into_iter().map(|((key, after), token)| async move {
+        let mut evicted: Vec<String> = Vec::new();
+        let mut filled = Vec::new();
+        for ((key, after), token) in self.keys.into_iter().zip(self.tokens) {
+            match (after, token) {
+                (AfterCommit::Evict, _) | (_, None) => evicted.push(key),
+                (after, Some(token)) => filled.push((key, after, token)),
+            }
+        }
+        let fills = filled.into_iter().map(|(key, after, token)| async move {
             let bytes = match after {
-                AfterCommit::Fill(bytes) => bytes,
-                AfterCommit::Refill(query) => match query.await {
-                    Ok(bytes) => bytes,
-                    Err(_) => {
-                        let _ = cache.backend.evict(&[&key]).await;
-                        return;
-                    }
-                },
-                AfterCommit::Evict => return,
+                AfterCommit::Fill(bytes) => Some(bytes),
+                AfterCommit::Refill(query) => query.await.ok(),
+                AfterCommit::Evict => None,
             };
-            // Refused (a later writer locked the key) or skipped (too large, a fault): the
-            // key may hold a value read before this commit, so it is emptied.
-            if cache.fill(&key, bytes, token).await != Filled::Stored {
-                let _ = cache.backend.evict(&[&key]).await;
+            // Refused (a later writer locked the key), skipped (too large, a fault) or not
+            // re-read: the key may hold a value read before this commit, so it is emptied.
+            let stored = match bytes {
+                Some(bytes) => cache.fill(&key, bytes, token).await == Filled::Stored,
+                None => false,
+            };
+            if stored {
+                Vec::new()
+            } else {
+                cache.backend.evict_each(&[&key]).await
             }
         });
         let evictions = async {
-            if !evicted.is_empty() {
-                let _ = cache.backend.evict(&evicted).await;
-            }
+            let keys: Vec<&str> = evicted.iter().map(String::as_str).collect();
+            cache.backend.evict_each(&keys).await
         };
-        futures::future::join(futures::future::join_all(fills), evictions).await;
+        let (filled, mut missed) = futures::future::join(futures::future::join_all(fills), evictions).await;
+        missed.extend(filled.into_iter().flatten());
+        missed
     }
 
     /// What [`LockedWrite::abort`] needs, owned, for a task that outlives this borrow (a
     /// transaction dropped without commit or rollback).
-    pub fn into_locks(self) -> Option<(SharedBackend, Vec<(String, Token)>)> {
-        let tokens = self.tokens?;
-        let keys = self.keys.into_iter().map(|(key, _)| key).zip(tokens).collect();
-        Some((SharedBackend::clone(self.cache.backend), keys))
+    pub fn into_locks(self) -> (SharedBackend, Vec<(String, Token)>) {
+        let keys = self
+            .keys
+            .into_iter()
+            .zip(self.tokens)
+            .filter_map(|((key, _), token)| Some((key, token?)))
+            .collect();
+        (Arc::clone(self.cache.backend) as SharedBackend, keys)
     }
 
     /// Gives every lock back (the transaction did not commit).
     pub async fn abort(self) {
-        let Some(tokens) = self.tokens else { return };
         let cache = &self.cache;
         let steps = self
             .keys
             .iter()
-            .zip(tokens)
-            .map(|((key, _), token)| cache.backend.release(key, token));
+            .zip(self.tokens)
+            .filter_map(|((key, _), token)| Some(cache.backend.release(key, token?)));
         futures::future::join_all(steps).await;
     }
+}
+
+/// How long ago a lock dated `at_ms` was taken (long ago for an undated one).
+fn lock_age(at_ms: u64) -> Duration {
+    Duration::from_millis(codec::now_ms().saturating_sub(at_ms))
 }

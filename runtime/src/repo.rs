@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use sqlx::Database;
 use tracing::Instrument;
 
+use crate::backend::CacheBackend;
 use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
@@ -58,12 +59,13 @@ pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<V
         read_through(&cache, &keys, |indices| async move {
             let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
             let mut conn = ctx.pool().acquire().await?;
-            let mut rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
+            let rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
                 .await?
                 .into_iter()
                 .map(|row| (row.id().clone(), row))
                 .collect();
-            Ok(wanted.iter().map(|id| rows.remove(id)).collect())
+            // An id asked for twice gets the row twice (cloned, not moved out of the map).
+            Ok(wanted.iter().map(|id| rows.get(id).cloned()).collect())
         })
         .await
     }

@@ -9,12 +9,15 @@
 //! locks back (if there is no tokio runtime to run it on, they expire after `lock_ttl`;
 //! until then readers of those keys read the database).
 
+use std::collections::HashSet;
+
 use sqlx::Database;
 
 use crate::bulk::{delete_where_planned, update_where_planned};
 use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
+use crate::fence::{Undelivered, record_in};
 use crate::model::{Changes, Filter, Model, NewModel};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
@@ -47,15 +50,27 @@ pub struct Transaction<'c, DB: Dialect> {
     /// `None` once committed or rolled back.
     tx: Option<sqlx::Transaction<'static, DB>>,
     locked: Vec<LockedWrite<'c, 'c>>,
+    /// Invalidations whose lock did not reach their server, recorded in the fence outbox
+    /// inside this transaction (see [`crate::fence`]).
+    fenced: HashSet<Undelivered>,
+    /// Whether the fence outbox exists, so missed locks can be recorded in the transaction.
+    can_fence: bool,
 }
 
 impl<DB: Dialect> Context<DB> {
     /// Begins a transaction.
     pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
+        // The outbox is created outside any transaction (MySQL commits on DDL).
+        let can_fence = match self.fence() {
+            Some(fence) => fence.ensure_created().await,
+            None => false,
+        };
         Ok(Transaction {
             ctx: self,
             tx: Some(crate::db::begin_write(self.pool()).await?),
             locked: Vec::new(),
+            fenced: HashSet::new(),
+            can_fence,
         })
     }
 }
@@ -76,8 +91,22 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         (tx, std::mem::take(&mut self.locked))
     }
 
-    async fn keep(&mut self, plans: PlanSet<'c, DB>) {
-        self.locked.extend(plans.lock().await);
+    /// Locks the keys of one write; the locks that did not reach their server are recorded
+    /// in the fence outbox inside this transaction, so they become visible with its commit.
+    async fn keep(&mut self, plans: PlanSet<'c, DB>) -> Result<()> {
+        let locked = plans.lock().await;
+        let missed: Vec<Undelivered> = locked
+            .iter()
+            .flat_map(LockedWrite::missed)
+            .filter(|missed| !self.fenced.contains(*missed))
+            .cloned()
+            .collect();
+        self.locked.extend(locked);
+        if !missed.is_empty() && self.can_fence {
+            record_in::<DB>(self.conn(), &missed).await?;
+            self.fenced.extend(missed);
+        }
+        Ok(())
     }
 
     /// Reads a row by primary key from the database, seeing this transaction's writes.
@@ -95,7 +124,7 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         let row = insert_planned(ctx, self.conn(), &mut plans, new).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(row)
     }
 
@@ -104,7 +133,7 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         let new = update_planned(ctx, self.conn(), &mut plans, row).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(new)
     }
 
@@ -113,7 +142,7 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         let existed = delete_planned::<M>(ctx, self.conn(), &mut plans, id).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(existed)
     }
 
@@ -131,7 +160,7 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         join_write_planned::<S, O>(ctx, self.conn(), &mut plans, side, id, change).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(())
     }
 
@@ -145,7 +174,7 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         let count = update_where_planned::<M, F, C>(ctx, self.conn(), &mut plans, filter, changes).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(count)
     }
 
@@ -154,14 +183,15 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);
         let count = delete_where_planned::<M, F>(ctx, self.conn(), &mut plans, filter).await?;
-        self.keep(plans).await;
+        self.keep(plans).await?;
         Ok(count)
     }
 
     /// Commits, then fills or releases every key the writes locked.
     pub async fn commit(mut self) -> Result<()> {
         let (tx, locked) = self.take();
-        finish(tx, locked).await
+        let fenced = std::mem::take(&mut self.fenced);
+        finish(self.ctx, tx, locked, &fenced).await
     }
 
     /// Rolls back and gives every lock back: the cache is as it was before.
@@ -179,7 +209,8 @@ impl<DB: Dialect> Drop for Transaction<'_, DB> {
     fn drop(&mut self) {
         let locks: Vec<_> = std::mem::take(&mut self.locked)
             .into_iter()
-            .filter_map(LockedWrite::into_locks)
+            .map(LockedWrite::into_locks)
+            .filter(|(_, keys)| !keys.is_empty())
             .collect();
         if locks.is_empty() {
             return;

@@ -83,7 +83,11 @@ fn decode_checked<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<(), T
             let marker = codec::encode::<T>(None).expect("marker");
             prop_assert_eq!(bytes, marker.as_slice());
         }
-        Cached::Locked => prop_assert_eq!(bytes, codec::LOCK_MARKER),
+        Cached::Locked { at_ms: 0 } if bytes.len() == 1 => prop_assert_eq!(bytes, codec::LOCK_MARKER),
+        Cached::Locked { at_ms } => {
+            let marker = codec::lock_marker(at_ms);
+            prop_assert_eq!(bytes, marker.as_slice());
+        }
         Cached::Corrupt => {}
     }
     Ok(())

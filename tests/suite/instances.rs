@@ -85,6 +85,32 @@ macro_rules! instance_scenarios {
             assert_eq!(again, vec![Some(a), Some(b), Some(c), None]);
         }
 
+        /// An id asked for twice is answered twice, whether it hits or falls through to the
+        /// database (it read "does not exist" for the second copy on the database path).
+        /// Unreadable bytes under the key send every copy to the database read.
+        async fn get_many_repeats_ids(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let a = person(env, "Twice").await;
+            let b = person(env, "Once").await;
+            let missing = b.id + 1000;
+            let expected = vec![
+                Some(a.clone()),
+                Some(a.clone()),
+                Some(b.clone()),
+                None,
+                Some(a.clone()),
+            ];
+            let asked = [a.id, a.id, b.id, missing, a.id];
+            let key = autocache::repo::primary_key::<Person>(&env.ctx, &a.id);
+            let backend = env.ctx.backend_for(&<Person as autocache::Model>::INFO).unwrap();
+            backend
+                .lock(&[&key], b"garbage", std::time::Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(people.get_many(&asked).await.unwrap(), expected, "database path");
+            assert_eq!(people.get_many(&asked).await.unwrap(), expected, "hits");
+        }
+
         /// Models on the `other` backend behave the same (Book, with a foreign key to Person).
         async fn other_backend_model(env: &Env) {
             let author = person(env, "Author").await;
@@ -113,6 +139,7 @@ macro_rules! instance_scenarios {
             evicted_row_costs_one_query(&env).await;
             deleted_and_evicted_costs_one_query(&env).await;
             get_many_batches_misses(&env).await;
+            get_many_repeats_ids(&env).await;
             other_backend_model(&env).await;
         }
     };

@@ -51,6 +51,7 @@ mod collections;
 mod consistency;
 mod databases;
 mod env;
+mod fences;
 mod fixtures;
 mod instances;
 mod multicache;

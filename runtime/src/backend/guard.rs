@@ -1,46 +1,50 @@
 //! Wraps every backend of a context: a deadline on each call, error counting, and the
-//! invalidations that could not be delivered.
+//! fence lease that a shared backend is served under (see [`crate::fence`]).
 //!
-//! When a writer cannot lock a key (the server is down or unreachable) the key is kept as
-//! *pending*. Until every pending key has been deleted on the server, this backend answers
-//! every call with an error, so reads go to the database: a server that comes back after a
-//! partition is never read before it has received the invalidations it missed.
+//! A read is served from a shared backend only while this process holds the fence lease
+//! and has delivered every invalidation recorded for the servers it asks; otherwise the
+//! call fails at once and the caller reads the database. Writes report, per key, whether
+//! their lock or eviction reached the server, so the protocol can fence what did not.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::join_all;
 
 use super::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
+use crate::fence::{Fence, Undelivered, scope};
 use crate::stats::Stats;
 
-/// A backend with deadlines and delivery of missed invalidations.
+/// A backend with deadlines and a fence lease.
 pub struct Guarded {
     inner: SharedBackend,
     timeout: Duration,
     stats: Arc<Stats>,
-    /// Pending keys, each with the generation it was last remembered at: a key remembered
-    /// again while its eviction is in flight stays pending.
-    pending: Mutex<HashMap<String, u64>>,
-    /// The next generation.
-    generation: AtomicU64,
-    /// Whether `pending` may be non-empty: lets every call skip its lock while nothing is
-    /// pending (set before a key is added, cleared only under the lock when it empties).
-    any_pending: AtomicBool,
+    /// The fence scope of each server of `inner`.
+    scopes: Vec<String>,
+    /// `None` for a backend no other process shares.
+    fence: Option<Arc<Fence>>,
 }
 
 impl Guarded {
-    /// Guards `inner`: each call gets `timeout`, failures are counted in `stats`.
-    pub fn new(inner: SharedBackend, timeout: Duration, stats: Arc<Stats>) -> Self {
+    /// Guards `inner`, configured as backend `name`: each call gets `timeout`, failures are
+    /// counted in `stats`, reads of a shared backend need `fence`'s lease.
+    pub(crate) fn new(
+        name: &str,
+        inner: SharedBackend,
+        timeout: Duration,
+        stats: Arc<Stats>,
+        fence: Option<Arc<Fence>>,
+    ) -> Self {
+        let scopes = inner.servers().iter().map(|server| scope(name, server)).collect();
+        let fence = fence.filter(|_| inner.shared());
         Self {
             inner,
             timeout,
             stats,
-            pending: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
-            any_pending: AtomicBool::new(false),
+            scopes,
+            fence,
         }
     }
 
@@ -63,40 +67,107 @@ impl Guarded {
         result
     }
 
-    /// Delivers pending invalidations; fails while they cannot be delivered.
-    async fn ready(&self) -> Result<(), CacheError> {
-        if !self.any_pending.load(Ordering::Acquire) {
+    /// Succeeds if `keys` may be read from this backend now (the fence lease is held and
+    /// their servers have no undelivered invalidations).
+    async fn admit(&self, keys: &[&str]) -> Result<(), CacheError> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        if fence.fresh() {
             return Ok(());
         }
-        let pending: Vec<(String, u64)> = {
-            let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if pending.is_empty() {
-                return Ok(());
-            }
-            pending
-                .iter()
-                .map(|(key, generation)| (key.clone(), *generation))
-                .collect()
-        };
-        let keys: Vec<&str> = pending.iter().map(|(key, _)| key.as_str()).collect();
-        self.call(self.inner.evict(&keys)).await?;
-        let mut still = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (key, delivered) in &pending {
-            if still.get(key) == Some(delivered) {
-                still.remove(key);
-            }
+        let admitted = fence.admit(keys.iter().map(|key| self.scope_of(key))).await;
+        if admitted.is_err() {
+            Stats::add(&self.stats.cache_errors, 1);
         }
-        if still.is_empty() {
-            self.any_pending.store(false, Ordering::Release);
-        }
-        Ok(())
+        admitted
     }
 
-    fn remember(&self, keys: &[&str]) {
-        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.any_pending.store(true, Ordering::Release);
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        pending.extend(keys.iter().map(|key| (key.to_string(), generation)));
+    fn scope_of(&self, key: &str) -> &str {
+        let index = if self.scopes.len() == 1 {
+            0
+        } else {
+            self.inner.server_for(key)
+        };
+        self.scopes.get(index).map_or("", String::as_str)
+    }
+
+    /// The indices of `keys` grouped by server.
+    fn by_server(&self, keys: &[&str]) -> Vec<Vec<usize>> {
+        if self.scopes.len() <= 1 {
+            return vec![(0..keys.len()).collect()];
+        }
+        let mut groups = vec![Vec::new(); self.scopes.len()];
+        for (index, key) in keys.iter().enumerate() {
+            groups[self.inner.server_for(key).min(self.scopes.len() - 1)].push(index);
+        }
+        groups.retain(|group| !group.is_empty());
+        groups
+    }
+
+    /// What `indices` of `keys` are, as invalidations that did not reach their server
+    /// (nothing for a backend no other process shares).
+    fn missed(&self, keys: &[&str], indices: &[usize]) -> Vec<Undelivered> {
+        if self.fence.is_none() {
+            return Vec::new();
+        }
+        indices
+            .iter()
+            .map(|&index| Undelivered {
+                scope: self.scope_of(keys[index]).to_owned(),
+                key: keys[index].to_owned(),
+            })
+            .collect()
+    }
+
+    /// Locks each key as [`CacheBackend::lock`], server by server: the token of each key
+    /// whose server took the lock, and the keys whose server did not.
+    pub(crate) async fn lock_each(
+        &self,
+        keys: &[&str],
+        marker: &[u8],
+        ttl: Duration,
+    ) -> (Vec<Option<Token>>, Vec<Undelivered>) {
+        let groups = self.by_server(keys);
+        let attempts = groups.iter().map(|indices| async move {
+            let asked: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
+            match self.call(self.inner.lock(&asked, marker, ttl)).await {
+                Ok(tokens) if tokens.len() == asked.len() => Some(tokens),
+                Ok(_) | Err(_) => None,
+            }
+        });
+        let mut tokens = vec![None; keys.len()];
+        let mut missed = Vec::new();
+        for (indices, answer) in groups.iter().zip(join_all(attempts).await) {
+            match answer {
+                Some(locked) => {
+                    for (&index, token) in indices.iter().zip(locked) {
+                        tokens[index] = Some(token);
+                    }
+                }
+                None => missed.extend(self.missed(keys, indices)),
+            }
+        }
+        (tokens, missed)
+    }
+
+    /// Evicts each key, server by server; returns the keys whose server did not confirm.
+    pub(crate) async fn evict_each(&self, keys: &[&str]) -> Vec<Undelivered> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let groups = self.by_server(keys);
+        let attempts = groups.iter().map(|indices| async move {
+            let asked: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
+            self.call(self.inner.evict(&asked)).await.is_ok()
+        });
+        let mut missed = Vec::new();
+        for (indices, done) in groups.iter().zip(join_all(attempts).await) {
+            if !done {
+                missed.extend(self.missed(keys, indices));
+            }
+        }
+        missed
     }
 }
 
@@ -107,7 +178,7 @@ impl CacheBackend for Guarded {
     }
 
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
-        self.ready().await?;
+        self.admit(keys).await?;
         let found = self.call(self.inner.lookup(keys, lease_ttl)).await?;
         if found.len() != keys.len() {
             return Err(CacheError::Protocol(format!(
@@ -120,24 +191,15 @@ impl CacheBackend for Guarded {
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
-        self.ready().await?;
         self.call(self.inner.fill(key, bytes, token, ttl)).await
     }
 
     async fn lock(&self, keys: &[&str], marker: &[u8], ttl: Duration) -> Result<Vec<Token>, CacheError> {
-        let locked = match self.ready().await {
-            Ok(()) => self.call(self.inner.lock(keys, marker, ttl)).await,
-            Err(error) => Err(error),
-        };
-        match locked {
-            Ok(tokens) if tokens.len() == keys.len() => Ok(tokens),
-            Ok(_) | Err(_) => {
-                self.remember(keys);
-                Err(CacheError::Unavailable(
-                    "lock not delivered; kept as a pending invalidation".into(),
-                ))
-            }
-        }
+        let (tokens, _) = self.lock_each(keys, marker, ttl).await;
+        tokens
+            .into_iter()
+            .collect::<Option<Vec<Token>>>()
+            .ok_or_else(|| CacheError::Unavailable("a lock did not reach its server".into()))
     }
 
     async fn release(&self, key: &str, token: Token) -> Result<(), CacheError> {
@@ -145,10 +207,18 @@ impl CacheBackend for Guarded {
     }
 
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError> {
-        if let Err(error) = self.call(self.inner.evict(keys)).await {
-            self.remember(keys);
-            return Err(error);
-        }
-        Ok(())
+        self.call(self.inner.evict(keys)).await
+    }
+
+    fn servers(&self) -> Vec<String> {
+        self.inner.servers()
+    }
+
+    fn server_for(&self, key: &str) -> usize {
+        self.inner.server_for(key)
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
     }
 }

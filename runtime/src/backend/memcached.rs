@@ -117,11 +117,6 @@ impl MemcachedBackend {
         Ok(Self { servers, seeds })
     }
 
-    /// The index, into the configured server list, of the server that holds `key`.
-    pub fn server_for(&self, key: &str) -> usize {
-        rendezvous(key.as_bytes(), &self.seeds)
-    }
-
     /// The indices of `keys` grouped by server, servers with no key left out.
     fn group(&self, keys: &[&str]) -> Vec<(usize, Vec<usize>)> {
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.servers.len()];
@@ -165,6 +160,15 @@ impl MemcachedBackend {
 impl CacheBackend for MemcachedBackend {
     fn kind(&self) -> &'static str {
         "memcached"
+    }
+
+    fn servers(&self) -> Vec<String> {
+        self.servers.iter().map(|server| server.addr.clone()).collect()
+    }
+
+    /// The index, into the configured server list, of the server that holds `key`.
+    fn server_for(&self, key: &str) -> usize {
+        rendezvous(key.as_bytes(), &self.seeds)
     }
 
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {

@@ -96,6 +96,10 @@ impl CacheBackend for MemoryBackend {
         "memory"
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
         Ok(keys
             .iter()

@@ -85,6 +85,24 @@ pub trait CacheBackend: Send + Sync + 'static {
 
     /// Deletes keys unconditionally (eviction; used by tests and operators).
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError>;
+
+    /// The stable names of the servers keys are spread over (the same in every process
+    /// configured alike): what a fence is recorded under when an invalidation cannot reach
+    /// one of them. One unnamed server for a backend that fails as a unit.
+    fn servers(&self) -> Vec<String> {
+        vec![String::new()]
+    }
+
+    /// The index, into [`CacheBackend::servers`], of the server that holds `key`.
+    fn server_for(&self, _key: &str) -> usize {
+        0
+    }
+
+    /// Whether other processes may share this cache (then a missed invalidation must fence
+    /// them, see `docs/consistency.md`); an in-process cache is not shared.
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// A backend shared by every repository of a context.

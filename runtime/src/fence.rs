@@ -1,0 +1,378 @@
+//! Fences: a write whose invalidation could not reach a cache server is not acknowledged
+//! until no process can serve that server's copy any more.
+//!
+//! The database the writer commits to is the one party every process reaches, so a missed
+//! invalidation is recorded there, in the table `autocache_outbox` (scope = backend name and
+//! server, cache key): inside the write's own transaction when its lock did not reach the
+//! server, in a transaction of its own when the fill or eviction after commit did not. A
+//! process may serve from a shared backend only under a **fence lease**: it read the outbox
+//! (and delivered every invalidation it found, deleting those rows) at most
+//! [`Options::fence_lease`](crate::Options::fence_lease) ago. A writer whose invalidation is
+//! still undelivered waits one lease after the outbox row became visible (or until it
+//! delivers the invalidation itself), so every lease granted before the row was visible has
+//! run out: any read that starts after the write resolved first delivers the invalidation or
+//! reads the database. `docs/consistency.md` has the argument.
+//!
+//! Steady state costs a clock read per cache call and one `SELECT` on the (empty) outbox
+//! per process every half lease, started in the background.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, join_all};
+use sqlx::Pool;
+
+use crate::backend::{CacheError, SharedBackend};
+use crate::db::{Dialect, SqlQuery};
+
+/// How soon a process retries delivering to a server it could not reach.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// How often a waiting writer tries to deliver its invalidations itself.
+const SELF_DELIVERY: Duration = Duration::from_millis(25);
+
+/// One invalidation that did not reach its server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Undelivered {
+    /// `<backend name>@<server>`: what the fence is recorded under.
+    pub scope: String,
+    /// The cache key to delete.
+    pub key: String,
+}
+
+/// A row of the outbox: id, scope, cache key.
+type Entry = (i64, String, String);
+
+/// The fence outbox in the context's database, behind an object-safe face so the backends
+/// need not know the database type.
+trait Outbox: Send + Sync {
+    /// Creates the table if it is missing.
+    fn create(&self) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    /// Every recorded invalidation: id, scope and key, oldest first.
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<Entry>, sqlx::Error>>;
+    /// Records invalidations, committed before this returns.
+    fn record(&self, entries: Vec<Undelivered>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    /// Deletes delivered entries.
+    fn remove(&self, ids: Vec<i64>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+}
+
+/// The outbox on a connection pool.
+struct PoolOutbox<DB: Dialect>(Pool<DB>);
+
+impl<DB: Dialect> Outbox for PoolOutbox<DB> {
+    fn create(&self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await?;
+            DB::execute(&mut conn, sqlx::query(DB::CREATE_OUTBOX)).await.map(drop)
+        })
+    }
+
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<Entry>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await?;
+            let sql = "SELECT id, scope, cache_key FROM autocache_outbox ORDER BY id";
+            let rows = DB::fetch_all(&mut conn, sqlx::query(sql)).await?;
+            rows.iter().map(DB::outbox_entry).collect()
+        })
+    }
+
+    fn record(&self, entries: Vec<Undelivered>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await?;
+            record_in::<DB>(&mut conn, &entries).await
+        })
+    }
+
+    fn remove(&self, ids: Vec<i64>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await?;
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            // The ids are integers read from the table itself: nothing to escape.
+            let sql = format!("DELETE FROM autocache_outbox WHERE id IN ({})", list.join(", "));
+            DB::execute(&mut conn, sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .await
+                .map(drop)
+        })
+    }
+}
+
+/// Records `entries` in the outbox on `conn` (inside the caller's transaction, if any).
+pub(crate) async fn record_in<DB: Dialect>(
+    conn: &mut DB::Connection,
+    entries: &[Undelivered],
+) -> Result<(), sqlx::Error> {
+    for chunk in entries.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({}, {})", DB::placeholder(2 * i + 1), DB::placeholder(2 * i + 2)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO autocache_outbox (scope, cache_key) VALUES {}",
+            values.join(", ")
+        );
+        let mut query: SqlQuery<DB> = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for entry in chunk {
+            query = DB::bind_text(query, entry.scope.clone());
+            query = DB::bind_text(query, entry.key.clone());
+        }
+        DB::execute(conn, query).await?;
+    }
+    Ok(())
+}
+
+/// A context's fence lease over its shared backends.
+pub(crate) struct Fence {
+    outbox: Box<dyn Outbox>,
+    lease: Duration,
+    /// Deadline of one delivery.
+    timeout: Duration,
+    /// The unguarded backend serving each scope.
+    scopes: HashMap<String, SharedBackend>,
+    base: Instant,
+    /// Nanoseconds after `base` until which every scope not blocked may be served.
+    valid_until: AtomicU64,
+    /// Nanoseconds after `base` after which a call starts a renewal.
+    renew_after: AtomicU64,
+    /// Scopes with invalidations this process could not deliver: not served.
+    blocked: Mutex<HashSet<String>>,
+    any_blocked: AtomicBool,
+    /// Whether the outbox table is known to exist.
+    created: AtomicBool,
+    renewing: tokio::sync::Mutex<()>,
+    in_background: AtomicBool,
+}
+
+impl Fence {
+    /// A fence over `backends` (name, unguarded backend), with its outbox in `pool`.
+    pub fn new<DB: Dialect>(
+        pool: Pool<DB>,
+        lease: Duration,
+        timeout: Duration,
+        backends: &[(String, SharedBackend)],
+    ) -> Self {
+        let scopes = backends
+            .iter()
+            .flat_map(|(name, backend)| {
+                backend
+                    .servers()
+                    .into_iter()
+                    .map(move |server| (scope(name, &server), SharedBackend::clone(backend)))
+            })
+            .collect();
+        Self {
+            outbox: Box::new(PoolOutbox(pool)),
+            lease,
+            timeout,
+            scopes,
+            base: Instant::now(),
+            valid_until: AtomicU64::new(0),
+            renew_after: AtomicU64::new(0),
+            blocked: Mutex::new(HashSet::new()),
+            any_blocked: AtomicBool::new(false),
+            created: AtomicBool::new(false),
+            renewing: tokio::sync::Mutex::new(()),
+            in_background: AtomicBool::new(false),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    fn at(&self, since_base: Duration) -> u64 {
+        since_base.as_nanos() as u64
+    }
+
+    /// Whether the lease is held with nothing blocked and no renewal due: the hit path.
+    pub fn fresh(&self) -> bool {
+        self.now() < self.renew_after.load(Ordering::Acquire) && !self.any_blocked.load(Ordering::Acquire)
+    }
+
+    /// Succeeds if a call may be served from these scopes now; renews the lease first if it
+    /// ran out, or starts a renewal in the background if one is due.
+    pub async fn admit(self: &Arc<Self>, scopes: impl Iterator<Item = &str>) -> Result<(), CacheError> {
+        if self.now() >= self.valid_until.load(Ordering::Acquire) {
+            self.renew().await;
+        } else {
+            self.renew_in_background();
+        }
+        if self.now() >= self.valid_until.load(Ordering::Acquire) {
+            return Err(CacheError::Unavailable(
+                "no fence lease: the outbox could not be read".into(),
+            ));
+        }
+        if self.any_blocked.load(Ordering::Acquire) {
+            let blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(scope) = scopes.into_iter().find(|scope| blocked.contains(*scope)) {
+                return Err(CacheError::Unavailable(format!(
+                    "{scope} has invalidations this process could not deliver yet"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the next call renew the lease first (this process missed an invalidation).
+    pub fn expire(&self) {
+        self.valid_until.store(0, Ordering::Release);
+        self.renew_after.store(0, Ordering::Release);
+    }
+
+    /// Creates the outbox table if this process has not seen it yet.
+    pub async fn ensure_created(&self) -> bool {
+        if self.created.load(Ordering::Acquire) {
+            return true;
+        }
+        // Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL; the retry sees it.
+        for _ in 0..3 {
+            match self.outbox.create().await {
+                Ok(()) => {
+                    self.created.store(true, Ordering::Release);
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot create the fence outbox; shared caches are not used");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        false
+    }
+
+    fn renew_in_background(self: &Arc<Self>) {
+        if self.now() < self.renew_after.load(Ordering::Acquire) || self.in_background.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.in_background.store(false, Ordering::Release);
+            return;
+        };
+        let fence = Arc::clone(self);
+        runtime.spawn(async move {
+            fence.renew().await;
+            fence.in_background.store(false, Ordering::Release);
+        });
+    }
+
+    /// Reads the outbox, delivers what it holds, and extends the lease from the moment
+    /// before the read.
+    async fn renew(&self) {
+        let _renewing = self.renewing.lock().await;
+        let started = self.now();
+        if started < self.renew_after.load(Ordering::Acquire) {
+            return; // renewed while this call waited
+        }
+        if !self.ensure_created().await {
+            return;
+        }
+        let entries = match self.outbox.pending().await {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the fence outbox; reading the database");
+                return;
+            }
+        };
+        let mut by_scope: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
+        for (id, scope, key) in &entries {
+            if self.scopes.contains_key(scope.as_str()) {
+                by_scope.entry(scope).or_default().push((*id, key));
+            }
+        }
+        let deliveries = by_scope.iter().map(|(scope, entries)| async move {
+            let keys: Vec<&str> = entries.iter().map(|(_, key)| *key).collect();
+            (*scope, self.deliver(scope, &keys).await)
+        });
+        let mut blocked = HashSet::new();
+        let mut delivered = Vec::new();
+        for (scope, done) in join_all(deliveries).await {
+            if done {
+                delivered.extend(by_scope[scope].iter().map(|(id, _)| *id));
+            } else {
+                blocked.insert(scope.to_owned());
+            }
+        }
+        if !delivered.is_empty()
+            && let Err(error) = self.outbox.remove(delivered).await
+        {
+            tracing::warn!(%error, "cannot delete delivered fence entries; they are delivered again");
+        }
+        let retry_soon = !blocked.is_empty();
+        {
+            let mut shared = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+            *shared = blocked;
+            self.any_blocked.store(retry_soon, Ordering::Release);
+        }
+        let next = if retry_soon { RETRY } else { self.lease / 2 };
+        self.valid_until.store(started + self.at(self.lease), Ordering::Release);
+        self.renew_after.store(started + self.at(next), Ordering::Release);
+    }
+
+    /// Deletes `keys` on the server of `scope`; whether that was confirmed.
+    async fn deliver(&self, scope: &str, keys: &[&str]) -> bool {
+        let Some(backend) = self.scopes.get(scope) else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(self.timeout, backend.evict(keys)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// After a commit: makes every invalidation in `missed` safe before the write resolves.
+    /// Those not yet in the outbox (`recorded` are, since `committed`) are recorded; then
+    /// the writer delivers them itself, or waits until every lease granted before the
+    /// outbox held them has run out, whichever comes first.
+    pub async fn settle(&self, missed: Vec<Undelivered>, recorded: &HashSet<Undelivered>, committed: Instant) {
+        let unrecorded: Vec<Undelivered> = missed.iter().filter(|m| !recorded.contains(*m)).cloned().collect();
+        let mut fenced_at = committed;
+        if !unrecorded.is_empty() {
+            let give_up = Instant::now() + self.lease * 5;
+            loop {
+                match self.outbox.record(unrecorded.clone()).await {
+                    Ok(()) => break,
+                    Err(error) if Instant::now() < give_up => {
+                        tracing::warn!(%error, "cannot record a fence; retrying");
+                        tokio::time::sleep(RETRY).await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot record a fence: other processes may serve a stale copy until its TTL");
+                        break;
+                    }
+                }
+            }
+            fenced_at = Instant::now();
+        }
+        // This process, too, must find the outbox entries before it serves again.
+        self.expire();
+        // Clocks: every process's monotonic clock runs at the same rate to within 1 %.
+        let deadline = fenced_at + self.lease + self.lease / 100 + Duration::from_millis(2);
+        let mut left = missed;
+        loop {
+            let mut by_scope: HashMap<&str, Vec<&str>> = HashMap::new();
+            for entry in &left {
+                by_scope.entry(&entry.scope).or_default().push(&entry.key);
+            }
+            let attempts = by_scope
+                .iter()
+                .map(|(scope, keys)| async move { (*scope, self.deliver(scope, keys).await) });
+            let done: HashSet<&str> = join_all(attempts)
+                .await
+                .into_iter()
+                .filter_map(|(scope, done)| done.then_some(scope))
+                .collect();
+            let done: HashSet<String> = done.into_iter().map(str::to_owned).collect();
+            left.retain(|entry| !done.contains(&entry.scope));
+            let now = Instant::now();
+            if left.is_empty() || now >= deadline {
+                return;
+            }
+            tokio::time::sleep(SELF_DELIVERY.min(deadline - now)).await;
+        }
+    }
+}
+
+/// The fence scope of `server` of backend `name`.
+pub(crate) fn scope(name: &str, server: &str) -> String {
+    format!("{name}@{server}")
+}
