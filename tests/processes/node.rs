@@ -321,7 +321,7 @@ impl Node {
             {
                 Ok(Some(Lookup::Value { bytes, .. })) => match codec::decode::<Person>(&bytes) {
                     Cached::Value(person) => Some(person),
-                    Cached::Absent | Cached::Locked | Cached::Corrupt => None,
+                    Cached::Absent | Cached::Locked { .. } | Cached::Corrupt => None,
                 },
                 _ => None,
             };

@@ -107,11 +107,8 @@ impl MemcachedBackend {
             }
             named.push((identity.to_owned(), addr.to_owned()));
         }
-        let seeds = named
-            .iter()
-            .map(|(identity, _)| mix(fnv1a64(identity.as_bytes())))
-            .collect();
-        let servers: Vec<Server> = named.into_iter().map(|(_, addr)| Server::new(addr)).collect();
+        let seeds = named.iter().map(|(name, _)| mix(fnv1a64(name.as_bytes()))).collect();
+        let servers: Vec<Server> = named.into_iter().map(|(name, addr)| Server::new(name, addr)).collect();
         // Resolve every address now; one that does not resolve is marked down, not fatal.
         join_all(servers.iter().map(|server| server.client())).await;
         Ok(Self { servers, seeds })
@@ -162,8 +159,10 @@ impl CacheBackend for MemcachedBackend {
         "memcached"
     }
 
+    /// The servers' routing identities (names), not the addresses dialed: a process that
+    /// reaches a server through a proxy records and finds its fences under the same name.
     fn servers(&self) -> Vec<String> {
-        self.servers.iter().map(|server| server.addr.clone()).collect()
+        self.servers.iter().map(|server| server.name.clone()).collect()
     }
 
     /// The index, into the configured server list, of the server that holds `key`.
@@ -311,7 +310,9 @@ impl CacheBackend for MemcachedBackend {
 
 /// One configured server: its client (made on first use), its health and its flush.
 struct Server {
-    /// The address as configured, dialed; its routing identity is only in the seeds.
+    /// Its routing identity: the configured name, or else the address as configured.
+    name: String,
+    /// The address dialed.
     addr: String,
     client: tokio::sync::OnceCell<AsyncMetaClient>,
     health: Mutex<Health>,
@@ -334,8 +335,9 @@ struct Health {
 }
 
 impl Server {
-    fn new(addr: String) -> Self {
+    fn new(name: String, addr: String) -> Self {
         Self {
+            name,
             addr,
             client: tokio::sync::OnceCell::new(),
             health: Mutex::new(Health::default()),
@@ -655,13 +657,17 @@ mod tests {
         let named = backend(&["a=127.0.0.1:1", "b = 127.0.0.1:2"]).await.unwrap();
         let relayed = backend(&["b=127.0.0.1:4", "a=127.0.0.1:3"]).await.unwrap();
         assert_eq!(named.seeds, seeds_of(&["a", "b"]));
-        assert_eq!(named.servers[1].addr, "127.0.0.1:2");
+        assert_eq!(
+            (named.servers[1].name.as_str(), named.servers[1].addr.as_str()),
+            ("b", "127.0.0.1:2")
+        );
         for i in 0..100 {
             let key = format!("k{i}");
             assert_eq!(named.server_for(&key), 1 - relayed.server_for(&key), "{key}");
         }
         let unnamed = backend(&["127.0.0.1:1", "127.0.0.1:2"]).await.unwrap();
         assert_eq!(unnamed.seeds, seeds_of(&["127.0.0.1:1", "127.0.0.1:2"]));
+        assert_eq!(unnamed.servers[0].name, "127.0.0.1:1");
     }
 
     #[tokio::test]
