@@ -2,12 +2,15 @@
 //! [`AsyncMetaClient`], one client per server, with the routing done here.
 //!
 //! - **Routing.** Rendezvous (highest random weight) hashing over the key bytes and each
-//!   server's identity, the `host:port` string exactly as configured, with FNV-1a 64 and a
-//!   SplitMix64 finalizer. The hash is fixed by this file, not by the Rust release (std's
-//!   `DefaultHasher` may change) nor by the client crate, so every process configured with
-//!   the same server strings, in any order, routes every key alike, and removing a server
-//!   only moves the keys it held. Configure the same strings everywhere: `localhost:11211`
-//!   and `127.0.0.1:11211` are different identities.
+//!   server's identity, with FNV-1a 64 and a SplitMix64 finalizer. A server is configured as
+//!   `host:port` or `name=host:port`; its identity is the name, or else the `host:port`
+//!   string exactly as configured, and the address is only what is dialed (as twemproxy
+//!   names servers for its consistent hashing). The hash is fixed by this file, not by the
+//!   Rust release (std's `DefaultHasher` may change) nor by the client crate, so every
+//!   process configured with the same identities, in any order, routes every key alike, and
+//!   removing a server only moves the keys it held. Configure the same identities
+//!   everywhere: `localhost:11211` and `127.0.0.1:11211` are different identities, while
+//!   `a=10.0.0.1:11211` and `a=127.0.0.1:7000` (the same server through a proxy) are one.
 //! - **Round trips.** A multi-key call sends one pipelined batch per server, the servers in
 //!   parallel, and answers in the caller's key order.
 //! - **Mapping.** A lookup is `mg <key> v c N<lease ttl>`. A non-empty value is a hit whose
@@ -71,8 +74,10 @@ pub struct MemcachedBackend {
 }
 
 impl MemcachedBackend {
-    /// Opens a backend on `servers` (`host:port` each). Addresses are resolved here but
-    /// connections are made on first use, so a server that is down does not fail this call.
+    /// Opens a backend on `servers`, each `host:port` or `name=host:port` (the name, by
+    /// default the `host:port` itself, is the server's routing identity; the address is
+    /// what is dialed). Addresses are resolved here but connections are made on first use,
+    /// so a server that is down does not fail this call.
     pub async fn connect(servers: &[String]) -> Result<Self, CacheError> {
         let url = format!("memcache://{}", servers.join(","));
         let invalid = |reason: String| CacheError::InvalidUrl {
@@ -82,27 +87,28 @@ impl MemcachedBackend {
         if servers.is_empty() {
             return Err(invalid("memcache:// needs at least one host:port".into()));
         }
-        let mut identities: Vec<String> = Vec::with_capacity(servers.len());
+        let mut named: Vec<(String, String)> = Vec::with_capacity(servers.len());
         for server in servers {
             let server = server.trim();
-            let host_port = server
+            let (identity, addr) = match server.split_once('=') {
+                Some((name, addr)) => (name.trim(), addr.trim()),
+                None => (server, server),
+            };
+            let host_port = addr
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|port| port != 0));
-            if !host_port {
+            if !host_port || identity.is_empty() {
                 return Err(invalid(format!(
-                    "`{server}` is not host:port (for example 127.0.0.1:11211)"
+                    "`{server}` is not host:port or name=host:port (for example 127.0.0.1:11211 or a=127.0.0.1:11211)"
                 )));
             }
-            if identities.iter().any(|known| known == server) {
-                return Err(invalid(format!("`{server}` is listed twice")));
+            if named.iter().any(|(known, _)| known == identity) {
+                return Err(invalid(format!("server `{identity}` is listed twice")));
             }
-            identities.push(server.to_owned());
+            named.push((identity.to_owned(), addr.to_owned()));
         }
-        let seeds = identities
-            .iter()
-            .map(|identity| mix(fnv1a64(identity.as_bytes())))
-            .collect();
-        let servers: Vec<Server> = identities.into_iter().map(Server::new).collect();
+        let seeds = named.iter().map(|(name, _)| mix(fnv1a64(name.as_bytes()))).collect();
+        let servers: Vec<Server> = named.into_iter().map(|(name, addr)| Server::new(name, addr)).collect();
         // Resolve every address now; one that does not resolve is marked down, not fatal.
         join_all(servers.iter().map(|server| server.client())).await;
         Ok(Self { servers, seeds })
@@ -153,8 +159,10 @@ impl CacheBackend for MemcachedBackend {
         "memcached"
     }
 
+    /// The servers' routing identities (names), not the addresses dialed: a process that
+    /// reaches a server through a proxy records and finds its fences under the same name.
     fn servers(&self) -> Vec<String> {
-        self.servers.iter().map(|server| server.addr.clone()).collect()
+        self.servers.iter().map(|server| server.name.clone()).collect()
     }
 
     /// The index, into the configured server list, of the server that holds `key`.
@@ -302,7 +310,9 @@ impl CacheBackend for MemcachedBackend {
 
 /// One configured server: its client (made on first use), its health and its flush.
 struct Server {
-    /// The address as configured; also its routing identity.
+    /// Its routing identity: the configured name, or else the address as configured.
+    name: String,
+    /// The address dialed.
     addr: String,
     client: tokio::sync::OnceCell<AsyncMetaClient>,
     health: Mutex<Health>,
@@ -325,8 +335,9 @@ struct Health {
 }
 
 impl Server {
-    fn new(addr: String) -> Self {
+    fn new(name: String, addr: String) -> Self {
         Self {
+            name,
             addr,
             client: tokio::sync::OnceCell::new(),
             health: Mutex::new(Health::default()),
@@ -627,6 +638,50 @@ mod tests {
             let forward = rendezvous(key.as_bytes(), &seeds);
             let backward = rendezvous(key.as_bytes(), &reversed);
             assert_eq!(servers[forward], servers[servers.len() - 1 - backward]);
+        }
+    }
+
+    fn seeds_of(identities: &[&str]) -> Vec<u64> {
+        identities
+            .iter()
+            .map(|identity| mix(fnv1a64(identity.as_bytes())))
+            .collect()
+    }
+
+    async fn backend(servers: &[&str]) -> Result<MemcachedBackend, CacheError> {
+        MemcachedBackend::connect(&servers.iter().map(|server| (*server).to_owned()).collect::<Vec<_>>()).await
+    }
+
+    #[tokio::test]
+    async fn a_server_is_routed_by_its_name_or_else_its_address() {
+        let named = backend(&["a=127.0.0.1:1", "b = 127.0.0.1:2"]).await.unwrap();
+        let relayed = backend(&["b=127.0.0.1:4", "a=127.0.0.1:3"]).await.unwrap();
+        assert_eq!(named.seeds, seeds_of(&["a", "b"]));
+        assert_eq!(
+            (named.servers[1].name.as_str(), named.servers[1].addr.as_str()),
+            ("b", "127.0.0.1:2")
+        );
+        for i in 0..100 {
+            let key = format!("k{i}");
+            assert_eq!(named.server_for(&key), 1 - relayed.server_for(&key), "{key}");
+        }
+        let unnamed = backend(&["127.0.0.1:1", "127.0.0.1:2"]).await.unwrap();
+        assert_eq!(unnamed.seeds, seeds_of(&["127.0.0.1:1", "127.0.0.1:2"]));
+        assert_eq!(unnamed.servers[0].name, "127.0.0.1:1");
+    }
+
+    #[tokio::test]
+    async fn bad_server_names_are_refused() {
+        for servers in [
+            &["=127.0.0.1:1"][..],
+            &["a="],
+            &["a=b"],
+            &["a=127.0.0.1:1", "a=127.0.0.1:2"],
+        ] {
+            assert!(
+                matches!(backend(servers).await, Err(CacheError::InvalidUrl { .. })),
+                "{servers:?}"
+            );
         }
     }
 

@@ -108,7 +108,8 @@ pub trait CacheBackend: Send + Sync + 'static {
 /// A backend shared by every repository of a context.
 pub type SharedBackend = Arc<dyn CacheBackend>;
 
-/// Opens a backend from a URL: `memory://`, `memcache://host:port[,host:port…]`,
+/// Opens a backend from a URL: `memory://`, `memcache://[name=]host:port[,[name=]host:port…]`
+/// (a server's name, by default its `host:port`, is what keys are routed by),
 /// `redis://host:port`, or `redis+cluster://host:port[,host:port…]`.
 pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
     let invalid = |reason: &str| CacheError::InvalidUrl {
@@ -150,7 +151,7 @@ pub async fn connect(url: &str) -> Result<SharedBackend, CacheError> {
     }
 }
 
-/// The comma-separated `host:port` list of a URL.
+/// The comma-separated server list of a URL (`host:port`, or `name=host:port` for memcached).
 #[cfg(any(feature = "memcached", feature = "redis"))]
 fn server_list(rest: &str) -> Vec<String> {
     rest.split(',')

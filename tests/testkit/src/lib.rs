@@ -4,3 +4,4 @@
 pub mod memcached;
 mod process;
 pub mod redis;
+pub mod relay;

@@ -55,50 +55,15 @@ impl Memcached {
 
     /// Freezes the server (SIGSTOP): it keeps its items and its listening socket, so
     /// connections are accepted by the kernel but never answered, like a network partition.
-    /// Returns once every thread of the process is stopped: `kill` only queues the signal,
-    /// and a thread that was running could otherwise still answer one more request.
+    /// Returns once every thread of the process is stopped.
     pub fn pause(&mut self) {
-        let pid = self.signal("-STOP");
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !all_threads_stopped(pid) {
-            assert!(Instant::now() < deadline, "memcached {pid} did not stop");
-            thread::sleep(Duration::from_millis(1));
-        }
+        self.server.pause();
     }
 
     /// Thaws a server frozen by [`Memcached::pause`] (SIGCONT).
     pub fn resume(&mut self) {
-        self.signal("-CONT");
+        self.server.resume();
     }
-
-    /// Sends `signal` to the server; its process id.
-    fn signal(&self, signal: &str) -> u32 {
-        let pid = self
-            .server
-            .pid()
-            .unwrap_or_else(|| panic!("memcached on port {} is not running", self.port()));
-        let status = Command::new("kill")
-            .arg(signal)
-            .arg(pid.to_string())
-            .status()
-            .unwrap_or_else(|error| panic!("could not run `kill {signal}`: {error}"));
-        assert!(status.success(), "`kill {signal} {pid}` failed: {status}");
-        pid
-    }
-}
-
-/// Whether every thread of process `pid` is stopped (state `T` in `/proc/<pid>/task/*/stat`).
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.flatten().all(|task| {
-        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
-            // The state follows the parenthesised command name.
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
-        })
-    })
 }
 
 /// `memcache://<addr>,<addr>…` for the given servers.

@@ -1,9 +1,10 @@
 //! A server child process on a local port: started on a free port (retrying when another
-//! process takes the port first), killed, restarted on the same port, killed on drop. The
+//! process takes the port first), paused and resumed, killed, restarted on the same port,
+//! killed on drop. The
 //! memcached and redis handles are built on it.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// One running (or killed) server process and the port it listens on.
@@ -76,6 +77,56 @@ impl ServerProcess {
             }
         }
     }
+}
+
+impl ServerProcess {
+    /// Freezes the server (SIGSTOP) and returns once every thread of the process is stopped:
+    /// `kill` only queues the signal, and a thread that was running could otherwise still
+    /// answer one more request.
+    pub fn pause(&self) {
+        let pid = self.signal("-STOP");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !all_threads_stopped(pid) {
+            assert!(Instant::now() < deadline, "{} {pid} did not stop", self.name);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Thaws a server frozen by [`ServerProcess::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends `signal` to the server with the `kill` command; its process id.
+    fn signal(&self, signal: &str) -> u32 {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} on port {} is not running", self.name, self.port));
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .unwrap_or_else(|error| panic!("could not run `kill {signal}`: {error}"));
+        assert!(status.success(), "`kill {signal} {pid}` failed: {status}");
+        pid
+    }
+}
+
+/// How long a paused server's threads may take to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether every thread of process `pid` is stopped (state `T` in `/proc/<pid>/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the parenthesised command name.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
 }
 
 impl Drop for ServerProcess {

@@ -54,6 +54,17 @@ impl Redis {
         self.server.kill();
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never
+    /// answered. Returns once the process is stopped.
+    pub fn pause(&mut self) {
+        self.server.pause();
+    }
+
+    /// Thaws a server frozen by [`Redis::pause`] (SIGCONT).
+    pub fn resume(&mut self) {
+        self.server.resume();
+    }
+
     /// Kills the server if it still runs, then starts a new, empty one on the same port.
     pub fn restart(&mut self) {
         let dir = self.dir.path().to_owned();

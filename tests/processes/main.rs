@@ -1,0 +1,38 @@
+//! R9: "never stale" across processes. A writer and several readers run as separate OS
+//! processes, each with its own `autocache::Context` (own database pool, own cache
+//! connections), on PostgreSQL and real cache servers (two memcached, redis, a Redis
+//! Cluster), while the orchestrator injects one fault per scenario: none, a server frozen
+//! and thawed, killed and restarted empty, one process partitioned from one server by a
+//! relay, the writer killed while its transaction holds locks; plus a naive control reader
+//! that fills the cache unconditionally, which the checker must catch.
+//!
+//! This binary is both: without [`spec::NODE_VARIABLE`] it is the orchestrator
+//! ([`orchestrator`], which documents the knobs), with it a node ([`node`]) that the
+//! orchestrator started by running this very executable again. Each scenario prints
+//!
+//! ```text
+//! R9 scenario=<name> backend=<memcached2|redis|cluster> processes=<n> reads=<n> writes=<n> stale=<n> caller_errors=<n> p99_read_ms=<x> max_write_ms=<x>
+//! ```
+//!
+//! Run it alone with `cargo test --test processes` (`AUTOCACHE_TEST_PG` names the
+//! PostgreSQL server, as for the suite).
+
+mod checker;
+mod database;
+mod faults;
+mod node;
+mod nodes;
+mod orchestrator;
+mod spec;
+
+/// The sample schema's repositories, generated for PostgreSQL by build.rs.
+mod sample {
+    include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+}
+
+fn main() {
+    match spec::NodeSpec::of_this_process() {
+        Some(spec) => node::run(spec),
+        None => orchestrator::run(),
+    }
+}

@@ -1,0 +1,364 @@
+//! A node process: a writer, a checked reader or the naive control reader, each with its
+//! own `autocache::Context` (its own database pool and cache connections).
+//!
+//! A node says `ready` on stdout once connected, runs until its stdin closes (the
+//! orchestrator's signal to stop), then prints its [`Report`] line. Readers first read
+//! every row once more (the settle check: after the last write resolved, every row must
+//! read as its last acknowledged version). A holding writer prints its report, then
+//! `holding`, and waits to be killed.
+
+use std::io::Read as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use autocache::codec::{self, Cached};
+use autocache::{Context, Lookup, Options};
+use rand::Rng;
+use sqlx::Postgres;
+
+use crate::checker::{self, AckRecord, Report, Slot, Tally};
+use crate::database;
+use crate::sample::{Book, BookRepo, Person, PersonRepo};
+use crate::spec::{NodeSpec, Role};
+
+/// A node's stdout line once it is connected.
+pub const READY: &str = "ready";
+/// A holding writer's stdout line once its transaction holds its locks.
+pub const HOLDING: &str = "holding";
+
+/// Concurrent reading tasks in a reader node.
+const READ_TASKS: usize = 2;
+
+/// A reader evicts the row it is about to read every this many reads, so that its fills
+/// race with the writer's.
+const EVICT_EVERY: u64 = 4;
+
+/// Widens the window between a reader's database read and its fill (as the suite's R1).
+const FILL_DELAY: Duration = Duration::from_millis(3);
+
+/// Pause between a writer's writes, so that the readers get their share of a small machine.
+const WRITE_PAUSE: Duration = Duration::from_millis(1);
+
+/// Runs the node described by `spec` to the end.
+pub fn run(spec: NodeSpec) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let node = Node::connect(spec).await;
+        let stop = stop_when_stdin_closes();
+        say(READY);
+        let report = match node.spec.role.clone() {
+            Role::Writer {
+                generation,
+                hold_after_ms,
+                first_row,
+            } => node.write(generation, hold_after_ms, first_row, &stop).await,
+            Role::Reader => node.read(&stop).await,
+            Role::NaiveReader => node.read_naively(&stop).await,
+        };
+        say(&report.to_line());
+    });
+}
+
+/// Prints one line to the orchestrator.
+fn say(line: &str) {
+    println!("{line}");
+}
+
+/// A flag raised when stdin reaches its end (the orchestrator closed it, or died).
+fn stop_when_stdin_closes() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let raised = stop.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        raised.store(true, Ordering::SeqCst);
+    });
+    stop
+}
+
+/// The reads a checked reader makes, in turn.
+#[derive(Clone, Copy)]
+enum Read {
+    /// `PersonRepo::get` of one row.
+    Get,
+    /// `PersonRepo::get_many` of every row.
+    GetMany,
+    /// `PersonRepo::books` of one row (a cached collection holding the book's row).
+    Books,
+}
+
+impl Read {
+    const ALL: [Read; 3] = [Read::Get, Read::GetMany, Read::Books];
+}
+
+/// A connected node.
+struct Node {
+    spec: NodeSpec,
+    ctx: Context<Postgres>,
+    acks: AckRecord,
+}
+
+impl Node {
+    async fn connect(spec: NodeSpec) -> Node {
+        let pool = database::node_pool(&spec.database_url, &spec.schema).await;
+        let options = Options {
+            key_namespace: spec.key_namespace.clone(),
+            fill_delay: FILL_DELAY,
+            ..Options::default()
+        };
+        let mut builder = Context::builder(pool).options(options);
+        for name in ["default", "other"] {
+            builder = builder
+                .backend_url(name, &spec.cache_url)
+                .await
+                .unwrap_or_else(|error| panic!("connect {} as {name}: {error}", spec.cache_url));
+        }
+        let acks = AckRecord::open(&spec.acks);
+        Node {
+            ctx: builder.build(),
+            acks,
+            spec,
+        }
+    }
+
+    fn person(&self, row: usize, version: u64) -> Person {
+        Person {
+            id: self.spec.people[row],
+            name: checker::person_name(version),
+        }
+    }
+
+    fn book(&self, row: usize, version: u64) -> Book {
+        Book {
+            id: self.spec.books[row],
+            title: format!("b{row}"),
+            author_id: self.spec.people[row],
+            rank: i32::try_from(version).expect("versions fit a book's rank"),
+        }
+    }
+
+    /// The writer: each row's person, then its book, in turn from `first_row`, one write
+    /// at a time.
+    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, first_row: usize, stop: &AtomicBool) -> Report {
+        let (people, books) = (PersonRepo::new(&self.ctx), BookRepo::new(&self.ctx));
+        let hold_at = hold_after_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let mut tally = Tally::default();
+        let mut count = 0;
+        while !stop.load(Ordering::SeqCst) {
+            if hold_at.is_some_and(|at| Instant::now() >= at) {
+                return self.hold(checker::version(generation, count + 1), tally, stop).await;
+            }
+            count += 1;
+            let version = checker::version(generation, count);
+            let row = first_row + (count as usize - 1) / 2 % (self.spec.people.len() - first_row);
+            let started = Instant::now();
+            let (slot, written) = if count % 2 == 0 {
+                (
+                    Slot::Person(row),
+                    people.update(&self.person(row, version)).await.map(drop),
+                )
+            } else {
+                (Slot::Book(row), books.update(&self.book(row, version)).await.map(drop))
+            };
+            match written {
+                Ok(()) => {
+                    tally.write(started.elapsed());
+                    self.acks.acknowledge(slot, version);
+                }
+                Err(error) => tally.error(&error),
+            }
+            tokio::time::sleep(WRITE_PAUSE).await;
+        }
+        tally.report()
+    }
+
+    /// Updates the first row's person and book in a transaction that holds their locks,
+    /// reports, says [`HOLDING`] and waits, never committing, until killed (or stopped).
+    async fn hold(&self, version: u64, mut tally: Tally, stop: &AtomicBool) -> Report {
+        let mut tx = match self.ctx.begin().await {
+            Ok(tx) => tx,
+            Err(error) => {
+                tally.error(&error);
+                return tally.report();
+            }
+        };
+        for written in [
+            tx.update(&self.person(0, version)).await.map(drop),
+            tx.update(&self.book(0, version)).await.map(drop),
+        ] {
+            if let Err(error) = written {
+                tally.error(&error);
+            }
+        }
+        let report = tally.report();
+        say(&report.to_line());
+        say(HOLDING);
+        while !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = tx.rollback().await;
+        report
+    }
+
+    /// The checked reader: [`READ_TASKS`] tasks of `get`, `get_many` and `books` reads.
+    async fn read(self, stop: &Arc<AtomicBool>) -> Report {
+        let node = Arc::new(self);
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let tasks: Vec<_> = (0..READ_TASKS)
+            .map(|_| {
+                let (node, tally, stop) = (node.clone(), tally.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut count = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        count += 1;
+                        let row = rand::rng().random_range(0..node.spec.people.len());
+                        if count % EVICT_EVERY == 0 {
+                            // An operator call, not a read: its errors during faults are not counted.
+                            let _ = PersonRepo::new(&node.ctx).evict(node.spec.people[row]).await;
+                        }
+                        let read = Read::ALL[count as usize % Read::ALL.len()];
+                        node.read_once(read, row, &tally).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a reading task panicked");
+        }
+        // Settle: the writer has stopped, so every row must read as its last acknowledged version.
+        for row in 0..node.spec.people.len() {
+            for read in Read::ALL {
+                node.read_once(read, row, &tally).await;
+            }
+        }
+        let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner));
+        tally.report()
+    }
+
+    /// One `read` of `row` (`get_many`: of every row), checked against the floors read
+    /// before it started.
+    async fn read_once(&self, read: Read, row: usize, tally: &Mutex<Tally>) {
+        let people = PersonRepo::new(&self.ctx);
+        let rows = self.spec.people.len();
+        let started = Instant::now();
+        let checked: Vec<(Slot, u64, Option<u64>)> = match read {
+            Read::Get => {
+                let floor = self.acks.floor(Slot::Person(row));
+                match people.get(self.spec.people[row]).await {
+                    Ok(person) => vec![(
+                        Slot::Person(row),
+                        floor,
+                        person.map(|p| checker::version_of_name(&p.name)),
+                    )],
+                    Err(error) => return lock(tally).error(&error),
+                }
+            }
+            Read::GetMany => {
+                let floors: Vec<u64> = (0..rows).map(|row| self.acks.floor(Slot::Person(row))).collect();
+                match people.get_many(&self.spec.people).await {
+                    Ok(found) => (0..rows)
+                        .map(|row| {
+                            let version = found
+                                .get(row)
+                                .cloned()
+                                .flatten()
+                                .map(|p| checker::version_of_name(&p.name));
+                            (Slot::Person(row), floors[row], version)
+                        })
+                        .collect(),
+                    Err(error) => return lock(tally).error(&error),
+                }
+            }
+            Read::Books => {
+                let floor = self.acks.floor(Slot::Book(row));
+                match people.books(self.spec.people[row]).await {
+                    Ok(books) => {
+                        let book = books.iter().find(|book| book.id == self.spec.books[row]);
+                        vec![(
+                            Slot::Book(row),
+                            floor,
+                            book.map(|book| u64::try_from(book.rank).unwrap_or(0)),
+                        )]
+                    }
+                    Err(error) => return lock(tally).error(&error),
+                }
+            }
+        };
+        let mut tally = lock(tally);
+        tally.read(started.elapsed());
+        for (slot, floor, version) in checked {
+            tally.check(slot, version, floor);
+        }
+    }
+
+    /// The control: `get` by hand the seed's way, a lookup and on any miss a plain SQL read
+    /// stored with an unconditional set, racing the writer like the checked reader does.
+    async fn read_naively(self, stop: &AtomicBool) -> Report {
+        let cache = autocache::backend::connect(&self.spec.cache_url)
+            .await
+            .unwrap_or_else(|error| panic!("connect {}: {error}", self.spec.cache_url));
+        let options = self.ctx.options().clone();
+        let mut tally = Tally::default();
+        let mut count = 0;
+        while !stop.load(Ordering::SeqCst) {
+            count += 1;
+            let row = rand::rng().random_range(0..self.spec.people.len());
+            let id = self.spec.people[row];
+            let key = autocache::repo::primary_key::<Person>(&self.ctx, &id);
+            if count % EVICT_EVERY == 0 {
+                let _ = cache.evict(&[&key]).await;
+            }
+            let floor = self.acks.floor(Slot::Person(row));
+            let started = Instant::now();
+            let cached = match cache
+                .lookup(&[&key], options.lease_ttl)
+                .await
+                .map(|mut found| found.pop())
+            {
+                Ok(Some(Lookup::Value { bytes, .. })) => match codec::decode::<Person>(&bytes) {
+                    Cached::Value(person) => Some(person),
+                    Cached::Absent | Cached::Locked { .. } | Cached::Corrupt => None,
+                },
+                _ => None,
+            };
+            let person = match cached {
+                Some(person) => Ok(person),
+                None => self.fill_naively(&*cache, &key, id, options.fill_delay).await,
+            };
+            match person {
+                Ok(person) => {
+                    tally.read(started.elapsed());
+                    tally.check(Slot::Person(row), Some(checker::version_of_name(&person.name)), floor);
+                }
+                Err(error) => tally.error(&error),
+            }
+        }
+        tally.report()
+    }
+
+    /// Reads row `id` with plain SQL and, after up to `delay`, stores it unconditionally.
+    async fn fill_naively(
+        &self,
+        cache: &dyn autocache::CacheBackend,
+        key: &str,
+        id: i64,
+        delay: Duration,
+    ) -> Result<Person, sqlx::Error> {
+        let person: Person = sqlx::query_as("SELECT id, name FROM person WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.ctx.pool())
+            .await?;
+        tokio::time::sleep(rand::rng().random_range(Duration::ZERO..=delay)).await;
+        let bytes = codec::encode(Some(&person)).expect("a person encodes");
+        let _ = cache.lock(&[key], &bytes, Duration::from_secs(3600)).await;
+        Ok(person)
+    }
+}
+
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,387 @@
+//! The orchestrator: runs every scenario (a writer and readers as separate processes on
+//! real servers, with one fault), prints one `R9` line per scenario and a summary, and
+//! fails when a scenario misses its expectation.
+//!
+//! Knobs (environment):
+//! - `AUTOCACHE_R9_SECONDS`: seconds per scenario (default 5);
+//! - `AUTOCACHE_R9_READERS`: checked reader processes per scenario (default 3, at least 1);
+//! - `AUTOCACHE_R9_ONLY`: comma-separated words; only scenarios whose `<backend>/<name>`
+//!   contains one of them run (e.g. `memcached2`, `partition`, `redis/steady`);
+//! - `AUTOCACHE_R9_EXPECT=report`: print the lines and the summary, but exit 0 anyway;
+//! - `AUTOCACHE_TEST_PG`: the PostgreSQL server (see [`crate::database`]).
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use autocache::Context;
+use autocache_testkit::relay::Relay;
+
+use crate::checker::{AckRecord, Report};
+use crate::database::{self, RunSchema};
+use crate::faults::{Deployment, ServerFault, Servers};
+use crate::node::HOLDING;
+use crate::nodes::NodeProcess;
+use crate::sample::{BookRepo, NewBook, NewPerson, PersonRepo};
+use crate::spec::{NodeSpec, Role};
+
+/// Hot rows per scenario (each a person and its book).
+const ROWS: usize = 3;
+
+/// A writer-kill scenario's p99 read latency may be at most this many times the steady state's.
+const WRITER_KILL_SLOWDOWN: u64 = 3;
+
+/// Fewer reads or writes than this and a scenario proves nothing.
+const MIN_READS: u64 = 100;
+const MIN_WRITES: u64 = 10;
+
+/// What a scenario does besides reading and writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// A fault injected into the servers.
+    Server(ServerFault),
+    /// The relay cuts the writer off from the victim server.
+    PartitionWriter,
+    /// The relay cuts the first reader off from the victim server.
+    PartitionReader,
+    /// The writer is killed while its transaction holds locks, and replaced.
+    KillWriter,
+    /// Steady state, with naive readers instead of checked ones (the control).
+    Naive,
+}
+
+/// One scenario.
+struct Scenario {
+    name: &'static str,
+    deployment: Deployment,
+    fault: Fault,
+}
+
+impl Scenario {
+    /// `<backend>/<name>`, as `AUTOCACHE_R9_ONLY` and the summary name it.
+    fn id(&self) -> String {
+        format!("{}/{}", self.deployment.name(), self.name)
+    }
+}
+
+/// Every scenario, steady state first on each deployment (the writer kill compares with it).
+fn scenarios() -> Vec<Scenario> {
+    use Deployment::{Cluster, Memcached2, Redis};
+    let list = [
+        (Memcached2, "steady", Fault::Server(ServerFault::None)),
+        (Memcached2, "pause", Fault::Server(ServerFault::Pause)),
+        (Memcached2, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
+        (Memcached2, "partition_writer", Fault::PartitionWriter),
+        (Memcached2, "partition_reader", Fault::PartitionReader),
+        (Memcached2, "writer_kill", Fault::KillWriter),
+        (Memcached2, "naive", Fault::Naive),
+        (Redis, "steady", Fault::Server(ServerFault::None)),
+        (Redis, "pause", Fault::Server(ServerFault::Pause)),
+        (Redis, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
+        (Redis, "partition_writer", Fault::PartitionWriter),
+        (Redis, "partition_reader", Fault::PartitionReader),
+        (Redis, "writer_kill", Fault::KillWriter),
+        // A relay cannot partition a cluster client: MOVED/ASK redirects and CLUSTER SLOTS
+        // name the real nodes, so the client would dial around the relay.
+        (Cluster, "steady", Fault::Server(ServerFault::None)),
+        (Cluster, "writer_kill", Fault::KillWriter),
+    ];
+    list.into_iter()
+        .map(|(deployment, name, fault)| Scenario {
+            name,
+            deployment,
+            fault,
+        })
+        .collect()
+}
+
+/// The knobs of a run.
+struct Knobs {
+    duration: Duration,
+    readers: usize,
+    only: Vec<String>,
+    report_only: bool,
+}
+
+impl Knobs {
+    fn from_env() -> Knobs {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .map(|value| {
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{name}={value} is not a number"))
+                })
+                .unwrap_or(default)
+        };
+        Knobs {
+            duration: Duration::from_secs(number("AUTOCACHE_R9_SECONDS", 5)),
+            readers: usize::try_from(number("AUTOCACHE_R9_READERS", 3))
+                .unwrap_or(usize::MAX)
+                .max(1),
+            only: std::env::var("AUTOCACHE_R9_ONLY")
+                .map(|words| {
+                    words
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            report_only: std::env::var("AUTOCACHE_R9_EXPECT").is_ok_and(|expect| expect == "report"),
+        }
+    }
+
+    fn selects(&self, scenario: &Scenario) -> bool {
+        let id = scenario.id();
+        self.only.is_empty() || self.only.iter().any(|word| id.contains(word.as_str()))
+    }
+}
+
+/// A scenario's outcome.
+struct Outcome {
+    processes: usize,
+    total: Report,
+}
+
+/// Runs the selected scenarios and exits: 0 when every one met its expectation (or
+/// `AUTOCACHE_R9_EXPECT=report`), 1 otherwise.
+pub fn run() {
+    let knobs = Knobs::from_env();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let url = database::url();
+    let schema = runtime.block_on(RunSchema::create(&url));
+    let dir = std::env::temp_dir().join(format!("autocache-r9-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|error| panic!("create {}: {error}", dir.display()));
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut steady_p99: Vec<(Deployment, u64)> = Vec::new();
+    let selected: Vec<Scenario> = scenarios().into_iter().filter(|s| knobs.selects(s)).collect();
+    for (number, scenario) in selected.iter().enumerate() {
+        let run = ScenarioRun {
+            scenario,
+            knobs: &knobs,
+            url: &url,
+            schema: &schema,
+            namespace: format!("r9-{}-{number}:", std::process::id()),
+            acks: dir.join(format!("acks-{number}")),
+        };
+        // A scenario that panics (a server or node that would not start) fails alone.
+        let Ok(outcome) = std::panic::catch_unwind(AssertUnwindSafe(|| run.run(&runtime))) else {
+            println!(
+                "R9 FAIL scenario={} backend={}: the scenario panicked (above)",
+                scenario.name,
+                scenario.deployment.name()
+            );
+            failures.push(scenario.id());
+            continue;
+        };
+        let total = &outcome.total;
+        println!(
+            "R9 scenario={} backend={} processes={} reads={} writes={} stale={} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
+            scenario.name,
+            scenario.deployment.name(),
+            outcome.processes,
+            total.reads,
+            total.writes,
+            total.stale,
+            total.caller_errors,
+            millis(total.p99_read_us),
+            millis(total.max_write_us),
+        );
+        let steady = steady_p99
+            .iter()
+            .find(|(d, _)| *d == scenario.deployment)
+            .map(|(_, p99)| *p99);
+        if let Err(why) = expectation(scenario, total, steady) {
+            println!(
+                "R9 FAIL scenario={} backend={}: {why}",
+                scenario.name,
+                scenario.deployment.name()
+            );
+            failures.push(scenario.id());
+        }
+        if scenario.fault == Fault::Server(ServerFault::None) {
+            steady_p99.push((scenario.deployment, total.p99_read_us));
+        }
+    }
+    runtime.block_on(schema.drop_now());
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "R9 summary scenarios={} passed={} failed={} seconds={}{}",
+        selected.len(),
+        selected.len() - failures.len(),
+        failures.len(),
+        started.elapsed().as_secs(),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(" failing={}", failures.join(","))
+        },
+    );
+    if !failures.is_empty() && !knobs.report_only {
+        std::process::exit(1);
+    }
+}
+
+fn millis(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+/// Whether `total` is what `scenario` must show: enough work, and no stale read nor
+/// caller error, except the naive control, which must show stale reads; a writer kill
+/// also keeps p99 reads within [`WRITER_KILL_SLOWDOWN`] times the steady state's (when
+/// the steady state of that deployment ran before it).
+fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) -> Result<(), String> {
+    if total.reads < MIN_READS || total.writes < MIN_WRITES {
+        return Err(format!(
+            "too little work to prove anything ({} reads, {} writes)",
+            total.reads, total.writes
+        ));
+    }
+    if scenario.fault == Fault::Naive {
+        return match total.stale {
+            0 => Err("the checker saw no stale read of the naive fill".to_owned()),
+            _ => Ok(()),
+        };
+    }
+    if total.stale > 0 {
+        return Err(format!(
+            "{} stale reads, first: {}",
+            total.stale,
+            total.first_stale.as_deref().unwrap_or("?")
+        ));
+    }
+    if total.caller_errors > 0 {
+        return Err(format!(
+            "{} caller errors, first: {}",
+            total.caller_errors,
+            total.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    match (scenario.fault, steady_p99_us) {
+        (Fault::KillWriter, Some(steady)) if total.p99_read_us > WRITER_KILL_SLOWDOWN * steady => Err(format!(
+            "p99 read {:.1} ms, over {WRITER_KILL_SLOWDOWN}x the steady state's {:.1} ms",
+            millis(total.p99_read_us),
+            millis(steady)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One scenario being run.
+struct ScenarioRun<'a> {
+    scenario: &'a Scenario,
+    knobs: &'a Knobs,
+    url: &'a str,
+    schema: &'a RunSchema,
+    namespace: String,
+    acks: PathBuf,
+}
+
+impl ScenarioRun<'_> {
+    fn run(&self, runtime: &tokio::runtime::Runtime) -> Outcome {
+        let mut servers = Servers::start(self.scenario.deployment);
+        let partitioned = matches!(self.scenario.fault, Fault::PartitionWriter | Fault::PartitionReader);
+        let relay = partitioned.then(|| Relay::start(&servers.victim_addr()));
+        let url_for = |cut_off: bool| servers.url(relay.as_ref().filter(|_| cut_off).map(Relay::addr).as_deref());
+        let (people, books) = runtime.block_on(seed_rows(&self.schema.pool));
+        AckRecord::create(&self.acks, ROWS);
+        let spec = |role: Role, cache_url: String| NodeSpec {
+            role,
+            database_url: self.url.to_owned(),
+            schema: self.schema.name.clone(),
+            cache_url,
+            key_namespace: self.namespace.clone(),
+            acks: self.acks.clone(),
+            people: people.clone(),
+            books: books.clone(),
+        };
+        let reader_role = match self.scenario.fault {
+            Fault::Naive => Role::NaiveReader,
+            _ => Role::Reader,
+        };
+        let readers: Vec<NodeProcess> = (0..self.knobs.readers)
+            .map(|index| {
+                let cut_off = index == 0 && self.scenario.fault == Fault::PartitionReader;
+                NodeProcess::start(&spec(reader_role.clone(), url_for(cut_off)))
+            })
+            .collect();
+        let writer_url = url_for(self.scenario.fault == Fault::PartitionWriter);
+        let duration = self.knobs.duration;
+        let writer = |generation: u32, hold_after_ms: Option<u64>, first_row: usize| {
+            NodeProcess::start(&spec(
+                Role::Writer {
+                    generation,
+                    hold_after_ms,
+                    first_row,
+                },
+                writer_url.clone(),
+            ))
+        };
+        let mut writers = Vec::new();
+        match self.scenario.fault {
+            Fault::KillWriter => {
+                let end = Instant::now() + duration;
+                let third = u64::try_from(duration.as_millis() / 3).unwrap_or(u64::MAX);
+                let mut doomed = writer(1, Some(third), 0);
+                if let Err(reason) = doomed.wait_for(HOLDING, duration) {
+                    eprintln!("the writer to kill never held its locks: {reason}");
+                }
+                doomed.kill();
+                writers.push(doomed);
+                // The replacement leaves the row whose locks the killed writer left behind alone.
+                writers.push(writer(2, None, 1));
+                std::thread::sleep(end.saturating_duration_since(Instant::now()));
+            }
+            fault => {
+                writers.push(writer(1, None, 0));
+                let server_fault = match fault {
+                    Fault::Server(fault) => fault,
+                    Fault::PartitionWriter | Fault::PartitionReader => ServerFault::Partition,
+                    Fault::Naive | Fault::KillWriter => ServerFault::None,
+                };
+                servers.inject(server_fault, relay.as_ref(), duration);
+            }
+        }
+        let processes = readers.len() + writers.len();
+        let mut total = Report::default();
+        // Writers first: the readers' settle check needs the last write acknowledged.
+        for node in writers.into_iter().chain(readers) {
+            total.add(node.finish().unwrap_or_else(|| Report {
+                first_error: Some("a node sent no report".to_owned()),
+                caller_errors: 1,
+                ..Report::default()
+            }));
+        }
+        Outcome { processes, total }
+    }
+}
+
+/// Inserts the scenario's rows (person `v0` and its book of rank 0) without a shared cache.
+async fn seed_rows(pool: &sqlx::PgPool) -> (Vec<i64>, Vec<i64>) {
+    let ctx = Context::embedded(pool.clone());
+    let (mut people, mut books) = (Vec::new(), Vec::new());
+    for row in 0..ROWS {
+        let person = PersonRepo::new(&ctx)
+            .insert(&NewPerson { name: "v0".to_owned() })
+            .await
+            .expect("seed a person");
+        let book = BookRepo::new(&ctx)
+            .insert(&NewBook {
+                title: format!("b{row}"),
+                author_id: person.id,
+                rank: 0,
+            })
+            .await
+            .expect("seed a book");
+        people.push(person.id);
+        books.push(book.id);
+    }
+    (people, books)
+}
