@@ -1,6 +1,7 @@
 //! The cache servers of a scenario and the faults injected into them on a timeline: a
-//! server frozen (SIGSTOP/SIGCONT) several times, killed and restarted empty on its port,
-//! or cut off from one process by a [`Relay`] switched to a black hole and back.
+//! server (or one master of the cluster) frozen (SIGSTOP/SIGCONT) several times, killed and
+//! restarted empty on its port, or cut off from one process by a [`Relay`] switched to a
+//! black hole and back.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -88,14 +89,37 @@ macro_rules! victim {
 victim!(Memcached);
 victim!(Redis);
 
+/// A Redis Cluster and which of its masters faults are injected into.
+pub struct ClusterVictim {
+    cluster: RedisCluster,
+    /// The victim's index among the masters.
+    node: usize,
+}
+
+impl Victim for ClusterVictim {
+    fn pause(&mut self) {
+        self.cluster.pause(self.node);
+    }
+    fn resume(&mut self) {
+        self.cluster.resume(self.node);
+    }
+    fn kill(&mut self) {
+        self.cluster.kill(self.node);
+    }
+    fn restart(&mut self) {
+        self.cluster.restart(self.node);
+    }
+}
+
 /// A scenario's running servers (stopped on drop).
 pub enum Servers {
     /// Two memcached servers, named `m0` and `m1` for routing; `m1` is the victim.
     Memcached([Memcached; 2]),
     /// The redis server, also the victim.
     Redis(Redis),
-    /// The cluster (no faults are injected into it).
-    Cluster(RedisCluster),
+    /// The cluster; the victim is one master, the first until [`Servers::aim_at`] (no
+    /// partition: see [`Servers::url`]).
+    Cluster(ClusterVictim),
 }
 
 impl Servers {
@@ -104,16 +128,19 @@ impl Servers {
         match deployment {
             Deployment::Memcached2 => Servers::Memcached([Memcached::start(), Memcached::start()]),
             Deployment::Redis => Servers::Redis(Redis::start()),
-            Deployment::Cluster => Servers::Cluster(RedisCluster::start()),
+            Deployment::Cluster => Servers::Cluster(ClusterVictim {
+                cluster: RedisCluster::start(),
+                node: 0,
+            }),
         }
     }
 
-    /// `host:port` of the server faults are injected into.
+    /// `host:port` of the server a relay partitions.
     pub fn victim_addr(&self) -> String {
         match self {
             Servers::Memcached([_, victim]) => victim.addr(),
             Servers::Redis(redis) => format!("127.0.0.1:{}", redis.port()),
-            Servers::Cluster(_) => panic!("no fault is injected into a Redis Cluster"),
+            Servers::Cluster(_) => panic!("no relay can partition a Redis Cluster client"),
         }
     }
 
@@ -126,9 +153,9 @@ impl Servers {
                 format!("memcache://m0={},m1={victim}", first.addr())
             }
             Servers::Redis(redis) => relay.map_or_else(|| redis.url(), |relay| format!("redis://{relay}")),
-            Servers::Cluster(cluster) => {
+            Servers::Cluster(victim) => {
                 assert!(relay.is_none(), "cluster redirects name the real nodes: no relay");
-                cluster.url()
+                victim.cluster.url()
             }
         }
     }
@@ -137,7 +164,15 @@ impl Servers {
         match self {
             Servers::Memcached([_, victim]) => victim,
             Servers::Redis(redis) => redis,
-            Servers::Cluster(_) => panic!("no fault is injected into a Redis Cluster"),
+            Servers::Cluster(victim) => victim,
+        }
+    }
+
+    /// Makes the server that holds `key` the victim where there is a choice: the cluster
+    /// master serving its slot. (The memcached victim is `m1`, whatever it holds.)
+    pub fn aim_at(&mut self, key: &str) {
+        if let Servers::Cluster(victim) = self {
+            victim.node = victim.cluster.node_for(key);
         }
     }
 

@@ -14,7 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use autocache::Context;
+use autocache::{Context, Options};
 use autocache_testkit::relay::Relay;
 
 use crate::checker::{AckRecord, Report};
@@ -22,7 +22,7 @@ use crate::database::{self, RunSchema};
 use crate::faults::{Deployment, ServerFault, Servers};
 use crate::node::HOLDING;
 use crate::nodes::NodeProcess;
-use crate::sample::{BookRepo, NewBook, NewPerson, PersonRepo};
+use crate::sample::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
 use crate::spec::{NodeSpec, Role};
 
 /// Hot rows per scenario (each a person and its book).
@@ -84,6 +84,8 @@ fn scenarios() -> Vec<Scenario> {
         // A relay cannot partition a cluster client: MOVED/ASK redirects and CLUSTER SLOTS
         // name the real nodes, so the client would dial around the relay.
         (Cluster, "steady", Fault::Server(ServerFault::None)),
+        (Cluster, "pause", Fault::Server(ServerFault::Pause)),
+        (Cluster, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
         (Cluster, "writer_kill", Fault::KillWriter),
     ];
     list.into_iter()
@@ -287,10 +289,18 @@ struct ScenarioRun<'a> {
 impl ScenarioRun<'_> {
     fn run(&self, runtime: &tokio::runtime::Runtime) -> Outcome {
         let mut servers = Servers::start(self.scenario.deployment);
+        let (people, books) = runtime.block_on(seed_rows(&self.schema.pool));
+        // The faults hit the first row's person where the deployment allows a choice.
+        let keys = Context::builder(self.schema.pool.clone())
+            .options(Options {
+                key_namespace: self.namespace.clone(),
+                ..Options::default()
+            })
+            .build();
+        servers.aim_at(&autocache::repo::primary_key::<Person>(&keys, &people[0]));
         let partitioned = matches!(self.scenario.fault, Fault::PartitionWriter | Fault::PartitionReader);
         let relay = partitioned.then(|| Relay::start(&servers.victim_addr()));
         let url_for = |cut_off: bool| servers.url(relay.as_ref().filter(|_| cut_off).map(Relay::addr).as_deref());
-        let (people, books) = runtime.block_on(seed_rows(&self.schema.pool));
         AckRecord::create(&self.acks, ROWS);
         let spec = |role: Role, cache_url: String| NodeSpec {
             role,

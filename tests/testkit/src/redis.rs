@@ -2,8 +2,9 @@
 //!
 //! Each server runs without persistence in its own temporary directory, which also holds
 //! its log (shown when it fails to start). The processes are killed, and the directories
-//! removed, when the handle is dropped. Missing `redis-server` / `redis-cli` binaries make
-//! the test panic: a test never passes by silently skipping.
+//! removed, when the handle is dropped. A single server, and each master of a cluster, can
+//! be frozen (SIGSTOP), killed and restarted empty on its port. Missing `redis-server` /
+//! `redis-cli` binaries make the test panic: a test never passes by silently skipping.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -73,10 +74,23 @@ impl Redis {
 }
 
 /// A Redis Cluster of three masters (no replicas) on `127.0.0.1`, killed on drop.
+///
+/// Each master can be frozen, killed and restarted on its own. A restarted master keeps its
+/// ports and its `nodes.conf` (in the cluster's temporary directory), so it rejoins the
+/// cluster as the same node with the same slots, but empty.
 pub struct RedisCluster {
+    /// The client ports of the masters, in the order of `nodes` (fixed for the cluster's life).
     ports: Vec<u16>,
-    children: Vec<Child>,
+    /// Declared before `dir`: the servers are killed before their directory is removed.
+    nodes: Vec<ClusterNode>,
     dir: TempDir,
+}
+
+/// One master of a [`RedisCluster`].
+struct ClusterNode {
+    server: ServerProcess,
+    /// The cluster bus port (`cluster-port`), kept across restarts like the client port.
+    bus_port: u16,
 }
 
 impl RedisCluster {
@@ -86,48 +100,32 @@ impl RedisCluster {
         let dir = TempDir::new("redis-cluster");
         let mut cluster = Self {
             ports: Vec::new(),
-            children: Vec::new(),
+            nodes: Vec::new(),
             dir,
         };
         for _ in 0..3 {
-            let (port, child) = cluster.spawn_node();
-            cluster.ports.push(port);
-            cluster.children.push(child);
+            let node = cluster.start_node();
+            cluster.ports.push(node.server.port());
+            cluster.nodes.push(node);
         }
         cluster.create();
         cluster.wait_until_ok();
         cluster
     }
 
-    fn spawn_node(&self) -> (u16, Child) {
-        let mut last_error = String::new();
-        for _ in 0..PORT_ATTEMPTS {
+    fn start_node(&self) -> ClusterNode {
+        let mut bus_port = 0;
+        let server = ServerProcess::start("cluster redis-server", PORT_ATTEMPTS, |port| {
             // The cluster bus gets its own free port (`cluster-port`), so the client port needs
             // no room for the default `port + 10000`.
-            let port = free_port();
-            let bus_port = free_port();
-            if port == bus_port || self.ports.contains(&port) || self.ports.contains(&bus_port) {
-                continue;
+            bus_port = free_port();
+            let taken = |port| self.nodes.iter().any(|node| node.bus_port == port) || self.ports.contains(&port);
+            if port == bus_port || taken(port) || taken(bus_port) {
+                return Err(format!("bus port {bus_port} clashes"));
             }
-            let config = self.dir.path().join(format!("nodes-{port}.conf"));
-            let bus_arg = bus_port.to_string();
-            let config_arg = config.to_string_lossy().into_owned();
-            let extra = [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                &config_arg,
-                "--cluster-node-timeout",
-                "2000",
-                "--cluster-port",
-                &bus_arg,
-            ];
-            match spawn_server(port, self.dir.path(), &extra) {
-                Ok(child) => return (port, child),
-                Err(error) => last_error = error,
-            }
-        }
-        panic!("could not start a cluster redis-server after {PORT_ATTEMPTS} attempts: {last_error}");
+            spawn_node(port, bus_port, self.dir.path())
+        });
+        ClusterNode { server, bus_port }
     }
 
     fn create(&self) {
@@ -183,18 +181,84 @@ impl RedisCluster {
     pub fn url(&self) -> String {
         format!("redis+cluster://{}", self.servers().join(","))
     }
+
+    /// The master that serves `key`'s hash slot, as an index into [`RedisCluster::ports`]
+    /// (asked of the first running master, whose view of the slots must be settled).
+    pub fn node_for(&self, key: &str) -> usize {
+        let port = self.ports[self
+            .nodes
+            .iter()
+            .position(|node| node.server.pid().is_some())
+            .expect("a running master")];
+        let ask = |args: &[&str]| {
+            command(port, args).unwrap_or_else(|error| panic!("`{}` on port {port}: {error}", args.join(" ")))
+        };
+        let slot: u16 = ask(&["CLUSTER", "KEYSLOT", key])
+            .parse()
+            .expect("CLUSTER KEYSLOT answers a slot");
+        let nodes = ask(&["CLUSTER", "NODES"]);
+        // `<id> <ip>:<port>@<bus port> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges>…`
+        let owner = nodes.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.get(8..)?.iter().any(|range| {
+                let (first, last) = range.split_once('-').unwrap_or((range, range));
+                first.parse().is_ok_and(|first: u16| first <= slot) && last.parse().is_ok_and(|last: u16| slot <= last)
+            });
+            let address = fields.get(1)?.split('@').next()?;
+            serves
+                .then(|| address.rsplit_once(':')?.1.parse::<u16>().ok())
+                .flatten()
+        });
+        owner
+            .and_then(|owner| self.ports.iter().position(|&port| port == owner))
+            .unwrap_or_else(|| panic!("no master of this cluster serves slot {slot}:\n{nodes}"))
+    }
+
+    /// Freezes master `node` (an index into [`RedisCluster::ports`]) with SIGSTOP: it answers
+    /// neither clients nor the cluster bus. Returns once the process is stopped.
+    pub fn pause(&mut self, node: usize) {
+        self.nodes[node].server.pause();
+    }
+
+    /// Thaws master `node`, frozen by [`RedisCluster::pause`] (SIGCONT).
+    pub fn resume(&mut self, node: usize) {
+        self.nodes[node].server.resume();
+    }
+
+    /// Kills master `node` (SIGKILL: no goodbye to clients nor to the other nodes) and waits
+    /// for it to exit. Its slots are served by nobody until [`RedisCluster::restart`].
+    pub fn kill(&mut self, node: usize) {
+        self.nodes[node].server.kill();
+    }
+
+    /// Kills master `node` if it still runs, starts it again, empty, on the same ports with the
+    /// same `nodes.conf`, and waits until every node reports `cluster_state:ok` again (the
+    /// restarted master rejoined with its slots).
+    pub fn restart(&mut self, node: usize) {
+        let ClusterNode { server, bus_port } = &mut self.nodes[node];
+        let (bus_port, dir) = (*bus_port, self.dir.path());
+        server.restart(START_TIMEOUT, |port| spawn_node(port, bus_port, dir));
+        self.wait_until_ok();
+    }
 }
 
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-        }
-        for child in &mut self.children {
-            let _ = child.wait();
-        }
-        // `self.dir` is removed when it drops, after the processes are gone.
-    }
+/// Spawns a cluster-enabled `redis-server` on `port`, with its bus on `bus_port` and its
+/// cluster state in `dir/nodes-<port>.conf` (read again on a restart), as [`spawn_server`].
+fn spawn_node(port: u16, bus_port: u16, dir: &Path) -> Result<Child, String> {
+    let config = dir.join(format!("nodes-{port}.conf"));
+    let bus_arg = bus_port.to_string();
+    let config_arg = config.to_string_lossy().into_owned();
+    let extra = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &config_arg,
+        "--cluster-node-timeout",
+        "2000",
+        "--cluster-port",
+        &bus_arg,
+    ];
+    spawn_server(port, dir, &extra)
 }
 
 /// Sends one command to the server on `port` and returns its (non-array) reply as text.
