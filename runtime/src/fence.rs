@@ -273,25 +273,19 @@ impl Fence {
                 return;
             }
         };
-        let mut by_scope: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
-        for (id, scope, key) in &entries {
-            if self.scopes.contains_key(scope.as_str()) {
-                by_scope.entry(scope).or_default().push((*id, key));
-            }
-        }
-        let deliveries = by_scope.iter().map(|(scope, entries)| async move {
-            let keys: Vec<&str> = entries.iter().map(|(_, key)| *key).collect();
-            (*scope, self.deliver(scope, &keys).await)
-        });
-        let mut blocked = HashSet::new();
-        let mut delivered = Vec::new();
-        for (scope, done) in join_all(deliveries).await {
-            if done {
-                delivered.extend(by_scope[scope].iter().map(|(id, _)| *id));
-            } else {
-                blocked.insert(scope.to_owned());
-            }
-        }
+        let ours: Vec<&(i64, String, String)> = entries
+            .iter()
+            .filter(|(_, scope, _)| self.scopes.contains_key(scope.as_str()))
+            .collect();
+        let blocked = self
+            .deliver_each(ours.iter().map(|(_, scope, key)| (scope.as_str(), key.as_str())))
+            .await;
+        let delivered: Vec<i64> = ours
+            .iter()
+            .filter(|(_, scope, _)| !blocked.contains(scope.as_str()))
+            .map(|(id, _, _)| *id)
+            .collect();
+        let blocked: HashSet<String> = blocked.into_iter().map(str::to_owned).collect();
         if !delivered.is_empty()
             && let Err(error) = self.outbox.remove(delivered).await
         {
@@ -306,6 +300,23 @@ impl Fence {
         let next = if retry_soon { RETRY } else { self.lease / 2 };
         self.valid_until.store(started + self.at(self.lease), Ordering::Release);
         self.renew_after.store(started + self.at(next), Ordering::Release);
+    }
+
+    /// Deletes each (scope, key) on its server, the servers in parallel; the scopes whose
+    /// server did not confirm.
+    async fn deliver_each<'e>(&self, entries: impl Iterator<Item = (&'e str, &'e str)>) -> HashSet<&'e str> {
+        let mut by_scope: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (scope, key) in entries {
+            by_scope.entry(scope).or_default().push(key);
+        }
+        let attempts = by_scope
+            .iter()
+            .map(|(scope, keys)| async move { (*scope, self.deliver(scope, keys).await) });
+        join_all(attempts)
+            .await
+            .into_iter()
+            .filter_map(|(scope, done)| (!done).then_some(scope))
+            .collect()
     }
 
     /// Deletes `keys` on the server of `scope`; whether that was confirmed.
@@ -349,20 +360,13 @@ impl Fence {
         let deadline = fenced_at + self.lease + self.lease / 100 + Duration::from_millis(2);
         let mut left = missed;
         loop {
-            let mut by_scope: HashMap<&str, Vec<&str>> = HashMap::new();
-            for entry in &left {
-                by_scope.entry(&entry.scope).or_default().push(&entry.key);
-            }
-            let attempts = by_scope
-                .iter()
-                .map(|(scope, keys)| async move { (*scope, self.deliver(scope, keys).await) });
-            let done: HashSet<&str> = join_all(attempts)
+            let blocked: HashSet<String> = self
+                .deliver_each(left.iter().map(|entry| (entry.scope.as_str(), entry.key.as_str())))
                 .await
                 .into_iter()
-                .filter_map(|(scope, done)| done.then_some(scope))
+                .map(str::to_owned)
                 .collect();
-            let done: HashSet<String> = done.into_iter().map(str::to_owned).collect();
-            left.retain(|entry| !done.contains(&entry.scope));
+            left.retain(|entry| blocked.contains(&entry.scope));
             let now = Instant::now();
             if left.is_empty() || now >= deadline {
                 return;
