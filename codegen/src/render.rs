@@ -83,11 +83,11 @@ fn base_type(ty: &FieldType) -> &'static str {
         FieldType::Float => "f64",
         FieldType::String { .. } | FieldType::Text => "String",
         FieldType::Bytes => "Vec<u8>",
-        FieldType::Uuid => "sqlx::types::Uuid",
-        FieldType::Date => "sqlx::types::chrono::NaiveDate",
-        FieldType::Time => "sqlx::types::chrono::NaiveTime",
-        FieldType::DateTime => "sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>",
-        FieldType::Json => "serde_json::Value",
+        FieldType::Uuid => "autocache::sqlx::types::Uuid",
+        FieldType::Date => "autocache::sqlx::types::chrono::NaiveDate",
+        FieldType::Time => "autocache::sqlx::types::chrono::NaiveTime",
+        FieldType::DateTime => "autocache::sqlx::types::chrono::DateTime<autocache::sqlx::types::chrono::Utc>",
+        FieldType::Json => "autocache::sqlx::types::JsonValue",
     }
 }
 
@@ -110,8 +110,8 @@ fn is_copy(ty: &FieldType) -> bool {
 /// The expression binding `self.<field>` to a query.
 fn bind_expr(field: &Field) -> String {
     match (&field.ty, field.nullable) {
-        (FieldType::Json, false) => format!("sqlx::types::Json(&self.{})", field.name),
-        (FieldType::Json, true) => format!("self.{}.as_ref().map(sqlx::types::Json)", field.name),
+        (FieldType::Json, false) => format!("autocache::sqlx::types::Json(&self.{})", field.name),
+        (FieldType::Json, true) => format!("self.{}.as_ref().map(autocache::sqlx::types::Json)", field.name),
         _ => format!("&self.{}", field.name),
     }
 }
@@ -150,12 +150,27 @@ fn describe(model: &Model, field: &Field) -> String {
     doc
 }
 
+/// How `from_row` reads the field's column (JSON columns through sqlx's `Json` wrapper).
+fn decode_expr(field: &Field) -> String {
+    let column = &field.name;
+    match (&field.ty, field.nullable) {
+        (FieldType::Json, false) => format!(
+            "row.try_get::<autocache::sqlx::types::Json<autocache::sqlx::types::JsonValue>, _>(\"{column}\")?.0"
+        ),
+        (FieldType::Json, true) => format!(
+            "row.try_get::<Option<autocache::sqlx::types::Json<autocache::sqlx::types::JsonValue>>, _>(\"{column}\")?.map(|json| json.0)"
+        ),
+        _ => format!("row.try_get(\"{column}\")?"),
+    }
+}
+
 fn column_context(model: &Model, field: &Field) -> Value {
     json!({
         "rust_name": field.name,
         "rust_type": rust_type(field),
         "doc": describe(model, field),
-        "json": (field.ty == FieldType::Json).then_some(if field.nullable { "json(nullable)" } else { "json" }),
+        "json": field.ty == FieldType::Json,
+        "decode": decode_expr(field),
         "bind": bind_expr(field),
         "insert_type": if field.default.is_some() && !field.nullable { format!("Option<{}>", rust_type(field)) } else { rust_type(field) },
         "default": field.default.as_ref().map(ddl::literal),
@@ -277,7 +292,7 @@ fn filter_context(dialect: Dialect, field: &Field) -> Value {
 /// A column in the model's bulk-update changes.
 fn change_context(dialect: Dialect, field: &Field) -> Value {
     let value = match field.ty {
-        FieldType::Json => "sqlx::types::Json(value.clone())",
+        FieldType::Json => "autocache::sqlx::types::Json(value.clone())",
         _ => "value.clone()",
     };
     json!({

@@ -35,5 +35,7 @@ pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
 pub use transaction::Transaction;
 
-/// Re-exported so generated code needs no direct dependency on these crates' versions.
+/// Re-exported so generated code, and a crate using it, needs no direct dependency on these
+/// crates (their versions are the runtime's): `autocache::sqlx::types::chrono`, `…::Uuid` and
+/// `…::JsonValue` are the field types of generated rows.
 pub use {serde, sqlx};
