@@ -38,6 +38,7 @@ pub enum Error {
 pub struct Config {
     out_dir: Option<PathBuf>,
     dialect: Option<Dialect>,
+    remove_stale: bool,
 }
 
 impl Config {
@@ -55,6 +56,14 @@ impl Config {
     /// Generates for `dialect` whatever the schema's `database:` says.
     pub fn dialect(&mut self, dialect: Dialect) -> &mut Self {
         self.dialect = Some(dialect);
+        self
+    }
+
+    /// Also removes generated files in the output directory that this run did not produce
+    /// (the CLI's `generate`, for a committed directory). Off by default, so several
+    /// `compile` calls in one `build.rs` share `OUT_DIR` without deleting each other's output.
+    pub fn remove_stale(&mut self, remove: bool) -> &mut Self {
+        self.remove_stale = remove;
         self
     }
 
@@ -88,24 +97,23 @@ impl Config {
         self.compile_all(&[path])
     }
 
-    /// Generates and writes the files of every schema, in one directory; from `build.rs`,
-    /// also tells cargo to rerun when a schema changes. Include each result with
+    /// Generates and writes the files of every schema, in one directory; from `build.rs`
+    /// (with or without [`Config::out_dir`]), also tells cargo to rerun when a schema
+    /// changes. Include each result with
     /// `include!(concat!(env!("OUT_DIR"), "/<namespace>.rs"))`.
     pub fn compile_all(&self, paths: &[impl AsRef<Path>]) -> Result<write::WriteReport, Error> {
-        let out_dir = match &self.out_dir {
-            Some(dir) => dir.clone(),
-            None => {
-                for path in paths {
-                    println!("cargo:rerun-if-changed={}", path.as_ref().display());
-                }
-                std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?
+        let build_script_out = std::env::var_os("OUT_DIR").map(PathBuf::from);
+        if build_script_out.is_some() {
+            for path in paths {
+                println!("cargo:rerun-if-changed={}", path.as_ref().display());
             }
-        };
+        }
+        let out_dir = self.out_dir.clone().or(build_script_out).ok_or(Error::NoOutDir)?;
         let mut files = BTreeMap::new();
         for path in paths {
             files.extend(self.generate(path.as_ref())?);
         }
-        write::write(&out_dir, &files).map_err(|source| Error::Io { path: out_dir, source })
+        write::write(&out_dir, &files, self.remove_stale).map_err(|source| Error::Io { path: out_dir, source })
     }
 }
 

@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Generate { schema, out, dialect } => {
-            let report = config(dialect).out_dir(&out).compile(&schema)?;
+            let report = config(dialect).out_dir(&out).remove_stale(true).compile(&schema)?;
             for path in &report.written {
                 println!("wrote {}", path.display());
             }

@@ -1,5 +1,6 @@
 //! Writes generated files into a directory: only files whose content changed are touched,
-//! and generated files no longer produced are removed (never a file without our header).
+//! and, when asked, generated files no longer produced are removed (never a file without
+//! our header).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,8 +19,9 @@ pub struct WriteReport {
     pub removed: Vec<PathBuf>,
 }
 
-/// Writes `files` (name → content) into `dir`.
-pub fn write(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<WriteReport> {
+/// Writes `files` (name → content) into `dir`; with `remove_stale`, also removes the
+/// generated files there that are not among them.
+pub fn write(dir: &Path, files: &BTreeMap<String, String>, remove_stale: bool) -> io::Result<WriteReport> {
     std::fs::create_dir_all(dir)?;
     let mut report = WriteReport::default();
     for (name, content) in files {
@@ -30,6 +32,9 @@ pub fn write(dir: &Path, files: &BTreeMap<String, String>) -> io::Result<WriteRe
             std::fs::write(&path, content)?;
             report.written.push(path);
         }
+    }
+    if !remove_stale {
+        return Ok(report);
     }
     for stale in stale_files(dir, files)? {
         std::fs::remove_file(&stale)?;

@@ -59,7 +59,18 @@ fn write_touches_only_changed_files_and_removes_stale_ones() {
     .unwrap();
     let handwritten = dir.join("lib.rs");
     std::fs::write(&handwritten, "// mine\n").unwrap();
-    let third = Config::new().out_dir(&dir).compile("../schema.yaml").unwrap();
+    // Another schema compiled into the same directory (a second call in one build.rs)
+    // leaves the first one's output alone; only an explicit remove_stale removes it.
+    let other = Config::new()
+        .out_dir(&dir)
+        .compile("tests/fixtures/string_pk.yaml")
+        .unwrap();
+    assert!(other.removed.is_empty() && stale.exists() && dir.join("sample.rs").exists());
+    let third = Config::new()
+        .out_dir(&dir)
+        .remove_stale(true)
+        .compile_all(&["../schema.yaml", "tests/fixtures/string_pk.yaml"])
+        .unwrap();
     assert_eq!(third.removed, vec![stale]);
     assert!(handwritten.exists());
     std::fs::remove_dir_all(&dir).unwrap();
