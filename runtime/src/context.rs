@@ -9,7 +9,7 @@ use sqlx::Pool;
 
 use crate::backend::guard::Guarded;
 use crate::backend::memory::{DEFAULT_CAPACITY, MemoryBackend};
-use crate::backend::{self, CacheBackend, SharedBackend};
+use crate::backend::{self, CacheBackend, CacheError, SharedBackend};
 use crate::db::Dialect;
 use crate::error::{Error, Result};
 use crate::fence::Fence;
@@ -91,6 +91,7 @@ impl<DB: Dialect> Context<DB> {
             backends: Vec::new(),
             fallback: None,
             options: Options::default(),
+            require_reachable: false,
         }
     }
 
@@ -175,7 +176,11 @@ pub struct ContextBuilder<DB: Dialect> {
     backends: Vec<(String, SharedBackend)>,
     fallback: Option<SharedBackend>,
     options: Options,
+    require_reachable: bool,
 }
+
+/// How long [`ContextBuilder::backend_url`] waits for a backend's servers to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl<DB: Dialect> ContextBuilder<DB> {
     /// Maps the schema's backend `name` to `backend`.
@@ -184,10 +189,33 @@ impl<DB: Dialect> ContextBuilder<DB> {
         self
     }
 
-    /// Maps the schema's backend `name` to the backend at `url` (see [`backend::connect`]).
+    /// Maps the schema's backend `name` to the backend at `url` (see [`backend::connect`]),
+    /// after probing every server once: one that does not answer is logged as a warning
+    /// (its reads go to the database until it does), or, after
+    /// [`ContextBuilder::require_reachable`], is an error.
     pub async fn backend_url(self, name: impl Into<String>, url: &str) -> Result<Self> {
+        let name = name.into();
         let backend = backend::connect(url).await?;
+        let probed = match tokio::time::timeout(PROBE_TIMEOUT, backend.probe()).await {
+            Ok(probed) => probed,
+            Err(_) => Err(CacheError::Unavailable(format!("no answer within {PROBE_TIMEOUT:?}"))),
+        };
+        if let Err(error) = probed {
+            let reason = format!("cache backend `{name}` at {url} is not reachable: {error}");
+            if self.require_reachable {
+                return Err(CacheError::Unavailable(reason).into());
+            }
+            tracing::warn!("{reason}; its reads go to the database until it answers");
+        }
         Ok(self.backend(name, backend))
+    }
+
+    /// Makes [`ContextBuilder::backend_url`] fail when a server does not answer its probe
+    /// (by default it logs a warning and goes on: a cache fault costs speed, not
+    /// availability).
+    pub fn require_reachable(mut self, require: bool) -> Self {
+        self.require_reachable = require;
+        self
     }
 
     /// The backend for every name not mapped explicitly.

@@ -91,3 +91,34 @@ async fn oversize_values_are_not_cached() {
         assert_eq!((read.db_queries, read.oversize_values), (1, 1));
     }
 }
+
+/// A memcached address where nothing listens: by default the context is built (a warning,
+/// reads from the database); with `require_reachable` the builder says which backend and
+/// address did not answer.
+#[tokio::test]
+async fn an_unreachable_backend_is_reported_at_build_time() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("memcache://127.0.0.1:{port}");
+    let (pool, _path) = database().await;
+    let refused = Context::builder(pool.clone())
+        .require_reachable(true)
+        .backend_url("default", &url)
+        .await;
+    let message = refused.err().expect("an unreachable server is an error").to_string();
+    assert!(
+        message.contains("`default`") && message.contains(&url) && message.contains("not reachable"),
+        "{message}"
+    );
+    let ctx = Context::builder(pool)
+        .backend_url("default", &url)
+        .await
+        .expect("by default an unreachable server is a warning")
+        .build();
+    let people = PersonRepo::new(&ctx);
+    let ann = people.insert(&NewPerson { name: "Ann".into() }).await.unwrap();
+    assert_eq!(people.get(ann.id).await.unwrap(), Some(ann));
+}

@@ -161,6 +161,16 @@ impl CacheBackend for MemcachedBackend {
 
     /// The servers' routing identities (names), not the addresses dialed: a process that
     /// reaches a server through a proxy records and finds its fences under the same name.
+    /// Deletes the probe key on every server (not only the one it routes to).
+    async fn probe(&self) -> Result<(), CacheError> {
+        let probes = (0..self.servers.len()).map(|index| {
+            self.on_server(index, |client| async move {
+                client.run(Delete::new(super::PROBE_KEY)).await.map(drop)
+            })
+        });
+        join_all(probes).await.into_iter().collect()
+    }
+
     fn servers(&self) -> Vec<String> {
         self.servers.iter().map(|server| server.name.clone()).collect()
     }

@@ -59,6 +59,9 @@ pub enum CacheError {
     },
 }
 
+/// The key [`CacheBackend::probe`] deletes.
+pub const PROBE_KEY: &str = "autocache:probe";
+
 /// A shared cache backend (in-process, memcached, redis, Redis Cluster).
 ///
 /// Keys passed in are already safe for every protocol (see [`crate::key`]).
@@ -85,6 +88,12 @@ pub trait CacheBackend: Send + Sync + 'static {
 
     /// Deletes keys unconditionally (eviction; used by tests and operators).
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError>;
+
+    /// Checks that every server answers (a delete of a key no one uses); for
+    /// [`crate::ContextBuilder::backend_url`], so a wrong address is noticed at start.
+    async fn probe(&self) -> Result<(), CacheError> {
+        self.evict(&[PROBE_KEY]).await
+    }
 
     /// The stable names of the servers keys are spread over (the same in every process
     /// configured alike): what a fence is recorded under when an invalidation cannot reach
