@@ -46,6 +46,9 @@ pub struct WriteEffect {
     pub refills: Vec<String>,
     /// Keys emptied, to be refilled by the next reader.
     pub releases: Vec<String>,
+    /// What the database does to other rows, and what it refuses, with what that means for
+    /// their keys (cascades, `restrict`).
+    pub notes: Vec<String>,
 }
 
 /// Plans every model of `schema`.
@@ -56,6 +59,48 @@ pub fn plan(schema: &Schema) -> Vec<ModelPlan> {
 /// The key prefix of a model.
 pub fn key_prefix(schema: &Schema, model: &Model) -> String {
     format!("{}:{}:{}", schema.namespace, model.name, model.digest)
+}
+
+/// Longest relation part of a collection key (see [`collection_name`]): with the longest
+/// namespace, model name and digest, and a hashed value, a key stays within memcached's 250
+/// bytes.
+const MAX_COLLECTION_NAME: usize = 72;
+
+/// The relation part of a collection's key: `<owner model>.<accessor on the owner>`
+/// (`Person.books`). Member prefix, owner model and accessor together name one relation
+/// (accessors are unique per model), so two collections never share a key. Past
+/// [`MAX_COLLECTION_NAME`] characters, its first characters and 16 hex digits of its SHA-256.
+pub fn collection_name(owner: &str, accessor: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let name = format!("{owner}.{accessor}");
+    if name.len() <= MAX_COLLECTION_NAME {
+        return name;
+    }
+    let hex: String = Sha256::digest(name.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}~{hex}", &name[..MAX_COLLECTION_NAME - 17])
+}
+
+/// The collections a row of `model` is a member of through its own columns, as key patterns.
+fn membership_keys(schema: &Schema, model: &Model) -> Vec<String> {
+    let prefix = key_prefix(schema, model);
+    model
+        .fields
+        .iter()
+        .filter_map(|f| {
+            f.relation.as_ref().map(|r| {
+                format!(
+                    "{prefix}:rows.{}:<{}> (owner {})",
+                    collection_name(&r.target, &r.related_name),
+                    f.name,
+                    r.target
+                )
+            })
+        })
+        .collect()
 }
 
 /// The kind part of a reverse collection's key: `rows` when it caches the member rows,
@@ -99,15 +144,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .collect();
 
     // Collections this model's rows are members of through their own columns.
-    let memberships: Vec<String> = model
-        .fields
-        .iter()
-        .filter_map(|f| {
-            f.relation
-                .as_ref()
-                .map(|r| format!("{prefix}:rows.{}:<{}> (owner {})", r.related_name, f.name, r.target))
-        })
-        .collect();
+    let memberships = membership_keys(schema, model);
     // Collections owned by a row of this model, read through its repository.
     for reverse in &model.reverse {
         let members = schema
@@ -122,7 +159,11 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         };
         keys.push(KeyPlan {
             read_by: reverse.name.clone(),
-            pattern: format!("{members}:{}.{}:<{pk}>", collection_kind(reverse.kind), reverse.name),
+            pattern: format!(
+                "{members}:{}.{}:<{pk}>",
+                collection_kind(reverse.kind),
+                collection_name(&model.name, &reverse.name)
+            ),
             holds: format!("the `{}` {holds}, in order", reverse.source),
         });
     }
@@ -135,7 +176,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             .unwrap_or_default();
         keys.push(KeyPlan {
             read_by: m2m.name.clone(),
-            pattern: format!("{members}:rel.{}:<{pk}>", m2m.name),
+            pattern: format!("{members}:rel.{}:<{pk}>", collection_name(&model.name, &m2m.name)),
             holds: format!("the `{}` primary keys paired with the row, in order", m2m.target),
         });
     }
@@ -145,7 +186,8 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .map(|m| {
             format!(
                 "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
-                m.related_name, m.target
+                collection_name(&m.target, &m.related_name),
+                m.target
             )
         })
         .chain(
@@ -156,44 +198,56 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 .map(|r| {
                     format!(
                         "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
-                        r.field, r.source
+                        collection_name(&r.source, &r.field),
+                        r.source
                     )
                 }),
         )
         .collect();
     let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
     deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
+    let mut dependent_refills = Vec::new();
+    let mut notes = Vec::new();
     for reverse in &model.reverse {
         deleted.push(format!(
             "<{}>:{}.{}:<{pk}>",
             reverse.source,
             collection_kind(reverse.kind),
-            reverse.name
+            collection_name(&model.name, &reverse.name)
         ));
-        if reverse.kind != ReverseKind::ManyToMany {
-            let cascade = schema
-                .models
-                .iter()
-                .find(|m| m.name == reverse.source)
-                .and_then(|m| {
-                    m.fields
-                        .iter()
-                        .find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field))
-                })
-                .is_some_and(|r| r.on_delete == OnDelete::Cascade);
-            deleted.push(format!(
-                "<{}>:pk:<each referencing row>{}",
-                reverse.source,
-                if cascade {
-                    " and, recursively, every key depending on it (cascade)"
-                } else {
-                    " (column set to NULL)"
-                }
-            ));
+        if reverse.kind == ReverseKind::ManyToMany {
+            continue;
         }
-    }
-    for m2m in &model.many_to_many {
-        deleted.push(format!("<{}>:rel.{}:<{pk}>", m2m.target, m2m.name));
+        let source = schema
+            .models
+            .iter()
+            .find(|m| m.name == reverse.source)
+            .expect("validated: relation sources exist");
+        let on_delete = source
+            .fields
+            .iter()
+            .find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field))
+            .map_or(OnDelete::Cascade, |r| r.on_delete);
+        let (source_name, field) = (&source.name, &reverse.field);
+        match on_delete {
+            OnDelete::Cascade => notes.push(format!(
+                "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
+            )),
+            OnDelete::SetNull => {
+                let rows = format!("each {source_name} whose {field} is this row");
+                deleted.push(format!(
+                    "<{source_name}>:pk:<{rows}> (column set to NULL), its unique keys and many-to-many collections"
+                ));
+                dependent_refills.extend(
+                    membership_keys(schema, source)
+                        .into_iter()
+                        .map(|key| format!("{key}, of {rows} (set to NULL)")),
+                );
+            }
+            OnDelete::Restrict => notes.push(format!(
+                "refused while a `{source_name}` row's `{field}` is this row (restrict): no key changes"
+            )),
+        }
     }
     let fills_row = || {
         let mut fills = vec![pk_key.clone()];
@@ -208,18 +262,21 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             fills: fills_row(),
             refills: memberships.clone(),
             releases: Vec::new(),
+            notes: Vec::new(),
         },
         WriteEffect {
             op: "update".into(),
             fills: fills_row(),
             refills: memberships.iter().map(|k| format!("{k}, old and new owner")).collect(),
             releases: update_releases,
+            notes: Vec::new(),
         },
         WriteEffect {
             op: "delete".into(),
             fills: vec![format!("{pk_key} (\"does not exist\")")],
-            refills: memberships.clone(),
+            refills: memberships.iter().cloned().chain(dependent_refills).collect(),
             releases: deleted,
+            notes,
         },
     ];
     let join_names = model
@@ -245,10 +302,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 op: format!("{op}_{name}"),
                 fills: Vec::new(),
                 refills: vec![
-                    format!("{other_prefix}:rel.{name}:<{pk}>"),
-                    format!("{prefix}:rel.{theirs}:<each {other} paired or unpaired>"),
+                    format!("{other_prefix}:rel.{}:<{pk}>", collection_name(&model.name, &name)),
+                    format!(
+                        "{prefix}:rel.{}:<each {other} paired or unpaired>",
+                        collection_name(&other, &theirs)
+                    ),
                 ],
                 releases: Vec::new(),
+                notes: Vec::new(),
             });
         }
     }
@@ -282,6 +343,9 @@ pub fn explain(plan: &ModelPlan) -> String {
         }
         for key in &write.releases {
             out.push_str(&format!("      empties        {key}\n"));
+        }
+        for note in &write.notes {
+            out.push_str(&format!("      also           {note}\n"));
         }
     }
     out

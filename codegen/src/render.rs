@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, RelationKind, ReverseKind, Schema};
 use crate::plan::{ModelPlan, WriteEffect};
-use crate::{ddl, sql};
+use crate::{ddl, plan, sql};
 
 /// Rendering failed: a template bug, reported with the template's own position.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +174,7 @@ fn write_doc(effect: &WriteEffect) -> Vec<String> {
             .map(|key| format!("- refills from the database `{key}`")),
     );
     lines.extend(effect.releases.iter().map(|key| format!("- empties `{key}`")));
+    lines.extend(effect.notes.iter().map(|note| format!("- {note}")));
     lines
 }
 
@@ -321,6 +322,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": const_name,
             "name": relation.related_name,
+            "key": plan::collection_name(&relation.target, &relation.related_name),
             "members": model.name,
             "holds": "Rows",
             "sql": rust_str(&sql::members_by_column(dialect, model, &field.column)),
@@ -334,6 +336,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": own,
             "name": m2m.name,
+            "key": plan::collection_name(&model.name, &m2m.name),
             "members": target.name,
             "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, target, &m2m.through, &m2m.target_column, &m2m.source_column)),
@@ -341,6 +344,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": theirs,
             "name": m2m.related_name,
+            "key": plan::collection_name(&target.name, &m2m.related_name),
             "members": model.name,
             "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
@@ -388,7 +392,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
     let mut readers = Vec::new();
     let mut joins = Vec::new();
     for m2m in &model.many_to_many {
-        joins.push(json!({ "name": m2m.name, "members": m2m.target, "collection": shout(&[&model.name, &m2m.name]), "side": format!("{}_SIDE", shout(&[&model.name, &m2m.name])) }));
+        joins.push(json!({ "name": m2m.name, "key": plan::collection_name(&model.name, &m2m.name), "members": m2m.target, "collection": shout(&[&model.name, &m2m.name]), "side": format!("{}_SIDE", shout(&[&model.name, &m2m.name])) }));
     }
     for reverse in &model.reverse {
         let source = self::model(schema, &reverse.source);
@@ -402,18 +406,22 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 let relation = field.relation.as_ref().expect("a relation field");
                 let collection = shout(&[&source.name, "by", &reverse.field]);
                 owned.push(json!({ "info": info(&source.name), "collection": collection }));
-                dependents.push(json!({
-                    "model": source.name,
-                    "sql": rust_str(&sql::texts_where(
-                        dialect,
-                        &source.table,
-                        (&source.primary_key.column, &source.primary_key.ty),
-                        (&field.column, &field.ty),
-                    )),
-                    "cascade": relation.on_delete == OnDelete::Cascade,
-                }));
+                let on_delete = match relation.on_delete {
+                    OnDelete::Cascade => Some("Cascade"),
+                    OnDelete::SetNull => Some("SetNull"),
+                    // The database refuses the delete while such rows exist.
+                    OnDelete::Restrict => None,
+                };
+                if let Some(on_delete) = on_delete {
+                    dependents.push(json!({
+                        "model": source.name,
+                        "sql": rust_str(&sql::rows_where_text(dialect, source, (&field.column, &field.ty))),
+                        "on_delete": on_delete,
+                    }));
+                }
                 readers.push(json!({
                     "name": reverse.name,
+                    "key": plan::collection_name(&model.name, &reverse.name),
                     "members": source.name,
                     "collection": collection,
                     "one": reverse.kind == ReverseKind::One || relation.kind == RelationKind::OneToOne,
@@ -435,7 +443,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                     (&m2m.target_column, &model.primary_key.ty),
                 );
                 joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql) }));
-                joins.push(json!({ "name": reverse.name, "members": source.name, "side": format!("{collection}_SIDE"), "collection": collection }));
+                joins.push(json!({ "name": reverse.name, "key": plan::collection_name(&model.name, &reverse.name), "members": source.name, "side": format!("{collection}_SIDE"), "collection": collection }));
             }
         }
     }

@@ -92,13 +92,18 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         .collect::<Vec<_>>()
         .join(", ");
 
-    let assignments = model
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| format!("{} = {}", q(&field.column), placeholder(dialect, i + 1)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let assignments = if model.fields.is_empty() {
+        // Nothing but the primary key: the update changes nothing, and returns the row.
+        format!("{pk} = {pk}")
+    } else {
+        model
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| format!("{} = {}", q(&field.column), placeholder(dialect, i + 1)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let update_pk = placeholder(dialect, model.fields.len() + 1);
 
     Statements {
@@ -108,7 +113,11 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         where_ids: format!(" WHERE {pk} IN ({{ids}})"),
         select_by_ids: format!("{select} WHERE {pk} IN ({{ids}})"),
         select_for_update: format!("{select} WHERE {pk} IN ({{ids}}){lock}"),
-        insert: format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
+        insert: match (inserted.is_empty(), dialect) {
+            (false, _) => format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
+            (true, Dialect::Mysql) => format!("INSERT INTO {table} () VALUES (){returning}"),
+            (true, Dialect::Sqlite | Dialect::Postgres) => format!("INSERT INTO {table} DEFAULT VALUES{returning}"),
+        },
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
             Dialect::Sqlite | Dialect::Postgres => {
@@ -236,6 +245,21 @@ pub fn texts_where(dialect: Dialect, table: &str, wanted: (&str, &FieldType), co
         "SELECT {} FROM {} WHERE {} = {}",
         as_text(dialect, wanted.0, wanted.1),
         quote(dialect, table),
+        quote(dialect, column.0),
+        key_param(dialect, column.1)
+    )
+}
+
+/// Selects every column of `model`'s rows whose `column` equals the bound key text.
+pub fn rows_where_text(dialect: Dialect, model: &Model, column: (&str, &FieldType)) -> String {
+    let list = columns(model)
+        .iter()
+        .map(|f| quote(dialect, &f.column))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {list} FROM {} WHERE {} = {}",
+        quote(dialect, &model.table),
         quote(dialect, column.0),
         key_param(dialect, column.1)
     )
