@@ -50,6 +50,7 @@ mod collection_workload;
 mod collections;
 mod consistency;
 mod databases;
+mod differential;
 mod env;
 mod fixtures;
 mod instances;
