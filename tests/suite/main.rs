@@ -46,6 +46,7 @@ macro_rules! on_every_database {
 
 mod bad_input;
 mod bulk;
+mod cascades;
 mod collection_workload;
 mod collections;
 mod consistency;
