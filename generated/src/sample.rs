@@ -902,6 +902,7 @@ impl<'a> BookRepo<'a> {
     /// - writes through `sample:Book:d831483a:pk:<id> ("does not exist")`
     /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person)`
     /// - empties `sample:Book:d831483a:rel.Person.edited:<each paired Person>`
+    /// - empties `<Person>:rel.Book.editors:<id>`
     /// - empties `<Volume>:rows.Book.volume:<id>`
     /// - deletes each `Volume` whose `book` is this row (cascade): its keys as `VolumeRepo::delete` plans them, recursively
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
