@@ -162,17 +162,21 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
 
 /// Selects the rows of `members` whose `column` equals the bound owner key, in order.
 pub fn members_by_column(dialect: Dialect, members: &Model, column: &str) -> String {
-    let list = columns(members)
+    let select = rows_where(dialect, members, column, &placeholder(dialect, 1));
+    format!("{select}{}", order_by(dialect, members, ""))
+}
+
+/// `SELECT <every column of model> FROM <table> WHERE <column> = <value>`.
+fn rows_where(dialect: Dialect, model: &Model, column: &str, value: &str) -> String {
+    let list = columns(model)
         .iter()
         .map(|f| quote(dialect, &f.column))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT {list} FROM {} WHERE {} = {}{}",
-        quote(dialect, &members.table),
-        quote(dialect, column),
-        placeholder(dialect, 1),
-        order_by(dialect, members, "")
+        "SELECT {list} FROM {} WHERE {} = {value}",
+        quote(dialect, &model.table),
+        quote(dialect, column)
     )
 }
 
@@ -252,17 +256,7 @@ pub fn texts_where(dialect: Dialect, table: &str, wanted: (&str, &FieldType), co
 
 /// Selects every column of `model`'s rows whose `column` equals the bound key text.
 pub fn rows_where_text(dialect: Dialect, model: &Model, column: (&str, &FieldType)) -> String {
-    let list = columns(model)
-        .iter()
-        .map(|f| quote(dialect, &f.column))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT {list} FROM {} WHERE {} = {}",
-        quote(dialect, &model.table),
-        quote(dialect, column.0),
-        key_param(dialect, column.1)
-    )
+    rows_where(dialect, model, column.0, &key_param(dialect, column.1))
 }
 
 /// The statements of one side of a join table: insert a pair (ignoring an existing one),
