@@ -74,9 +74,9 @@ pub fn adapter(schema: &Schema, repositories: &str) -> String {
          \x20   }}\n\
          \x20   crate::differential::finish(tx, done, !failed && rng.random_bool(0.6)).await\n\
          }}\n\n\
-         /// Names of the operations.\nconst OPS: [&str; {count}] = [{names}];\n\n\
+         /// Names of the operations.\npub const OPS: [&str; {count}] = [{names}];\n\n\
          /// The operations that write (those a transaction runs).\nconst WRITES: [(usize, &str); {write_count}] = [{write_list}];\n\n\
-         /// Runs operation `op`.\nasync fn run(ctx: &Context<Db>, tx: Option<&mut autocache::Transaction<'_, Db>>, rng: &mut StdRng, op: usize) -> autocache::Result<()> {{\n    match op {{\n",
+         /// Runs operation `op`.\npub async fn run(ctx: &Context<Db>, tx: Option<&mut autocache::Transaction<'_, Db>>, rng: &mut StdRng, op: usize) -> autocache::Result<()> {{\n    match op {{\n",
         count = ops.len(),
         names = ops
             .iter()

@@ -358,9 +358,22 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             )),
             OnDelete::SetNull => {
                 let rows = format!("each {source_name} whose {field} is this row");
-                deleted.push(format!(
-                    "<{source_name}>:pk:<{rows}> (column set to NULL), its unique keys and many-to-many collections"
-                ));
+                let source_prefix = key_prefix(schema, dependent.source);
+                deleted.push(format!("<{source_name}>:pk:<{rows}> (column set to NULL)"));
+                deleted.extend(
+                    dependent
+                        .source
+                        .fields
+                        .iter()
+                        .filter(|f| f.unique)
+                        .map(|f| format!("{source_prefix}:uq.{}:<{} of {rows}>", f.name, f.name)),
+                );
+                deleted.extend(
+                    self::footprint(schema, dependent.source)
+                        .joined
+                        .iter()
+                        .map(|j| format!("{source_prefix}:{}:<each paired {} of {rows}>", j.collection.kind, j.owner.name)),
+                );
                 dependent_refills.extend(
                     membership_keys(schema, dependent.source)
                         .into_iter()

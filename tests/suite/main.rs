@@ -53,6 +53,7 @@ mod consistency;
 mod databases;
 mod differential;
 mod env;
+mod explained;
 mod fixtures;
 mod instances;
 mod multicache;
