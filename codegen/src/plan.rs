@@ -486,3 +486,21 @@ pub fn explain(plan: &ModelPlan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names_stay_short_and_distinct() {
+        assert_eq!(collection_name("Person", "books"), "Person.books");
+        let long = "a".repeat(63);
+        let (one, two) = (
+            collection_name(&"A".repeat(63), &long),
+            collection_name(&"A".repeat(62), &long),
+        );
+        assert_eq!(one.len(), MAX_COLLECTION_NAME);
+        assert!(one.contains('~'), "{one}");
+        assert_ne!(one, two, "a digest of the whole name keeps cut names apart");
+    }
+}
