@@ -2,12 +2,24 @@
 //! schema for the quickstart, and the generator's fixture schemas, which the suite compiles
 //! (and runs, where they target SQLite) so every field type is proven end to end. The sample
 //! schema is also generated for PostgreSQL (`OUT_DIR/postgres/`) and MySQL/MariaDB
-//! (`OUT_DIR/mysql/`), whose scenarios the suite runs against real servers.
+//! (`OUT_DIR/mysql/`), whose scenarios the suite runs against real servers. The
+//! differential checker's schemas are generated for each dialect into
+//! `OUT_DIR/differential/<db>/`, each with its checker adapter (`<schema>_adapter.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use autocache_codegen::Config;
 use autocache_codegen::ir::Dialect;
+
+#[path = "tests/differential_adapter.rs"]
+mod differential_adapter;
+
+/// The schemas the differential checker runs on.
+const DIFFERENTIAL: [&str; 3] = [
+    "schema.yaml",
+    "codegen/tests/fixtures/sakila.yaml",
+    "codegen/tests/fixtures/breakers.yaml",
+];
 
 fn main() {
     let schemas = [
@@ -29,6 +41,29 @@ fn main() {
             .compile("schema.yaml")
         {
             panic!("autocache-codegen failed for {dir}:\n{error}");
+        }
+    }
+    println!("cargo:rerun-if-changed=tests/differential_adapter.rs");
+    for (dialect, dir) in [
+        (Dialect::Sqlite, "sqlite"),
+        (Dialect::Postgres, "postgres"),
+        (Dialect::Mysql, "mysql"),
+    ] {
+        let dir = Path::new("differential").join(dir);
+        let mut config = Config::new();
+        config.dialect(dialect).out_dir(out.join(&dir));
+        if let Err(error) = config.compile_all(&DIFFERENTIAL) {
+            panic!("autocache-codegen failed for {}:\n{error}", dir.display());
+        }
+        for path in DIFFERENTIAL {
+            println!("cargo:rerun-if-changed={path}");
+            let schema = config.load(Path::new(path)).expect("generated above");
+            let repositories = dir.join(format!("{}.rs", schema.namespace));
+            let adapter = differential_adapter::adapter(&schema, &repositories.display().to_string());
+            let file = out.join(&dir).join(format!("{}_adapter.rs", schema.namespace));
+            if std::fs::read_to_string(&file).ok().as_deref() != Some(adapter.as_str()) {
+                std::fs::write(&file, adapter).expect("write the checker adapter");
+            }
         }
     }
 }

@@ -7,12 +7,28 @@ use crate::ir::{DefaultValue, Dialect, Field, FieldType, Model, OnDelete, Schema
 use crate::sql::quote;
 
 /// Every statement that creates the schema's tables, join tables and indexes, in an
-/// order that satisfies foreign keys.
+/// order that satisfies foreign keys: tables in dependency order; a foreign key that closes
+/// a cycle (its target is created later) is added by `ALTER TABLE … ADD CONSTRAINT` once
+/// every table exists, `DEFERRABLE INITIALLY DEFERRED` on PostgreSQL (MySQL has no
+/// deferred constraints; SQLite accepts the forward reference in `CREATE TABLE` and checks
+/// it only when rows are written).
 pub fn statements(schema: &Schema) -> Vec<String> {
     let dialect = schema.dialect;
     let mut out = Vec::new();
-    for model in creation_order(schema) {
-        out.push(create_table(schema, model));
+    let mut later = Vec::new();
+    let order = creation_order(schema);
+    for (position, model) in order.iter().enumerate() {
+        let created = |target: &str| order[..=position].iter().any(|m| m.name == target);
+        let forward =
+            |field: &Field| dialect != Dialect::Sqlite && field.relation.as_ref().is_some_and(|r| !created(&r.target));
+        out.push(create_table(schema, model, &forward));
+        later.extend(
+            model
+                .fields
+                .iter()
+                .filter(|field| forward(field))
+                .filter_map(|field| add_foreign_key(schema, model, field)),
+        );
         for field in model
             .fields
             .iter()
@@ -54,13 +70,52 @@ pub fn statements(schema: &Schema) -> Vec<String> {
             ));
         }
     }
+    out.extend(later);
     out
+}
+
+/// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY`, for a foreign key whose target table is
+/// created after its own (a cycle); deferrable where the dialect has it.
+fn add_foreign_key(schema: &Schema, model: &Model, field: &Field) -> Option<String> {
+    let dialect = schema.dialect;
+    let references = references(schema, field)?;
+    let deferrable = match dialect {
+        Dialect::Postgres => " DEFERRABLE INITIALLY DEFERRED",
+        Dialect::Sqlite | Dialect::Mysql => "",
+    };
+    Some(format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}){references}{deferrable}",
+        quote(dialect, &model.table),
+        quote(dialect, &short_name(&model.table, &field.column, "fkey")),
+        quote(dialect, &field.column)
+    ))
+}
+
+/// ` REFERENCES <target> (<primary key>) ON DELETE <action>` of a relation column.
+fn references(schema: &Schema, field: &Field) -> Option<String> {
+    let relation = field.relation.as_ref()?;
+    let target = schema.models.iter().find(|m| m.name == relation.target)?;
+    let action = match relation.on_delete {
+        OnDelete::Cascade => "CASCADE",
+        OnDelete::SetNull => "SET NULL",
+        OnDelete::Restrict => "RESTRICT",
+    };
+    Some(format!(
+        " REFERENCES {} ({}) ON DELETE {action}",
+        quote(schema.dialect, &target.table),
+        quote(schema.dialect, &target.primary_key.column)
+    ))
 }
 
 /// `<table>_<column>_idx`, or, past the 63 characters PostgreSQL and MySQL allow, its first
 /// 50 characters and a digest of the whole (so long names stay distinct).
 fn index_name(table: &str, column: &str) -> String {
-    let name = format!("{table}_{column}_idx");
+    short_name(table, column, "idx")
+}
+
+/// `<table>_<column>_<suffix>` for an index or constraint, shortened as [`index_name`] says.
+fn short_name(table: &str, column: &str, suffix: &str) -> String {
+    let name = format!("{table}_{column}_{suffix}");
     if name.len() <= 63 {
         return name;
     }
@@ -72,7 +127,7 @@ fn index_name(table: &str, column: &str) -> String {
         .take_while(|&i| i <= 50)
         .last()
         .unwrap_or(0);
-    format!("{}_{hex}_idx", &name[..cut])
+    format!("{}_{hex}_{suffix}", &name[..cut])
 }
 
 /// Models ordered so that every foreign key's target is created first (declaration order
@@ -100,10 +155,18 @@ fn creation_order(schema: &Schema) -> Vec<&Model> {
     done
 }
 
-fn create_table(schema: &Schema, model: &Model) -> String {
+/// `CREATE TABLE`; the relation columns for which `later` holds get their `REFERENCES`
+/// from [`add_foreign_key`] instead.
+fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) -> String {
     let dialect = schema.dialect;
     let mut lines: Vec<String> = std::iter::once(column(schema, &model.primary_key, true))
-        .chain(model.fields.iter().map(|field| column(schema, field, false)))
+        .chain(model.fields.iter().map(|field| {
+            let mut sql = column(schema, field, false);
+            if !later(field) {
+                sql.push_str(&references(schema, field).unwrap_or_default());
+            }
+            sql
+        }))
         .collect();
     for group in &model.unique_together {
         let cols: Vec<String> = group
@@ -147,20 +210,6 @@ fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
     }
     if field.ty == FieldType::PositiveInt {
         sql.push_str(&format!(" CHECK ({name} >= 0)"));
-    }
-    if let Some(relation) = &field.relation
-        && let Some(target) = schema.models.iter().find(|m| m.name == relation.target)
-    {
-        let action = match relation.on_delete {
-            OnDelete::Cascade => "CASCADE",
-            OnDelete::SetNull => "SET NULL",
-            OnDelete::Restrict => "RESTRICT",
-        };
-        sql.push_str(&format!(
-            " REFERENCES {} ({}) ON DELETE {action}",
-            quote(dialect, &target.table),
-            quote(dialect, &target.primary_key.column)
-        ));
     }
     sql
 }

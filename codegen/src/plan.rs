@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::ir::{Model, OnDelete, ReverseKind, Schema};
+use heck::ToShoutySnakeCase;
+
+use crate::ir::{Field, Model, OnDelete, Relation, ReverseKind, Schema};
 
 /// The cache plan of one model.
 #[derive(Clone, Debug, Serialize)]
@@ -46,6 +48,9 @@ pub struct WriteEffect {
     pub refills: Vec<String>,
     /// Keys emptied, to be refilled by the next reader.
     pub releases: Vec<String>,
+    /// What the database does to other rows, and what it refuses, with what that means for
+    /// their keys (cascades, `restrict`).
+    pub notes: Vec<String>,
 }
 
 /// Plans every model of `schema`.
@@ -56,6 +61,195 @@ pub fn plan(schema: &Schema) -> Vec<ModelPlan> {
 /// The key prefix of a model.
 pub fn key_prefix(schema: &Schema, model: &Model) -> String {
     format!("{}:{}:{}", schema.namespace, model.name, model.digest)
+}
+
+/// Longest relation part of a collection key (see [`collection_name`]): with the longest
+/// namespace, model name and digest, and a hashed value, a key stays within memcached's 250
+/// bytes.
+const MAX_COLLECTION_NAME: usize = 72;
+
+/// The relation part of a collection's key: `<owner model>.<accessor on the owner>`
+/// (`Person.books`). Member prefix, owner model and accessor together name one relation
+/// (accessors are unique per model), so two collections never share a key. Past
+/// [`MAX_COLLECTION_NAME`] characters, its first characters and 16 hex digits of its SHA-256.
+pub fn collection_name(owner: &str, accessor: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let name = format!("{owner}.{accessor}");
+    if name.len() <= MAX_COLLECTION_NAME {
+        return name;
+    }
+    let hex: String = Sha256::digest(name.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}~{hex}", &name[..MAX_COLLECTION_NAME - 17])
+}
+
+/// A collection, as the generated code and its keys name it.
+#[derive(Clone, Debug)]
+pub struct CollectionRef {
+    /// The member model (whose prefix starts the key).
+    pub members: String,
+    /// The generated constant (`BOOK_BY_AUTHOR`, `BOOK_EDITORS`).
+    pub const_name: String,
+    /// The key's kind and relation: `rows.Person.books` (the rows), `rel.Book.editors` (ids).
+    pub kind: String,
+}
+
+/// A many-to-many collection a row is a member of.
+#[derive(Debug)]
+pub struct Joined<'s> {
+    /// The collection (its members are the row's model).
+    pub collection: CollectionRef,
+    /// The model owning it.
+    pub owner: &'s Model,
+    /// The join table.
+    pub through: &'s str,
+    /// Its column pointing at the owner.
+    pub owner_column: &'s str,
+    /// Its column pointing at the member.
+    pub member_column: &'s str,
+}
+
+/// Rows of another model that point at a model through a foreign key or one-to-one.
+#[derive(Debug)]
+pub struct Dependent<'s> {
+    /// The referencing model.
+    pub source: &'s Model,
+    /// Its column.
+    pub field: &'s Field,
+    /// Its relation (`on_delete` says what deleting the target does to them).
+    pub relation: &'s Relation,
+}
+
+/// Every cached key beyond its instance and unique keys that holds or depends on a row of
+/// one model, derived once from the schema: the generated `FOOTPRINT` and `memberships`
+/// encode it (so the runtime plans exactly these keys), `explain` and the doc comments
+/// print it.
+#[derive(Debug)]
+pub struct Footprint<'s> {
+    /// Collections holding the row, through one of its own columns (that column first).
+    pub memberships: Vec<(&'s Field, CollectionRef)>,
+    /// Collections owned by the row: its many-to-many sides and reverse relations.
+    pub owned: Vec<CollectionRef>,
+    /// Many-to-many collections the row is a member of.
+    pub joined: Vec<Joined<'s>>,
+    /// Rows of other models pointing at the row.
+    pub dependents: Vec<Dependent<'s>>,
+}
+
+/// A model by name (validated to exist).
+pub fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
+    schema
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .expect("validated: relation targets exist")
+}
+
+/// `SHOUTY_SNAKE` parts joined by `_`: the generated constants' names.
+pub fn shout(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.to_shouty_snake_case())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The collection of `members` rows owned through `accessor` by an `owner` row, holding
+/// their primary keys (`ids`) or the rows.
+fn collection(members: &str, const_name: String, ids: bool, owner: &str, accessor: &str) -> CollectionRef {
+    let kind = if ids { "rel" } else { "rows" };
+    CollectionRef {
+        members: members.to_owned(),
+        const_name,
+        kind: format!("{kind}.{}", collection_name(owner, accessor)),
+    }
+}
+
+/// The footprint of a row of `model` (see [`Footprint`]).
+pub fn footprint<'s>(schema: &'s Schema, model: &'s Model) -> Footprint<'s> {
+    let memberships = model
+        .fields
+        .iter()
+        .filter_map(|field| {
+            let r = field.relation.as_ref()?;
+            let name = shout(&[&model.name, "by", &r.name]);
+            Some((field, collection(&model.name, name, false, &r.target, &r.related_name)))
+        })
+        .collect();
+    let mut owned = Vec::new();
+    let mut joined = Vec::new();
+    let mut dependents = Vec::new();
+    for m2m in &model.many_to_many {
+        let target = self::model(schema, &m2m.target);
+        let name = shout(&[&model.name, &m2m.name]);
+        owned.push(collection(&target.name, name, true, &model.name, &m2m.name));
+        let name = shout(&[&target.name, &m2m.related_name]);
+        joined.push(Joined {
+            collection: collection(&model.name, name, true, &target.name, &m2m.related_name),
+            owner: target,
+            through: &m2m.through,
+            owner_column: &m2m.target_column,
+            member_column: &m2m.source_column,
+        });
+    }
+    for reverse in &model.reverse {
+        let source = self::model(schema, &reverse.source);
+        match reverse.kind {
+            ReverseKind::Collection | ReverseKind::One => {
+                let (field, relation) = source
+                    .fields
+                    .iter()
+                    .find_map(|f| Some((f, f.relation.as_ref().filter(|r| r.name == reverse.field)?)))
+                    .expect("validated: a reverse relation's field exists");
+                let name = shout(&[&source.name, "by", &reverse.field]);
+                owned.push(collection(&source.name, name, false, &model.name, &reverse.name));
+                dependents.push(Dependent {
+                    source,
+                    field,
+                    relation,
+                });
+            }
+            ReverseKind::ManyToMany => {
+                let m2m = source
+                    .many_to_many
+                    .iter()
+                    .find(|m| m.name == reverse.field)
+                    .expect("validated: a reverse relation's field exists");
+                let name = shout(&[&model.name, &reverse.name]);
+                owned.push(collection(&source.name, name, true, &model.name, &reverse.name));
+                let name = shout(&[&source.name, &m2m.name]);
+                joined.push(Joined {
+                    collection: collection(&model.name, name, true, &source.name, &m2m.name),
+                    owner: source,
+                    through: &m2m.through,
+                    owner_column: &m2m.source_column,
+                    member_column: &m2m.target_column,
+                });
+            }
+        }
+    }
+    Footprint {
+        memberships,
+        owned,
+        joined,
+        dependents,
+    }
+}
+
+/// The collections a row of `model` is a member of through its own columns, as key patterns.
+fn membership_keys(schema: &Schema, model: &Model) -> Vec<String> {
+    let prefix = key_prefix(schema, model);
+    footprint(schema, model)
+        .memberships
+        .iter()
+        .map(|(field, collection)| {
+            let owner = &field.relation.as_ref().expect("a membership is a relation").target;
+            format!("{prefix}:{}:<{}> (owner {owner})", collection.kind, field.name)
+        })
+        .collect()
 }
 
 /// The kind part of a reverse collection's key: `rows` when it caches the member rows,
@@ -99,15 +293,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .collect();
 
     // Collections this model's rows are members of through their own columns.
-    let memberships: Vec<String> = model
-        .fields
-        .iter()
-        .filter_map(|f| {
-            f.relation
-                .as_ref()
-                .map(|r| format!("{prefix}:rows.{}:<{}> (owner {})", r.related_name, f.name, r.target))
-        })
-        .collect();
+    let memberships = membership_keys(schema, model);
     // Collections owned by a row of this model, read through its repository.
     for reverse in &model.reverse {
         let members = schema
@@ -122,7 +308,11 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         };
         keys.push(KeyPlan {
             read_by: reverse.name.clone(),
-            pattern: format!("{members}:{}.{}:<{pk}>", collection_kind(reverse.kind), reverse.name),
+            pattern: format!(
+                "{members}:{}.{}:<{pk}>",
+                collection_kind(reverse.kind),
+                collection_name(&model.name, &reverse.name)
+            ),
             holds: format!("the `{}` {holds}, in order", reverse.source),
         });
     }
@@ -135,65 +325,65 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             .unwrap_or_default();
         keys.push(KeyPlan {
             read_by: m2m.name.clone(),
-            pattern: format!("{members}:rel.{}:<{pk}>", m2m.name),
+            pattern: format!("{members}:rel.{}:<{pk}>", collection_name(&model.name, &m2m.name)),
             holds: format!("the `{}` primary keys paired with the row, in order", m2m.target),
         });
     }
-    let joined: Vec<String> = model
-        .many_to_many
+    let footprint = footprint(schema, model);
+    let joined: Vec<String> = footprint
+        .joined
         .iter()
-        .map(|m| {
+        .map(|j| {
             format!(
-                "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
-                m.related_name, m.target
+                "{prefix}:{}:<each paired {}> (if ordering fields changed)",
+                j.collection.kind, j.owner.name
             )
         })
-        .chain(
-            model
-                .reverse
-                .iter()
-                .filter(|r| r.kind == ReverseKind::ManyToMany)
-                .map(|r| {
-                    format!(
-                        "{prefix}:rel.{}:<each paired {}> (if ordering fields changed)",
-                        r.field, r.source
-                    )
-                }),
-        )
         .collect();
     let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
     deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
-    for reverse in &model.reverse {
-        deleted.push(format!(
-            "<{}>:{}.{}:<{pk}>",
-            reverse.source,
-            collection_kind(reverse.kind),
-            reverse.name
-        ));
-        if reverse.kind != ReverseKind::ManyToMany {
-            let cascade = schema
-                .models
-                .iter()
-                .find(|m| m.name == reverse.source)
-                .and_then(|m| {
-                    m.fields
+    deleted.extend(
+        footprint
+            .owned
+            .iter()
+            .map(|c| format!("<{}>:{}:<{pk}>", c.members, c.kind)),
+    );
+    let mut dependent_refills = Vec::new();
+    let mut notes = Vec::new();
+    for dependent in &footprint.dependents {
+        let (source_name, field) = (&dependent.source.name, &dependent.relation.name);
+        match dependent.relation.on_delete {
+            OnDelete::Cascade => notes.push(format!(
+                "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
+            )),
+            OnDelete::SetNull => {
+                let rows = format!("each {source_name} whose {field} is this row");
+                let source_prefix = key_prefix(schema, dependent.source);
+                deleted.push(format!("<{source_name}>:pk:<{rows}> (column set to NULL)"));
+                deleted.extend(
+                    dependent
+                        .source
+                        .fields
                         .iter()
-                        .find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field))
-                })
-                .is_some_and(|r| r.on_delete == OnDelete::Cascade);
-            deleted.push(format!(
-                "<{}>:pk:<each referencing row>{}",
-                reverse.source,
-                if cascade {
-                    " and, recursively, every key depending on it (cascade)"
-                } else {
-                    " (column set to NULL)"
-                }
-            ));
+                        .filter(|f| f.unique)
+                        .map(|f| format!("{source_prefix}:uq.{}:<{} of {rows}>", f.name, f.name)),
+                );
+                deleted.extend(
+                    self::footprint(schema, dependent.source)
+                        .joined
+                        .iter()
+                        .map(|j| format!("{source_prefix}:{}:<each paired {} of {rows}>", j.collection.kind, j.owner.name)),
+                );
+                dependent_refills.extend(
+                    membership_keys(schema, dependent.source)
+                        .into_iter()
+                        .map(|key| format!("{key}, of {rows} (set to NULL)")),
+                );
+            }
+            OnDelete::Restrict => notes.push(format!(
+                "refused while a `{source_name}` row's `{field}` is this row (restrict): no key changes"
+            )),
         }
-    }
-    for m2m in &model.many_to_many {
-        deleted.push(format!("<{}>:rel.{}:<{pk}>", m2m.target, m2m.name));
     }
     let fills_row = || {
         let mut fills = vec![pk_key.clone()];
@@ -208,18 +398,21 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             fills: fills_row(),
             refills: memberships.clone(),
             releases: Vec::new(),
+            notes: Vec::new(),
         },
         WriteEffect {
             op: "update".into(),
             fills: fills_row(),
             refills: memberships.iter().map(|k| format!("{k}, old and new owner")).collect(),
             releases: update_releases,
+            notes: Vec::new(),
         },
         WriteEffect {
             op: "delete".into(),
             fills: vec![format!("{pk_key} (\"does not exist\")")],
-            refills: memberships.clone(),
+            refills: memberships.iter().cloned().chain(dependent_refills).collect(),
             releases: deleted,
+            notes,
         },
     ];
     let join_names = model
@@ -245,10 +438,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 op: format!("{op}_{name}"),
                 fills: Vec::new(),
                 refills: vec![
-                    format!("{other_prefix}:rel.{name}:<{pk}>"),
-                    format!("{prefix}:rel.{theirs}:<each {other} paired or unpaired>"),
+                    format!("{other_prefix}:rel.{}:<{pk}>", collection_name(&model.name, &name)),
+                    format!(
+                        "{prefix}:rel.{}:<each {other} paired or unpaired>",
+                        collection_name(&other, &theirs)
+                    ),
                 ],
                 releases: Vec::new(),
+                notes: Vec::new(),
             });
         }
     }
@@ -283,6 +480,27 @@ pub fn explain(plan: &ModelPlan) -> String {
         for key in &write.releases {
             out.push_str(&format!("      empties        {key}\n"));
         }
+        for note in &write.notes {
+            out.push_str(&format!("      also           {note}\n"));
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names_stay_short_and_distinct() {
+        assert_eq!(collection_name("Person", "books"), "Person.books");
+        let long = "a".repeat(63);
+        let (one, two) = (
+            collection_name(&"A".repeat(63), &long),
+            collection_name(&"A".repeat(62), &long),
+        );
+        assert_eq!(one.len(), MAX_COLLECTION_NAME);
+        assert!(one.contains('~'), "{one}");
+        assert_ne!(one, two, "a digest of the whole name keeps cut names apart");
+    }
 }

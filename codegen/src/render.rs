@@ -8,8 +8,8 @@ use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use serde_json::{Value, json};
 
 use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, RelationKind, ReverseKind, Schema};
-use crate::plan::{ModelPlan, WriteEffect};
-use crate::{ddl, sql};
+use crate::plan::{ModelPlan, WriteEffect, shout};
+use crate::{ddl, plan, sql};
 
 /// Rendering failed: a template bug, reported with the template's own position.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +189,7 @@ fn write_doc(effect: &WriteEffect) -> Vec<String> {
             .map(|key| format!("- refills from the database `{key}`")),
     );
     lines.extend(effect.releases.iter().map(|key| format!("- empties `{key}`")));
+    lines.extend(effect.notes.iter().map(|note| format!("- {note}")));
     lines
 }
 
@@ -303,52 +304,42 @@ fn change_context(dialect: Dialect, field: &Field) -> Value {
     })
 }
 
-fn shout(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| p.to_shouty_snake_case())
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
-    schema
-        .models
-        .iter()
-        .find(|m| m.name == name)
-        .expect("validated: relation targets exist")
-}
-
 fn info(model: &str) -> String {
     format!("<{model} as autocache::Model>::INFO")
 }
 
 /// Everything about relations a model's template needs: the collections whose members are
-/// this model, its memberships, its footprint, and its repository's relation methods.
+/// this model, its memberships and footprint (both from [`plan::footprint`], which
+/// `explain` prints too), and its repository's relation methods.
 fn relations_context(schema: &Schema, model: &Model) -> Value {
     let dialect = schema.dialect;
+    let footprint = plan::footprint(schema, model);
     let mut collections = Vec::new();
-    let mut memberships = Vec::new();
     let mut join_sides = Vec::new();
-    for field in &model.fields {
-        let Some(relation) = &field.relation else { continue };
-        let const_name = shout(&[&model.name, "by", &relation.name]);
+    for (field, collection) in &footprint.memberships {
+        let relation = field.relation.as_ref().expect("a membership is a relation");
         collections.push(json!({
-            "const_name": const_name,
+            "const_name": collection.const_name,
             "name": relation.related_name,
+            "key": plan::collection_name(&relation.target, &relation.related_name),
             "members": model.name,
             "holds": "Rows",
             "sql": rust_str(&sql::members_by_column(dialect, model, &field.column)),
         }));
-        memberships.push(json!({ "const_name": const_name, "field": field.name, "nullable": field.nullable }));
     }
+    let memberships: Vec<Value> = footprint
+        .memberships
+        .iter()
+        .map(|(field, collection)| json!({ "const_name": collection.const_name, "field": field.name, "nullable": field.nullable }))
+        .collect();
     for m2m in &model.many_to_many {
-        let target = self::model(schema, &m2m.target);
+        let target = plan::model(schema, &m2m.target);
         let own = shout(&[&model.name, &m2m.name]);
         let theirs = shout(&[&target.name, &m2m.related_name]);
         collections.push(json!({
             "const_name": own,
             "name": m2m.name,
+            "key": plan::collection_name(&model.name, &m2m.name),
             "members": target.name,
             "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, target, &m2m.through, &m2m.target_column, &m2m.source_column)),
@@ -356,6 +347,7 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
         collections.push(json!({
             "const_name": theirs,
             "name": m2m.related_name,
+            "key": plan::collection_name(&target.name, &m2m.related_name),
             "members": model.name,
             "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
@@ -385,72 +377,68 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
     }
 
     // The footprint: keys that depend on a row of this model.
-    let mut owned = Vec::new();
-    let mut joined = Vec::new();
-    let mut dependents = Vec::new();
-    for m2m in &model.many_to_many {
-        let target = &self::model(schema, &m2m.target).primary_key.ty;
-        let sql = sql::texts_where(
-            dialect,
-            &m2m.through,
-            (&m2m.target_column, target),
-            (&m2m.source_column, &model.primary_key.ty),
-        );
-        owned.push(json!({ "info": info(&m2m.target), "collection": shout(&[&model.name, &m2m.name]) }));
-        joined.push(json!({ "collection": shout(&[&m2m.target, &m2m.related_name]), "sql": rust_str(&sql) }));
-    }
+    let owned: Vec<Value> = footprint
+        .owned
+        .iter()
+        .map(|c| json!({ "info": info(&c.members), "collection": c.const_name }))
+        .collect();
+    let joined: Vec<Value> = footprint
+        .joined
+        .iter()
+        .map(|j| {
+            let sql = sql::texts_where(
+                dialect,
+                j.through,
+                (j.owner_column, &j.owner.primary_key.ty),
+                (j.member_column, &model.primary_key.ty),
+            );
+            json!({ "collection": j.collection.const_name, "sql": rust_str(&sql) })
+        })
+        .collect();
+    // Restrict dependents are left out: the database refuses the delete while they exist.
+    let dependents: Vec<Value> = footprint
+        .dependents
+        .iter()
+        .filter_map(|d| {
+            let on_delete = match d.relation.on_delete {
+                OnDelete::Cascade => "Cascade",
+                OnDelete::SetNull => "SetNull",
+                OnDelete::Restrict => return None,
+            };
+            Some(json!({
+                "model": d.source.name,
+                "sql": rust_str(&sql::rows_where_text(dialect, d.source, (&d.field.column, &d.field.ty))),
+                "on_delete": on_delete,
+            }))
+        })
+        .collect();
     // The repository's relation methods.
     let mut readers = Vec::new();
     let mut joins = Vec::new();
     for m2m in &model.many_to_many {
-        joins.push(json!({ "name": m2m.name, "members": m2m.target, "collection": shout(&[&model.name, &m2m.name]), "side": format!("{}_SIDE", shout(&[&model.name, &m2m.name])) }));
+        joins.push(json!({ "name": m2m.name, "key": plan::collection_name(&model.name, &m2m.name), "members": m2m.target, "collection": shout(&[&model.name, &m2m.name]), "side": format!("{}_SIDE", shout(&[&model.name, &m2m.name])) }));
     }
     for reverse in &model.reverse {
-        let source = self::model(schema, &reverse.source);
+        let source = plan::model(schema, &reverse.source);
         match reverse.kind {
             ReverseKind::Collection | ReverseKind::One => {
-                let field = source
+                let relation = source
                     .fields
                     .iter()
-                    .find(|f| f.relation.as_ref().is_some_and(|r| r.name == reverse.field))
+                    .find_map(|f| f.relation.as_ref().filter(|r| r.name == reverse.field))
                     .expect("validated");
-                let relation = field.relation.as_ref().expect("a relation field");
-                let collection = shout(&[&source.name, "by", &reverse.field]);
-                owned.push(json!({ "info": info(&source.name), "collection": collection }));
-                dependents.push(json!({
-                    "model": source.name,
-                    "sql": rust_str(&sql::texts_where(
-                        dialect,
-                        &source.table,
-                        (&source.primary_key.column, &source.primary_key.ty),
-                        (&field.column, &field.ty),
-                    )),
-                    "cascade": relation.on_delete == OnDelete::Cascade,
-                }));
                 readers.push(json!({
                     "name": reverse.name,
+                    "key": plan::collection_name(&model.name, &reverse.name),
                     "members": source.name,
-                    "collection": collection,
+                    "collection": shout(&[&source.name, "by", &reverse.field]),
                     "one": reverse.kind == ReverseKind::One || relation.kind == RelationKind::OneToOne,
                     "field": reverse.field,
                 }));
             }
             ReverseKind::ManyToMany => {
-                let m2m = source
-                    .many_to_many
-                    .iter()
-                    .find(|m| m.name == reverse.field)
-                    .expect("validated");
                 let collection = shout(&[&model.name, &reverse.name]);
-                owned.push(json!({ "info": info(&source.name), "collection": collection }));
-                let sql = sql::texts_where(
-                    dialect,
-                    &m2m.through,
-                    (&m2m.source_column, &source.primary_key.ty),
-                    (&m2m.target_column, &model.primary_key.ty),
-                );
-                joined.push(json!({ "collection": shout(&[&source.name, &m2m.name]), "sql": rust_str(&sql) }));
-                joins.push(json!({ "name": reverse.name, "members": source.name, "side": format!("{collection}_SIDE"), "collection": collection }));
+                joins.push(json!({ "name": reverse.name, "key": plan::collection_name(&model.name, &reverse.name), "members": source.name, "side": format!("{collection}_SIDE"), "collection": collection }));
             }
         }
     }

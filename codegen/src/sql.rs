@@ -92,13 +92,18 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         .collect::<Vec<_>>()
         .join(", ");
 
-    let assignments = model
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| format!("{} = {}", q(&field.column), placeholder(dialect, i + 1)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let assignments = if model.fields.is_empty() {
+        // Nothing but the primary key: the update changes nothing, and returns the row.
+        format!("{pk} = {pk}")
+    } else {
+        model
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| format!("{} = {}", q(&field.column), placeholder(dialect, i + 1)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let update_pk = placeholder(dialect, model.fields.len() + 1);
 
     Statements {
@@ -108,7 +113,11 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         where_ids: format!(" WHERE {pk} IN ({{ids}})"),
         select_by_ids: format!("{select} WHERE {pk} IN ({{ids}})"),
         select_for_update: format!("{select} WHERE {pk} IN ({{ids}}){lock}"),
-        insert: format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
+        insert: match (inserted.is_empty(), dialect) {
+            (false, _) => format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
+            (true, Dialect::Mysql) => format!("INSERT INTO {table} () VALUES (){returning}"),
+            (true, Dialect::Sqlite | Dialect::Postgres) => format!("INSERT INTO {table} DEFAULT VALUES{returning}"),
+        },
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
             Dialect::Sqlite | Dialect::Postgres => {
@@ -153,17 +162,21 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
 
 /// Selects the rows of `members` whose `column` equals the bound owner key, in order.
 pub fn members_by_column(dialect: Dialect, members: &Model, column: &str) -> String {
-    let list = columns(members)
+    let select = rows_where(dialect, members, column, &placeholder(dialect, 1));
+    format!("{select}{}", order_by(dialect, members, ""))
+}
+
+/// `SELECT <every column of model> FROM <table> WHERE <column> = <value>`.
+fn rows_where(dialect: Dialect, model: &Model, column: &str, value: &str) -> String {
+    let list = columns(model)
         .iter()
         .map(|f| quote(dialect, &f.column))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT {list} FROM {} WHERE {} = {}{}",
-        quote(dialect, &members.table),
-        quote(dialect, column),
-        placeholder(dialect, 1),
-        order_by(dialect, members, "")
+        "SELECT {list} FROM {} WHERE {} = {value}",
+        quote(dialect, &model.table),
+        quote(dialect, column)
     )
 }
 
@@ -239,6 +252,11 @@ pub fn texts_where(dialect: Dialect, table: &str, wanted: (&str, &FieldType), co
         quote(dialect, column.0),
         key_param(dialect, column.1)
     )
+}
+
+/// Selects every column of `model`'s rows whose `column` equals the bound key text.
+pub fn rows_where_text(dialect: Dialect, model: &Model, column: (&str, &FieldType)) -> String {
+    rows_where(dialect, model, column.0, &key_param(dialect, column.1))
 }
 
 /// The statements of one side of a join table: insert a pair (ignoring an existing one),

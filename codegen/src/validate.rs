@@ -325,7 +325,87 @@ impl<'a> Validator<'a> {
             model.unique_together = unique_together;
             model.digest = digest(&schema.namespace, model);
         }
+        // Cycles are looked for in an otherwise valid schema (nullability and targets known).
+        if !self.diags.has_errors() {
+            self.not_null_cycles(&infos, &schema);
+        }
         schema
+    }
+
+    /// Reports every cycle of foreign keys (or one-to-ones) whose columns are all NOT NULL:
+    /// the first row of such a cycle could never be inserted. A model pointing at itself is
+    /// such a cycle when the database assigns its primary key (`auto`); otherwise its first
+    /// row can point at itself. One error per cycle, at its first field in declaration order.
+    fn not_null_cycles(&mut self, infos: &[ModelInfo<'a>], schema: &Schema) {
+        let index = |name: &str| schema.models.iter().position(|m| m.name == name);
+        // (source model, target model, field name) of every NOT NULL foreign key.
+        let edges: Vec<(usize, usize, &str)> = schema
+            .models
+            .iter()
+            .enumerate()
+            .flat_map(|(source, model)| {
+                model.fields.iter().filter(|f| !f.nullable).filter_map(move |f| {
+                    let relation = f.relation.as_ref()?;
+                    Some((source, relation.target.as_str(), relation.name.as_str()))
+                })
+            })
+            .filter_map(|(source, target, field)| Some((source, index(target)?, field)))
+            .filter(|&(source, target, _)| source != target || schema.models[source].primary_key.auto)
+            .collect();
+        let n = schema.models.len();
+        let mut reach = vec![vec![false; n]; n];
+        for &(source, target, _) in &edges {
+            reach[source][target] = true;
+        }
+        for k in 0..n {
+            let via = reach[k].clone();
+            for row in &mut reach {
+                if row[k] {
+                    row.iter_mut().zip(&via).for_each(|(cell, &through)| *cell |= through);
+                }
+            }
+        }
+        let mut reported = vec![false; n];
+        for model in 0..n {
+            if reported[model] || !reach[model][model] {
+                continue;
+            }
+            let cycle: Vec<usize> = (0..n).filter(|&m| reach[model][m] && reach[m][model]).collect();
+            cycle.iter().for_each(|&m| reported[m] = true);
+            let inside: Vec<&(usize, usize, &str)> = edges
+                .iter()
+                .filter(|(source, target, _)| cycle.contains(source) && cycle.contains(target))
+                .collect();
+            let names: Vec<String> = inside
+                .iter()
+                .map(|(source, target, field)| {
+                    format!(
+                        "`{}.{field}` → `{}`",
+                        schema.models[*source].name, schema.models[*target].name
+                    )
+                })
+                .collect();
+            let &&(source, _, field) = inside.first().expect("a cycle has an edge");
+            let Some(info) = infos
+                .get(source)
+                .and_then(|i| i.fields.iter().find(|f| f.name == field))
+            else {
+                continue;
+            };
+            let pos = self.p.value_or_up(&join(&info.path, "to"));
+            self.err(
+                "schema::not_null_cycle",
+                pos,
+                format!(
+                    "foreign keys form a cycle of NOT NULL columns: {}; the first row of the cycle could never be inserted",
+                    names.join(", ")
+                ),
+                "NOT NULL cycle",
+            )
+            .set_help(
+                "make one of these fields `null: true`: insert that row with NULL first, then set the column once the row it points at exists",
+            );
+        }
     }
 
     /// Reports repeated keys of the mapping at `path` (serde keeps only the last value).

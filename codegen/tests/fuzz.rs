@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use autocache_codegen::diagnostic::SchemaErrors;
+use autocache_codegen::ir::{Dialect, Schema};
 use autocache_codegen::validate::{DATABASES, FIELD_TYPES, ON_DELETE_VALUES, PRIMARY_KEY_TYPES, load_bytes};
 use autocache_codegen::{Config, Error};
 use proptest::prelude::*;
@@ -165,14 +166,50 @@ fn check_input(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     });
     let _ = std::fs::remove_file(&path);
     match (&loaded, generated?) {
-        (Ok(_), Ok(files)) => {
+        (Ok(schema), Ok(files)) => {
             prop_assert_eq!(files.len(), 1);
             prop_assert!(files.values().all(|code| code.contains("@generated")));
+            if schema.dialect != Dialect::Mysql {
+                prop_assert!(files.values().all(|code| !code.contains("() VALUES ()")));
+            }
+            check_ddl_order(schema)?;
         }
         (Err(_), Err(Error::Schema(errors))) => check_errors(&errors, &file)?,
         (Ok(_), Err(e)) => return Err(TestCaseError::fail(format!("a valid schema failed to generate: {e}"))),
         (Err(e), Ok(_)) => return Err(TestCaseError::fail(format!("generated from an invalid schema: {e}"))),
         (Err(_), Err(e)) => return Err(TestCaseError::fail(format!("unexpected error: {e}"))),
+    }
+    Ok(())
+}
+
+/// On the dialects without forward references (PostgreSQL, MySQL), every table a
+/// `CREATE TABLE` references is created before it (or is itself): cycles are closed by
+/// `ALTER TABLE`, which comes after every table.
+fn check_ddl_order(schema: &Schema) -> Result<(), TestCaseError> {
+    /// The quoted identifier at the start of `text` (`"x"` or `` `x` ``).
+    fn ident(text: &str) -> &str {
+        let quote = text.chars().next().unwrap_or('"');
+        text[1..].split(quote).next().unwrap_or_default()
+    }
+    for dialect in [Dialect::Postgres, Dialect::Mysql] {
+        let mut schema = schema.clone();
+        schema.dialect = dialect;
+        let mut created: Vec<&str> = Vec::new();
+        let statements = autocache_codegen::ddl::statements(&schema);
+        for statement in &statements {
+            let Some(rest) = statement.strip_prefix("CREATE TABLE ") else {
+                continue;
+            };
+            let table = ident(rest);
+            for target in statement.split("REFERENCES ").skip(1).map(ident) {
+                prop_assert!(
+                    target == table || created.contains(&target),
+                    "{dialect:?}: {table} references {target} before it exists:\n{}",
+                    statements.join(";\n")
+                );
+            }
+            created.push(table);
+        }
     }
     Ok(())
 }

@@ -98,6 +98,9 @@ const CORPUS: &[(&str, &[&str])] = &[
     // Columns count characters, not bytes.
     ("non_ascii_positions", &["2:12", "7:44"]),
     ("not_a_mapping", &["1:1"]),
+    // Foreign keys in a cycle whose columns are all NOT NULL: the first row cannot exist.
+    ("not_null_cycle", &["6:41"]),
+    ("not_null_self_reference", &["5:40"]),
     ("null_document", &["1:1"]),
     ("ordering_invalid_fields", &["6:16", "6:25", "6:43"]),
     ("ordering_unknown_field", &["3:16"]),
@@ -113,6 +116,8 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("rust_keyword_model", &["2:3", "4:3", "6:3"]),
     ("rust_keyword_names", &["3:26", "8:62", "9:7"]),
     ("scalar_document", &["1:1"]),
+    // Both sides of a self many-to-many with one name would share their collection keys.
+    ("self_many_to_many_clash", &["6:64"]),
     ("set_null_without_null", &["7:59"]),
     ("string_without_max_length", &["4:21", "5:42"]),
     ("syntax_bad_indentation", &["5:6"]),

@@ -148,7 +148,7 @@ impl autocache::Model for Person {
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.name).bind(&self.id)
     }
-    const FOOTPRINT: autocache::Footprint = autocache::Footprint {
+    const FOOTPRINT: autocache::Footprint<Db> = autocache::Footprint {
         owned: &[
             (&<Book as autocache::Model>::INFO, &BOOK_BY_AUTHOR),
             (&<Book as autocache::Model>::INFO, &PERSON_EDITED),
@@ -162,9 +162,9 @@ impl autocache::Model for Person {
         dependents: &[
             autocache::Dependent {
                 model: &<Book as autocache::Model>::INFO,
-                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"book\" WHERE \"author_id\" = ?",
-                cascade: true,
-                footprint: || &<Book as autocache::Model>::FOOTPRINT,
+                select_rows: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"author_id\" = ?",
+                on_delete: autocache::OnDelete::Cascade,
+                rows: autocache::DependentRows::of::<Book>(),
             },
         ],
     };
@@ -362,7 +362,7 @@ impl<'a> PersonRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Person:9cc002a8:pk:<id>`
-    /// - empties `sample:Person:9cc002a8:rel.editors:<each paired Book> (if ordering fields changed)`
+    /// - empties `sample:Person:9cc002a8:rel.Book.editors:<each paired Book> (if ordering fields changed)`
     pub async fn update(&self, row: &Person) -> autocache::Result<Option<Person>> {
         autocache::repo::update(self.ctx, row).await
     }
@@ -370,16 +370,16 @@ impl<'a> PersonRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Person:9cc002a8:pk:<id> ("does not exist")`
-    /// - empties `sample:Person:9cc002a8:rel.editors:<each paired Book>`
-    /// - empties `<Book>:rows.books:<id>`
-    /// - empties `<Book>:pk:<each referencing row> and, recursively, every key depending on it (cascade)`
-    /// - empties `<Book>:rel.edited:<id>`
+    /// - empties `sample:Person:9cc002a8:rel.Book.editors:<each paired Book>`
+    /// - empties `<Book>:rows.Person.books:<id>`
+    /// - empties `<Book>:rel.Person.edited:<id>`
+    /// - deletes each `Book` whose `author` is this row (cascade): its keys as `BookRepo::delete` plans them, recursively
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
         autocache::repo::delete::<Person>(self.ctx, &id).await
     }
     /// Reads the `Book` rows whose `author` is this row, in `Book` ordering.
     ///
-    /// Reads key `<Book prefix>:rows.books:<id>` (the rows, in order): one lookup.
+    /// Reads key `<Book prefix>:rows.Person.books:<id>` (the rows, in order): one lookup.
     pub async fn books(&self, id: i64) -> autocache::Result<Vec<Book>> {
         autocache::relation::collection::<Book, _>(self.ctx, &BOOK_BY_AUTHOR, id).await
     }
@@ -389,7 +389,7 @@ impl<'a> PersonRepo<'a> {
     }
     /// Reads the `Book` rows paired with this row in `edited`, in `Book` ordering.
     ///
-    /// Reads key `<Book prefix>:rel.edited:<id>` (their primary keys), then the rows as `get_many`.
+    /// Reads key `<Book prefix>:rel.Person.edited:<id>` (their primary keys), then the rows as `get_many`.
     pub async fn edited(&self, id: i64) -> autocache::Result<Vec<Book>> {
         autocache::relation::collection::<Book, _>(self.ctx, &PERSON_EDITED, id).await
     }
@@ -601,7 +601,7 @@ impl autocache::Model for Book {
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.title).bind(&self.author_id).bind(&self.rank).bind(&self.id)
     }
-    const FOOTPRINT: autocache::Footprint = autocache::Footprint {
+    const FOOTPRINT: autocache::Footprint<Db> = autocache::Footprint {
         owned: &[
             (&<Person as autocache::Model>::INFO, &BOOK_EDITORS),
             (&<Volume as autocache::Model>::INFO, &VOLUME_BY_BOOK),
@@ -615,9 +615,9 @@ impl autocache::Model for Book {
         dependents: &[
             autocache::Dependent {
                 model: &<Volume as autocache::Model>::INFO,
-                select_ids: "SELECT CAST(\"id\" AS TEXT) FROM \"volume\" WHERE \"book_id\" = ?",
-                cascade: true,
-                footprint: || &<Volume as autocache::Model>::FOOTPRINT,
+                select_rows: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"book_id\" = ?",
+                on_delete: autocache::OnDelete::Cascade,
+                rows: autocache::DependentRows::of::<Volume>(),
             },
         ],
     };
@@ -828,7 +828,7 @@ impl autocache::Changes<Db> for BookChanges {
     missing_debug_implementations
 )]
 pub const BOOK_BY_AUTHOR: autocache::Collection = autocache::Collection {
-    name: "books",
+    name: "Person.books",
     select: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"author_id\" = ? ORDER BY \"rank\" DESC, \"title\" ASC, \"id\" ASC",
     holds: autocache::Holds::Rows,
 };
@@ -844,7 +844,7 @@ pub const BOOK_BY_AUTHOR: autocache::Collection = autocache::Collection {
     missing_debug_implementations
 )]
 pub const BOOK_EDITORS: autocache::Collection = autocache::Collection {
-    name: "editors",
+    name: "Book.editors",
     select: "SELECT m.\"id\", m.\"name\" FROM \"person\" m JOIN \"book_editors\" j ON j.\"person_id\" = m.\"id\" WHERE j.\"book_id\" = ? ORDER BY m.\"id\" ASC",
     holds: autocache::Holds::Ids,
 };
@@ -860,7 +860,7 @@ pub const BOOK_EDITORS: autocache::Collection = autocache::Collection {
     missing_debug_implementations
 )]
 pub const PERSON_EDITED: autocache::Collection = autocache::Collection {
-    name: "edited",
+    name: "Person.edited",
     select: "SELECT m.\"id\", m.\"title\", m.\"author_id\", m.\"rank\" FROM \"book\" m JOIN \"book_editors\" j ON j.\"book_id\" = m.\"id\" WHERE j.\"person_id\" = ? ORDER BY m.\"rank\" DESC, m.\"title\" ASC, m.\"id\" ASC",
     holds: autocache::Holds::Ids,
 };
@@ -948,7 +948,7 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id>`
-    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person)`
+    /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person)`
     pub async fn insert(&self, new: &NewBook) -> autocache::Result<Book> {
         autocache::repo::insert(self.ctx, new).await
     }
@@ -956,8 +956,8 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id>`
-    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person), old and new owner`
-    /// - empties `sample:Book:d831483a:rel.edited:<each paired Person> (if ordering fields changed)`
+    /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person), old and new owner`
+    /// - empties `sample:Book:d831483a:rel.Person.edited:<each paired Person> (if ordering fields changed)`
     pub async fn update(&self, row: &Book) -> autocache::Result<Option<Book>> {
         autocache::repo::update(self.ctx, row).await
     }
@@ -965,17 +965,17 @@ impl<'a> BookRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id> ("does not exist")`
-    /// - refills from the database `sample:Book:d831483a:rows.books:<author_id> (owner Person)`
-    /// - empties `sample:Book:d831483a:rel.edited:<each paired Person>`
-    /// - empties `<Volume>:rows.volume:<id>`
-    /// - empties `<Volume>:pk:<each referencing row> and, recursively, every key depending on it (cascade)`
-    /// - empties `<Person>:rel.editors:<id>`
+    /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person)`
+    /// - empties `sample:Book:d831483a:rel.Person.edited:<each paired Person>`
+    /// - empties `<Person>:rel.Book.editors:<id>`
+    /// - empties `<Volume>:rows.Book.volume:<id>`
+    /// - deletes each `Volume` whose `book` is this row (cascade): its keys as `VolumeRepo::delete` plans them, recursively
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
         autocache::repo::delete::<Book>(self.ctx, &id).await
     }
     /// Reads the `Volume` whose `book` is this row (reverse one-to-one), or `None`.
     ///
-    /// Reads key `<Volume prefix>:rows.volume:<id>` (the row, cached, "none" included): one lookup.
+    /// Reads key `<Volume prefix>:rows.Book.volume:<id>` (the row, cached, "none" included): one lookup.
     pub async fn volume(&self, id: i64) -> autocache::Result<Option<Volume>> {
         autocache::relation::one::<Volume, _>(self.ctx, &VOLUME_BY_BOOK, id).await
     }
@@ -985,7 +985,7 @@ impl<'a> BookRepo<'a> {
     }
     /// Reads the `Person` rows paired with this row in `editors`, in `Person` ordering.
     ///
-    /// Reads key `<Person prefix>:rel.editors:<id>` (their primary keys), then the rows as `get_many`.
+    /// Reads key `<Person prefix>:rel.Book.editors:<id>` (their primary keys), then the rows as `get_many`.
     pub async fn editors(&self, id: i64) -> autocache::Result<Vec<Person>> {
         autocache::relation::collection::<Person, _>(self.ctx, &BOOK_EDITORS, id).await
     }
@@ -1197,7 +1197,7 @@ impl autocache::Model for Volume {
     ) -> autocache::db::SqlQuery<Db> {
         query.bind(&self.book_id).bind(&self.order_in_series).bind(&self.id)
     }
-    const FOOTPRINT: autocache::Footprint = autocache::Footprint {
+    const FOOTPRINT: autocache::Footprint<Db> = autocache::Footprint {
         owned: &[],
         joined: &[],
         dependents: &[],
@@ -1387,7 +1387,7 @@ impl autocache::Changes<Db> for VolumeChanges {
     missing_debug_implementations
 )]
 pub const VOLUME_BY_BOOK: autocache::Collection = autocache::Collection {
-    name: "volume",
+    name: "Book.volume",
     select: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"book_id\" = ? ORDER BY \"id\" ASC",
     holds: autocache::Holds::Rows,
 };
@@ -1462,7 +1462,7 @@ impl<'a> VolumeRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id>`
     /// - writes through `sample:Volume:e165b004:uq.book_id:<book_id>`
-    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book)`
+    /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book)`
     pub async fn insert(&self, new: &NewVolume) -> autocache::Result<Volume> {
         autocache::repo::insert(self.ctx, new).await
     }
@@ -1471,7 +1471,7 @@ impl<'a> VolumeRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id>`
     /// - writes through `sample:Volume:e165b004:uq.book_id:<book_id>`
-    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book), old and new owner`
+    /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book), old and new owner`
     /// - empties `sample:Volume:e165b004:uq.book_id:<book_id> (old value)`
     pub async fn update(&self, row: &Volume) -> autocache::Result<Option<Volume>> {
         autocache::repo::update(self.ctx, row).await
@@ -1480,7 +1480,7 @@ impl<'a> VolumeRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Volume:e165b004:pk:<id> ("does not exist")`
-    /// - refills from the database `sample:Volume:e165b004:rows.volume:<book_id> (owner Book)`
+    /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book)`
     /// - empties `sample:Volume:e165b004:uq.book_id:<book_id>`
     pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
         autocache::repo::delete::<Volume>(self.ctx, &id).await

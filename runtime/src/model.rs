@@ -96,16 +96,19 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     fn same_order(&self, other: &Self) -> bool;
 
     /// Every cached key, other than its own, that depends on a row of this model.
-    const FOOTPRINT: Footprint;
+    const FOOTPRINT: Footprint<Self::Db>;
 }
 
 /// A cached, ordered collection of rows of one model related to one row of another (the
 /// owner): a reverse foreign key, a reverse one-to-one, or a side of a many-to-many. Its
 /// key is `<member prefix>:rows.<name>:<owner id>` when it holds the rows, and
-/// `<member prefix>:rel.<name>:<owner id>` when it holds their primary keys.
+/// `<member prefix>:rel.<name>:<owner id>` when it holds their primary keys; `name` is
+/// `<owner model>.<accessor>`, so no two collections of a schema share a key.
 #[derive(Debug)]
 pub struct Collection {
-    /// The accessor name (`books`), part of the key.
+    /// Names the relation in the key: `<owner model>.<accessor on the owner>`
+    /// (`Person.books`), shortened with a digest by the generator when it would make keys
+    /// too long. Accessors are unique per model, so the name is unique per member model.
     pub name: &'static str,
     /// Selects every column of the members of one owner (bound once), in the members'
     /// model ordering.
@@ -150,28 +153,58 @@ pub type BindOwner<M> = fn(&M, SqlQuery<<M as Model>::Db>) -> SqlQuery<<M as Mod
 /// Keys that depend on a row of a model, beyond its own instance key, found by primary key
 /// text (so one description serves every model, whatever its key type).
 #[derive(Debug)]
-pub struct Footprint {
+pub struct Footprint<DB: Dialect> {
     /// Collections owned by the row: `(member model, collection)`.
     pub owned: &'static [(&'static ModelInfo, &'static Collection)],
     /// Many-to-many collections the row is a member of: `(collection, select of the
     /// owners' primary keys as text, binding this row's primary key as text)`.
     pub joined: &'static [(&'static Collection, &'static str)],
     /// Rows of other models that point at this one.
-    pub dependents: &'static [Dependent],
+    pub dependents: &'static [Dependent<DB>],
 }
 
-/// Rows of another model that reference a model through a foreign key or one-to-one.
+/// Rows of another model that reference a model through a foreign key or one-to-one whose
+/// `on_delete` changes them (`cascade`, `set_null`).
 #[derive(Debug)]
-pub struct Dependent {
+pub struct Dependent<DB: Dialect> {
     /// The referencing model.
     pub model: &'static ModelInfo,
-    /// Selects their primary keys as text, binding the referenced row's primary key as text.
-    pub select_ids: &'static str,
-    /// Whether deleting the referenced row deletes them (`cascade`) rather than clearing
-    /// their column (`set_null`) or being refused (`restrict`).
-    pub cascade: bool,
-    /// Their own footprint (followed for cascaded deletes).
-    pub footprint: fn() -> &'static Footprint,
+    /// Selects every column of the referencing rows, binding the referenced row's primary
+    /// key as text.
+    pub select_rows: &'static str,
+    /// What deleting the referenced row does to them.
+    pub on_delete: OnDelete,
+    /// Plans the keys of the referencing rows (see [`DependentRows::of`]).
+    pub rows: DependentRows<DB>,
+}
+
+/// `on_delete` of a foreign key or one-to-one, as the database enforces it. (`restrict`
+/// relations are no [`Dependent`]: the database refuses the delete while rows point at the
+/// target, so a delete that succeeds changed no referencing row.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// The referencing rows are deleted too (and, recursively, what depends on them).
+    Cascade,
+    /// The referencing rows' column is set to NULL.
+    SetNull,
+}
+
+/// How the keys of the referencing rows of one [`Dependent`] are planned: typed by their
+/// model, so each row is decoded and every key holding it (its instance and unique keys,
+/// every collection it is a member of through any of its columns) is planned.
+pub struct DependentRows<DB: Dialect>(pub(crate) crate::repo::PlanDependents<DB>);
+
+impl<DB: Dialect> DependentRows<DB> {
+    /// The planner of rows of model `M`.
+    pub const fn of<M: Model<Db = DB>>() -> Self {
+        Self(crate::repo::plan_dependents::<M>)
+    }
+}
+
+impl<DB: Dialect> std::fmt::Debug for DependentRows<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DependentRows")
+    }
 }
 
 /// The values of a row to insert (generated as `New<Model>`).

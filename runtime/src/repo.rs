@@ -1,6 +1,6 @@
 //! Generic repository operations on instances; generated `<Model>Repo` methods delegate here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 
 use futures::future::BoxFuture;
@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::key;
-use crate::model::{Collection, Footprint, Model, ModelInfo, NewModel, UniqueField};
+use crate::model::{Collection, Dependent, Model, ModelInfo, NewModel, OnDelete, UniqueField};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::read_through;
 use crate::relation::plan_refill;
@@ -164,23 +164,37 @@ async fn select_texts<DB: Dialect>(
     rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
 }
 
-/// Plans the eviction of every key that depends on row `id` of `model`: its many-to-many
+/// Rows already planned as deleted by one delete, as `(model, primary key text)`: a cycle
+/// of cascades (rows that point at each other) is followed once.
+pub(crate) type Visited = HashSet<(&'static str, String)>;
+
+/// Plans the keys of the rows of one model that reference a deleted row (see
+/// [`crate::DependentRows`]): `(plans, ctx, conn, dependent, referenced key text, visited)`.
+pub(crate) type PlanDependents<DB> = for<'a, 'c> fn(
+    &'c mut PlanSet<'a, DB>,
+    &'a Context<DB>,
+    &'c mut <DB as Database>::Connection,
+    &'static Dependent<DB>,
+    String,
+    &'c mut Visited,
+) -> BoxFuture<'c, Result<()>>;
+
+/// Plans the eviction of every key that depends on row `id` of `M`: its many-to-many
 /// memberships and, when `deleted`, the collections it owns and the rows that point at it
 /// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
 /// before the write, while the dependents still exist.
-fn plan_footprint<'a, 'c, DB: Dialect>(
-    plans: &'c mut PlanSet<'a, DB>,
-    ctx: &'a Context<DB>,
-    conn: &'c mut DB::Connection,
-    model: &'static ModelInfo,
-    footprint: &'static Footprint,
+fn plan_footprint<'a, 'c, M: Model>(
+    plans: &'c mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    conn: &'c mut <M::Db as Database>::Connection,
     id: String,
     deleted: bool,
+    visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
-        for &(collection, select) in footprint.joined {
-            let owners = select_texts(ctx, model, conn, select, &id).await?;
-            let (cache, plan) = plans.of(model)?;
+        for &(collection, select) in M::FOOTPRINT.joined {
+            let owners = select_texts(ctx, &M::INFO, conn, select, &id).await?;
+            let (cache, plan) = plans.of(&M::INFO)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
                 plan.evict(collection.key(&prefix, &owner));
@@ -189,19 +203,51 @@ fn plan_footprint<'a, 'c, DB: Dialect>(
         if !deleted {
             return Ok(());
         }
-        for &(members, collection) in footprint.owned {
+        for &(members, collection) in M::FOOTPRINT.owned {
             let (cache, plan) = plans.of(members)?;
             plan.evict(collection.key(&cache.prefix, &id));
         }
-        for dependent in footprint.dependents {
-            for child in select_texts(ctx, dependent.model, conn, dependent.select_ids, &id).await? {
-                let (cache, plan) = plans.of(dependent.model)?;
-                let key = key::primary(&cache.prefix, &child);
-                plan.evict(key);
-                if dependent.cascade {
-                    plan_footprint(plans, ctx, conn, dependent.model, (dependent.footprint)(), child, true).await?;
-                }
+        for dependent in M::FOOTPRINT.dependents {
+            (dependent.rows.0)(plans, ctx, conn, dependent, id.clone(), visited).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Plans the keys of the `M` rows that reference the deleted row `referenced` through
+/// `dependent`, selected before the delete: a cascaded row as if deleted itself (its
+/// instance key reads "does not exist", its unique keys are emptied, every collection it is
+/// a member of through any of its columns is refilled, and what depends on it follows); a
+/// row whose column is set to NULL has its instance and unique keys emptied and every
+/// collection it is a member of refilled (the one of the deleted owner included), and the
+/// many-to-many collections it is in emptied (its order may change).
+pub(crate) fn plan_dependents<'a, 'c, M: Model>(
+    plans: &'c mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    conn: &'c mut <M::Db as Database>::Connection,
+    dependent: &'static Dependent<M::Db>,
+    referenced: String,
+    visited: &'c mut Visited,
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        let query = <M::Db as Dialect>::bind_text(sqlx::query(dependent.select_rows), referenced);
+        let rows = fetch(ctx, &M::INFO, conn, query).await?;
+        let rows: Vec<M> = rows.iter().map(M::from_row).collect::<Result<_, _>>()?;
+        for row in rows {
+            let id = row.id().to_string();
+            let cascade = dependent.on_delete == OnDelete::Cascade;
+            if cascade && !visited.insert((M::INFO.name, id.clone())) {
+                continue;
             }
+            plan_row(plans, ctx, &row, RowEffect::Former)?;
+            let (cache, plan) = plans.of(&M::INFO)?;
+            let key = key::primary(&cache.prefix, row.id());
+            if cascade {
+                plan.fill::<M>(key, None);
+            } else {
+                plan.evict(key);
+            }
+            plan_footprint::<M>(plans, ctx, conn, id, cascade, visited).await?;
         }
         Ok(())
     })
@@ -270,7 +316,7 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
             plan_row(plans, ctx, before, RowEffect::Former)?;
         }
         if before.is_none_or(|before| !row.same_order(before)) {
-            plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, row.id().to_string(), false).await?;
+            plan_footprint::<M>(plans, ctx, conn, row.id().to_string(), false, &mut Visited::new()).await?;
         }
     }
     Ok(())
@@ -291,7 +337,8 @@ pub(crate) async fn delete_planned<'a, M: Model>(
     plans: &mut PlanSet<'a, M::Db>,
     id: &M::Id,
 ) -> Result<bool> {
-    plan_footprint(plans, ctx, conn, &M::INFO, &M::FOOTPRINT, id.to_string(), true).await?;
+    let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
+    plan_footprint::<M>(plans, ctx, conn, id.to_string(), true, &mut visited).await?;
     let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
         .await?
         .pop()

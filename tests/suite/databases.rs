@@ -1,7 +1,7 @@
 //! The databases the suite runs on: SQLite (a fresh file per test), PostgreSQL (a fresh
 //! schema per test) and MariaDB (a fresh database per test), each with the sample schema's
 //! repositories generated for its dialect by build.rs and its tables created with the
-//! generated `create_tables`. Every test's database is dropped when the test ends.
+//! generated `create_tables` (or empty, for the differential checker's schemas). Every test's database is dropped when the test ends.
 //!
 //! PostgreSQL and MariaDB are servers the machine runs; the tests find them through
 //! `AUTOCACHE_TEST_PG` and `AUTOCACHE_TEST_MYSQL`. A server that cannot be reached fails
@@ -19,8 +19,22 @@ pub trait TestDatabase: Dialect {
     /// The dialect's name, as printed in figures (`db=postgres`).
     const DIALECT: &'static str;
 
-    /// A fresh, empty database with the sample schema's tables, and what removes it.
-    fn open() -> impl Future<Output = (Pool<Self>, Cleanup)> + Send;
+    /// A fresh database without tables, and what removes it.
+    fn open_empty() -> impl Future<Output = (Pool<Self>, Cleanup)> + Send;
+
+    /// Creates the sample schema's tables (its generated `create_tables`).
+    fn create_sample_tables(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// A fresh database with the sample schema's tables, and what removes it.
+    fn open() -> impl Future<Output = (Pool<Self>, Cleanup)> + Send {
+        async {
+            let (pool, cleanup) = Self::open_empty().await;
+            Self::create_sample_tables(&pool)
+                .await
+                .unwrap_or_else(|error| panic!("create the sample tables on {}: {error}", Self::DIALECT));
+            (pool, cleanup)
+        }
+    }
 }
 
 /// Removes a test's database when dropped (also when the test panics).
@@ -58,8 +72,12 @@ pub mod sqlite {
     impl TestDatabase for Db {
         const DIALECT: &'static str = "sqlite";
 
-        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
-            let (pool, path) = crate::env::database().await;
+        async fn create_sample_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {
+            sample::create_tables(pool).await
+        }
+
+        async fn open_empty() -> (sqlx::Pool<Db>, Cleanup) {
+            let (pool, path) = crate::env::empty_database().await;
             let cleanup = Cleanup::new(move || {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -97,12 +115,13 @@ pub mod postgres {
     impl TestDatabase for Db {
         const DIALECT: &'static str = "postgres";
 
-        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
+        async fn create_sample_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {
+            sample::create_tables(pool).await
+        }
+
+        async fn open_empty() -> (sqlx::Pool<Db>, Cleanup) {
             SERVER
-                .open(
-                    |options: PgConnectOptions, schema| options.options([("search_path", schema)]),
-                    sample::create_tables,
-                )
+                .open(|options: PgConnectOptions, schema| options.options([("search_path", schema)]))
                 .await
         }
     }
@@ -135,12 +154,13 @@ pub mod mysql {
     impl TestDatabase for Db {
         const DIALECT: &'static str = "mysql";
 
-        async fn open() -> (sqlx::Pool<Db>, Cleanup) {
+        async fn create_sample_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {
+            sample::create_tables(pool).await
+        }
+
+        async fn open_empty() -> (sqlx::Pool<Db>, Cleanup) {
             SERVER
-                .open(
-                    |options: MySqlConnectOptions, database| options.database(database),
-                    sample::create_tables,
-                )
+                .open(|options: MySqlConnectOptions, database| options.database(database))
                 .await
         }
     }
@@ -166,14 +186,12 @@ struct Server {
 type ConnectOptionsOf<DB> = <<DB as sqlx::Database>::Connection as Connection>::Options;
 
 impl Server {
-    /// A fresh database (a schema on PostgreSQL) on this server holding the sample tables,
-    /// and what removes it: the pool's connections are pointed at it by `isolate`, the
-    /// tables made by `create_tables`. The process's first call also drops the
-    /// [`leftovers`] of killed runs.
+    /// A fresh, empty database (a schema on PostgreSQL) on this server, and what removes
+    /// it: the pool's connections are pointed at it by `isolate`. The process's first call
+    /// also drops the [`leftovers`] of killed runs.
     async fn open<DB>(
         &'static self,
         isolate: impl FnOnce(ConnectOptionsOf<DB>, &str) -> ConnectOptionsOf<DB>,
-        create_tables: impl AsyncFnOnce(&Pool<DB>) -> Result<(), sqlx::Error>,
     ) -> (Pool<DB>, Cleanup)
     where
         DB: sqlx::Database,
@@ -216,9 +234,6 @@ impl Server {
             .connect_with(isolate(options, &name))
             .await
             .unwrap_or_else(|error| panic!("connect to {url} ({name}): {error}"));
-        create_tables(&pool)
-            .await
-            .unwrap_or_else(|error| panic!("create the sample tables on {}: {error}", self.product));
         (pool, cleanup)
     }
 

@@ -56,6 +56,13 @@ pub fn unique_name(what: &str) -> String {
 
 /// A fresh SQLite database file with the sample schema's tables.
 pub async fn database() -> (sqlx::SqlitePool, PathBuf) {
+    let (pool, path) = empty_database().await;
+    autocache_generated::create_tables(&pool).await.expect("create tables");
+    (pool, path)
+}
+
+/// A fresh SQLite database file without tables.
+pub async fn empty_database() -> (sqlx::SqlitePool, PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.sqlite", unique_name("autocache-test")));
     let options = SqliteConnectOptions::new()
         .filename(&path)
@@ -68,7 +75,6 @@ pub async fn database() -> (sqlx::SqlitePool, PathBuf) {
         .connect_with(options)
         .await
         .expect("open sqlite");
-    autocache_generated::create_tables(&pool).await.expect("create tables");
     (pool, path)
 }
 
@@ -88,9 +94,22 @@ pub async fn env_on<DB: TestDatabase>(kind: Kind) -> Env<DB> {
 }
 
 /// Like [`env_on`], with protocol options.
-pub async fn env_on_with<DB: TestDatabase>(kind: Kind, mut options: Options) -> Env<DB> {
+pub async fn env_on_with<DB: TestDatabase>(kind: Kind, options: Options) -> Env<DB> {
+    context_on(kind, options, DB::open().await).await
+}
+
+/// Like [`env_on`], on a database without tables (the test creates its own).
+pub async fn empty_env<DB: TestDatabase>(kind: Kind) -> Env<DB> {
+    context_on(kind, Options::default(), DB::open_empty().await).await
+}
+
+/// A context on `pool` whose `default` and `other` backends are servers of `kind`.
+async fn context_on<DB: Dialect>(
+    kind: Kind,
+    mut options: Options,
+    (pool, database): (sqlx::Pool<DB>, Cleanup),
+) -> Env<DB> {
     options.key_namespace = format!("{}:", unique_name("t"));
-    let (pool, database) = DB::open().await;
     let builder = Context::builder(pool).options(options);
     let (builder, servers) = match kind {
         Kind::Memory => {

@@ -46,11 +46,14 @@ macro_rules! on_every_database {
 
 mod bad_input;
 mod bulk;
+mod cascades;
 mod collection_workload;
 mod collections;
 mod consistency;
 mod databases;
+mod differential;
 mod env;
+mod explained;
 mod fences;
 mod fixtures;
 mod instances;

@@ -1,0 +1,453 @@
+//! Writes, for build.rs, the differential checker's adapter of one schema: Rust source that
+//! drives the schema's generated repositories by random operations and compares every
+//! cached read they offer with a plain SQL read (see `tests/suite/differential.rs`, which
+//! holds everything that does not depend on the schema). Test code only: the user-facing
+//! generated code is not changed for it.
+
+use std::fmt::Write as _;
+
+use autocache_codegen::ir::{Field, FieldType, Model, ReverseKind, Schema};
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+
+/// The adapter module body for `schema`, whose generated repositories are `include!`d from
+/// `repositories` (a path relative to `OUT_DIR`).
+pub fn adapter(schema: &Schema, repositories: &str) -> String {
+    let mut ops: Vec<Op> = Vec::new();
+    for model in &schema.models {
+        ops.extend(model_ops(schema, model));
+        ops.extend(join_ops(schema, model));
+    }
+    let mut out = format!(
+        "pub mod repositories {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{repositories}\"));\n}}\n\
+         #[allow(unused_imports)]\nuse repositories::*;\n\
+         #[allow(unused_imports)]\nuse crate::differential::{{Tally, pick, pick_ids, pick_row, text, date, time, datetime}};\n\
+         use autocache::{{Context, Model as _}};\nuse rand::Rng;\nuse rand::rngs::StdRng;\n\n\
+         /// The schema's name, as printed in R11 lines.\npub const NAME: &str = \"{}\";\n\n",
+        schema.namespace
+    );
+    out.push_str("/// Creates the schema's tables.\npub async fn create_tables(pool: &sqlx::Pool<Db>) -> Result<(), sqlx::Error> {\n    repositories::create_tables(pool).await\n}\n\n");
+    // Loading: a few rounds of one insert per model (later rounds find their targets).
+    out.push_str("/// Loads a few rows into every table.\npub async fn load(ctx: &Context<Db>, rng: &mut StdRng) {\n    for _ in 0..3 {\n");
+    for (index, op) in ops.iter().enumerate() {
+        if op.insert {
+            let _ = writeln!(out, "        let _ = op_{index}(ctx, None, rng).await;");
+        }
+    }
+    out.push_str("    }\n}\n\n");
+    // The operations.
+    for (index, op) in ops.iter().enumerate() {
+        let _ = write!(
+            out,
+            "/// {}\n#[allow(unused_variables, unused_mut, clippy::all)]\nasync fn op_{index}(ctx: &Context<Db>, tx: Option<&mut autocache::Transaction<'_, Db>>, rng: &mut StdRng) -> autocache::Result<()> {{\n{}\n    Ok(())\n}}\n\n",
+            op.name, op.body
+        );
+    }
+    // One random step: an operation, or a transaction of a few that commits or rolls back.
+    let writes: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].writes).collect();
+    let _ = write!(
+        out,
+        "/// Runs one random operation (or a transaction of up to three); what it was.\n\
+         pub async fn step(ctx: &Context<Db>, rng: &mut StdRng) -> String {{\n\
+         \x20   if rng.random_bool(0.15) {{\n\
+         \x20       return transaction(ctx, rng).await;\n\
+         \x20   }}\n\
+         \x20   let op = rng.random_range(0..{count});\n\
+         \x20   crate::differential::outcome(OPS[op], &run(ctx, None, rng, op).await)\n\
+         }}\n\n\
+         /// A transaction of up to three writes that commits, or rolls back (always after a\n\
+         /// failed write); what it was.\n\
+         async fn transaction(ctx: &Context<Db>, rng: &mut StdRng) -> String {{\n\
+         \x20   let mut tx = match ctx.begin().await {{\n\
+         \x20       Ok(tx) => tx,\n\
+         \x20       Err(error) => return format!(\"begin failed: {{error}}\"),\n\
+         \x20   }};\n\
+         \x20   let mut done = Vec::new();\n\
+         \x20   let mut failed = false;\n\
+         \x20   for _ in 0..rng.random_range(1..=3) {{\n\
+         \x20       let (op, name) = WRITES[rng.random_range(0..WRITES.len())];\n\
+         \x20       let result = run(ctx, Some(&mut tx), rng, op).await;\n\
+         \x20       failed = result.is_err();\n\
+         \x20       done.push(crate::differential::outcome(name, &result));\n\
+         \x20       if failed {{\n\
+         \x20           break;\n\
+         \x20       }}\n\
+         \x20   }}\n\
+         \x20   crate::differential::finish(tx, done, !failed && rng.random_bool(0.6)).await\n\
+         }}\n\n\
+         /// Names of the operations.\npub const OPS: [&str; {count}] = [{names}];\n\n\
+         /// The operations that write (those a transaction runs).\nconst WRITES: [(usize, &str); {write_count}] = [{write_list}];\n\n\
+         /// Runs operation `op`.\npub async fn run(ctx: &Context<Db>, tx: Option<&mut autocache::Transaction<'_, Db>>, rng: &mut StdRng, op: usize) -> autocache::Result<()> {{\n    match op {{\n",
+        count = ops.len(),
+        names = ops
+            .iter()
+            .map(|op| format!("{:?}", op.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        write_count = writes.len(),
+        write_list = writes
+            .iter()
+            .map(|&i| format!("({i}, {:?})", ops[i].name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    for index in 0..ops.len() {
+        let _ = writeln!(out, "        {index} => op_{index}(ctx, tx, rng).await,");
+    }
+    out.push_str("        _ => unreachable!(\"operation numbers come from OPS\"),\n    }\n}\n\n");
+    out.push_str(&check(schema));
+    out
+}
+
+/// One generated operation.
+struct Op {
+    name: String,
+    body: String,
+    /// Whether it is an insert (the loader runs those).
+    insert: bool,
+    /// Whether it writes (a transaction may run it).
+    writes: bool,
+}
+
+fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
+    schema.models.iter().find(|m| m.name == name).expect("validated")
+}
+
+fn shout(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.to_shouty_snake_case())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// An expression of a random value of `field` (its Rust type, `Option` included); `None`
+/// for a relation whose target has no row yet makes the operation return early, so the
+/// expression may contain `?`-like early returns.
+fn value(schema: &Schema, field: &Field) -> String {
+    let base = match (&field.relation, &field.ty) {
+        (Some(relation), _) => {
+            let target = model(schema, &relation.target);
+            return if field.nullable {
+                format!(
+                    "if rng.random_bool(0.3) {{ None }} else {{ pick::<{}>(ctx, rng).await }}",
+                    target.name
+                )
+            } else {
+                format!(
+                    "match pick::<{}>(ctx, rng).await {{ Some(id) => id, None => return Ok(()) }}",
+                    target.name
+                )
+            };
+        }
+        (None, ty) => scalar(ty, field.unique || field.auto),
+    };
+    if field.nullable {
+        format!("if rng.random_bool(0.25) {{ None }} else {{ Some({base}) }}")
+    } else {
+        base
+    }
+}
+
+/// An expression of a random value of type `ty`: a few values (so orderings tie), many
+/// for unique columns (so inserts mostly succeed).
+fn scalar(ty: &FieldType, unique: bool) -> String {
+    let range = if unique { "0..1_000_000" } else { "0..4" };
+    match ty {
+        FieldType::SmallInt => format!("rng.random_range({}i16)", if unique { "0..30_000" } else { "0..4" }),
+        FieldType::Int | FieldType::PositiveInt => format!("rng.random_range({range}i32)"),
+        FieldType::BigInt => format!("rng.random_range({range}i64)"),
+        FieldType::Bool => "rng.random_bool(0.5)".into(),
+        FieldType::Float => format!("f64::from(rng.random_range({range}i32)) / 2.0"),
+        FieldType::String { max_length } => format!("text(rng, {max_length}, {unique})"),
+        FieldType::Text => format!("text(rng, 40, {unique})"),
+        FieldType::Bytes => "vec![rng.random_range(0..4u8)]".into(),
+        FieldType::Uuid => format!("sqlx::types::Uuid::from_u128(rng.random_range({range}u128))"),
+        FieldType::Date => "date(rng)".into(),
+        FieldType::Time => "time(rng)".into(),
+        FieldType::DateTime => "datetime(rng)".into(),
+        FieldType::Json => "serde_json::json!({ \"n\": rng.random_range(0..4) })".into(),
+    }
+}
+
+/// `tx.<call>` inside a transaction, else `<repo>.<call>` (the standalone API).
+fn either(tx_call: &str, repo_call: &str) -> String {
+    format!(
+        "    match tx {{\n        Some(tx) => {{ tx.{tx_call}.await?; }}\n        None => {{ {repo_call}.await?; }}\n    }}"
+    )
+}
+
+/// The id argument of a repository method taking a primary key of `model`.
+fn id_arg(model: &Model, id: &str) -> String {
+    match model.primary_key.ty {
+        FieldType::String { .. } | FieldType::Text => format!("{id}.as_str()"),
+        _ => format!("{id}.clone()"),
+    }
+}
+
+fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
+    let name = &m.name;
+    let repo = format!("{name}Repo::new(ctx)");
+    let pk = &m.primary_key;
+    let mut ops = Vec::new();
+    // insert
+    let mut new = String::new();
+    for field in std::iter::once(pk).chain(&m.fields).filter(|f| !f.auto) {
+        let mut expr = value(schema, field);
+        if field.default.is_some() && !field.nullable {
+            expr = format!("if rng.random_bool(0.3) {{ None }} else {{ Some({expr}) }}");
+        }
+        let _ = writeln!(new, "    let {} = {expr};", field.name);
+    }
+    let fields: Vec<&str> = std::iter::once(pk)
+        .chain(&m.fields)
+        .filter(|f| !f.auto)
+        .map(|f| f.name.as_str())
+        .collect();
+    let _ = write!(
+        new,
+        "    let new = New{name} {{ {} }};\n{}",
+        fields.join(", "),
+        either("insert(&new)", &format!("{repo}.insert(&new)"))
+    );
+    ops.push(Op {
+        name: format!("insert {name}"),
+        body: new,
+        insert: true,
+        writes: true,
+    });
+    // update: one field changed (a move between parents when it is a foreign key)
+    let mut update = format!("    let Some(mut row) = pick_row::<{name}>(ctx, rng).await else {{ return Ok(()) }};\n");
+    if !m.fields.is_empty() {
+        let _ = writeln!(update, "    match rng.random_range(0..{}) {{", m.fields.len());
+        for (i, field) in m.fields.iter().enumerate() {
+            let _ = writeln!(update, "        {i} => row.{} = {},", field.name, value(schema, field));
+        }
+        update.push_str("        _ => unreachable!(),\n    }\n");
+    }
+    update.push_str(&either("update(&row)", &format!("{repo}.update(&row)")));
+    ops.push(Op {
+        name: format!("update {name}"),
+        body: update,
+        insert: false,
+        writes: true,
+    });
+    // delete
+    let delete = format!(
+        "    let Some(id) = pick::<{name}>(ctx, rng).await else {{ return Ok(()) }};\n{}",
+        either(
+            &format!("delete::<{name}>(&id)"),
+            &format!("{repo}.delete({})", id_arg(m, "id"))
+        )
+    );
+    ops.push(Op {
+        name: format!("delete {name}"),
+        body: delete,
+        insert: false,
+        writes: true,
+    });
+    // bulk: the filter is a set of primary keys or a foreign key's value
+    let pk_variant = pk.name.to_upper_camel_case();
+    let mut filter = format!(
+        "    let filter = match rng.random_range(0..{}) {{\n        0 => {name}Filter::{pk_variant}In(pick_ids::<{name}>(ctx, rng, 3).await),\n",
+        1 + m.fields.iter().filter(|f| f.relation.is_some()).count()
+    );
+    for (i, field) in m.fields.iter().filter(|f| f.relation.is_some()).enumerate() {
+        let target = &field.relation.as_ref().expect("a relation").target;
+        let _ = writeln!(
+            filter,
+            "        {} => match pick::<{target}>(ctx, rng).await {{ Some(id) => {name}Filter::{}Eq(id), None => return Ok(()) }},",
+            i + 1,
+            field.name.to_upper_camel_case()
+        );
+    }
+    filter.push_str("        _ => unreachable!(),\n    };\n");
+    if !m.fields.is_empty() {
+        let mut update_where = filter.clone();
+        let _ = writeln!(
+            update_where,
+            "    let mut changes = {name}Changes::default();\n    match rng.random_range(0..{}) {{",
+            m.fields.len()
+        );
+        for (i, field) in m.fields.iter().enumerate() {
+            let _ = writeln!(
+                update_where,
+                "        {i} => changes.{} = Some({}),",
+                field.name,
+                value(schema, field)
+            );
+        }
+        update_where.push_str("        _ => unreachable!(),\n    }\n");
+        update_where.push_str(&either(
+            &format!("update_where::<{name}, _, _>(&filter, &changes)"),
+            &format!("{repo}.update_where(&filter, &changes)"),
+        ));
+        ops.push(Op {
+            name: format!("update_where {name}"),
+            body: update_where,
+            insert: false,
+            writes: true,
+        });
+    }
+    let delete_where = format!(
+        "{filter}{}",
+        either(
+            &format!("delete_where::<{name}, _>(&filter)"),
+            &format!("{repo}.delete_where(&filter)")
+        )
+    );
+    ops.push(Op {
+        name: format!("delete_where {name}"),
+        body: delete_where,
+        insert: false,
+        writes: true,
+    });
+    // evictions (as an LRU would): the row, and each collection it owns
+    let mut evict = format!(
+        "    let Some(id) = pick::<{name}>(ctx, rng).await else {{ return Ok(()) }};\n    let repo = {repo};\n    repo.evict({}).await?;\n",
+        id_arg(m, "id")
+    );
+    for accessor in accessors(schema, m) {
+        let _ = writeln!(evict, "    repo.evict_{}({}).await?;", accessor.name, id_arg(m, "id"));
+    }
+    ops.push(Op {
+        name: format!("evict {name}"),
+        body: evict,
+        insert: false,
+        writes: false,
+    });
+    ops
+}
+
+/// Many-to-many writes on each side of each relation `m` declares.
+fn join_ops(schema: &Schema, m: &Model) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for m2m in &m.many_to_many {
+        let target = model(schema, &m2m.target);
+        for (this, other, accessor, side) in [
+            (m, target, &m2m.name, shout(&[&m.name, &m2m.name])),
+            (target, m, &m2m.related_name, shout(&[&target.name, &m2m.related_name])),
+        ] {
+            let (s, o) = (&this.name, &other.name);
+            let head = format!(
+                "    let Some(id) = pick::<{s}>(ctx, rng).await else {{ return Ok(()) }};\n    let others = pick_ids::<{o}>(ctx, rng, 2).await;\n    let repo = {s}Repo::new(ctx);\n"
+            );
+            let id = id_arg(this, "id");
+            for (verb, change, call) in [
+                ("add", "Add(&others)", format!("repo.add_{accessor}({id}, &others)")),
+                (
+                    "remove",
+                    "Remove(&others)",
+                    format!("repo.remove_{accessor}({id}, &others)"),
+                ),
+                ("set", "Set(&others)", format!("repo.set_{accessor}({id}, &others)")),
+                ("clear", "Set(&[])", format!("repo.clear_{accessor}({id})")),
+            ] {
+                let body = format!(
+                    "{head}{}",
+                    either(
+                        &format!("join_write::<{s}, {o}>(&{side}_SIDE, &id, autocache::JoinChange::{change})"),
+                        &call
+                    )
+                );
+                ops.push(Op {
+                    name: format!("{verb}_{accessor} {s}"),
+                    body,
+                    insert: false,
+                    writes: true,
+                });
+            }
+        }
+    }
+    ops
+}
+
+/// A collection read a model's repository offers.
+struct Accessor {
+    /// The method (`books`).
+    name: String,
+    /// The member model.
+    members: String,
+    /// The collection constant.
+    collection: String,
+    /// Whether it reads at most one row (a reverse one-to-one).
+    one: bool,
+}
+
+/// Every collection read of `m`'s repository.
+fn accessors(schema: &Schema, m: &Model) -> Vec<Accessor> {
+    let mut out: Vec<Accessor> = m
+        .many_to_many
+        .iter()
+        .map(|m2m| Accessor {
+            name: m2m.name.clone(),
+            members: m2m.target.clone(),
+            collection: shout(&[&m.name, &m2m.name]),
+            one: false,
+        })
+        .collect();
+    for reverse in &m.reverse {
+        let source = model(schema, &reverse.source);
+        out.push(match reverse.kind {
+            ReverseKind::ManyToMany => Accessor {
+                name: reverse.name.clone(),
+                members: source.name.clone(),
+                collection: shout(&[&m.name, &reverse.name]),
+                one: false,
+            },
+            ReverseKind::Collection | ReverseKind::One => Accessor {
+                name: reverse.name.clone(),
+                members: source.name.clone(),
+                collection: shout(&[&source.name, "by", &reverse.field]),
+                one: reverse.kind == ReverseKind::One,
+            },
+        });
+    }
+    out
+}
+
+/// `check`: every cached read of every model compared with a plain read.
+fn check(schema: &Schema) -> String {
+    let mut out = String::from(
+        "/// Compares every cached read the repositories offer with a plain SQL read.\n#[allow(clippy::all, unused_variables)]\npub async fn check(ctx: &Context<Db>, tally: &mut Tally) {\n",
+    );
+    for m in &schema.models {
+        let name = &m.name;
+        let _ = writeln!(
+            out,
+            "    let rows = crate::differential::check_rows::<{name}>(ctx, tally).await;\n    let repo = {name}Repo::new(ctx);"
+        );
+        for field in m.fields.iter().filter(|f| f.unique) {
+            let arg = match field.ty {
+                FieldType::String { .. } | FieldType::Text => "value.as_str()",
+                _ => "value.clone()",
+            };
+            let value = if field.nullable {
+                format!("let Some(value) = &row.{} else {{ continue }};", field.name)
+            } else {
+                format!("let value = &row.{};", field.name)
+            };
+            let _ = writeln!(
+                out,
+                "    for row in &rows {{\n        {value}\n        tally.compare(|| format!(\"{name}::get_by_{f}({{value:?}})\"), repo.get_by_{f}({arg}).await, Some(row.clone()));\n    }}",
+                f = field.name
+            );
+        }
+        for accessor in accessors(schema, m) {
+            let (members, reader, collection) = (&accessor.members, &accessor.name, &accessor.collection);
+            let read = if accessor.one {
+                format!(
+                    "repo.{reader}({}).await.map(|one| one.into_iter().collect::<Vec<_>>())",
+                    id_arg(m, "row.id()")
+                )
+            } else {
+                format!("repo.{reader}({}).await", id_arg(m, "row.id()"))
+            };
+            let _ = writeln!(
+                out,
+                "    for row in &rows {{\n        let plain = crate::differential::members::<{members}, _>(ctx, &{collection}, row.id().clone()).await;\n        tally.compare(|| format!(\"{name}Repo::{reader}({{}})\", row.id()), {read}, plain);\n    }}"
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
