@@ -1,35 +1,117 @@
 //! `--breakdown`: where the time of a memcached hit goes, layer by layer, each layer
-//! measured interleaved with the bare client's plain get of the same key.
+//! measured interleaved with the bare client's plain get of the same key; and
+//! `--profile=<hit|bare|floor>`: one kind of read repeated, for `perf stat` or
+//! `valgrind --tool=callgrind` (see docs/performance.md).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use autocache::{Model, SharedBackend};
+use autocache::{Context, Model, SharedBackend};
 use autocache_generated::{Person, PersonRepo};
 use autocache_testkit::memcached::Memcached;
 use memcache::exp::{AsyncMetaClient, Get, Meta};
 
+use sqlx::Sqlite;
+
+use crate::floor::{Protocol, RawClient};
 use crate::measure::{Plan, Samples, Table, pair};
 use crate::setup::{self, Database};
 
 const LEASE: Duration = Duration::from_secs(5);
 
+/// A memcached server, a SQLite database, and 100 people cached through a context over it.
+struct Fixture {
+    server: Memcached,
+    /// Kept for the pool's file.
+    _db: Database,
+    backend: SharedBackend,
+    ctx: Context<Sqlite>,
+    /// The cached people's ids and keys.
+    hot: Vec<i64>,
+    keys: Vec<String>,
+}
+
+impl Fixture {
+    async fn start(label: &str) -> Fixture {
+        let server = Memcached::start();
+        let db = Database::create(1_000, label).await;
+        let url = format!("memcache://{}", server.addr());
+        let backend: SharedBackend = autocache::backend::connect(&url).await.expect("connect");
+        let ctx = setup::context(&db.pool, backend.clone(), label);
+        let hot: Vec<i64> = (1..=100).collect();
+        PersonRepo::new(&ctx).get_many(&hot).await.expect("warm");
+        let keys = hot
+            .iter()
+            .map(|id| autocache::repo::primary_key::<Person>(&ctx, id))
+            .collect();
+        Fixture {
+            server,
+            _db: db,
+            backend,
+            ctx,
+            hot,
+            keys,
+        }
+    }
+}
+
+/// What `--profile` repeats.
+#[derive(Clone, Copy)]
+pub enum Profiled {
+    /// `PersonRepo::get` hits.
+    Hit,
+    /// The bare memcache exp client's gets.
+    Bare,
+    /// The raw-socket `mg k v c` (P1's floor).
+    Floor,
+}
+
+impl Profiled {
+    /// The operation named on the command line.
+    pub fn parse(name: &str) -> Option<Profiled> {
+        match name {
+            "hit" => Some(Profiled::Hit),
+            "bare" => Some(Profiled::Bare),
+            "floor" => Some(Profiled::Floor),
+            _ => None,
+        }
+    }
+}
+
+/// `--profile`: the same set-up for every operation, then `calls` reads of 100 cached people
+/// of one kind, so that two runs' counters differ by `calls` times the difference per read.
+pub async fn profile(op: Profiled, calls: usize) {
+    let fixture = Fixture::start("profile").await;
+    let (hot, keys) = (&fixture.hot, &fixture.keys);
+    let people = PersonRepo::new(&fixture.ctx);
+    let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
+    let mut raw = RawClient::connect(Protocol::Memcached, &fixture.server.addr())
+        .await
+        .expect("raw client");
+    let start = Instant::now();
+    for i in 0..calls {
+        match op {
+            Profiled::Hit => {
+                black_box(people.get(hot[i % 100]).await.expect("get").expect("a hit"));
+            }
+            Profiled::Bare => {
+                black_box(client.get(&keys[i % 100]).send().await.expect("get"));
+            }
+            Profiled::Floor => {
+                black_box(raw.get(&keys[i % 100]).await.expect("raw get"));
+            }
+        }
+    }
+    println!("{calls} reads in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+}
+
 pub async fn run(plan: Plan) {
-    let server = Memcached::start();
-    let db = Database::create(1_000, "breakdown").await;
-    let url = format!("memcache://{}", server.addr());
-    let backend: SharedBackend = autocache::backend::connect(&url).await.expect("connect");
-    let ctx = setup::context(&db.pool, backend.clone(), "breakdown");
-    let people = PersonRepo::new(&ctx);
-    let hot: Vec<i64> = (1..=100).collect();
-    people.get_many(&hot).await.expect("warm");
-    let keys: Vec<String> = hot
-        .iter()
-        .map(|id| autocache::repo::primary_key::<Person>(&ctx, id))
-        .collect();
+    let fixture = Fixture::start("breakdown").await;
+    let (backend, ctx, hot, keys) = (&fixture.backend, &fixture.ctx, &fixture.hot, &fixture.keys);
+    let people = PersonRepo::new(ctx);
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let guarded = ctx.backend_for(&Person::INFO).expect("backend");
-    let client = AsyncMetaClient::connect(server.addr()).await.expect("client");
+    let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
     let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
     let mut table = Table::default();
 
@@ -89,7 +171,7 @@ pub async fn run(plan: Plan) {
         black_box(guarded.lookup(&refs, LEASE).await.expect("lookup"))
     });
     layer!("PersonRepo::get_many, 100", |_i| async {
-        black_box(people.get_many(&hot).await.expect("get_many"))
+        black_box(people.get_many(hot).await.expect("get_many"))
     });
     layer!("PersonRepo::books, 50", |_i| async {
         black_box(people.books(1).await.expect("books"))

@@ -1,16 +1,17 @@
 //! The data the benchmark reads: a SQLite file with the sample schema's tables (what the
-//! repositories run on), the same people in a PostgreSQL table (the sqlx baseline), and the
-//! contexts over the cache servers.
+//! repositories run on), the same people in a PostgreSQL schema (the sqlx baselines, and the
+//! writes of P9), and the contexts over the cache servers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use autocache::{CacheBackend, CacheError, Context, Lookup, Options, SharedBackend, Token};
+use autocache::{CacheBackend, CacheError, Context, Dialect, Lookup, Options, SharedBackend, Token};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{PgPool, Sqlite, SqlitePool};
+use sqlx::{PgPool, Pool, SqlitePool};
 
 /// Books of [`Data::author50`].
 pub const AUTHOR_BOOKS: usize = 50;
@@ -148,67 +149,104 @@ pub fn version_of(name: &str) -> u64 {
     name.rsplit(':').next().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// The same people in a PostgreSQL table of this process, dropped by [`PgTable::drop_table`].
-pub struct PgTable {
+/// The sample schema's repositories generated for PostgreSQL (by `build/postgres.rs`).
+pub mod pg {
+    include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+}
+
+/// Every run's PostgreSQL schema starts so; the rest is the process id.
+const PG_SCHEMA_PREFIX: &str = "autocache_bench_";
+
+/// A PostgreSQL schema of this process holding the sample tables and the same people as the
+/// SQLite file; dropped by [`PgSchema::drop_schema`] (and, if the run was killed, by the
+/// next run).
+pub struct PgSchema {
     /// A pool as `PgPool::connect` makes it: it pings a connection before handing it out.
     pub pool: PgPool,
     /// A pool that does not (`test_before_acquire(false)`): the select alone.
     pub pool_no_ping: PgPool,
-    pub select: String,
-    table: String,
+    /// A pool like `pool` whose commits do not wait for the WAL flush
+    /// (`synchronous_commit=off`): writes without the disk's latency and its noise.
+    pub pool_no_flush: PgPool,
+    /// The primary-key select of a person.
+    pub select: &'static str,
+    name: String,
 }
 
-impl PgTable {
-    pub async fn create(url: &str, persons: i64) -> Result<PgTable, sqlx::Error> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+impl PgSchema {
+    /// Drops the schemas of earlier runs whose process is gone, then creates this run's with
+    /// the sample tables and people `1..=persons`.
+    pub async fn create(url: &str, persons: i64) -> Result<PgSchema, sqlx::Error> {
+        let options: PgConnectOptions = url.parse()?;
+        let admin = pg_pool(options.clone(), true).await?;
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)")
+                .bind(PG_SCHEMA_PREFIX)
+                .fetch_all(&admin)
+                .await?;
+        let name = format!("{PG_SCHEMA_PREFIX}{}", std::process::id());
+        for schema in existing.iter().filter(|schema| **schema == name || is_leftover(schema)) {
+            drop_pg_schema(&admin, schema).await?;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
+            .execute(&admin)
             .await?;
-        let table = format!("autocache_bench_person_{}", std::process::id());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL)"
-        )))
-        .execute(&pool)
-        .await?;
-        let ids: Vec<i64> = (1..=persons).collect();
-        let names: Vec<String> = ids.iter().map(|&p| initial_name(p)).collect();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {table} (id, name) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[])"
-        )))
-        .bind(&ids)
-        .bind(&names)
-        .execute(&pool)
-        .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+        admin.close().await;
+        let options = options.options([("search_path", name.as_str())]);
+        let pool = pg_pool(options.clone(), true).await?;
+        pg::create_tables(&pool).await?;
+        sqlx::query("INSERT INTO person (name) SELECT n::text || ':0' FROM generate_series(1, $1) AS n")
+            .bind(persons)
             .execute(&pool)
             .await?;
-        let select = format!("SELECT id, name FROM {table} WHERE id = $1");
-        let pool_no_ping = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
-        Ok(PgTable {
+        sqlx::raw_sql("ANALYZE person").execute(&pool).await?;
+        Ok(PgSchema {
             pool,
-            pool_no_ping,
-            select,
-            table,
+            pool_no_ping: pg_pool(options.clone(), false).await?,
+            pool_no_flush: pg_pool(options.options([("synchronous_commit", "off")]), true).await?,
+            select: "SELECT id, name FROM person WHERE id = $1",
+            name,
         })
     }
 
-    pub async fn drop_table(self) {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", self.table)))
-            .execute(&self.pool)
-            .await;
-        self.pool.close().await;
-        self.pool_no_ping.close().await;
+    /// Drops the schema and closes the pools.
+    pub async fn drop_schema(self) {
+        let _ = drop_pg_schema(&self.pool, &self.name).await;
+        for pool in [self.pool, self.pool_no_ping, self.pool_no_flush] {
+            pool.close().await;
+        }
     }
 }
 
+/// A pool of 4 connections; `ping`: whether it tests a connection before handing it out.
+async fn pg_pool(options: PgConnectOptions, ping: bool) -> Result<PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .test_before_acquire(ping)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+}
+
+async fn drop_pg_schema(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Whether `schema` is a run's whose process is gone (the server is on this machine).
+fn is_leftover(schema: &str) -> bool {
+    schema
+        .strip_prefix(PG_SCHEMA_PREFIX)
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// A context whose `default` and `other` backends are both `backend`, keys under `namespace`.
-pub fn context(pool: &SqlitePool, backend: SharedBackend, namespace: &str) -> Context<Sqlite> {
+pub fn context<DB: Dialect>(pool: &Pool<DB>, backend: SharedBackend, namespace: &str) -> Context<DB> {
     let options = Options {
         key_namespace: format!("{namespace}:"),
         ..Options::default()
