@@ -390,8 +390,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         fills.extend(new_unique.iter().cloned());
         fills
     };
-    let mut update_releases = old_unique.clone();
-    update_releases.extend(joined.iter().cloned());
+    let update_releases = old_unique.clone();
     let mut writes = vec![
         WriteEffect {
             op: "insert".into(),
@@ -403,7 +402,11 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         WriteEffect {
             op: "update".into(),
             fills: fills_row(),
-            refills: memberships.iter().map(|k| format!("{k}, old and new owner")).collect(),
+            refills: memberships
+                .iter()
+                .map(|k| format!("{k}, old and new owner"))
+                .chain(joined.iter().cloned())
+                .collect(),
             releases: update_releases,
             notes: Vec::new(),
         },

@@ -392,7 +392,14 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 (j.owner_column, &j.owner.primary_key.ty),
                 (j.member_column, &model.primary_key.ty),
             );
-            json!({ "collection": j.collection.const_name, "sql": rust_str(&sql) })
+            let members = sql::members_through_text(
+                dialect,
+                model,
+                j.through,
+                (j.member_column, j.owner_column),
+                &j.owner.primary_key.ty,
+            );
+            json!({ "collection": j.collection.const_name, "sql": rust_str(&sql), "members": rust_str(&members) })
         })
         .collect();
     // Restrict dependents are left out: the database refuses the delete while they exist.

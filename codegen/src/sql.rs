@@ -189,6 +189,36 @@ pub fn members_through(
     member_column: &str,
     owner_column: &str,
 ) -> String {
+    paired_rows(
+        dialect,
+        members,
+        through,
+        (member_column, owner_column),
+        &placeholder(dialect, 1),
+    )
+}
+
+/// Like [`members_through`], the owner key bound as text (of primary-key type `owner_ty`),
+/// as footprint statements bind it: a writer re-reads the collections a row is in.
+pub fn members_through_text(
+    dialect: Dialect,
+    members: &Model,
+    through: &str,
+    (member_column, owner_column): (&str, &str),
+    owner_ty: &FieldType,
+) -> String {
+    let owner = key_param(dialect, owner_ty);
+    paired_rows(dialect, members, through, (member_column, owner_column), &owner)
+}
+
+/// The rows of `members` paired in `through` with `owner` (an SQL expression), in order.
+fn paired_rows(
+    dialect: Dialect,
+    members: &Model,
+    through: &str,
+    (member_column, owner_column): (&str, &str),
+    owner: &str,
+) -> String {
     let q = |ident: &str| quote(dialect, ident);
     let list = columns(members)
         .iter()
@@ -196,13 +226,12 @@ pub fn members_through(
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT {list} FROM {} m JOIN {} j ON j.{} = m.{} WHERE j.{} = {}{}",
+        "SELECT {list} FROM {} m JOIN {} j ON j.{} = m.{} WHERE j.{} = {owner}{}",
         q(&members.table),
         q(through),
         q(member_column),
         q(&members.primary_key.column),
         q(owner_column),
-        placeholder(dialect, 1),
         order_by(dialect, members, "m.")
     )
 }

@@ -154,10 +154,11 @@ impl autocache::Model for Person {
             (&<Book as autocache::Model>::INFO, &PERSON_EDITED),
         ],
         joined: &[
-            (
-                &BOOK_EDITORS,
-                "SELECT CAST(\"book_id\" AS TEXT) FROM \"book_editors\" WHERE \"person_id\" = ?",
-            ),
+            autocache::Joined {
+                collection: &BOOK_EDITORS,
+                owners: "SELECT CAST(\"book_id\" AS TEXT) FROM \"book_editors\" WHERE \"person_id\" = ?",
+                members: "SELECT m.\"id\", m.\"name\" FROM \"person\" m JOIN \"book_editors\" j ON j.\"person_id\" = m.\"id\" WHERE j.\"book_id\" = ? ORDER BY m.\"id\" ASC",
+            },
         ],
         dependents: &[
             autocache::Dependent {
@@ -362,7 +363,7 @@ impl<'a> PersonRepo<'a> {
     ///
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Person:9cc002a8:pk:<id>`
-    /// - empties `sample:Person:9cc002a8:rel.Book.editors:<each paired Book> (if ordering fields changed)`
+    /// - refills from the database `sample:Person:9cc002a8:rel.Book.editors:<each paired Book> (if ordering fields changed)`
     pub async fn update(&self, row: &Person) -> autocache::Result<Option<Person>> {
         autocache::repo::update(self.ctx, row).await
     }
@@ -607,10 +608,11 @@ impl autocache::Model for Book {
             (&<Volume as autocache::Model>::INFO, &VOLUME_BY_BOOK),
         ],
         joined: &[
-            (
-                &PERSON_EDITED,
-                "SELECT CAST(\"person_id\" AS TEXT) FROM \"book_editors\" WHERE \"book_id\" = ?",
-            ),
+            autocache::Joined {
+                collection: &PERSON_EDITED,
+                owners: "SELECT CAST(\"person_id\" AS TEXT) FROM \"book_editors\" WHERE \"book_id\" = ?",
+                members: "SELECT m.\"id\", m.\"title\", m.\"author_id\", m.\"rank\" FROM \"book\" m JOIN \"book_editors\" j ON j.\"book_id\" = m.\"id\" WHERE j.\"person_id\" = ? ORDER BY m.\"rank\" DESC, m.\"title\" ASC, m.\"id\" ASC",
+            },
         ],
         dependents: &[
             autocache::Dependent {
@@ -957,7 +959,7 @@ impl<'a> BookRepo<'a> {
     /// After commit (keys locked before commit, so no older fill can land):
     /// - writes through `sample:Book:d831483a:pk:<id>`
     /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person), old and new owner`
-    /// - empties `sample:Book:d831483a:rel.Person.edited:<each paired Person> (if ordering fields changed)`
+    /// - refills from the database `sample:Book:d831483a:rel.Person.edited:<each paired Person> (if ordering fields changed)`
     pub async fn update(&self, row: &Book) -> autocache::Result<Option<Book>> {
         autocache::repo::update(self.ctx, row).await
     }

@@ -63,7 +63,7 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
 
 /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
 /// Writes through the instance and new unique keys of exactly those rows, empties their old
-/// unique keys, refills the collections of their old and new owners, and empties the
+/// unique keys, refills the collections of their old and new owners, and re-sorts the
 /// many-to-many collections of rows whose ordering fields changed.
 pub async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
     ctx: &Context<M::Db>,

@@ -28,8 +28,8 @@ pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
 pub use model::{
-    Changes, Collection, Dependent, DependentRows, Filter, Footprint, Holds, Membership, Model, ModelInfo, ModelSql,
-    NewModel, OnDelete, UniqueField,
+    Changes, Collection, Dependent, DependentRows, Filter, Footprint, Holds, Joined, Membership, Model, ModelInfo,
+    ModelSql, NewModel, OnDelete, UniqueField,
 };
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};

@@ -156,11 +156,22 @@ pub type BindOwner<M> = fn(&M, SqlQuery<<M as Model>::Db>) -> SqlQuery<<M as Mod
 pub struct Footprint<DB: Dialect> {
     /// Collections owned by the row: `(member model, collection)`.
     pub owned: &'static [(&'static ModelInfo, &'static Collection)],
-    /// Many-to-many collections the row is a member of: `(collection, select of the
-    /// owners' primary keys as text, binding this row's primary key as text)`.
-    pub joined: &'static [(&'static Collection, &'static str)],
+    /// Many-to-many collections the row is a member of.
+    pub joined: &'static [Joined],
     /// Rows of other models that point at this one.
     pub dependents: &'static [Dependent<DB>],
+}
+
+/// A many-to-many collection that a row is a member of, as its footprint finds it.
+#[derive(Debug)]
+pub struct Joined {
+    /// The collection (on the other side of the join table).
+    pub collection: &'static Collection,
+    /// Selects the owners' primary keys as text, binding this row's primary key as text.
+    pub owners: &'static str,
+    /// Selects one owner's members (rows of this model) in order, binding the owner's
+    /// primary key as text: the writer re-sorts the collection with it after commit.
+    pub members: &'static str,
 }
 
 /// Rows of another model that reference a model through a foreign key or one-to-one whose

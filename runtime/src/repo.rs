@@ -179,8 +179,9 @@ pub(crate) type PlanDependents<DB> = for<'a, 'c> fn(
     &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>>;
 
-/// Plans the eviction of every key that depends on row `id` of `M`: its many-to-many
-/// memberships and, when `deleted`, the collections it owns and the rows that point at it
+/// Plans every key that depends on row `id` of `M`: its many-to-many memberships
+/// (re-sorted after commit, or emptied when `deleted`) and, when `deleted`, the collections
+/// it owns and the rows that point at it
 /// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
 /// before the write, while the dependents still exist.
 fn plan_footprint<'a, 'c, M: Model>(
@@ -192,12 +193,25 @@ fn plan_footprint<'a, 'c, M: Model>(
     visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
-        for &(collection, select) in M::FOOTPRINT.joined {
-            let owners = select_texts(ctx, &M::INFO, conn, select, &id).await?;
+        for joined in M::FOOTPRINT.joined {
+            let owners = select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?;
             let (cache, plan) = plans.of(&M::INFO)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
-                plan.evict(collection.key(&prefix, &owner));
+                if deleted {
+                    plan.evict(joined.collection.key(&prefix, &owner));
+                    continue;
+                }
+                // The row stays but its ordering fields changed: re-sort (re-read after
+                // commit), so the next read of the collection costs no query.
+                let text = owner.clone();
+                let members = async move {
+                    let query = <M::Db as Dialect>::bind_text(sqlx::query(joined.members), text);
+                    let mut conn = ctx.pool().acquire().await?;
+                    let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
+                    rows.iter().map(|r| Ok(M::from_row(r)?)).collect::<Result<Vec<M>>>()
+                };
+                plan_refill(plan, &prefix, joined.collection, &owner, members);
             }
         }
         if !deleted {
@@ -324,8 +338,8 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 
 /// Updates every column of a row by primary key; `None` if no such row. Writes through
 /// `<prefix>:pk:<id>` and the new unique-field keys, empties the old ones, refills the
-/// collections of its old and new owners and, when its ordering fields changed, empties the
-/// many-to-many collections it is in (they must be re-sorted).
+/// collections of its old and new owners and, when its ordering fields changed, re-sorts the
+/// many-to-many collections it is in (re-read after commit).
 pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
     write_alone!(ctx, &M::INFO, "update", |tx| tx.update(row))
 }
