@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, cache_for};
 use crate::protocol::{WritePlan, read_through};
-use crate::repo::{fetch, get_many};
+use crate::repo::{fetch, fetch_rows, get_many};
 use crate::transaction::write_alone;
 
 /// A value that can be bound to a statement and written into a key.
@@ -35,9 +35,7 @@ pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
     collection: &Collection,
     owner: O,
 ) -> Result<Vec<M>> {
-    let mut conn = ctx.pool().acquire().await?;
-    let rows = fetch(ctx, &M::INFO, &mut conn, sqlx::query(collection.select).bind(owner)).await?;
-    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+    fetch_rows::<M>(ctx, sqlx::query(collection.select).bind(owner)).await
 }
 
 /// Reads the members of `collection` owned by `owner`, in the members' ordering.

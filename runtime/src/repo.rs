@@ -29,6 +29,13 @@ pub(crate) async fn fetch<DB: Dialect>(
     Ok(DB::fetch_all(conn, query).await?)
 }
 
+/// Runs `query` on a connection of the pool, counted for `M`, and decodes every row.
+pub(crate) async fn fetch_rows<M: Model>(ctx: &Context<M::Db>, query: SqlQuery<M::Db>) -> Result<Vec<M>> {
+    let mut conn = ctx.pool().acquire().await?;
+    let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
+    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+}
+
 /// Selects the rows with these primary keys, in one statement.
 pub(crate) async fn select_by_ids<M: Model>(
     ctx: &Context<M::Db>,
@@ -143,9 +150,7 @@ fn plan_row<'a, M: Model>(
         let row = row.clone();
         let members = async move {
             let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
-            let mut conn = ctx.pool().acquire().await?;
-            let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
-            rows.iter().map(|r| Ok(M::from_row(r)?)).collect::<Result<Vec<M>>>()
+            fetch_rows::<M>(ctx, query).await
         };
         plan_refill(plan, &prefix, membership.collection, &membership.owner, members);
     }
@@ -207,9 +212,7 @@ fn plan_footprint<'a, 'c, M: Model>(
                 let text = owner.clone();
                 let members = async move {
                     let query = <M::Db as Dialect>::bind_text(sqlx::query(joined.members), text);
-                    let mut conn = ctx.pool().acquire().await?;
-                    let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
-                    rows.iter().map(|r| Ok(M::from_row(r)?)).collect::<Result<Vec<M>>>()
+                    fetch_rows::<M>(ctx, query).await
                 };
                 plan_refill(plan, &prefix, joined.collection, &owner, members);
             }
