@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, join_all};
 use sqlx::Pool;
 
-use crate::backend::{CacheError, SharedBackend};
+use crate::backend::{CacheBackend, CacheError, SharedBackend};
 use crate::db::{Dialect, SqlQuery};
 
 /// How soon a process retries delivering to a server it could not reach.
@@ -154,10 +154,9 @@ impl Fence {
         let scopes = backends
             .iter()
             .flat_map(|(name, backend)| {
-                backend
-                    .servers()
+                scopes(name, backend.as_ref())
                     .into_iter()
-                    .map(move |server| (scope(name, &server), SharedBackend::clone(backend)))
+                    .map(move |scope| (scope, SharedBackend::clone(backend)))
             })
             .collect();
         Self {
@@ -177,11 +176,7 @@ impl Fence {
     }
 
     fn now(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-
-    fn at(&self, since_base: Duration) -> u64 {
-        since_base.as_nanos() as u64
+        nanos(self.base.elapsed())
     }
 
     /// Whether the lease is held with nothing blocked and no renewal due: the hit path.
@@ -298,8 +293,8 @@ impl Fence {
             self.any_blocked.store(retry_soon, Ordering::Release);
         }
         let next = if retry_soon { RETRY } else { self.lease / 2 };
-        self.valid_until.store(started + self.at(self.lease), Ordering::Release);
-        self.renew_after.store(started + self.at(next), Ordering::Release);
+        self.valid_until.store(started + nanos(self.lease), Ordering::Release);
+        self.renew_after.store(started + nanos(next), Ordering::Release);
     }
 
     /// Deletes each (scope, key) on its server, the servers in parallel; the scopes whose
@@ -376,7 +371,17 @@ impl Fence {
     }
 }
 
-/// The fence scope of `server` of backend `name`.
-pub(crate) fn scope(name: &str, server: &str) -> String {
-    format!("{name}@{server}")
+/// The fence scopes of `backend`, configured as `name`: `<name>@<server>` for each of its
+/// servers, in the order of [`CacheBackend::servers`].
+pub(crate) fn scopes(name: &str, backend: &dyn CacheBackend) -> Vec<String> {
+    backend
+        .servers()
+        .iter()
+        .map(|server| format!("{name}@{server}"))
+        .collect()
+}
+
+/// A duration as the nanoseconds the lease's atomics hold.
+fn nanos(duration: Duration) -> u64 {
+    duration.as_nanos() as u64
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use futures::future::join_all;
 
 use super::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
-use crate::fence::{Fence, Undelivered, scope};
+use crate::fence::{Fence, Undelivered, scopes};
 use crate::stats::Stats;
 
 /// A backend with deadlines and a fence lease.
@@ -37,7 +37,7 @@ impl Guarded {
         stats: Arc<Stats>,
         fence: Option<Arc<Fence>>,
     ) -> Self {
-        let scopes = inner.servers().iter().map(|server| scope(name, server)).collect();
+        let scopes = scopes(name, inner.as_ref());
         let fence = fence.filter(|_| inner.shared());
         Self {
             inner,
@@ -83,41 +83,52 @@ impl Guarded {
         admitted
     }
 
-    fn scope_of(&self, key: &str) -> &str {
-        let index = if self.scopes.len() == 1 {
-            0
-        } else {
-            self.inner.server_for(key)
-        };
-        self.scopes.get(index).map_or("", String::as_str)
+    /// The index of the server of `key` (into `scopes`).
+    fn server_of(&self, key: &str) -> usize {
+        match self.scopes.len() {
+            0 | 1 => 0,
+            servers => self.inner.server_for(key).min(servers - 1),
+        }
     }
 
-    /// The indices of `keys` grouped by server.
-    fn by_server(&self, keys: &[&str]) -> Vec<Vec<usize>> {
-        if self.scopes.len() <= 1 {
-            return vec![(0..keys.len()).collect()];
-        }
-        let mut groups = vec![Vec::new(); self.scopes.len()];
+    fn scope_of(&self, key: &str) -> &str {
+        self.scopes.get(self.server_of(key)).map_or("", String::as_str)
+    }
+
+    /// Runs `op` on each server's share of `keys`, the servers in parallel; then the keys
+    /// of every share `op` did not answer (`None`) become invalidations that did not reach
+    /// their server (nothing for a backend no other process shares). Returns each share's
+    /// indices into `keys` with its answer, and those missed keys.
+    async fn per_server<'k, T, F, Fut>(
+        &self,
+        keys: &[&'k str],
+        op: F,
+    ) -> (Vec<(Vec<usize>, Option<T>)>, Vec<Undelivered>)
+    where
+        F: Fn(Vec<&'k str>) -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let mut groups = vec![Vec::new(); self.scopes.len().max(1)];
         for (index, key) in keys.iter().enumerate() {
-            groups[self.inner.server_for(key).min(self.scopes.len() - 1)].push(index);
+            groups[self.server_of(key)].push(index);
         }
         groups.retain(|group| !group.is_empty());
-        groups
-    }
-
-    /// What `indices` of `keys` are, as invalidations that did not reach their server
-    /// (nothing for a backend no other process shares).
-    fn missed(&self, keys: &[&str], indices: &[usize]) -> Vec<Undelivered> {
-        if self.fence.is_none() {
-            return Vec::new();
+        let answers = join_all(
+            groups
+                .iter()
+                .map(|indices| op(indices.iter().map(|&index| keys[index]).collect())),
+        )
+        .await;
+        let mut missed = Vec::new();
+        for (indices, answer) in groups.iter().zip(&answers) {
+            if answer.is_none() && self.fence.is_some() {
+                missed.extend(indices.iter().map(|&index| Undelivered {
+                    scope: self.scope_of(keys[index]).to_owned(),
+                    key: keys[index].to_owned(),
+                }));
+            }
         }
-        indices
-            .iter()
-            .map(|&index| Undelivered {
-                scope: self.scope_of(keys[index]).to_owned(),
-                key: keys[index].to_owned(),
-            })
-            .collect()
+        (groups.into_iter().zip(answers).collect(), missed)
     }
 
     /// Locks each key as [`CacheBackend::lock`], server by server: the token of each key
@@ -128,24 +139,18 @@ impl Guarded {
         marker: &[u8],
         ttl: Duration,
     ) -> (Vec<Option<Token>>, Vec<Undelivered>) {
-        let groups = self.by_server(keys);
-        let attempts = groups.iter().map(|indices| async move {
-            let asked: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
-            match self.call(self.inner.lock(&asked, marker, ttl)).await {
-                Ok(tokens) if tokens.len() == asked.len() => Some(tokens),
-                Ok(_) | Err(_) => None,
-            }
-        });
-        let mut tokens = vec![None; keys.len()];
-        let mut missed = Vec::new();
-        for (indices, answer) in groups.iter().zip(join_all(attempts).await) {
-            match answer {
-                Some(locked) => {
-                    for (&index, token) in indices.iter().zip(locked) {
-                        tokens[index] = Some(token);
-                    }
+        let (answers, missed) = self
+            .per_server(keys, |asked| async move {
+                match self.call(self.inner.lock(&asked, marker, ttl)).await {
+                    Ok(tokens) if tokens.len() == asked.len() => Some(tokens),
+                    Ok(_) | Err(_) => None,
                 }
-                None => missed.extend(self.missed(keys, indices)),
+            })
+            .await;
+        let mut tokens = vec![None; keys.len()];
+        for (indices, locked) in answers {
+            for (index, token) in indices.into_iter().zip(locked.into_iter().flatten()) {
+                tokens[index] = Some(token);
             }
         }
         (tokens, missed)
@@ -153,20 +158,12 @@ impl Guarded {
 
     /// Evicts each key, server by server; returns the keys whose server did not confirm.
     pub(crate) async fn evict_each(&self, keys: &[&str]) -> Vec<Undelivered> {
-        if keys.is_empty() {
-            return Vec::new();
-        }
-        let groups = self.by_server(keys);
-        let attempts = groups.iter().map(|indices| async move {
-            let asked: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
-            self.call(self.inner.evict(&asked)).await.is_ok()
-        });
-        let mut missed = Vec::new();
-        for (indices, done) in groups.iter().zip(join_all(attempts).await) {
-            if !done {
-                missed.extend(self.missed(keys, indices));
-            }
-        }
+        let (_, missed) = self
+            .per_server(
+                keys,
+                |asked| async move { self.call(self.inner.evict(&asked)).await.ok() },
+            )
+            .await;
         missed
     }
 }
