@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::SchemaErrors;
 use crate::ir::{Dialect, Schema};
+use crate::lock::{self, LockError};
 use crate::{format, plan, render, validate, write};
 
 /// Anything that stops generation.
@@ -28,6 +29,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The schema's lock file cannot be read.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// `compile` was called outside a build script and without `out_dir`.
     #[error("no output directory: call Config::out_dir or run from build.rs (OUT_DIR unset)")]
     NoOutDir,
@@ -39,6 +43,19 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     dialect: Option<Dialect>,
     remove_stale: bool,
+    lock: LockFile,
+}
+
+/// Where the retired digests come from.
+#[derive(Clone, Debug, Default)]
+enum LockFile {
+    /// The lock file next to the schema ([`lock::path_for`]).
+    #[default]
+    NextToSchema,
+    /// This file.
+    At(PathBuf),
+    /// None: no key of an earlier version is evicted.
+    Ignored,
 }
 
 impl Config {
@@ -67,7 +84,24 @@ impl Config {
         self
     }
 
-    /// Reads and validates the schema at `path`.
+    /// Reads retired digests from the lock file at `path` (`None`: from none, so writes
+    /// evict only the current version's keys) instead of the one next to the schema.
+    pub fn lock_file(&mut self, path: Option<impl Into<PathBuf>>) -> &mut Self {
+        self.lock = path.map_or(LockFile::Ignored, |path| LockFile::At(path.into()));
+        self
+    }
+
+    /// The lock file this configuration reads for the schema at `schema`, if any.
+    pub fn lock_path(&self, schema: &Path) -> Option<PathBuf> {
+        match &self.lock {
+            LockFile::NextToSchema => Some(lock::path_for(schema)),
+            LockFile::At(path) => Some(path.clone()),
+            LockFile::Ignored => None,
+        }
+    }
+
+    /// Reads and validates the schema at `path`, with its models' retired digests from the
+    /// lock file.
     pub fn load(&self, path: &Path) -> Result<Schema, Error> {
         let source = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
@@ -76,6 +110,9 @@ impl Config {
         let mut schema = validate::load_bytes(&source, &path.display().to_string())?;
         if let Some(dialect) = self.dialect {
             schema.dialect = dialect;
+        }
+        if let Some(lock_path) = self.lock_path(path) {
+            lock::read(&lock_path)?.apply(&mut schema);
         }
         Ok(schema)
     }
@@ -106,6 +143,9 @@ impl Config {
         if build_script_out.is_some() {
             for path in paths {
                 println!("cargo:rerun-if-changed={}", path.as_ref().display());
+                if let Some(lock_path) = self.lock_path(path.as_ref()) {
+                    println!("cargo:rerun-if-changed={}", lock_path.display());
+                }
             }
         }
         let out_dir = self.out_dir.clone().or(build_script_out).ok_or(Error::NoOutDir)?;

@@ -10,6 +10,9 @@ pub struct Schema {
     pub namespace: String,
     /// SQL dialect the code is generated for (`database:`; default `sqlite`).
     pub dialect: Dialect,
+    /// How long a rolling deploy may take, in seconds (`rollout:`; default 900): while a
+    /// process is younger, its writes also evict the keys of its models' retired digests.
+    pub rollout_secs: u64,
     /// Models in the order the file declares them.
     pub models: Vec<Model>,
 }
@@ -40,6 +43,9 @@ pub struct Model {
     /// Eight hex digits of SHA-256 over everything that shapes the cached bytes; part of
     /// every key, so a schema change never reads old bytes.
     pub digest: String,
+    /// Digests of the model's earlier versions whose processes may still run during a
+    /// rolling deploy (from the schema's lock file, see [`crate::lock`]; empty without one).
+    pub retired: Vec<String>,
     /// The primary key column.
     pub primary_key: Field,
     /// Every other column, in declaration order (foreign keys included, as `<name>_id`).

@@ -3,7 +3,8 @@
 //!
 //! Pipeline, one module per stage: [`parse`] → [`validate`] (into the [`ir`]) →
 //! [`plan`] (cache keys and invalidations) → [`render`] (handlebars templates) →
-//! [`format`] (prettyplease + `@generated` header) → [`write`] (only what changed).
+//! [`format`] (prettyplease + `@generated` header) → [`write`] (only what changed). The
+//! [`lock`] file next to a schema carries each model's retired key digests into the code.
 //!
 //! From `build.rs`:
 //! ```no_run
@@ -15,6 +16,7 @@ pub mod ddl;
 pub mod diagnostic;
 pub mod format;
 pub mod ir;
+pub mod lock;
 pub mod parse;
 pub mod plan;
 pub mod render;

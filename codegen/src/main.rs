@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use autocache_codegen::ir::Dialect;
-use autocache_codegen::{Config, Error, ddl, plan, write};
+use autocache_codegen::{Config, Error, ddl, lock, plan, write};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Generates typed, cached Rust repositories from an autocache schema.
@@ -17,7 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Writes the generated code into a directory (only files that changed).
+    /// Writes the generated code into a directory (only files that changed), after bringing
+    /// the schema's lock file (`<schema>.lock`: each model's current and retired key digests)
+    /// up to date.
     Generate {
         /// The schema file.
         schema: PathBuf,
@@ -28,7 +30,8 @@ enum Command {
         #[arg(long)]
         dialect: Option<DialectArg>,
     },
-    /// Exits 1 with a unified diff if the directory is not what `generate` would write.
+    /// Exits 1 with a unified diff if the directory is not what `generate` would write, or
+    /// if the lock file does not record the schema's current digests.
     Check {
         /// The schema file.
         schema: PathBuf,
@@ -99,6 +102,10 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Generate { schema, out, dialect } => {
+            let lock_path = lock::path_for(&schema);
+            if lock::write_updated(&lock_path, &Config::new().load(&schema)?, chrono::Utc::now())? {
+                println!("wrote {}", lock_path.display());
+            }
             let report = config(dialect).out_dir(&out).remove_stale(true).compile(&schema)?;
             for path in &report.written {
                 println!("wrote {}", path.display());
@@ -146,6 +153,11 @@ fn run(command: Command) -> Result<ExitCode, Error> {
 fn check(config: &Config, schema: &Path, out: &Path) -> Result<ExitCode, Error> {
     let files = config.generate(schema)?;
     let mut stale = false;
+    let lock_path = lock::path_for(schema);
+    if !lock::read(&lock_path)?.is_current(&config.load(schema)?) {
+        stale = true;
+        println!("{} does not record the schema's current digests", lock_path.display());
+    }
     for (name, expected) in &files {
         let path = out.join(name);
         let actual = std::fs::read_to_string(&path).unwrap_or_default();

@@ -21,7 +21,7 @@ pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 32;
 
 /// Keys of the top-level mapping.
-pub const TOP_LEVEL_KEYS: &[&str] = &["namespace", "database", "models"];
+pub const TOP_LEVEL_KEYS: &[&str] = &["namespace", "database", "rollout", "models"];
 /// Keys of a model.
 pub const MODEL_KEYS: &[&str] = &[
     "table",
@@ -56,6 +56,9 @@ pub struct SchemaFile {
     pub namespace: Option<String>,
     /// `sqlite`, `postgres` or `mysql` (default `sqlite`).
     pub database: Option<String>,
+    /// How long a rolling deploy may take: seconds, or a number with `s`, `m`, `h` or `d`
+    /// (default 15 minutes).
+    pub rollout: Option<serde_yaml::Value>,
     /// Models by name, in file order (required, non-empty).
     pub models: Option<IndexMap<String, ModelDef>>,
 }

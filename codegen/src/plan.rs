@@ -15,6 +15,11 @@ pub struct ModelPlan {
     pub model: String,
     /// `<namespace>:<Model>:<digest>`, the start of every key of this model.
     pub key_prefix: String,
+    /// The key prefixes of the model's retired digests, evicted by every write during a
+    /// rolling deploy.
+    pub retired_prefixes: Vec<String>,
+    /// How long a rolling deploy may take, in seconds.
+    pub rollout_secs: u64,
     /// Named backend the keys live on.
     pub backend: String,
     /// TTL of cached values, in seconds.
@@ -454,6 +459,12 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     }
     ModelPlan {
         model: model.name.clone(),
+        retired_prefixes: model
+            .retired
+            .iter()
+            .map(|digest| format!("{}:{}:{digest}", schema.namespace, model.name))
+            .collect(),
+        rollout_secs: schema.rollout_secs,
         key_prefix: prefix,
         backend: model.backend.clone(),
         ttl_secs: model.ttl_secs,
@@ -470,6 +481,15 @@ pub fn explain(plan: &ModelPlan) -> String {
     );
     for key in &plan.keys {
         out.push_str(&format!("    {:<18} {}  — {}\n", key.read_by, key.pattern, key.holds));
+    }
+    if !plan.retired_prefixes.is_empty() {
+        out.push_str(&format!(
+            "  rolling deploy (for {} s after a process starts): reads go to the database; every write\n  empties its keys instead of writing through, and the same keys under\n",
+            plan.rollout_secs
+        ));
+        for prefix in &plan.retired_prefixes {
+            out.push_str(&format!("    {prefix}\n"));
+        }
     }
     out.push_str("  writes (keys locked before commit; after commit):\n");
     for write in &plan.writes {

@@ -248,6 +248,8 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         "backend": model.backend,
         "ttl_secs": model.ttl_secs,
         "key_prefix": plan.key_prefix,
+        "retired_prefixes": plan.retired_prefixes.iter().map(|p| rust_str(p)).collect::<Vec<_>>(),
+        "rollout_secs": plan.rollout_secs,
         "pk_name": pk.name,
         "pk_auto": pk.auto,
         "id_type": base_type(&pk.ty),

@@ -45,6 +45,8 @@ pub const ON_DELETE_VALUES: &[&str] = &["cascade", "set_null", "restrict"];
 pub const DEFAULT_NAMESPACE: &str = "app";
 /// Default `backend:`.
 pub const DEFAULT_BACKEND: &str = "default";
+/// Default `rollout:` in seconds.
+pub const DEFAULT_ROLLOUT_SECS: u64 = 15 * 60;
 /// Default `ttl:` in seconds.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 /// Default primary key name.
@@ -230,9 +232,11 @@ impl<'a> Validator<'a> {
                 Dialect::Sqlite
             }
         };
+        let rollout_secs = self.rollout(file.rollout.as_ref());
         let mut schema = Schema {
             namespace,
             dialect,
+            rollout_secs,
             models: Vec::new(),
         };
         let Some(models) = &file.models else {
@@ -330,6 +334,34 @@ impl<'a> Validator<'a> {
             self.not_null_cycles(&infos, &schema);
         }
         schema
+    }
+
+    /// `rollout:` in seconds: a positive number of seconds, or of `s`, `m`, `h` or `d`.
+    fn rollout(&mut self, value: Option<&Value>) -> u64 {
+        let Some(value) = value else {
+            return DEFAULT_ROLLOUT_SECS;
+        };
+        let seconds = match value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(text) => parse_duration(text),
+            _ => None,
+        };
+        match seconds.filter(|&s| s > 0) {
+            Some(seconds) => seconds,
+            None => {
+                let pos = self.p.value_or_up("rollout");
+                self.err(
+                    "schema::invalid_rollout",
+                    pos,
+                    format!("`rollout` must be a positive duration, got {}", describe(value)),
+                    "not a duration",
+                )
+                .set_help(format!(
+                    "write seconds (`900`) or a number with `s`, `m`, `h` or `d` (`15m`, `1h`); omit it for the default ({DEFAULT_ROLLOUT_SECS} seconds)"
+                ));
+                DEFAULT_ROLLOUT_SECS
+            }
+        }
     }
 
     /// Reports every cycle of foreign keys (or one-to-ones) whose columns are all NOT NULL:
@@ -1230,6 +1262,7 @@ impl<'a> Validator<'a> {
             backend: info.backend.clone(),
             ttl_secs: info.ttl,
             digest: String::new(),
+            retired: Vec::new(),
             primary_key: pk,
             fields,
             unique_together: Vec::new(),
@@ -1559,6 +1592,23 @@ pub fn digest_input(namespace: &str, model: &Model) -> String {
 pub fn digest(namespace: &str, model: &Model) -> String {
     let hash = Sha256::digest(digest_input(namespace, model).as_bytes());
     hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Seconds in `90s`, `15m`, `1h`, `2d` (or a bare number of seconds).
+fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 fn describe(value: &Value) -> String {

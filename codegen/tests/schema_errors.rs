@@ -49,6 +49,7 @@ const CORPUS: &[(&str, &[&str])] = &[
     ),
     ("bad_namespace", &["1:12"]),
     ("bad_on_delete", &["7:59", "8:81"]),
+    ("bad_rollout", &["1:10"]),
     ("bad_ttl", &["3:10", "7:10"]),
     ("bad_type", &["4:21", "5:21"]),
     // Only comments, `---` and `...`: empty, reported at the start.

@@ -111,6 +111,8 @@ impl autocache::Model for Person {
         backend: "default",
         ttl: std::time::Duration::from_secs(3600),
         key_prefix: "sample:Person:9cc002a8",
+        retired: &[],
+        rollout: std::time::Duration::from_secs(900),
     };
     const SQL: autocache::ModelSql = autocache::ModelSql {
         select_by_ids: "SELECT \"id\", \"name\" FROM \"person\" WHERE \"id\" IN ({ids})",
@@ -563,6 +565,8 @@ impl autocache::Model for Book {
         backend: "other",
         ttl: std::time::Duration::from_secs(3600),
         key_prefix: "sample:Book:d831483a",
+        retired: &[],
+        rollout: std::time::Duration::from_secs(900),
     };
     const SQL: autocache::ModelSql = autocache::ModelSql {
         select_by_ids: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"id\" IN ({ids})",
@@ -1161,6 +1165,8 @@ impl autocache::Model for Volume {
         backend: "default",
         ttl: std::time::Duration::from_secs(3600),
         key_prefix: "sample:Volume:e165b004",
+        retired: &[],
+        rollout: std::time::Duration::from_secs(900),
     };
     const SQL: autocache::ModelSql = autocache::ModelSql {
         select_by_ids: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"id\" IN ({ids})",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::Pool;
 
@@ -68,6 +68,8 @@ struct Inner<DB: Dialect> {
     options: Options,
     stats: Arc<Stats>,
     model_stats: ModelStats,
+    /// When the context was built: a rolling deploy's window starts no later.
+    started: Instant,
 }
 
 /// A database pool plus named cache backends; cheap to clone, shared by all repositories.
@@ -139,6 +141,24 @@ impl<DB: Dialect> Context<DB> {
     /// model's `<namespace>:<Model>:<schema digest>`.
     pub(crate) fn key_prefix(&self, model: &ModelInfo) -> String {
         [self.inner.options.key_namespace.as_str(), model.key_prefix].concat()
+    }
+
+    /// The key prefixes (in this context's namespace) of `model`'s earlier schema versions
+    /// whose processes may still be running: [`ModelInfo::retired`] while the context is
+    /// younger than [`ModelInfo::rollout`] (a rolling deploy that started this process ends
+    /// by then), none afterwards. While there are some, the model's reads go to the database
+    /// (old processes do not invalidate this version's keys) and its writes evict this
+    /// version's keys and the retired versions' alike (see `docs/consistency.md`, Rolling deploys).
+    pub fn retired_prefixes(&self, model: &ModelInfo) -> Vec<String> {
+        if model.retired.is_empty() || self.inner.started.elapsed() >= model.rollout {
+            return Vec::new();
+        }
+        let namespace = self.inner.options.key_namespace.as_str();
+        model
+            .retired
+            .iter()
+            .map(|prefix| [namespace, prefix].concat())
+            .collect()
     }
 
     /// The backend a model's keys live on.
@@ -272,6 +292,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 options: self.options,
                 stats,
                 model_stats: ModelStats::default(),
+                started: Instant::now(),
             }),
         }
     }

@@ -20,6 +20,12 @@ pub struct ModelInfo {
     pub ttl: Duration,
     /// `<namespace>:<Model>:<schema digest>`, the start of every key of this model.
     pub key_prefix: &'static str,
+    /// The key prefixes of the model's earlier schema versions (from the schema's lock
+    /// file): processes of those versions may still run during a rolling deploy.
+    pub retired: &'static [&'static str],
+    /// How long a rolling deploy may take (the schema's `rollout:`): for this long after a
+    /// context starts, while `retired` is not empty, see [`crate::context::Context::retired_prefixes`].
+    pub rollout: Duration,
 }
 
 /// The SQL the generator wrote for a model, for its dialect.

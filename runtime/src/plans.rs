@@ -19,6 +19,7 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
         stats: ctx.meter(model),
         ttl: model.ttl,
         prefix: ctx.key_prefix(model),
+        retired: ctx.retired_prefixes(model),
     })
 }
 

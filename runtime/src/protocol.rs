@@ -31,6 +31,10 @@ pub struct Cache<'a> {
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
     pub prefix: String,
+    /// The prefixes of the model's earlier versions still in a rolling deploy (see
+    /// [`crate::Context::retired_prefixes`]): while there are any, reads skip the cache and
+    /// writes evict every version's keys.
+    pub retired: Vec<String>,
 }
 
 /// What became of a fill.
@@ -79,6 +83,12 @@ where
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
+    if !cache.retired.is_empty() {
+        // A rolling deploy: processes of an earlier version write without invalidating
+        // this version's keys, so they are neither read nor filled until it is over.
+        cache.stats.add(|s| &s.misses, keys.len() as u64);
+        return load((0..keys.len()).collect()).await;
+    }
     let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut first = Some(cache.backend.lookup(&asked, cache.options.lease_ttl).await);
     if let Some(Ok(lookups)) = &first
@@ -223,8 +233,27 @@ impl<'f> WritePlan<'f> {
         }
     }
 
+    /// During a rolling deploy (`retired` not empty): every key is evicted instead of filled
+    /// (no process reads this version's keys until the deploy is over, and then none may
+    /// hold a value older than the last write), and the same key under each retired prefix
+    /// is evicted too, so processes of earlier versions read this write.
+    fn cover_retired(&mut self, prefix: &str, retired: &[String]) {
+        let planned = std::mem::take(&mut self.keys);
+        for (key, _) in planned {
+            if let Some(rest) = key.strip_prefix(prefix) {
+                for old in retired {
+                    self.evict([old.as_str(), rest].concat());
+                }
+            }
+            self.evict(key);
+        }
+    }
+
     /// Locks every key (call after the SQL statements, before commit).
-    pub async fn lock<'a>(self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
+    pub async fn lock<'a>(mut self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
+        if !cache.retired.is_empty() {
+            self.cover_retired(&cache.prefix, &cache.retired);
+        }
         let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).collect();
         let (tokens, missed) = if keys.is_empty() {
             (Vec::new(), Vec::new())
