@@ -4,7 +4,9 @@
 //! schema is also generated for PostgreSQL (`OUT_DIR/postgres/`) and MySQL/MariaDB
 //! (`OUT_DIR/mysql/`), whose scenarios the suite runs against real servers. The
 //! differential checker's schemas are generated for each dialect into
-//! `OUT_DIR/differential/<db>/`, each with its checker adapter (`<schema>_adapter.rs`).
+//! `OUT_DIR/differential/<db>/`, each with its checker adapter (`<schema>_adapter.rs`). The
+//! sample schema's next version (a field added) is generated into `OUT_DIR/rolling/` with
+//! its lock file and into `OUT_DIR/rolling_naive/` without, for the rolling-deploy scenario.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,9 @@ use autocache_codegen::ir::Dialect;
 
 #[path = "tests/differential_adapter.rs"]
 mod differential_adapter;
+
+/// The sample schema's next version, for the rolling-deploy scenario (R12).
+const ROLLING: &str = "tests/processes/rolling/sample_v2.yaml";
 
 /// The schemas the differential checker runs on.
 const DIFFERENTIAL: [&str; 3] = [
@@ -43,6 +48,20 @@ fn main() {
             panic!("autocache-codegen failed for {dir}:\n{error}");
         }
     }
+    // R12: the next version with its lock file (the digests of schema.yaml retired), and the
+    // naive control without it (only the current digest).
+    for (dir, lock) in [("rolling", true), ("rolling_naive", false)] {
+        let mut config = Config::new();
+        config.out_dir(out.join(dir));
+        if !lock {
+            config.lock_file(None::<PathBuf>);
+        }
+        if let Err(error) = config.compile(ROLLING) {
+            panic!("autocache-codegen failed for {dir}:\n{error}");
+        }
+    }
+    println!("cargo:rerun-if-changed={ROLLING}");
+    println!("cargo:rerun-if-changed=tests/processes/rolling/sample_v2.lock");
     println!("cargo:rerun-if-changed=tests/differential_adapter.rs");
     for (dialect, dir) in [
         (Dialect::Sqlite, "sqlite"),

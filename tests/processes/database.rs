@@ -95,6 +95,20 @@ impl RunSchema {
     }
 }
 
+/// Adds the columns of the sample schema's next version (`rolling/sample_v2.yaml`) to the
+/// run's tables, as the migration before a rolling deploy would: nullable, so the running
+/// version's inserts and updates (which do not name them) go on working.
+pub async fn add_next_version_columns(pool: &PgPool) {
+    for statement in [
+        "ALTER TABLE \"person\" ADD COLUMN IF NOT EXISTS \"nickname\" VARCHAR(64) NULL",
+        "ALTER TABLE \"book\" ADD COLUMN IF NOT EXISTS \"subtitle\" VARCHAR(64) NULL",
+    ] {
+        pool.execute(statement)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
+}
+
 /// Whether `schema` belongs to a run whose process no longer exists.
 fn is_leftover(schema: &str) -> bool {
     schema

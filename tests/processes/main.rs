@@ -14,9 +14,17 @@
 //! R9 scenario=<name> backend=<memcached2|redis|cluster> processes=<n> reads=<n> writes=<n> stale=<n> caller_errors=<n> p99_read_ms=<x> max_write_ms=<x>
 //! ```
 //!
+//! The rolling-deploy scenarios (R12) run two processes of two builds (the sample schema and
+//! its next version, see [`builds`]) that both write and read, and print
+//!
+//! ```text
+//! R12 scenario=rolling-deploy processes=2 reads=<n> writes=<n> stale=<n> stale_v1=<n> stale_v2=<n> …
+//! ```
+//!
 //! Run it alone with `cargo test --test processes` (`AUTOCACHE_TEST_PG` names the
 //! PostgreSQL server, as for the suite).
 
+mod builds;
 mod checker;
 mod database;
 mod faults;
@@ -28,6 +36,17 @@ mod spec;
 /// The sample schema's repositories, generated for PostgreSQL by build.rs.
 mod sample {
     include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+}
+
+/// The sample schema's next version (R12), generated for PostgreSQL by build.rs with its
+/// lock file (see [`builds`]).
+mod sample_v2 {
+    include!(concat!(env!("OUT_DIR"), "/rolling/sample.rs"));
+}
+
+/// The same without its lock file: the rolling deploy's naive control.
+mod sample_v2_naive {
+    include!(concat!(env!("OUT_DIR"), "/rolling_naive/sample.rs"));
 }
 
 fn main() {

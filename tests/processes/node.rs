@@ -19,7 +19,7 @@ use sqlx::Postgres;
 
 use crate::checker::{self, AckRecord, Report, Slot, Tally};
 use crate::database;
-use crate::sample::{Book, BookRepo, Person, PersonRepo};
+use crate::sample::Person;
 use crate::spec::{NodeSpec, Role};
 
 /// A node's stdout line once it is connected.
@@ -56,9 +56,13 @@ pub fn run(spec: NodeSpec) {
                 generation,
                 hold_after_ms,
                 first_row,
-            } => node.write(generation, hold_after_ms, first_row, &stop).await,
-            Role::Reader => node.read(&stop).await,
+            } => {
+                let rows: Vec<usize> = (first_row..node.spec.people.len()).collect();
+                node.write(generation, hold_after_ms, &rows, &stop).await
+            }
+            Role::Reader => Arc::new(node).read(&stop).await,
             Role::NaiveReader => node.read_naively(&stop).await,
+            Role::Rolling { rows } => Arc::new(node).roll(rows, stop).await,
         };
         say(&report.to_line());
     });
@@ -125,26 +129,25 @@ impl Node {
         }
     }
 
-    fn person(&self, row: usize, version: u64) -> Person {
-        Person {
-            id: self.spec.people[row],
-            name: checker::person_name(version),
+    /// Writes version `version` of row `row`'s person, or of its book, with this node's build.
+    async fn write_slot(&self, slot: Slot, version: u64) -> autocache::Result<()> {
+        let build = self.spec.build;
+        match slot {
+            Slot::Person(row) => {
+                build
+                    .update_person(&self.ctx, self.spec.people[row], checker::person_name(version))
+                    .await
+            }
+            Slot::Book(row) => {
+                let rank = i32::try_from(version).expect("versions fit a book's rank");
+                let (id, author) = (self.spec.books[row], self.spec.people[row]);
+                build.update_book(&self.ctx, id, author, format!("b{row}"), rank).await
+            }
         }
     }
 
-    fn book(&self, row: usize, version: u64) -> Book {
-        Book {
-            id: self.spec.books[row],
-            title: format!("b{row}"),
-            author_id: self.spec.people[row],
-            rank: i32::try_from(version).expect("versions fit a book's rank"),
-        }
-    }
-
-    /// The writer: each row's person, then its book, in turn from `first_row`, one write
-    /// at a time.
-    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, first_row: usize, stop: &AtomicBool) -> Report {
-        let (people, books) = (PersonRepo::new(&self.ctx), BookRepo::new(&self.ctx));
+    /// The writer: each row's person, then its book, in turn over `rows`, one write at a time.
+    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, rows: &[usize], stop: &AtomicBool) -> Report {
         let hold_at = hold_after_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut tally = Tally::default();
         let mut count = 0;
@@ -154,17 +157,14 @@ impl Node {
             }
             count += 1;
             let version = checker::version(generation, count);
-            let row = first_row + (count as usize - 1) / 2 % (self.spec.people.len() - first_row);
+            let row = rows[(count as usize - 1) / 2 % rows.len()];
             let started = Instant::now();
-            let (slot, written) = if count % 2 == 0 {
-                (
-                    Slot::Person(row),
-                    people.update(&self.person(row, version)).await.map(drop),
-                )
+            let slot = if count % 2 == 0 {
+                Slot::Person(row)
             } else {
-                (Slot::Book(row), books.update(&self.book(row, version)).await.map(drop))
+                Slot::Book(row)
             };
-            match written {
+            match self.write_slot(slot, version).await {
                 Ok(()) => {
                     tally.write(started.elapsed());
                     self.acks.acknowledge(slot, version);
@@ -186,10 +186,17 @@ impl Node {
                 return tally.report();
             }
         };
-        for written in [
-            tx.update(&self.person(0, version)).await.map(drop),
-            tx.update(&self.book(0, version)).await.map(drop),
-        ] {
+        let person = Person {
+            id: self.spec.people[0],
+            name: checker::person_name(version),
+        };
+        let book = crate::sample::Book {
+            id: self.spec.books[0],
+            title: "b0".to_owned(),
+            author_id: self.spec.people[0],
+            rank: i32::try_from(version).expect("versions fit a book's rank"),
+        };
+        for written in [tx.update(&person).await.map(drop), tx.update(&book).await.map(drop)] {
             if let Err(error) = written {
                 tally.error(&error);
             }
@@ -204,9 +211,20 @@ impl Node {
         report
     }
 
+    /// A process of a rolling deploy: writes `rows` while it reads every row, until stopped.
+    async fn roll(self: Arc<Self>, rows: Vec<usize>, stop: Arc<AtomicBool>) -> Report {
+        let writer = {
+            let (node, stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move { node.write(1, None, &rows, &stop).await })
+        };
+        let mut report = self.read(&stop).await;
+        report.add(writer.await.expect("the writing task panicked"));
+        report
+    }
+
     /// The checked reader: [`READ_TASKS`] tasks of `get`, `get_many` and `books` reads.
-    async fn read(self, stop: &Arc<AtomicBool>) -> Report {
-        let node = Arc::new(self);
+    async fn read(self: Arc<Self>, stop: &Arc<AtomicBool>) -> Report {
+        let node = self;
         let tally = Arc::new(Mutex::new(Tally::default()));
         let tasks: Vec<_> = (0..READ_TASKS)
             .map(|_| {
@@ -218,7 +236,7 @@ impl Node {
                         let row = rand::rng().random_range(0..node.spec.people.len());
                         if count % EVICT_EVERY == 0 {
                             // An operator call, not a read: its errors during faults are not counted.
-                            let _ = PersonRepo::new(&node.ctx).evict(node.spec.people[row]).await;
+                            let _ = node.spec.build.evict_person(&node.ctx, node.spec.people[row]).await;
                         }
                         let read = Read::ALL[count as usize % Read::ALL.len()];
                         node.read_once(read, row, &tally).await;
@@ -242,31 +260,31 @@ impl Node {
     /// One `read` of `row` (`get_many`: of every row), checked against the floors read
     /// before it started.
     async fn read_once(&self, read: Read, row: usize, tally: &Mutex<Tally>) {
-        let people = PersonRepo::new(&self.ctx);
+        let (build, ctx) = (self.spec.build, &self.ctx);
         let rows = self.spec.people.len();
         let started = Instant::now();
         let checked: Vec<(Slot, u64, Option<u64>)> = match read {
             Read::Get => {
                 let floor = self.acks.floor(Slot::Person(row));
-                match people.get(self.spec.people[row]).await {
-                    Ok(person) => vec![(
+                match build.person_name(ctx, self.spec.people[row]).await {
+                    Ok(name) => vec![(
                         Slot::Person(row),
                         floor,
-                        person.map(|p| checker::version_of_name(&p.name)),
+                        name.map(|name| checker::version_of_name(&name)),
                     )],
                     Err(error) => return lock(tally).error(&error),
                 }
             }
             Read::GetMany => {
                 let floors: Vec<u64> = (0..rows).map(|row| self.acks.floor(Slot::Person(row))).collect();
-                match people.get_many(&self.spec.people).await {
+                match build.person_names(ctx, &self.spec.people).await {
                     Ok(found) => (0..rows)
                         .map(|row| {
                             let version = found
                                 .get(row)
                                 .cloned()
                                 .flatten()
-                                .map(|p| checker::version_of_name(&p.name));
+                                .map(|name| checker::version_of_name(&name));
                             (Slot::Person(row), floors[row], version)
                         })
                         .collect(),
@@ -275,13 +293,13 @@ impl Node {
             }
             Read::Books => {
                 let floor = self.acks.floor(Slot::Book(row));
-                match people.books(self.spec.people[row]).await {
+                match build.book_ranks(ctx, self.spec.people[row]).await {
                     Ok(books) => {
-                        let book = books.iter().find(|book| book.id == self.spec.books[row]);
+                        let book = books.iter().find(|(id, _)| *id == self.spec.books[row]);
                         vec![(
                             Slot::Book(row),
                             floor,
-                            book.map(|book| u64::try_from(book.rank).unwrap_or(0)),
+                            book.map(|(_, rank)| u64::try_from(*rank).unwrap_or(0)),
                         )]
                     }
                     Err(error) => return lock(tally).error(&error),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use autocache::{Context, Options};
 use autocache_testkit::relay::Relay;
 
+use crate::builds::Build;
 use crate::checker::{AckRecord, Report};
 use crate::database::{self, RunSchema};
 use crate::faults::{Deployment, ServerFault, Servers};
@@ -48,6 +49,25 @@ enum Fault {
     KillWriter,
     /// Steady state, with naive readers instead of checked ones (the control).
     Naive,
+    /// A rolling deploy (R12): a process of the sample schema's build and one of its next
+    /// version's, each writing its own rows and reading all; `naive`: the next version
+    /// generated without its lock file (the control).
+    Rolling { naive: bool },
+}
+
+impl Fault {
+    /// The requirement the scenario checks, as its lines start.
+    fn requirement(self) -> &'static str {
+        match self {
+            Fault::Rolling { .. } => "R12",
+            _ => "R9",
+        }
+    }
+
+    /// Whether the scenario is a control the checker must catch.
+    fn is_control(self) -> bool {
+        matches!(self, Fault::Naive | Fault::Rolling { naive: true })
+    }
 }
 
 /// One scenario.
@@ -75,6 +95,8 @@ fn scenarios() -> Vec<Scenario> {
         (Memcached2, "partition_reader", Fault::PartitionReader),
         (Memcached2, "writer_kill", Fault::KillWriter),
         (Memcached2, "naive", Fault::Naive),
+        (Memcached2, "rolling-deploy", Fault::Rolling { naive: false }),
+        (Memcached2, "rolling-deploy-naive", Fault::Rolling { naive: true }),
         (Redis, "steady", Fault::Server(ServerFault::None)),
         (Redis, "pause", Fault::Server(ServerFault::Pause)),
         (Redis, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
@@ -146,6 +168,8 @@ impl Knobs {
 struct Outcome {
     processes: usize,
     total: Report,
+    /// A rolling deploy's stale reads by the build of the reading process.
+    stale_by_build: Vec<(Build, u64)>,
 }
 
 /// Runs the selected scenarios and exits: 0 when every one met its expectation (or
@@ -176,7 +200,8 @@ pub fn run() {
         // A scenario that panics (a server or node that would not start) fails alone.
         let Ok(outcome) = std::panic::catch_unwind(AssertUnwindSafe(|| run.run(&runtime))) else {
             println!(
-                "R9 FAIL scenario={} backend={}: the scenario panicked (above)",
+                "{} FAIL scenario={} backend={}: the scenario panicked (above)",
+                scenario.fault.requirement(),
                 scenario.name,
                 scenario.deployment.name()
             );
@@ -184,14 +209,35 @@ pub fn run() {
             continue;
         };
         let total = &outcome.total;
+        let head = match scenario.fault {
+            Fault::Rolling { .. } => {
+                let by_build: String = outcome
+                    .stale_by_build
+                    .iter()
+                    .map(|(build, stale)| format!(" stale_{build:?}={stale}").to_lowercase())
+                    .collect();
+                format!(
+                    "R12 scenario={} processes={} reads={} writes={} stale={}{by_build} backend={}",
+                    scenario.name,
+                    outcome.processes,
+                    total.reads,
+                    total.writes,
+                    total.stale,
+                    scenario.deployment.name(),
+                )
+            }
+            _ => format!(
+                "R9 scenario={} backend={} processes={} reads={} writes={} stale={}",
+                scenario.name,
+                scenario.deployment.name(),
+                outcome.processes,
+                total.reads,
+                total.writes,
+                total.stale,
+            ),
+        };
         println!(
-            "R9 scenario={} backend={} processes={} reads={} writes={} stale={} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
-            scenario.name,
-            scenario.deployment.name(),
-            outcome.processes,
-            total.reads,
-            total.writes,
-            total.stale,
+            "{head} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
             total.caller_errors,
             millis(total.p99_read_us),
             millis(total.max_write_us),
@@ -202,7 +248,8 @@ pub fn run() {
             .map(|(_, p99)| *p99);
         if let Err(why) = expectation(scenario, total, steady) {
             println!(
-                "R9 FAIL scenario={} backend={}: {why}",
+                "{} FAIL scenario={} backend={}: {why}",
+                scenario.fault.requirement(),
                 scenario.name,
                 scenario.deployment.name()
             );
@@ -246,7 +293,7 @@ fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) 
             total.reads, total.writes
         ));
     }
-    if scenario.fault == Fault::Naive {
+    if scenario.fault.is_control() {
         return match total.stale {
             0 => Err("the checker saw no stale read of the naive fill".to_owned()),
             _ => Ok(()),
@@ -304,6 +351,7 @@ impl ScenarioRun<'_> {
         AckRecord::create(&self.acks, ROWS);
         let spec = |role: Role, cache_url: String| NodeSpec {
             role,
+            build: Build::V1,
             database_url: self.url.to_owned(),
             schema: self.schema.name.clone(),
             cache_url,
@@ -312,6 +360,34 @@ impl ScenarioRun<'_> {
             people: people.clone(),
             books: books.clone(),
         };
+        if let Fault::Rolling { naive } = self.scenario.fault {
+            runtime.block_on(database::add_next_version_columns(&self.schema.pool));
+            let next = if naive { Build::V2Naive } else { Build::V2 };
+            let nodes: Vec<(Build, NodeProcess)> = [(Build::V1, vec![0]), (next, (1..ROWS).collect())]
+                .into_iter()
+                .map(|(build, rows)| {
+                    let spec = NodeSpec {
+                        build,
+                        ..spec(Role::Rolling { rows }, url_for(false))
+                    };
+                    (build, NodeProcess::start(&spec))
+                })
+                .collect();
+            std::thread::sleep(self.knobs.duration);
+            let processes = nodes.len();
+            let mut total = Report::default();
+            let mut stale_by_build = Vec::new();
+            for (build, node) in nodes {
+                let report = node.finish().unwrap_or_else(no_report);
+                stale_by_build.push((build, report.stale));
+                total.add(report);
+            }
+            return Outcome {
+                processes,
+                total,
+                stale_by_build,
+            };
+        }
         let reader_role = match self.scenario.fault {
             Fault::Naive => Role::NaiveReader,
             _ => Role::Reader,
@@ -354,7 +430,7 @@ impl ScenarioRun<'_> {
                 let server_fault = match fault {
                     Fault::Server(fault) => fault,
                     Fault::PartitionWriter | Fault::PartitionReader => ServerFault::Partition,
-                    Fault::Naive | Fault::KillWriter => ServerFault::None,
+                    Fault::Naive | Fault::KillWriter | Fault::Rolling { .. } => ServerFault::None,
                 };
                 servers.inject(server_fault, relay.as_ref(), duration);
             }
@@ -363,13 +439,22 @@ impl ScenarioRun<'_> {
         let mut total = Report::default();
         // Writers first: the readers' settle check needs the last write acknowledged.
         for node in writers.into_iter().chain(readers) {
-            total.add(node.finish().unwrap_or_else(|| Report {
-                first_error: Some("a node sent no report".to_owned()),
-                caller_errors: 1,
-                ..Report::default()
-            }));
+            total.add(node.finish().unwrap_or_else(no_report));
         }
-        Outcome { processes, total }
+        Outcome {
+            processes,
+            total,
+            stale_by_build: Vec::new(),
+        }
+    }
+}
+
+/// What a node that sent no report counts for: a caller error.
+fn no_report() -> Report {
+    Report {
+        first_error: Some("a node sent no report".to_owned()),
+        caller_errors: 1,
+        ..Report::default()
     }
 }
 

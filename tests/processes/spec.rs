@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::builds::Build;
+
 /// Holds a node's [`NodeSpec`]; a process without it is the orchestrator.
 pub const NODE_VARIABLE: &str = "AUTOCACHE_R9_NODE";
 
@@ -27,6 +29,12 @@ pub enum Role {
     Reader,
     /// The control: reads and fills the cache unconditionally, the seed's way.
     NaiveReader,
+    /// One process of a rolling deploy: writes these rows as a writer does (generation 1)
+    /// and, meanwhile, reads every row as a reader does.
+    Rolling {
+        /// The rows it writes (no other process writes them).
+        rows: Vec<usize>,
+    },
 }
 
 /// One node's instructions.
@@ -34,6 +42,8 @@ pub enum Role {
 pub struct NodeSpec {
     /// What this node does.
     pub role: Role,
+    /// The generated code it runs.
+    pub build: Build,
     /// The PostgreSQL URL.
     pub database_url: String,
     /// The run's schema, selected through `search_path`.
