@@ -15,6 +15,7 @@ pub mod config;
 pub mod ddl;
 pub mod diagnostic;
 pub mod format;
+pub mod import;
 pub mod ir;
 pub mod lock;
 pub mod parse;

@@ -50,6 +50,16 @@ enum Command {
         #[arg(long)]
         dialect: Option<DialectArg>,
     },
+    /// Writes a schema for an existing database (PostgreSQL: its current schema, MySQL /
+    /// MariaDB: its database, SQLite: the file), saying on stderr what it cannot express.
+    #[cfg(feature = "db")]
+    Import {
+        /// `postgres://…`, `mysql://…` (or `mariadb://…`) or `sqlite:…`.
+        url: String,
+        /// Write the schema here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Prints each model's cache keys and what every write does to them.
     Explain {
         /// The schema file.
@@ -125,6 +135,8 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "db")]
+        Command::Import { url, out } => import(&url, out.as_deref()),
         Command::Explain { schema, model } => {
             let schema = Config::new().load(&schema)?;
             let plans = plan::plan(&schema);
@@ -147,6 +159,39 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes the schema of the database at `url` to `out` (or stdout), its notes to stderr.
+#[cfg(feature = "db")]
+fn import(url: &str, out: Option<&Path>) -> Result<ExitCode, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: PathBuf::from(url),
+            source,
+        })?;
+    let imported = match runtime.block_on(autocache_codegen::import::import(url)) {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for note in &imported.notes {
+        eprintln!("not expressible: {}: {}", note.place, note.message);
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, &imported.yaml).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{}", imported.yaml),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Compares what would be generated with what is in `out`, printing a unified diff.

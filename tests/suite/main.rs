@@ -56,6 +56,7 @@ mod env;
 mod explained;
 mod fences;
 mod fixtures;
+mod import;
 mod instances;
 mod multicache;
 mod observability;
