@@ -92,7 +92,7 @@ fn add_foreign_key(schema: &Schema, model: &Model, field: &Field) -> Option<Stri
 }
 
 /// ` REFERENCES <target> (<primary key>) ON DELETE <action>` of a relation column.
-fn references(schema: &Schema, field: &Field) -> Option<String> {
+pub(crate) fn references(schema: &Schema, field: &Field) -> Option<String> {
     let relation = field.relation.as_ref()?;
     let target = schema.models.iter().find(|m| m.name == relation.target)?;
     let action = match relation.on_delete {
@@ -109,12 +109,12 @@ fn references(schema: &Schema, field: &Field) -> Option<String> {
 
 /// `<table>_<column>_idx`, or, past the 63 characters PostgreSQL and MySQL allow, its first
 /// 50 characters and a digest of the whole (so long names stay distinct).
-fn index_name(table: &str, column: &str) -> String {
+pub(crate) fn index_name(table: &str, column: &str) -> String {
     short_name(table, column, "idx")
 }
 
 /// `<table>_<column>_<suffix>` for an index or constraint, shortened as [`index_name`] says.
-fn short_name(table: &str, column: &str, suffix: &str) -> String {
+pub(crate) fn short_name(table: &str, column: &str, suffix: &str) -> String {
     let name = format!("{table}_{column}_{suffix}");
     if name.len() <= 63 {
         return name;
@@ -184,7 +184,9 @@ fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) 
     format!("CREATE TABLE {} ({})", quote(dialect, &model.table), lines.join(", "))
 }
 
-fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
+/// The definition of one column, as in `CREATE TABLE` (and `ADD COLUMN`), without its
+/// `REFERENCES` (see [`references`]).
+pub(crate) fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
     let dialect = schema.dialect;
     let name = quote(dialect, &field.column);
     if field.auto {

@@ -18,6 +18,7 @@ pub mod format;
 pub mod import;
 pub mod ir;
 pub mod lock;
+pub mod migrate;
 pub mod parse;
 pub mod plan;
 pub mod render;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use autocache_codegen::ir::Dialect;
-use autocache_codegen::{Config, Error, ddl, lock, plan, write};
+use autocache_codegen::{Config, Error, ddl, lock, migrate, plan, write};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Generates typed, cached Rust repositories from an autocache schema.
@@ -59,6 +59,20 @@ enum Command {
         /// Write the schema here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Prints the statements that take a database from one schema version to the next (or
+    /// writes them as a `sqlx migrate` file); refuses, with reasons, what would lose data.
+    Migrate {
+        /// The schema the database was created for.
+        old: PathBuf,
+        /// The schema to migrate it to.
+        new: PathBuf,
+        /// The SQL dialect.
+        #[arg(long)]
+        dialect: DialectArg,
+        /// Write `<dir>/<UTC timestamp>_autocache.sql` for `sqlx migrate run` instead of stdout.
+        #[arg(long)]
+        sqlx_dir: Option<PathBuf>,
     },
     /// Prints each model's cache keys and what every write does to them.
     Explain {
@@ -137,6 +151,39 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         }
         #[cfg(feature = "db")]
         Command::Import { url, out } => import(&url, out.as_deref()),
+        Command::Migrate {
+            old,
+            new,
+            dialect,
+            sqlx_dir,
+        } => {
+            let mut config = Config::new();
+            config.lock_file(None::<PathBuf>);
+            let (old, new) = (config.load(&old)?, config.load(&new)?);
+            let statements = match migrate::migrate(&old, &new, dialect.into()) {
+                Ok(statements) => statements,
+                Err(refused) => {
+                    eprint!("{refused}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let text: String = statements.iter().map(|s| format!("{s};\n")).collect();
+            match sqlx_dir {
+                Some(dir) => {
+                    let name = format!("{}_autocache.sql", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+                    let path = dir.join(name);
+                    std::fs::create_dir_all(&dir)
+                        .and_then(|()| std::fs::write(&path, text))
+                        .map_err(|source| Error::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain { schema, model } => {
             let schema = Config::new().load(&schema)?;
             let plans = plan::plan(&schema);

@@ -36,7 +36,7 @@ struct ColumnShape {
 
 /// A table as the database sees it.
 #[derive(Debug, PartialEq)]
-struct TableShape {
+pub(crate) struct TableShape {
     primary_key: (String, String),
     columns: BTreeMap<String, ColumnShape>,
     unique_together: BTreeSet<BTreeSet<String>>,
@@ -57,7 +57,7 @@ fn stored_as(dialect: Dialect, ty: &FieldType, unique: bool) -> FieldType {
 }
 
 /// The tables of `schema` as a database of `dialect` stores them, by table name.
-fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, TableShape> {
+pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, TableShape> {
     let table_of = |model: &str| {
         schema
             .models
@@ -160,10 +160,19 @@ async fn create<DB: TestDatabase>(pool: &Pool<DB>, fixture: &str, dialect: Diale
 where
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
 {
-    for statement in autocache_codegen::ddl::statements(&fixture_schema(fixture, dialect)) {
+    let statements = autocache_codegen::ddl::statements(&fixture_schema(fixture, dialect));
+    run(pool, fixture, &statements).await;
+}
+
+/// Runs `statements` in `pool`, failing the test (naming `what`) on the first error.
+pub(crate) async fn run<DB: TestDatabase>(pool: &Pool<DB>, what: &str, statements: &[String])
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    for statement in statements {
         pool.execute(sqlx::AssertSqlSafe(statement.clone()))
             .await
-            .unwrap_or_else(|error| panic!("{fixture}: {statement}: {error}"));
+            .unwrap_or_else(|error| panic!("{what}: {statement}: {error}"));
     }
 }
 

@@ -58,6 +58,7 @@ mod fences;
 mod fixtures;
 mod import;
 mod instances;
+mod migrate;
 mod multicache;
 mod observability;
 mod transactions;
