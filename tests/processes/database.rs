@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use autocache_codegen::Config;
+use autocache_codegen::ir::Dialect;
+use autocache_codegen::migrate::migrate;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 
@@ -18,6 +23,9 @@ const NODE_POOL_SIZE: u32 = 4;
 
 /// How long connecting may take before the run fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sample schema's next version, which the rolling-deploy scenarios deploy.
+const NEXT_VERSION: &str = "tests/processes/rolling/sample_v2.yaml";
 
 /// Every run's schema starts so; the rest is the orchestrator's process id.
 const SCHEMA_PREFIX: &str = "autocache_r9_";
@@ -95,15 +103,26 @@ impl RunSchema {
     }
 }
 
-/// Adds the columns of the sample schema's next version (`rolling/sample_v2.yaml`) to the
-/// run's tables, as the migration before a rolling deploy would: nullable, so the running
-/// version's inserts and updates (which do not name them) go on working.
-pub async fn add_next_version_columns(pool: &PgPool) {
-    for statement in [
-        "ALTER TABLE \"person\" ADD COLUMN IF NOT EXISTS \"nickname\" VARCHAR(64) NULL",
-        "ALTER TABLE \"book\" ADD COLUMN IF NOT EXISTS \"subtitle\" VARCHAR(64) NULL",
-    ] {
-        pool.execute(statement)
+/// Migrates the run's tables to the sample schema's next version
+/// (`rolling/sample_v2.yaml`) with `autocache-codegen migrate`, as the migration before a
+/// rolling deploy would (its new columns are nullable, so the running version's inserts and
+/// updates, which do not name them, go on working). Once per run: the scenarios share the
+/// run's schema.
+pub async fn migrate_to_next_version(pool: &PgPool) {
+    static MIGRATED: AtomicBool = AtomicBool::new(false);
+    if MIGRATED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load = |path: &str| {
+        Config::new()
+            .load(&root.join(path))
+            .unwrap_or_else(|error| panic!("{path}: {error}"))
+    };
+    let (old, new) = (load("schema.yaml"), load(NEXT_VERSION));
+    let statements = migrate(&old, &new, Dialect::Postgres).unwrap_or_else(|refused| panic!("{refused}"));
+    for statement in statements {
+        pool.execute(AssertSqlSafe(statement.clone()))
             .await
             .unwrap_or_else(|error| panic!("{statement}: {error}"));
     }

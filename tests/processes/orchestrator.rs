@@ -361,7 +361,7 @@ impl ScenarioRun<'_> {
             books: books.clone(),
         };
         if let Fault::Rolling { naive } = self.scenario.fault {
-            runtime.block_on(database::add_next_version_columns(&self.schema.pool));
+            runtime.block_on(database::migrate_to_next_version(&self.schema.pool));
             let next = if naive { Build::V2Naive } else { Build::V2 };
             let nodes: Vec<(Build, NodeProcess)> = [(Build::V1, vec![0]), (next, (1..ROWS).collect())]
                 .into_iter()
