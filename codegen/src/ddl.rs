@@ -171,12 +171,7 @@ fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) 
     for group in &model.unique_together {
         let cols: Vec<String> = group
             .iter()
-            .filter_map(|name| {
-                model
-                    .fields
-                    .iter()
-                    .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
-            })
+            .filter_map(|name| model.field_named(name))
             .map(|field| quote(dialect, &field.column))
             .collect();
         lines.push(format!("UNIQUE ({})", cols.join(", ")));

@@ -60,6 +60,17 @@ pub struct Model {
     pub reverse: Vec<Reverse>,
 }
 
+impl Model {
+    /// The field named `name` in the schema: by its field name, or by the name a relation
+    /// was declared with (`author` for `author_id`), as `ordering` and `unique_together` name
+    /// fields.
+    pub fn field_named(&self, name: &str) -> Option<&Field> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name || f.relation.as_ref().is_some_and(|r| r.name == name))
+    }
+}
+
 /// One column.
 #[derive(Clone, Debug, Serialize)]
 pub struct Field {

@@ -224,12 +224,7 @@ impl Plan<'_> {
         let columns = |model: &Model, group: &[String]| -> Vec<String> {
             group
                 .iter()
-                .filter_map(|name| {
-                    model
-                        .fields
-                        .iter()
-                        .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
-                })
+                .filter_map(|name| model.field_named(name))
                 .map(|f| f.column.clone())
                 .collect()
         };

@@ -76,14 +76,7 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
             } else {
                 type_key(&stored_as(dialect, &pk.ty, true))
             };
-            let column_of = |name: &str| {
-                model
-                    .fields
-                    .iter()
-                    .find(|f| f.name == name || f.relation.as_ref().is_some_and(|r| r.name == name))
-                    .map(|f| f.column.clone())
-                    .unwrap_or_default()
-            };
+            let column_of = |name: &str| model.field_named(name).map(|f| f.column.clone()).unwrap_or_default();
             let columns = model
                 .fields
                 .iter()

@@ -69,9 +69,27 @@ pub struct Index {
 }
 
 impl Catalog {
+    /// A catalog of these tables, each still without columns.
+    pub fn of_tables(names: impl IntoIterator<Item = String>) -> Catalog {
+        Catalog {
+            tables: names
+                .into_iter()
+                .map(|name| Table {
+                    name,
+                    ..Table::default()
+                })
+                .collect(),
+        }
+    }
+
     /// The table named `name`.
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The table named `name`, to fill in.
+    pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+        self.tables.iter_mut().find(|t| t.name == name)
     }
 }
 

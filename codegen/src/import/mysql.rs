@@ -3,23 +3,21 @@
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
-use crate::import::catalog::{Catalog, Column, ForeignKey, Index, Table};
+use crate::import::catalog::{Catalog, Column, ForeignKey, Index};
 
 /// The catalog of the current database of the server on `conn`.
 pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
-    let mut catalog = Catalog::default();
     let tables = sqlx::query(
         "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for row in tables {
-        catalog.tables.push(Table {
-            name: row.try_get(0)?,
-            ..Table::default()
-        });
-    }
+    let names = tables
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+    let mut catalog = Catalog::of_tables(names);
     let columns = sqlx::query(
         "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
          CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED), CAST(IS_NULLABLE AS CHAR), CAST(COLUMN_DEFAULT AS CHAR), \
@@ -43,7 +41,7 @@ pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
             default,
             auto: row.try_get::<String, _>(6)?.contains("auto_increment"),
         };
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.columns.push(column);
         }
     }
@@ -57,7 +55,7 @@ pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
     for row in indexes {
         let (table, name): (String, String) = (row.try_get(0)?, row.try_get(1)?);
         let column: String = row.try_get(3)?;
-        let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) else {
+        let Some(table) = catalog.table_mut(&table) else {
             continue;
         };
         if name == "PRIMARY" {
@@ -105,7 +103,7 @@ pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
         }
     }
     for (table, _, key) in named {
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.foreign_keys.push(key);
         }
     }
@@ -131,7 +129,7 @@ pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
     };
     for row in checks {
         let table: String = row.try_get(0)?;
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.checks.push(row.try_get(1)?);
         }
     }

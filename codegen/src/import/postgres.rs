@@ -3,23 +3,21 @@
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
-use crate::import::catalog::{Catalog, Column, ForeignKey, Index, Table};
+use crate::import::catalog::{Catalog, Column, ForeignKey, Index};
 
 /// The catalog of the current schema of the database on `conn`.
 pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
-    let mut catalog = Catalog::default();
     let tables = sqlx::query(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for row in tables {
-        catalog.tables.push(Table {
-            name: row.try_get(0)?,
-            ..Table::default()
-        });
-    }
+    let names = tables
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+    let mut catalog = Catalog::of_tables(names);
     let columns = sqlx::query(
         "SELECT table_name::text, column_name::text, udt_name::text, character_maximum_length::int4, \
          is_nullable::text, column_default::text, is_identity::text \
@@ -40,7 +38,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
             auto: row.try_get::<String, _>(6)? == "YES" || serial,
             default: default.filter(|_| !serial),
         };
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.columns.push(column);
         }
     }
@@ -59,7 +57,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
     for row in indexes {
         let table: String = row.try_get(0)?;
         let columns: Vec<String> = row.try_get(4)?;
-        let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) else {
+        let Some(table) = catalog.table_mut(&table) else {
             continue;
         };
         if row.try_get::<bool, _>(3)? {
@@ -100,7 +98,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
             target_columns: row.try_get(3)?,
             on_delete: on_delete.to_owned(),
         };
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.foreign_keys.push(key);
         }
     }
@@ -113,7 +111,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
     .await?;
     for row in checks {
         let table: String = row.try_get(0)?;
-        if let Some(table) = catalog.tables.iter_mut().find(|t| t.name == table) {
+        if let Some(table) = catalog.table_mut(&table) {
             table.checks.push(row.try_get(1)?);
         }
     }
