@@ -105,3 +105,42 @@ fn explain_breakers() {
         .collect();
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_lock_file_carries_retired_digests_into_the_code() {
+    let dir = std::env::temp_dir().join(format!("autocache-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("schema.yaml");
+    let lock_path = autocache_codegen::lock::path_for(&schema);
+    let person = "models:\n  Person:\n    fields:\n      name: { type: string, max_length: 64 }\n";
+    std::fs::write(&schema, person).unwrap();
+    let first = Config::new().load(&schema).unwrap();
+    assert!(autocache_codegen::lock::write_updated(&lock_path, &first, chrono::Utc::now()).unwrap());
+    let old_prefix = format!("\"app:Person:{}\"", first.models[0].digest);
+    let code = |config: &Config| config.generate(&schema).unwrap().into_values().next().unwrap();
+    assert!(code(&Config::new()).contains("retired: &[]"), "no earlier version yet");
+
+    std::fs::write(
+        &schema,
+        format!("{person}      nickname: {{ type: text, null: true }}\n"),
+    )
+    .unwrap();
+    // A build script reads the lock without writing it: its recorded digest is retired.
+    assert!(code(&Config::new()).contains(&format!("retired: &[{old_prefix}]")));
+    let second = Config::new().load(&schema).unwrap();
+    let lock = autocache_codegen::lock::read(&lock_path).unwrap();
+    assert!(!lock.is_current(&second), "check fails until generate updates the lock");
+    assert!(autocache_codegen::lock::write_updated(&lock_path, &second, chrono::Utc::now()).unwrap());
+    let lock = autocache_codegen::lock::read(&lock_path).unwrap();
+    assert!(lock.is_current(&second));
+    assert_eq!(lock.models["Person"].retired[0].digest, first.models[0].digest);
+    assert!(code(&Config::new()).contains(&format!("retired: &[{old_prefix}]")));
+    let mut naive = Config::new();
+    naive.lock_file(None::<&Path>);
+    assert!(
+        code(&naive).contains("retired: &[]"),
+        "without a lock file nothing is retired"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
