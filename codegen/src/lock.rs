@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::ir::Schema;
 
@@ -36,8 +37,14 @@ pub struct Lock {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDigests {
-    /// The digest of the schema's current version.
+    /// The key digest of the schema's current version: the model's digest, salted with
+    /// `epoch` when that is not zero.
     pub digest: String,
+    /// How many times the model went back to a row layout it had before (a revert): each
+    /// time its keys move to a fresh digest, since the old keys may hold values older than
+    /// the other version's writes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u32,
     /// Earlier digests, most recently retired first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retired>,
@@ -78,8 +85,8 @@ pub fn read(path: &Path) -> Result<Lock, LockError> {
     serde_yaml::from_str(&text).map_err(|error| lock_error(path, error))
 }
 
-/// Brings the lock file at `path` up to date with `schema` at `now` (see [`Lock::updated`]);
-/// whether the file changed.
+/// Brings the lock file at `path` up to date with `schema` (loaded without a lock: its
+/// row-layout digests) at `now` (see [`Lock::updated`]); whether the file changed.
 pub fn write_updated(path: &Path, schema: &Schema, now: chrono::DateTime<chrono::Utc>) -> Result<bool, LockError> {
     let old = read(path)?;
     let new = old.updated(schema, now);
@@ -90,6 +97,20 @@ pub fn write_updated(path: &Path, schema: &Schema, now: chrono::DateTime<chrono:
     Ok(true)
 }
 
+fn is_zero(epoch: &u32) -> bool {
+    *epoch == 0
+}
+
+/// `digest` salted with `epoch`: the first 8 hex digits of SHA-256 over `<digest>#<epoch>`
+/// (the digest itself for epoch 0), so keys keep their length.
+fn salted(digest: &str, epoch: u32) -> String {
+    if epoch == 0 {
+        return digest.to_owned();
+    }
+    let hash = Sha256::digest(format!("{digest}#{epoch}").as_bytes());
+    hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
 fn lock_error(path: &Path, reason: impl std::fmt::Display) -> LockError {
     LockError {
         path: path.to_owned(),
@@ -98,9 +119,23 @@ fn lock_error(path: &Path, reason: impl std::fmt::Display) -> LockError {
 }
 
 impl Lock {
-    /// The digests a build of `schema` evicts besides the current one, per model: the
-    /// retired ones, and the recorded digest when the lock was not updated yet (a build
-    /// script does not write the lock; the digest it records is the deployed one).
+    /// The key digest and epoch of a model whose row layout has the digest `base`: salted
+    /// with the recorded epoch, and with the next one for as long as that gives a digest
+    /// the model had before (a revert must not reuse keys that may hold old values).
+    fn effective(&self, model: &str, base: &str) -> (String, u32) {
+        let Some(entry) = self.models.get(model) else {
+            return (base.to_owned(), 0);
+        };
+        let mut epoch = entry.epoch;
+        while entry.retired.iter().any(|r| r.digest == salted(base, epoch)) {
+            epoch += 1;
+        }
+        (salted(base, epoch), epoch)
+    }
+
+    /// The digests a build evicts besides `current`, for `model`: the retired ones, and
+    /// the recorded digest when the lock was not updated yet (a build script does not write
+    /// the lock; the digest it records is the deployed one).
     pub fn retired_for(&self, model: &str, current: &str) -> Vec<String> {
         let Some(entry) = self.models.get(model) else {
             return Vec::new();
@@ -115,14 +150,17 @@ impl Lock {
         digests
     }
 
-    /// Sets every model's retired digests in `schema` from this lock.
+    /// Sets every model's key digest (see [`Lock::updated`]) and retired digests in
+    /// `schema`, whose digests are those of its row layouts.
     pub fn apply(&self, schema: &mut Schema) {
         for model in &mut schema.models {
+            model.digest = self.effective(&model.name, &model.digest).0;
             model.retired = self.retired_for(&model.name, &model.digest);
         }
     }
 
-    /// Whether this lock records every current digest of `schema`, and no other model.
+    /// Whether this lock records every current key digest of `schema` (as [`Lock::apply`]
+    /// set them), and no other model.
     pub fn is_current(&self, schema: &Schema) -> bool {
         self.models.len() == schema.models.len()
             && schema
@@ -131,18 +169,20 @@ impl Lock {
                 .all(|model| self.models.get(&model.name).is_some_and(|e| e.digest == model.digest))
     }
 
-    /// The lock after `schema` at `now`: a model whose digest changed retires the recorded
-    /// one at `now` (a digest that becomes current again leaves the retired list); retired
-    /// digests older than [`KEEP_SECS`] are dropped except each model's latest; models no
-    /// longer in the schema are dropped (no build evicts their keys any more).
+    /// The lock after `schema` (its row-layout digests, no lock applied) at `now`: a model
+    /// whose key digest changed retires the recorded one at `now`; a model back at a layout
+    /// it had before gets a new epoch, hence fresh keys; retired digests older than
+    /// [`KEEP_SECS`] are dropped except each model's latest; models no longer in the schema
+    /// are dropped (no build evicts their keys any more).
     pub fn updated(&self, schema: &Schema, now: chrono::DateTime<chrono::Utc>) -> Lock {
         let keep_after = now - chrono::Duration::seconds(KEEP_SECS);
         let models = schema
             .models
             .iter()
             .map(|model| {
+                let (digest, epoch) = self.effective(&model.name, &model.digest);
                 let mut entry = self.models.get(&model.name).cloned().unwrap_or_default();
-                if !entry.digest.is_empty() && entry.digest != model.digest {
+                if !entry.digest.is_empty() && entry.digest != digest {
                     entry.retired.insert(
                         0,
                         Retired {
@@ -151,8 +191,9 @@ impl Lock {
                         },
                     );
                 }
-                entry.digest = model.digest.clone();
-                let mut seen = vec![model.digest.clone()];
+                entry.digest = digest;
+                entry.epoch = epoch;
+                let mut seen = vec![entry.digest.clone()];
                 let mut index = 0;
                 entry.retired.retain(|retired| {
                     let recent = chrono::DateTime::parse_from_rfc3339(&retired.at).is_ok_and(|at| at >= keep_after);
@@ -195,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_digest_is_retired_and_old_ones_expire() {
+    fn a_changed_digest_is_retired_old_ones_expire_and_a_revert_gets_fresh_keys() {
         let first = Lock::default().updated(&schema(&[("A", "aaaa0001")]), at("2026-01-01T00:00:00Z"));
         assert!(first.models["A"].retired.is_empty());
         let second = first.updated(&schema(&[("A", "aaaa0002")]), at("2026-01-02T00:00:00Z"));
@@ -207,12 +248,14 @@ mod tests {
             "a month later only the latest stays"
         );
         let back = third.updated(&schema(&[("A", "aaaa0002")]), at("2026-03-01T01:00:00Z"));
-        assert_eq!(
-            back.retired_for("A", "aaaa0002"),
-            ["aaaa0003"],
-            "current again: not retired"
-        );
-        assert!(back.is_current(&schema(&[("A", "aaaa0002")])));
+        let fresh = salted("aaaa0002", 1);
+        assert_eq!(back.models["A"].digest, fresh, "a revert gets fresh keys");
+        assert_eq!(back.models["A"].epoch, 1);
+        assert_eq!(back.retired_for("A", &fresh), ["aaaa0003", "aaaa0002"]);
+        let mut reverted = schema(&[("A", "aaaa0002")]);
+        back.apply(&mut reverted);
+        assert_eq!(reverted.models[0].digest, fresh);
+        assert!(back.is_current(&reverted));
         assert!(!back.is_current(&schema(&[("A", "aaaa0002"), ("B", "bbbb0001")])));
         let text = back.render();
         let parsed: Lock = serde_yaml::from_str(&text).expect("the rendered lock parses");
@@ -224,5 +267,11 @@ mod tests {
         let lock = Lock::default().updated(&schema(&[("A", "aaaa0001")]), at("2026-01-01T00:00:00Z"));
         assert_eq!(lock.retired_for("A", "aaaa0009"), ["aaaa0001"]);
         assert!(lock.retired_for("B", "bbbb0001").is_empty());
+        // A revert seen only by a build script gets fresh keys too.
+        let second = lock.updated(&schema(&[("A", "aaaa0002")]), at("2026-01-02T00:00:00Z"));
+        let mut reverted = schema(&[("A", "aaaa0001")]);
+        second.apply(&mut reverted);
+        assert_eq!(reverted.models[0].digest, salted("aaaa0001", 1));
+        assert_eq!(reverted.models[0].retired, ["aaaa0002", "aaaa0001"]);
     }
 }

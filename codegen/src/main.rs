@@ -127,7 +127,8 @@ fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Generate { schema, out, dialect } => {
             let lock_path = lock::path_for(&schema);
-            if lock::write_updated(&lock_path, &Config::new().load(&schema)?, chrono::Utc::now())? {
+            let layouts = Config::new().lock_file(None::<PathBuf>).load(&schema)?;
+            if lock::write_updated(&lock_path, &layouts, chrono::Utc::now())? {
                 println!("wrote {}", lock_path.display());
             }
             let report = config(dialect).out_dir(&out).remove_stale(true).compile(&schema)?;
