@@ -129,6 +129,19 @@ impl<DB: Dialect> Context<DB> {
         self.inner.model_stats.snapshot()
     }
 
+    /// Publishes the counters through the [`metrics`] facade, to whatever recorder the
+    /// application installed (a Prometheus exporter, say): the context's totals as
+    /// `autocache_<counter>_total` (`autocache_hits_total`, `autocache_db_queries_total`, …)
+    /// and each model's as `autocache_model_<counter>_total{model="<Model>"}`. Counters are
+    /// set to their absolute values, so call it as often as the recorder is scraped.
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        self.snapshot().record("autocache_", &[]);
+        for (model, counters) in self.model_snapshots() {
+            counters.record("autocache_model_", &[metrics::Label::new("model", model)]);
+        }
+    }
+
     /// Counts into the totals and `model`'s counters.
     pub(crate) fn meter(&self, model: &ModelInfo) -> Meter<'_> {
         Meter {

@@ -25,6 +25,15 @@ macro_rules! counters {
             }
         }
 
+        #[cfg(feature = "metrics")]
+        impl StatsSnapshot {
+            /// Publishes every counter through the `metrics` facade as the absolute value of
+            /// the counter `<prefix><name>_total` (e.g. `autocache_hits_total`) with `labels`.
+            pub(crate) fn record(&self, prefix: &str, labels: &[metrics::Label]) {
+                $(metrics::counter!(format!("{prefix}{}_total", stringify!($name)), labels.iter()).absolute(self.$name);)*
+            }
+        }
+
         impl std::ops::Sub for StatsSnapshot {
             type Output = StatsSnapshot;
 

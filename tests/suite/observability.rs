@@ -1,10 +1,12 @@
 //! What an operator sees: per-model stats, and a tracing span on every repository call
 //! with the model, the operation, the backend and the hits and misses.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use autocache_generated::{BookRepo, NewBook, NewPerson, PersonRepo};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
@@ -121,4 +123,45 @@ async fn stats_per_model_and_spans_per_call() {
         "{spans:?}"
     );
     let _ = book;
+}
+
+#[tokio::test]
+async fn counters_through_the_metrics_facade() {
+    let env = env(Kind::Memory).await;
+    let people = PersonRepo::new(&env.ctx);
+    let ann = people.insert(&NewPerson { name: "Ann".into() }).await.unwrap();
+    people.get(ann.id).await.unwrap();
+    people.get(ann.id).await.unwrap();
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || env.ctx.record_metrics());
+    let counters: HashMap<(String, Vec<(String, String)>), u64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| {
+            let DebugValue::Counter(n) = value else { return None };
+            let labels = key.key().labels().map(|l| (l.key().to_owned(), l.value().to_owned()));
+            Some(((key.key().name().to_owned(), labels.collect()), n))
+        })
+        .collect();
+
+    let total = env.ctx.snapshot();
+    let person = env.ctx.model_snapshots()["Person"];
+    assert!(person.hits >= 2, "{person:?}");
+    assert_eq!(counters[&("autocache_hits_total".to_owned(), vec![])], total.hits);
+    assert_eq!(
+        counters[&("autocache_db_queries_total".to_owned(), vec![])],
+        total.db_queries
+    );
+    let person_label = vec![("model".to_owned(), "Person".to_owned())];
+    assert_eq!(
+        counters[&("autocache_model_hits_total".to_owned(), person_label.clone())],
+        person.hits
+    );
+    assert_eq!(
+        counters[&("autocache_model_fills_total".to_owned(), person_label)],
+        person.fills
+    );
 }
