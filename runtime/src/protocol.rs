@@ -7,6 +7,7 @@
 //! statement and *before* commit (so the locks are ordered like the row locks), then fills
 //! or evicts each key after commit. `docs/consistency.md` has the proof.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -30,7 +31,7 @@ pub struct Cache<'a> {
     pub stats: Meter<'a>,
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
-    pub prefix: String,
+    pub prefix: Cow<'a, str>,
 }
 
 /// What became of a fill.
@@ -79,8 +80,15 @@ where
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
-    let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let mut first = Some(cache.backend.lookup(&asked, cache.options.lease_ttl).await);
+    let first_answer = match keys {
+        // One key (every `get`): asked from the stack, no vector.
+        [key] => cache.backend.read(&[key.as_str()], cache.options.lease_ttl).await,
+        keys => {
+            let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+            cache.backend.read(&asked, cache.options.lease_ttl).await
+        }
+    };
+    let mut first = Some(first_answer);
     if let Some(Ok(lookups)) = &first
         && let Some(values) = all_answered::<T>(lookups)
     {
@@ -97,7 +105,7 @@ where
             Some(answer) => answer,
             None => {
                 let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_str()).collect();
-                cache.backend.lookup(&asked, cache.options.lease_ttl).await
+                cache.backend.read(&asked, cache.options.lease_ttl).await
             }
         };
         let Ok(lookups) = answer else {

@@ -280,6 +280,29 @@ impl RedisBackend {
             .collect()
     }
 
+    /// Looks up `asked` (all of one group): hits first, with a plain read; the lease script
+    /// only for what was not found.
+    async fn lookup_group(&self, asked: &[&str], lease_ms: u64) -> Result<Vec<Lookup>, CacheError> {
+        let mut found = self.read_items(asked).await?;
+        let missed: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+        if !missed.is_empty() {
+            let tokens: Vec<u64> = missed.iter().map(|_| rand::random()).collect();
+            let mut invocation = LOOKUP.prepare_invoke();
+            invocation.arg(lease_ms);
+            for (&i, token) in missed.iter().zip(&tokens) {
+                invocation.key(asked[i]).arg(&token.to_be_bytes()[..]);
+            }
+            let answer = self.invoke(&invocation).await?;
+            for (&i, lookup) in missed.iter().zip(parse_lookup(answer, &tokens)?) {
+                found[i] = Some(lookup);
+            }
+        }
+        found
+            .into_iter()
+            .map(|found| found.ok_or_else(|| CacheError::Protocol("a key got no lookup answer".into())))
+            .collect()
+    }
+
     async fn unlink(&self, keys: &[&str]) -> Result<(), CacheError> {
         let mut command = redis::cmd("UNLINK");
         command.arg(keys);
@@ -305,34 +328,23 @@ impl CacheBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let lease_ms = ttl_ms(lease_ttl);
-        let answers = try_join_all(self.groups(keys).into_iter().map(|group| async move {
-            // Hits first, with a plain read; the lease script only for what was not found.
+        if let Connection::Single(_) = self.connection {
+            // One server: one group, already in the caller's order (no grouping, no join).
+            return self.lookup_group(keys, lease_ms).await;
+        }
+        let groups = self.groups(keys);
+        let answers = try_join_all(groups.iter().map(|group| async move {
             let asked: Vec<&str> = group.iter().map(|&index| keys[index]).collect();
-            let mut found = self.read_items(&asked).await?;
-            let missed: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
-            if !missed.is_empty() {
-                let tokens: Vec<u64> = missed.iter().map(|_| rand::random()).collect();
-                let mut invocation = LOOKUP.prepare_invoke();
-                invocation.arg(lease_ms);
-                for (&i, token) in missed.iter().zip(&tokens) {
-                    invocation.key(asked[i]).arg(&token.to_be_bytes()[..]);
-                }
-                let answer = self.invoke(&invocation).await?;
-                for (&i, lookup) in missed.iter().zip(parse_lookup(answer, &tokens)?) {
-                    found[i] = Some(lookup);
-                }
-            }
-            Ok::<_, CacheError>(group.into_iter().zip(found))
+            self.lookup_group(&asked, lease_ms).await
         }))
         .await?;
-        let mut results: Vec<Option<Lookup>> = vec![None; keys.len()];
-        for (index, found) in answers.into_iter().flatten() {
-            results[index] = found;
+        let mut results = vec![Lookup::Busy; keys.len()];
+        for (group, found) in groups.iter().zip(answers) {
+            for (&index, lookup) in group.iter().zip(found) {
+                results[index] = lookup;
+            }
         }
-        results
-            .into_iter()
-            .map(|found| found.ok_or_else(|| CacheError::Protocol("a key got no lookup answer".into())))
-            .collect()
+        Ok(results)
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
