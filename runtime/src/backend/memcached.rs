@@ -677,6 +677,56 @@ mod tests {
         }
     }
 
+    /// The protocol against a real server: a lease, a fill, a lock, a release; a value over
+    /// the server's item limit is a refused fill that leaves the connection in step; a
+    /// restarted server is reached again through fresh connections (the pooled ones fail
+    /// before anything is read, and the call is retried once).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn speaks_the_meta_protocol_to_a_real_server() {
+        let mut server = autocache_testkit::memcached::Memcached::start();
+        let backend = backend(&[&server.addr()]).await.unwrap();
+        let lease = Duration::from_secs(5);
+        let ttl = Duration::from_secs(60);
+        let [Lookup::Lease(token)] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("a miss grants the lease");
+        };
+        assert_eq!(backend.lookup(&["k"], lease).await.unwrap(), [Lookup::Busy]);
+        assert!(backend.fill("k", b"v1", token, ttl).await.unwrap());
+        assert!(!backend.fill("k", b"v2", token, ttl).await.unwrap(), "a used token");
+        let [Lookup::Value { ref bytes, token }] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("a hit");
+        };
+        assert_eq!(&bytes[..], b"v1");
+        let locked = backend.lock(&["k", "other"], b"L", ttl).await.unwrap();
+        assert_eq!(locked.len(), 2);
+        assert!(!backend.fill("k", b"v3", token, ttl).await.unwrap(), "locked since");
+        backend.release("k", locked[0]).await.unwrap();
+        let huge = vec![b'x'; 2 << 20];
+        let [Lookup::Lease(token)] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("released: a miss again");
+        };
+        assert!(
+            !backend.fill("k", &huge, token, ttl).await.unwrap(),
+            "over the item limit"
+        );
+        // memcached dropped what `k` held (the lease placeholder): a new lease, then busy.
+        let many = backend.lookup(&["other", "k", "k"], lease).await.unwrap();
+        assert!(
+            matches!(many[..], [Lookup::Value { .. }, Lookup::Lease(_), Lookup::Busy]),
+            "{many:?}"
+        );
+        server.restart();
+        backend.evict(&["other"]).await.unwrap();
+        assert!(matches!(
+            backend.lookup(&["other"], lease).await.unwrap()[..],
+            [Lookup::Lease(_)]
+        ));
+        assert!(
+            !backend.servers[0].ever_failed.load(Ordering::Acquire),
+            "no failure was seen"
+        );
+    }
+
     #[test]
     fn ttls_are_whole_positive_seconds() {
         assert_eq!(secs(Duration::ZERO, 10), 1);

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 /// Idle connections kept per server; more are closed when they come back.
 const MAX_IDLE: usize = 64;
 
-/// Bytes of a read buffer kept between calls (a larger one is shrunk back).
+/// Bytes of a buffer kept between calls (a larger one, after a large value, is shrunk back).
 const KEPT_BUFFER: usize = 64 * 1024;
 
 /// Why a call failed.
@@ -218,9 +218,11 @@ impl Pool {
     }
 
     fn put_back(&self, mut connection: Connection) {
-        connection.request.clear();
-        if connection.response.capacity() > KEPT_BUFFER {
-            connection.response = Vec::with_capacity(KEPT_BUFFER);
+        for buffer in [&mut connection.request, &mut connection.response] {
+            buffer.clear();
+            if buffer.capacity() > KEPT_BUFFER {
+                *buffer = Vec::with_capacity(KEPT_BUFFER);
+            }
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {

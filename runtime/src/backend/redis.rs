@@ -51,7 +51,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::future::try_join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -443,8 +443,12 @@ fn parse_item(item: Value, token: u64) -> Result<Lookup, CacheError> {
         Value::BulkString(stored) if stored.len() > TOKEN_LEN => {
             let mut prefix = [0u8; TOKEN_LEN];
             prefix.copy_from_slice(&stored[..TOKEN_LEN]);
+            // `advance` moves the start past the token without a shared copy (`slice` of a
+            // `Bytes` made from a `Vec` allocates one).
+            let mut bytes = Bytes::from(stored);
+            bytes.advance(TOKEN_LEN);
             Ok(Lookup::Value {
-                bytes: Bytes::from(stored).slice(TOKEN_LEN..),
+                bytes,
                 token: Token(u64::from_be_bytes(prefix)),
             })
         }
