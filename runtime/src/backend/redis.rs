@@ -65,10 +65,17 @@ use super::{CacheBackend, CacheError, Lookup, Token};
 const TOKEN_LEN: usize = 8;
 /// Longest TTL sent to the server (100 years); larger ones would overflow its clock.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
-/// Time to establish one TCP connection to a server.
+/// Time to establish one TCP connection to a cluster node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Time a server has to answer one request (a batch is one request per server or slot).
+/// Time a cluster node has to answer one request (a batch is one request per slot).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time to (re)connect to a single server, in one attempt: a call made while the connection
+/// is re-established waits for that attempt.
+const SINGLE_CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
+/// Time a single server has to answer one request. With [`SINGLE_CONNECT_TIMEOUT`] it bounds
+/// every call below the context's default cache deadline (250 ms), so the guard arms no
+/// second timer per call (see [`CacheBackend::deadline`]).
+const SINGLE_RESPONSE_TIMEOUT: Duration = Duration::from_millis(150);
 
 static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -147,9 +154,9 @@ impl RedisBackend {
             reason: error.to_string(),
         })?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
+            .set_connection_timeout(Some(SINGLE_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(SINGLE_RESPONSE_TIMEOUT))
+            .set_number_of_retries(0)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_with_config(client, config)
@@ -320,6 +327,14 @@ impl CacheBackend for RedisBackend {
         match self.connection {
             Connection::Single(_) => "redis",
             Connection::Cluster(_) => "redis-cluster",
+        }
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        match self.connection {
+            Connection::Single(_) => Some(SINGLE_CONNECT_TIMEOUT + SINGLE_RESPONSE_TIMEOUT),
+            // Retries and redirections: no bound of its own below the guard's.
+            Connection::Cluster(_) => None,
         }
     }
 
