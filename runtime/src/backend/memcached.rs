@@ -32,10 +32,11 @@
 //!   items that may be stale; a restarted memcached is empty anyway. If the flush fails the
 //!   server is marked down again; a server on which `flush_all` is disabled (`-F`) is never
 //!   used again by this process once it has failed, which is the safe outcome.
-//!   Each exchange runs on the caller's task, bounded by this backend's own connect (80 ms)
-//!   and I/O (150 ms) timeouts, which together stay under the caller's deadline (see
-//!   [`super::guard`], 250 ms), so a failure is noticed and recorded before the caller gives
-//!   up. Errors never panic and never hang.
+//!   Each call runs on the caller's task under one deadline of this backend's connect
+//!   (80 ms) plus I/O (150 ms) time, dial, address resolution and a recovery flush
+//!   included, which stays under the context's default cache deadline (see
+//!   [`super::guard`], 250 ms; the guard then arms no timer of its own), so a failure is
+//!   noticed and recorded before the caller gives up. Errors never panic and never hang.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -133,6 +134,8 @@ impl MemcachedBackend {
     /// task (a spawned task per exchange cost about 15 µs per hit), bounded by this
     /// backend's connect and I/O deadlines, which together are shorter than the context's
     /// cache deadline: a silent server is recorded as down here before the caller gives up.
+    /// The first call (resolving the address) and a call that flushes a server after a
+    /// failure share that one bound with their exchange.
     async fn on_server<'c, T, F, Fut>(&'c self, index: usize, work: F) -> Result<T, CacheError>
     where
         F: FnOnce(&'c Pool) -> Fut,
@@ -142,9 +145,22 @@ impl MemcachedBackend {
             .servers
             .get(index)
             .ok_or_else(|| CacheError::Protocol(format!("no memcached server #{index}")))?;
-        server.ready().await?;
-        let pool = server.pool().await?;
-        work(pool).await.map_err(|failure| server.failed(&failure))
+        if let (false, Some(pool)) = (server.ever_failed.load(Ordering::Acquire), server.pool.get()) {
+            // The common case: the pool's own deadline bounds the call.
+            return work(pool).await.map_err(|failure| server.failed(&failure));
+        }
+        let call = async {
+            server.ready().await?;
+            let pool = server.pool().await?;
+            work(pool).await.map_err(|failure| server.failed(&failure))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT + IO_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(server.mark_down(format!(
+                "no answer within {:?} (resolving or flushing included)",
+                CONNECT_TIMEOUT + IO_TIMEOUT
+            ))),
+        }
     }
 }
 
@@ -177,6 +193,7 @@ impl CacheBackend for MemcachedBackend {
         rendezvous(key.as_bytes(), &self.seeds)
     }
 
+    /// Every call ends within the connect plus I/O time (see [`MemcachedBackend::on_server`]).
     fn deadline(&self) -> Option<Duration> {
         Some(CONNECT_TIMEOUT + IO_TIMEOUT)
     }
@@ -192,6 +209,7 @@ impl CacheBackend for MemcachedBackend {
                 })
                 .await;
         }
+        let started = tokio::time::Instant::now();
         let groups = self.group(keys);
         let exchanges = groups.iter().map(|(server, indices)| {
             self.on_server(*server, move |pool| {
@@ -223,8 +241,10 @@ impl CacheBackend for MemcachedBackend {
             }
         }
         if let Some(error) = failure {
-            // The caller reads the database for every key: free the leases it cannot use.
-            join_all(won.into_iter().map(|(key, token)| self.release(key, token))).await;
+            // The caller reads the database for every key: free the leases it cannot use,
+            // within the call's bound (a lease not given back expires after `lease_ttl`).
+            let releases = join_all(won.into_iter().map(|(key, token)| self.release(key, token)));
+            let _ = tokio::time::timeout_at(started + CONNECT_TIMEOUT + IO_TIMEOUT, releases).await;
             return Err(error);
         }
         Ok(found)
