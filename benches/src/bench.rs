@@ -32,7 +32,7 @@
 //! rows and samples (well under two minutes).
 //!
 //! Also: `--breakdown` times a memcached hit layer by layer (bare client, backend, guard,
-//! repository, 100-key reads, a collection); `--profile=<hit|bare|floor>` repeats 20 000
+//! repository, 100-key reads, a collection); `--profile=<op>` repeats 20 000
 //! memcached reads of one kind (for `perf stat` or callgrind); `--codegen` times P7
 //! and its phases. `AUTOCACHE_BENCH_RUNTIME=current` runs on a current-thread runtime
 //! instead of the multi-thread one; `AUTOCACHE_BENCH_VERBOSE=1` prints P6's counters.
@@ -257,7 +257,7 @@ fn main() {
                 Some(op) => profiled = Some(op),
                 None => {
                     eprintln!(
-                        "usage: autocache-bench [--quick] [--breakdown | --codegen | --profile=<hit|bare|floor>]"
+                        "usage: autocache-bench [--quick] [--breakdown | --codegen | --profile=<hit|bare|floor|many|bare-many|floor-many>]"
                     );
                     std::process::exit(2);
                 }

@@ -1,6 +1,6 @@
 //! `--breakdown`: where the time of a memcached hit goes, layer by layer, each layer
 //! measured interleaved with the bare client's plain get of the same key; and
-//! `--profile=<hit|bare|floor>`: one kind of read repeated, for `perf stat` or
+//! `--profile=<op>`: one kind of read repeated, for `perf stat` or
 //! `valgrind --tool=callgrind` (see docs/performance.md).
 
 use std::hint::black_box;
@@ -64,6 +64,13 @@ pub enum Profiled {
     Bare,
     /// The raw-socket `mg k v c` (P1's floor).
     Floor,
+    /// `PersonRepo::get_many` of 100 hits.
+    Many,
+    /// The bare memcache exp client's `run_many` of 100 `mg k v c N5` (what the backend
+    /// sent before it spoke the protocol itself).
+    BareMany,
+    /// The raw-socket 100 × `mg k v q` + `mn` (P3's floor).
+    FloorMany,
 }
 
 impl Profiled {
@@ -73,32 +80,63 @@ impl Profiled {
             "hit" => Some(Profiled::Hit),
             "bare" => Some(Profiled::Bare),
             "floor" => Some(Profiled::Floor),
+            "many" => Some(Profiled::Many),
+            "bare-many" => Some(Profiled::BareMany),
+            "floor-many" => Some(Profiled::FloorMany),
             _ => None,
         }
     }
 }
 
 /// `--profile`: the same set-up for every operation, then `calls` reads of 100 cached people
-/// of one kind, so that two runs' counters differ by `calls` times the difference per read.
+/// of one kind (one key per call, or 100 per call for the `many` kinds, `calls` keys in
+/// all), so that two runs' counters differ by `calls` times the difference per key read.
 pub async fn profile(op: Profiled, calls: usize) {
     let fixture = Fixture::start("profile").await;
     let (hot, keys) = (&fixture.hot, &fixture.keys);
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let people = PersonRepo::new(&fixture.ctx);
     let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
+    let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
     let mut raw = RawClient::connect(Protocol::Memcached, &fixture.server.addr())
         .await
         .expect("raw client");
+    let batches = calls / hot.len();
     let start = Instant::now();
-    for i in 0..calls {
-        match op {
-            Profiled::Hit => {
-                black_box(people.get(hot[i % 100]).await.expect("get").expect("a hit"));
+    match op {
+        Profiled::Hit | Profiled::Bare | Profiled::Floor => {
+            for i in 0..calls {
+                match op {
+                    Profiled::Hit => {
+                        black_box(people.get(hot[i % 100]).await.expect("get").expect("a hit"));
+                    }
+                    Profiled::Bare => {
+                        black_box(client.get(&keys[i % 100]).send().await.expect("get"));
+                    }
+                    _ => {
+                        black_box(raw.get(&keys[i % 100]).await.expect("raw get"));
+                    }
+                }
             }
-            Profiled::Bare => {
-                black_box(client.get(&keys[i % 100]).send().await.expect("get"));
+        }
+        Profiled::Many => {
+            for _ in 0..batches {
+                black_box(people.get_many(hot).await.expect("get_many"));
             }
-            Profiled::Floor => {
-                black_box(raw.get(&keys[i % 100]).await.expect("raw get"));
+        }
+        Profiled::BareMany => {
+            for _ in 0..batches {
+                black_box(
+                    client
+                        .run_many(keys.iter().map(|key| lease_get(key)))
+                        .await
+                        .expect("run_many"),
+                );
+            }
+        }
+        Profiled::FloorMany => {
+            for _ in 0..batches {
+                black_box(raw.get_many(&refs).await.expect("raw get_many"));
             }
         }
     }

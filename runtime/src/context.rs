@@ -1,6 +1,7 @@
 //! The context repositories are built from: a database pool, the named cache backends,
 //! the protocol's options and the stats.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,8 +153,12 @@ impl<DB: Dialect> Context<DB> {
 
     /// The start of every key of `model` in this context: the key namespace, then the
     /// model's `<namespace>:<Model>:<schema digest>`.
-    pub(crate) fn key_prefix(&self, model: &ModelInfo) -> String {
-        [self.inner.options.key_namespace.as_str(), model.key_prefix].concat()
+    /// Borrowed (no allocation per call) unless a namespace is configured.
+    pub(crate) fn key_prefix(&self, model: &ModelInfo) -> Cow<'_, str> {
+        match self.inner.options.key_namespace.as_str() {
+            "" => Cow::Borrowed(model.key_prefix),
+            namespace => Cow::Owned([namespace, model.key_prefix].concat()),
+        }
     }
 
     /// The key prefixes (in this context's namespace) of `model`'s earlier schema versions

@@ -49,13 +49,11 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         Ok((cache, plan))
     }
 
-    /// Locks every planned key (after the statements, before commit).
+    /// Locks every planned key (after the statements, before commit): the models' locks
+    /// in parallel, so a write touching several models waits for one round trip, not one
+    /// per model (the order of the locks does not matter, only that all precede the commit).
     pub async fn lock(self) -> Vec<LockedWrite<'a, 'a>> {
-        let mut locked = Vec::with_capacity(self.plans.len());
-        for (_, cache, plan) in self.plans {
-            locked.push(plan.lock(cache).await);
-        }
-        locked
+        futures::future::join_all(self.plans.into_iter().map(|(_, cache, plan)| plan.lock(cache))).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! statement and *before* commit (so the locks are ordered like the row locks), then fills
 //! or evicts each key after commit. `docs/consistency.md` has the proof.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -30,7 +31,7 @@ pub struct Cache<'a> {
     pub stats: Meter<'a>,
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
-    pub prefix: String,
+    pub prefix: Cow<'a, str>,
     /// The prefixes of the model's earlier versions still in a rolling deploy (see
     /// [`crate::Context::retired_prefixes`]): while there are any, reads skip the cache and
     /// writes evict every version's keys.
@@ -89,8 +90,15 @@ where
         cache.stats.add(|s| &s.misses, keys.len() as u64);
         return load((0..keys.len()).collect()).await;
     }
-    let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let mut first = Some(cache.backend.lookup(&asked, cache.options.lease_ttl).await);
+    let first_answer = match keys {
+        // One key (every `get`): asked from the stack, no vector.
+        [key] => cache.backend.read(&[key.as_str()], cache.options.lease_ttl).await,
+        keys => {
+            let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+            cache.backend.read(&asked, cache.options.lease_ttl).await
+        }
+    };
+    let mut first = Some(first_answer);
     if let Some(Ok(lookups)) = &first
         && let Some(values) = all_answered::<T>(lookups)
     {
@@ -107,7 +115,7 @@ where
             Some(answer) => answer,
             None => {
                 let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_str()).collect();
-                cache.backend.lookup(&asked, cache.options.lease_ttl).await
+                cache.backend.read(&asked, cache.options.lease_ttl).await
             }
         };
         let Ok(lookups) = answer else {

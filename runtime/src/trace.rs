@@ -7,8 +7,12 @@ use tracing::field::Empty;
 
 use crate::model::ModelInfo;
 
-/// The span of one repository call.
+/// The span of one repository call; a disabled span when no subscriber wants it (then
+/// not even `tracing`'s `log` fallback, which sqlx turns on, is paid for on every call).
 pub(crate) fn call(model: &ModelInfo, op: &'static str) -> Span {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return Span::none();
+    }
     tracing::debug_span!(
         "autocache",
         model = model.name,

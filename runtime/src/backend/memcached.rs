@@ -1,5 +1,5 @@
-//! The memcached backend: the meta protocol (`mg`, `ms`, `md`) through `memcache::exp`'s
-//! [`AsyncMetaClient`], one client per server, with the routing done here.
+//! The memcached backend: the meta protocol (`mg`, `ms`, `md`) over a pool of connections
+//! per server ([`super::meta`]), with the routing done here.
 //!
 //! - **Routing.** Rendezvous (highest random weight) hashing over the key bytes and each
 //!   server's identity, with FNV-1a 64 and a SplitMix64 finalizer. A server is configured as
@@ -32,23 +32,25 @@
 //!   items that may be stale; a restarted memcached is empty anyway. If the flush fails the
 //!   server is marked down again; a server on which `flush_all` is disabled (`-F`) is never
 //!   used again by this process once it has failed, which is the safe outcome.
-//!   Each exchange runs on the caller's task, bounded by this backend's own connect (80 ms)
-//!   and I/O (150 ms) timeouts, which together stay under the caller's deadline (see
-//!   [`super::guard`], 250 ms), so a failure is noticed and recorded before the caller gives
-//!   up. Errors never panic and never hang.
+//!   Each call runs on the caller's task under one deadline of this backend's connect
+//!   (80 ms) plus I/O (150 ms) time, dial, address resolution and a recovery flush
+//!   included, which stays under the context's default cache deadline (see
+//!   [`super::guard`], 250 ms; the guard then arms no timer of its own), so a failure is
+//!   noticed and recorded before the caller gives up. Errors never panic and never hang.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::join_all;
-use memcache::exp::{AsyncMetaClient, Delete, Error as McError, Get, GetResult, GetStatus, Meta, Router, Set, Ttl};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use super::meta::{self, Failure, Pool, Reply};
 use super::{CacheBackend, CacheError, Lookup, Token};
 
 /// How long a server that failed is skipped before it is tried (and flushed) again.
@@ -63,7 +65,7 @@ const IO_TIMEOUT: Duration = Duration::from_millis(150);
 /// memcached reads relative TTLs above this many seconds as absolute unix timestamps.
 const MAX_RELATIVE_SECS: u32 = 30 * 24 * 60 * 60;
 
-/// Longest item TTL sent; the client turns it into an absolute timestamp.
+/// Longest item TTL sent; above [`MAX_RELATIVE_SECS`] it is sent as an absolute timestamp.
 const MAX_TTL_SECS: u32 = 365 * 24 * 60 * 60;
 
 /// A cache on one or more memcached servers, keys spread by rendezvous hashing.
@@ -110,7 +112,7 @@ impl MemcachedBackend {
         let seeds = named.iter().map(|(name, _)| mix(fnv1a64(name.as_bytes()))).collect();
         let servers: Vec<Server> = named.into_iter().map(|(name, addr)| Server::new(name, addr)).collect();
         // Resolve every address now; one that does not resolve is marked down, not fatal.
-        join_all(servers.iter().map(|server| server.client())).await;
+        join_all(servers.iter().map(|server| server.pool())).await;
         Ok(Self { servers, seeds })
     }
 
@@ -132,24 +134,33 @@ impl MemcachedBackend {
     /// task (a spawned task per exchange cost about 15 µs per hit), bounded by this
     /// backend's connect and I/O deadlines, which together are shorter than the context's
     /// cache deadline: a silent server is recorded as down here before the caller gives up.
+    /// The first call (resolving the address) and a call that flushes a server after a
+    /// failure share that one bound with their exchange.
     async fn on_server<'c, T, F, Fut>(&'c self, index: usize, work: F) -> Result<T, CacheError>
     where
-        F: FnOnce(&'c AsyncMetaClient) -> Fut,
-        Fut: Future<Output = Result<T, McError>>,
+        F: FnOnce(&'c Pool) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
     {
         let server = self
             .servers
             .get(index)
             .ok_or_else(|| CacheError::Protocol(format!("no memcached server #{index}")))?;
-        server.ready().await?;
-        let client = server.client().await?;
-        work(client).await.map_err(|error| server.failed(&error))
-    }
-
-    /// Deletes lease placeholders this caller won but will not fill (best effort).
-    async fn give_back(&self, leases: Vec<(String, Token)>) {
-        let releases = leases.iter().map(|(key, token)| self.release(key, *token));
-        join_all(releases).await;
+        if let (false, Some(pool)) = (server.ever_failed.load(Ordering::Acquire), server.pool.get()) {
+            // The common case: the pool's own deadline bounds the call.
+            return work(pool).await.map_err(|failure| server.failed(&failure));
+        }
+        let call = async {
+            server.ready().await?;
+            let pool = server.pool().await?;
+            work(pool).await.map_err(|failure| server.failed(&failure))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT + IO_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(server.mark_down(format!(
+                "no answer within {:?} (resolving or flushing included)",
+                CONNECT_TIMEOUT + IO_TIMEOUT
+            ))),
+        }
     }
 }
 
@@ -159,18 +170,20 @@ impl CacheBackend for MemcachedBackend {
         "memcached"
     }
 
-    /// The servers' routing identities (names), not the addresses dialed: a process that
-    /// reaches a server through a proxy records and finds its fences under the same name.
     /// Deletes the probe key on every server (not only the one it routes to).
     async fn probe(&self) -> Result<(), CacheError> {
         let probes = (0..self.servers.len()).map(|index| {
-            self.on_server(index, |client| async move {
-                client.run(Delete::new(super::PROBE_KEY)).await.map(drop)
+            self.on_server(index, |pool| async move {
+                pool.call(|request| request.delete(super::PROBE_KEY, None), deleted)
+                    .await
+                    .map(drop)
             })
         });
         join_all(probes).await.into_iter().collect()
     }
 
+    /// The servers' routing identities (names), not the addresses dialed: a process that
+    /// reaches a server through a proxy records and finds its fences under the same name.
     fn servers(&self) -> Vec<String> {
         self.servers.iter().map(|server| server.name.clone()).collect()
     }
@@ -180,45 +193,46 @@ impl CacheBackend for MemcachedBackend {
         rendezvous(key.as_bytes(), &self.seeds)
     }
 
+    /// Every call ends within the connect plus I/O time (see [`MemcachedBackend::on_server`]).
+    fn deadline(&self) -> Option<Duration> {
+        Some(CONNECT_TIMEOUT + IO_TIMEOUT)
+    }
+
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
+        checked(keys)?;
         let lease = secs(lease_ttl, MAX_RELATIVE_SECS);
-        let get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(lease);
         if let [key] = keys {
-            // One key (every `get`) goes as a plain `run`: the batch form costs about 8 µs
-            // more per call for its opaque-token bookkeeping.
-            let result = self
-                .on_server(self.server_for(key), |client| client.run(get(key)))
-                .await?;
-            return Ok(vec![to_lookup(result)?]);
+            // One key (every `get`): no grouping, one answer vector.
+            return self
+                .on_server(self.server_for(key), |pool| {
+                    pool.call(|request| request.get_leased(key, lease), to_lookup)
+                })
+                .await;
         }
+        let started = tokio::time::Instant::now();
         let groups = self.group(keys);
         let exchanges = groups.iter().map(|(server, indices)| {
-            let gets: Vec<Get> = indices.iter().map(|&index| get(keys[index])).collect();
-            self.on_server(
-                *server,
-                move |client| async move { every(client.run_many(gets).await?) },
-            )
+            self.on_server(*server, move |pool| {
+                pool.call(
+                    move |request| indices.iter().for_each(|&index| request.get_leased(keys[index], lease)),
+                    to_lookup,
+                )
+            })
         });
         let answers = join_all(exchanges).await;
+        if let [(_, _)] = groups.as_slice() {
+            // One server: its answers are already in the caller's order.
+            return answers.into_iter().next().unwrap_or_else(|| Ok(Vec::new()));
+        }
         let mut found = vec![Lookup::Busy; keys.len()];
         let mut won = Vec::new();
         let mut failure = None;
         for ((_, indices), answer) in groups.iter().zip(answers) {
-            let lookups = answer.and_then(|results| {
-                if results.len() != indices.len() {
-                    return Err(CacheError::Protocol(format!(
-                        "{} answers for {} keys",
-                        results.len(),
-                        indices.len()
-                    )));
-                }
-                results.into_iter().map(to_lookup).collect::<Result<Vec<_>, _>>()
-            });
-            match lookups {
+            match answer {
                 Ok(lookups) => {
                     for (&index, lookup) in indices.iter().zip(lookups) {
                         if let Lookup::Lease(token) = lookup {
-                            won.push((keys[index].to_owned(), token));
+                            won.push((keys[index], token));
                         }
                         found[index] = lookup;
                     }
@@ -227,104 +241,103 @@ impl CacheBackend for MemcachedBackend {
             }
         }
         if let Some(error) = failure {
-            // The caller reads the database for every key: free the leases it cannot use.
-            self.give_back(won).await;
+            // The caller reads the database for every key: free the leases it cannot use,
+            // within the call's bound (a lease not given back expires after `lease_ttl`).
+            let releases = join_all(won.into_iter().map(|(key, token)| self.release(key, token)));
+            let _ = tokio::time::timeout_at(started + CONNECT_TIMEOUT + IO_TIMEOUT, releases).await;
             return Err(error);
         }
         Ok(found)
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
+        checked(&[key])?;
         if bytes.is_empty() {
             return Err(CacheError::Protocol(
                 "zero-byte values are reserved for lease placeholders".into(),
             ));
         }
-        let set = Set::new(key, bytes)
-            .ttl(Ttl::secs(secs(ttl, MAX_TTL_SECS)))
-            .compare_cas(token.0);
-        self.on_server(self.server_for(key), move |client| async move {
-            match client.run(set).await {
-                // Stored, or the token no longer holds (CAS mismatch, key gone).
-                Ok(result) => Ok(result.applied()),
-                // The server answered that it cannot store this value (too large, out of memory).
-                Err(error) if refused_by_server(&error) => Ok(false),
-                Err(error) => Err(error),
-            }
-        })
-        .await
+        let ttl = ttl_field(ttl);
+        let answers = self
+            .on_server(self.server_for(key), |pool| {
+                pool.call(
+                    |request| request.set(key, bytes, ttl, Some(token.0), false),
+                    |reply| match &reply.code {
+                        b"HD" => Ok(true),
+                        // The token no longer holds (CAS mismatch, key gone), or the server
+                        // cannot store this value (too large, out of memory).
+                        b"EX" | b"NF" | b"NS" | b"SE" => Ok(false),
+                        _ => Err(unexpected(&reply)),
+                    },
+                )
+            })
+            .await?;
+        Ok(answers.first() == Some(&true))
     }
 
     async fn lock(&self, keys: &[&str], marker: &[u8], ttl: Duration) -> Result<Vec<Token>, CacheError> {
-        let ttl = Ttl::secs(secs(ttl, MAX_TTL_SECS));
+        checked(keys)?;
+        let ttl = ttl_field(ttl);
         let groups = self.group(keys);
         let exchanges = groups.iter().map(|(server, indices)| {
-            let sets: Vec<Set> = indices
-                .iter()
-                .map(|&index| Set::new(keys[index], marker).ttl(ttl).return_cas())
-                .collect();
-            self.on_server(
-                *server,
-                move |client| async move { every(client.run_many(sets).await?) },
-            )
+            self.on_server(*server, move |pool| {
+                pool.call(
+                    move |request| {
+                        for &index in indices {
+                            request.set(keys[index], marker, ttl, None, true);
+                        }
+                    },
+                    |reply| match (&reply.code, reply.cas()) {
+                        (b"HD", Some(cas)) => Ok(Token(cas)),
+                        _ => Err(unexpected(&reply)),
+                    },
+                )
+            })
         });
         let answers = join_all(exchanges).await;
-        let mut tokens = vec![None; keys.len()];
+        let mut tokens = vec![Token(0); keys.len()];
         for ((_, indices), answer) in groups.iter().zip(answers) {
-            let results = answer?;
-            if results.len() != indices.len() {
-                return Err(CacheError::Protocol(format!(
-                    "{} answers for {} keys",
-                    results.len(),
-                    indices.len()
-                )));
-            }
-            for (&index, result) in indices.iter().zip(results) {
-                match (result.applied(), result.cas) {
-                    (true, Some(cas)) => tokens[index] = Some(Token(cas)),
-                    _ => {
-                        return Err(CacheError::Protocol(format!(
-                            "memcached did not lock `{}` ({:?}, CAS {:?})",
-                            keys[index], result.status, result.cas
-                        )));
-                    }
-                }
+            for (&index, token) in indices.iter().zip(answer?) {
+                tokens[index] = token;
             }
         }
-        tokens
-            .into_iter()
-            .map(|token| token.ok_or_else(|| CacheError::Protocol("a key was not locked".into())))
-            .collect()
+        Ok(tokens)
     }
 
     async fn release(&self, key: &str, token: Token) -> Result<(), CacheError> {
-        let delete = Delete::new(key).compare_cas(token.0);
+        checked(&[key])?;
         // A mismatch or a missing key means the lock or lease is no longer ours: nothing to do.
-        self.on_server(self.server_for(key), move |client| async move {
-            client.run(delete).await.map(drop)
+        self.on_server(self.server_for(key), |pool| {
+            pool.call(|request| request.delete(key, Some(token.0)), deleted)
         })
         .await
+        .map(drop)
     }
 
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError> {
+        checked(keys)?;
         let exchanges = self.group(keys).into_iter().map(|(server, indices)| {
-            let deletes: Vec<Delete> = indices.iter().map(|&index| Delete::new(keys[index])).collect();
-            // Deleted or already absent: either way the key holds nothing.
-            self.on_server(server, move |client| async move {
-                every(client.run_many(deletes).await?).map(drop)
+            self.on_server(server, move |pool| {
+                pool.call(
+                    move |request| indices.iter().for_each(|&index| request.delete(keys[index], None)),
+                    deleted,
+                )
             })
         });
-        join_all(exchanges).await.into_iter().collect()
+        join_all(exchanges)
+            .await
+            .into_iter()
+            .try_for_each(|answer| answer.map(drop))
     }
 }
 
-/// One configured server: its client (made on first use), its health and its flush.
+/// One configured server: its connections (resolved on first use), its health and its flush.
 struct Server {
     /// Its routing identity: the configured name, or else the address as configured.
     name: String,
     /// The address dialed.
     addr: String,
-    client: tokio::sync::OnceCell<AsyncMetaClient>,
+    pool: tokio::sync::OnceCell<Pool>,
     health: Mutex<Health>,
     /// Whether it ever failed: until then every call skips the health checks' lock.
     ever_failed: AtomicBool,
@@ -349,7 +362,7 @@ impl Server {
         Self {
             name,
             addr,
-            client: tokio::sync::OnceCell::new(),
+            pool: tokio::sync::OnceCell::new(),
             health: Mutex::new(Health::default()),
             ever_failed: AtomicBool::new(false),
             flushing: tokio::sync::Mutex::new(()),
@@ -394,12 +407,11 @@ impl Server {
         CacheError::Unavailable(format!("memcached {}: {reason}", self.addr))
     }
 
-    /// Maps a client error; one that says the server cannot be talked to marks it down.
-    fn failed(&self, error: &McError) -> CacheError {
-        if lost_contact(error) {
-            self.mark_down(error.to_string())
-        } else {
-            CacheError::Protocol(format!("memcached {}: {error}", self.addr))
+    /// Maps a failed call; one that says the server cannot be talked to marks it down.
+    fn failed(&self, failure: &Failure) -> CacheError {
+        match failure {
+            Failure::Io(_) | Failure::Protocol(_) => self.mark_down(failure.to_string()),
+            Failure::Server(_) => CacheError::Protocol(format!("memcached {}: {failure}", self.addr)),
         }
     }
 
@@ -441,36 +453,29 @@ impl Server {
         }
     }
 
-    /// The client for this server, made (and its address resolved) on first use.
-    async fn client(&self) -> Result<&AsyncMetaClient, CacheError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
+    /// The connections to this server, its address resolved on first use.
+    async fn pool(&self) -> Result<&Pool, CacheError> {
+        if let Some(pool) = self.pool.get() {
+            return Ok(pool);
         }
         let made = self
-            .client
+            .pool
             .get_or_try_init(|| async {
-                let connecting = AsyncMetaClient::builder()
-                    .router(OnlyServer)
-                    .connect_timeout(Some(CONNECT_TIMEOUT))
-                    .io_timeout(Some(IO_TIMEOUT))
-                    .connect_async(self.addr.as_str());
-                match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-                    Ok(Ok(client)) => Ok(client),
+                let resolving = tokio::net::lookup_host(self.addr.as_str());
+                match tokio::time::timeout(CONNECT_TIMEOUT, resolving).await {
+                    Ok(Ok(addrs)) => {
+                        let addrs: Vec<SocketAddr> = addrs.collect();
+                        if addrs.is_empty() {
+                            return Err("the address resolves to nothing".to_owned());
+                        }
+                        Ok(Pool::new(addrs, CONNECT_TIMEOUT, CONNECT_TIMEOUT + IO_TIMEOUT))
+                    }
                     Ok(Err(error)) => Err(format!("cannot resolve the address: {error}")),
                     Err(_) => Err(format!("resolving the address took over {CONNECT_TIMEOUT:?}")),
                 }
             })
             .await;
         made.map_err(|reason| self.mark_down(reason))
-    }
-}
-
-/// Each client talks to one server: routing is done by [`MemcachedBackend::server_for`].
-struct OnlyServer;
-
-impl Router for OnlyServer {
-    fn route(&self, _key: &[u8], _servers: &[String]) -> usize {
-        0
     }
 }
 
@@ -503,75 +508,72 @@ async fn flush_all(addr: &str) -> Result<(), String> {
     }
 }
 
-/// Whether `error` means the server could not be reached or understood (as opposed to an
-/// answer such as "object too large").
-fn lost_contact(error: &McError) -> bool {
-    match error {
-        McError::Io(_) | McError::Timeout { .. } | McError::Protocol(_) => true,
-        McError::Ambiguous { source, .. } => lost_contact(source),
-        _ => false,
+/// Fails for a key that is not a valid meta-protocol key (the runtime's keys always are).
+fn checked(keys: &[&str]) -> Result<(), CacheError> {
+    match keys.iter().find(|key| !meta::valid_key(key)) {
+        Some(key) => Err(CacheError::Protocol(format!("`{key}` is not a valid memcached key"))),
+        None => Ok(()),
     }
 }
 
-/// Whether the server answered `SERVER_ERROR` (it could not store the value).
-fn refused_by_server(error: &McError) -> bool {
-    match error {
-        McError::Server(_) => true,
-        McError::Ambiguous { source, .. } => refused_by_server(source),
-        _ => false,
+/// An answer the command does not allow.
+fn unexpected(reply: &Reply<'_>) -> Failure {
+    match &reply.code {
+        b"SE" => Failure::Server("SERVER_ERROR".into()),
+        code => Failure::Protocol(format!("unexpected answer {}", String::from_utf8_lossy(code))),
     }
 }
 
-/// The outcomes of a batch, or its most telling error (one that marks the server down, if any).
-fn every<T>(results: Vec<Result<T, McError>>) -> Result<Vec<T>, McError> {
-    let mut outputs = Vec::with_capacity(results.len());
-    let mut failure: Option<McError> = None;
-    for result in results {
-        match result {
-            Ok(output) => outputs.push(output),
-            Err(error) => {
-                if failure
-                    .as_ref()
-                    .is_none_or(|first| !lost_contact(first) && lost_contact(&error))
-                {
-                    failure = Some(error);
-                }
-            }
-        }
-    }
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(outputs),
+/// The answer to an `md`: deleted, or nothing (no longer) to delete.
+fn deleted(reply: Reply<'_>) -> Result<(), Failure> {
+    match &reply.code {
+        b"HD" | b"NF" | b"EX" => Ok(()),
+        _ => Err(unexpected(&reply)),
     }
 }
 
 /// What one `mg … v c N<ttl>` answer means for the caller.
-fn to_lookup(result: GetResult) -> Result<Lookup, CacheError> {
-    let cas = result.item.cas;
+fn to_lookup(reply: Reply<'_>) -> Result<Lookup, Failure> {
     let token = || {
-        cas.map(Token)
-            .ok_or_else(|| CacheError::Protocol("memcached did not return the item's CAS".into()))
+        reply
+            .cas()
+            .map(Token)
+            .ok_or_else(|| Failure::Protocol("memcached did not return the item's CAS".into()))
     };
-    if result.is_stale() {
-        return if result.won_lease() {
-            Ok(Lookup::Lease(token()?))
-        } else {
-            Ok(Lookup::Busy)
-        };
+    let won = reply.flag(b'W').is_some();
+    match (&reply.code, reply.value) {
+        // A stale item (`X`): a lease if we won it, busy otherwise.
+        (b"VA", Some(_)) if reply.flag(b'X').is_some() => {
+            if won {
+                token().map(Lookup::Lease)
+            } else {
+                Ok(Lookup::Busy)
+            }
+        }
+        (b"VA", Some(bytes)) if !bytes.is_empty() => Ok(Lookup::Value {
+            bytes: Bytes::copy_from_slice(bytes),
+            token: token()?,
+        }),
+        // A zero-byte item is a placeholder: ours (`W`) or someone else's (`Z`, or stored
+        // by something else): never served.
+        (b"VA" | b"HD", _) if won => token().map(Lookup::Lease),
+        // A miss memcached could not vivify (out of memory) is busy as well.
+        (b"VA" | b"HD" | b"EN", _) => Ok(Lookup::Busy),
+        _ => Err(unexpected(&reply)),
     }
-    match result.status {
-        GetStatus::Hit => match result.value {
-            Some(bytes) if !bytes.is_empty() => Ok(Lookup::Value {
-                bytes: Bytes::from(bytes),
-                token: token()?,
-            }),
-            // A zero-byte item is a placeholder (or was stored by something else): never served.
-            _ => Ok(Lookup::Busy),
-        },
-        GetStatus::Miss if result.won_lease() => Ok(Lookup::Lease(token()?)),
-        // Someone else's placeholder, or a miss memcached could not vivify (out of memory).
-        _ => Ok(Lookup::Busy),
+}
+
+/// The `T` flag for `ttl`: relative seconds (at least 1), or, above what memcached reads as
+/// relative, an absolute unix time.
+fn ttl_field(ttl: Duration) -> u32 {
+    let secs = secs(ttl, MAX_TTL_SECS);
+    if secs <= MAX_RELATIVE_SECS {
+        return secs;
     }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    u32::try_from(now + u64::from(secs)).unwrap_or(u32::MAX)
 }
 
 /// Whole seconds, rounded up, between 1 and `max`.
@@ -693,6 +695,56 @@ mod tests {
                 "{servers:?}"
             );
         }
+    }
+
+    /// The protocol against a real server: a lease, a fill, a lock, a release; a value over
+    /// the server's item limit is a refused fill that leaves the connection in step; a
+    /// restarted server is reached again through fresh connections (the pooled ones fail
+    /// before anything is read, and the call is retried once).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn speaks_the_meta_protocol_to_a_real_server() {
+        let mut server = autocache_testkit::memcached::Memcached::start();
+        let backend = backend(&[&server.addr()]).await.unwrap();
+        let lease = Duration::from_secs(5);
+        let ttl = Duration::from_secs(60);
+        let [Lookup::Lease(token)] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("a miss grants the lease");
+        };
+        assert_eq!(backend.lookup(&["k"], lease).await.unwrap(), [Lookup::Busy]);
+        assert!(backend.fill("k", b"v1", token, ttl).await.unwrap());
+        assert!(!backend.fill("k", b"v2", token, ttl).await.unwrap(), "a used token");
+        let [Lookup::Value { ref bytes, token }] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("a hit");
+        };
+        assert_eq!(&bytes[..], b"v1");
+        let locked = backend.lock(&["k", "other"], b"L", ttl).await.unwrap();
+        assert_eq!(locked.len(), 2);
+        assert!(!backend.fill("k", b"v3", token, ttl).await.unwrap(), "locked since");
+        backend.release("k", locked[0]).await.unwrap();
+        let huge = vec![b'x'; 2 << 20];
+        let [Lookup::Lease(token)] = backend.lookup(&["k"], lease).await.unwrap()[..] else {
+            panic!("released: a miss again");
+        };
+        assert!(
+            !backend.fill("k", &huge, token, ttl).await.unwrap(),
+            "over the item limit"
+        );
+        // memcached dropped what `k` held (the lease placeholder): a new lease, then busy.
+        let many = backend.lookup(&["other", "k", "k"], lease).await.unwrap();
+        assert!(
+            matches!(many[..], [Lookup::Value { .. }, Lookup::Lease(_), Lookup::Busy]),
+            "{many:?}"
+        );
+        server.restart();
+        backend.evict(&["other"]).await.unwrap();
+        assert!(matches!(
+            backend.lookup(&["other"], lease).await.unwrap()[..],
+            [Lookup::Lease(_)]
+        ));
+        assert!(
+            !backend.servers[0].ever_failed.load(Ordering::Acquire),
+            "no failure was seen"
+        );
     }
 
     #[test]

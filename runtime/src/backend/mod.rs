@@ -17,6 +17,8 @@ pub mod guard;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
+#[cfg(feature = "memcached")]
+mod meta;
 #[cfg(feature = "redis")]
 pub mod redis;
 
@@ -105,6 +107,13 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// The index, into [`CacheBackend::servers`], of the server that holds `key`.
     fn server_for(&self, _key: &str) -> usize {
         0
+    }
+
+    /// The longest any call can take by this backend's own connect and I/O deadlines, if it
+    /// has them: [`guard::Guarded`] then arms no timer of its own unless its deadline is
+    /// shorter.
+    fn deadline(&self) -> Option<Duration> {
+        None
     }
 
     /// Whether other processes may share this cache (then a missed invalidation must fence

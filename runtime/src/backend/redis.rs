@@ -51,7 +51,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::future::try_join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -65,10 +65,17 @@ use super::{CacheBackend, CacheError, Lookup, Token};
 const TOKEN_LEN: usize = 8;
 /// Longest TTL sent to the server (100 years); larger ones would overflow its clock.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
-/// Time to establish one TCP connection to a server.
+/// Time to establish one TCP connection to a cluster node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Time a server has to answer one request (a batch is one request per server or slot).
+/// Time a cluster node has to answer one request (a batch is one request per slot).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time to (re)connect to a single server, in one attempt: a call made while the connection
+/// is re-established waits for that attempt.
+const SINGLE_CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
+/// Time a single server has to answer one request. With [`SINGLE_CONNECT_TIMEOUT`] it bounds
+/// every call below the context's default cache deadline (250 ms), so the guard arms no
+/// second timer per call (see [`CacheBackend::deadline`]).
+const SINGLE_RESPONSE_TIMEOUT: Duration = Duration::from_millis(150);
 
 static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -147,9 +154,9 @@ impl RedisBackend {
             reason: error.to_string(),
         })?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
+            .set_connection_timeout(Some(SINGLE_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(SINGLE_RESPONSE_TIMEOUT))
+            .set_number_of_retries(0)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_with_config(client, config)
@@ -280,6 +287,29 @@ impl RedisBackend {
             .collect()
     }
 
+    /// Looks up `asked` (all of one group): hits first, with a plain read; the lease script
+    /// only for what was not found.
+    async fn lookup_group(&self, asked: &[&str], lease_ms: u64) -> Result<Vec<Lookup>, CacheError> {
+        let mut found = self.read_items(asked).await?;
+        let missed: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+        if !missed.is_empty() {
+            let tokens: Vec<u64> = missed.iter().map(|_| rand::random()).collect();
+            let mut invocation = LOOKUP.prepare_invoke();
+            invocation.arg(lease_ms);
+            for (&i, token) in missed.iter().zip(&tokens) {
+                invocation.key(asked[i]).arg(&token.to_be_bytes()[..]);
+            }
+            let answer = self.invoke(&invocation).await?;
+            for (&i, lookup) in missed.iter().zip(parse_lookup(answer, &tokens)?) {
+                found[i] = Some(lookup);
+            }
+        }
+        found
+            .into_iter()
+            .map(|found| found.ok_or_else(|| CacheError::Protocol("a key got no lookup answer".into())))
+            .collect()
+    }
+
     async fn unlink(&self, keys: &[&str]) -> Result<(), CacheError> {
         let mut command = redis::cmd("UNLINK");
         command.arg(keys);
@@ -300,39 +330,36 @@ impl CacheBackend for RedisBackend {
         }
     }
 
+    fn deadline(&self) -> Option<Duration> {
+        match self.connection {
+            Connection::Single(_) => Some(SINGLE_CONNECT_TIMEOUT + SINGLE_RESPONSE_TIMEOUT),
+            // Retries and redirections: no bound of its own below the guard's.
+            Connection::Cluster(_) => None,
+        }
+    }
+
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let lease_ms = ttl_ms(lease_ttl);
-        let answers = try_join_all(self.groups(keys).into_iter().map(|group| async move {
-            // Hits first, with a plain read; the lease script only for what was not found.
+        if let Connection::Single(_) = self.connection {
+            // One server: one group, already in the caller's order (no grouping, no join).
+            return self.lookup_group(keys, lease_ms).await;
+        }
+        let groups = self.groups(keys);
+        let answers = try_join_all(groups.iter().map(|group| async move {
             let asked: Vec<&str> = group.iter().map(|&index| keys[index]).collect();
-            let mut found = self.read_items(&asked).await?;
-            let missed: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
-            if !missed.is_empty() {
-                let tokens: Vec<u64> = missed.iter().map(|_| rand::random()).collect();
-                let mut invocation = LOOKUP.prepare_invoke();
-                invocation.arg(lease_ms);
-                for (&i, token) in missed.iter().zip(&tokens) {
-                    invocation.key(asked[i]).arg(&token.to_be_bytes()[..]);
-                }
-                let answer = self.invoke(&invocation).await?;
-                for (&i, lookup) in missed.iter().zip(parse_lookup(answer, &tokens)?) {
-                    found[i] = Some(lookup);
-                }
-            }
-            Ok::<_, CacheError>(group.into_iter().zip(found))
+            self.lookup_group(&asked, lease_ms).await
         }))
         .await?;
-        let mut results: Vec<Option<Lookup>> = vec![None; keys.len()];
-        for (index, found) in answers.into_iter().flatten() {
-            results[index] = found;
+        let mut results = vec![Lookup::Busy; keys.len()];
+        for (group, found) in groups.iter().zip(answers) {
+            for (&index, lookup) in group.iter().zip(found) {
+                results[index] = lookup;
+            }
         }
-        results
-            .into_iter()
-            .map(|found| found.ok_or_else(|| CacheError::Protocol("a key got no lookup answer".into())))
-            .collect()
+        Ok(results)
     }
 
     async fn fill(&self, key: &str, bytes: &[u8], token: Token, ttl: Duration) -> Result<bool, CacheError> {
@@ -431,8 +458,12 @@ fn parse_item(item: Value, token: u64) -> Result<Lookup, CacheError> {
         Value::BulkString(stored) if stored.len() > TOKEN_LEN => {
             let mut prefix = [0u8; TOKEN_LEN];
             prefix.copy_from_slice(&stored[..TOKEN_LEN]);
+            // `advance` moves the start past the token without a shared copy (`slice` of a
+            // `Bytes` made from a `Vec` allocates one).
+            let mut bytes = Bytes::from(stored);
+            bytes.advance(TOKEN_LEN);
             Ok(Lookup::Value {
-                bytes: Bytes::from(stored).slice(TOKEN_LEN..),
+                bytes,
                 token: Token(u64::from_be_bytes(prefix)),
             })
         }
