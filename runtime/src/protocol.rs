@@ -21,6 +21,7 @@ use crate::codec::{self, Cached};
 use crate::context::Options;
 use crate::error::Result;
 use crate::fence::Undelivered;
+use crate::near::NearScope;
 use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
@@ -31,6 +32,8 @@ pub struct Cache<'a> {
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
     pub prefix: String,
+    /// The model's near cache, for reads (see [`crate::near`]).
+    pub near: Option<NearScope<'a>>,
 }
 
 /// What became of a fill.
@@ -79,6 +82,20 @@ where
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
+    let near = cache.near.as_ref();
+    if let Some(values) = near
+        .and_then(|near| near.get_all(keys))
+        .and_then(|found| found.iter().map(answer::<T>).collect::<Option<Vec<_>>>())
+    {
+        cache.stats.add(|s| &s.near_hits, values.len() as u64);
+        return Ok(values);
+    }
+    let ticket = near.and_then(|near| Some((near, near.ticket(keys)?)));
+    let keep = |index: usize, bytes: &bytes::Bytes| {
+        if let Some((near, ticket)) = &ticket {
+            near.keep(ticket, keys, index, bytes.clone());
+        }
+    };
     let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut first = Some(cache.backend.lookup(&asked, cache.options.lease_ttl).await);
     if let Some(Ok(lookups)) = &first
@@ -86,6 +103,11 @@ where
     {
         crate::trace::record_lookups(values.len() as u64, 0);
         cache.stats.add(|s| &s.hits, values.len() as u64);
+        for (index, lookup) in lookups.iter().enumerate() {
+            if let Lookup::Value { bytes, .. } = lookup {
+                keep(index, bytes);
+            }
+        }
         return Ok(values);
     }
     let mut found: Vec<Option<Option<T>>> = keys.iter().map(|_| None).collect();
@@ -110,10 +132,12 @@ where
             match lookup {
                 Lookup::Value { bytes, token } => match codec::decode::<T>(&bytes) {
                     Cached::Value(value) => {
+                        keep(index, &bytes);
                         found[index] = Some(Some(value));
                         answered += 1;
                     }
                     Cached::Absent => {
+                        keep(index, &bytes);
                         found[index] = Some(None);
                         answered += 1;
                     }
@@ -168,14 +192,20 @@ fn all_answered<T: DeserializeOwned>(lookups: &[Lookup]) -> Option<Vec<Option<T>
     lookups
         .iter()
         .map(|lookup| match lookup {
-            Lookup::Value { bytes, .. } => match codec::decode::<T>(bytes) {
-                Cached::Value(value) => Some(Some(value)),
-                Cached::Absent => Some(None),
-                Cached::Locked { .. } | Cached::Corrupt => None,
-            },
+            Lookup::Value { bytes, .. } => answer(bytes),
             Lookup::Lease(_) | Lookup::Busy => None,
         })
         .collect()
+}
+
+/// What cached bytes answer: a row (`Some(Some)`), "does not exist" (`Some(None)`), or
+/// nothing (a lock marker, corrupt bytes).
+fn answer<T: DeserializeOwned>(bytes: &bytes::Bytes) -> Option<Option<T>> {
+    match codec::decode::<T>(bytes) {
+        Cached::Value(value) => Some(Some(value)),
+        Cached::Absent => Some(None),
+        Cached::Locked { .. } | Cached::Corrupt => None,
+    }
 }
 
 /// What a writer does to a key once its transaction has committed.
@@ -254,6 +284,11 @@ pub(crate) struct LockedWrite<'a, 'f> {
 }
 
 impl LockedWrite<'_, '_> {
+    /// Every key this write changes.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(key, _)| key.as_str())
+    }
+
     /// The keys whose lock did not reach their server: they are fenced before the commit.
     pub fn missed(&self) -> &[Undelivered] {
         &self.missed

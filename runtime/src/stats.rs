@@ -56,6 +56,8 @@ counters! {
     lease_waits,
     /// SQL statements issued to the database.
     db_queries,
+    /// Keys served from this process's near cache (not counted in `hits`).
+    near_hits,
 }
 
 impl Stats {

@@ -58,6 +58,7 @@ mod fences;
 mod fixtures;
 mod instances;
 mod multicache;
+mod near;
 mod observability;
 mod transactions;
 mod workload;
