@@ -51,6 +51,11 @@ pub struct Options {
     /// invalidation channel; also the longest a write waits for a holder that does not
     /// acknowledge its invalidation.
     pub near_lease: Duration,
+    /// The naive control of the tests, never for production: a write publishes its near
+    /// invalidations in the background and resolves without waiting for the holders (the
+    /// asynchronous invalidation of other near caches), so a read that starts after it in
+    /// another process may return older data.
+    pub near_asynchronous: bool,
 }
 
 impl Default for Options {
@@ -67,6 +72,7 @@ impl Default for Options {
             fill_delay: Duration::ZERO,
             near_entries: 0,
             near_lease: Duration::from_secs(1),
+            near_asynchronous: false,
         }
     }
 }
@@ -311,6 +317,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 channel,
                 Arc::clone(fence),
                 self.options.near_entries,
+                self.options.near_asynchronous,
             ))),
             (Some(_), None) => {
                 tracing::warn!("near caches need a shared cache backend (memcached, redis); none is configured");

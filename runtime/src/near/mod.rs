@@ -50,16 +50,25 @@ pub(crate) struct Near {
     fence: Arc<Fence>,
     /// Entries of each model the schema does not size ([`crate::Options::near_entries`]).
     default_entries: u64,
+    /// Writes do not wait ([`crate::Options::near_asynchronous`], the tests' naive control).
+    asynchronous: bool,
 }
 
 impl Near {
     /// Near caches of `store` kept right by `channel` and `fence`.
-    pub fn new(store: Arc<Store>, channel: Arc<dyn Channel>, fence: Arc<Fence>, default_entries: u64) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        channel: Arc<dyn Channel>,
+        fence: Arc<Fence>,
+        default_entries: u64,
+        asynchronous: bool,
+    ) -> Self {
         Self {
             store,
             channel,
             fence,
             default_entries,
+            asynchronous,
         }
     }
 
@@ -92,6 +101,11 @@ impl Near {
         }
         // This process's own copies go at once.
         self.store.invalidate(keys.iter().map(String::as_str));
+        if self.asynchronous {
+            let (channel, keys) = (Arc::clone(&self.channel), keys.to_vec());
+            tokio::spawn(async move { channel.invalidate(&keys).await });
+            return;
+        }
         if self.channel.invalidate(keys).await {
             return;
         }
