@@ -25,6 +25,15 @@ macro_rules! counters {
             }
         }
 
+        impl std::ops::Add for StatsSnapshot {
+            type Output = StatsSnapshot;
+
+            /// The counts of two contexts together.
+            fn add(self, other: StatsSnapshot) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name + other.$name,)* }
+            }
+        }
+
         impl std::ops::Sub for StatsSnapshot {
             type Output = StatsSnapshot;
 
