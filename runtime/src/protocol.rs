@@ -88,6 +88,9 @@ where
         .and_then(|found| found.iter().map(answer::<T>).collect::<Option<Vec<_>>>())
     {
         cache.stats.add(|s| &s.near_hits, values.len() as u64);
+        // A near hit never waits: without this, a loop of them would never let the task
+        // scheduler run the channel's tasks (acknowledgements, renewals) on this thread.
+        tokio::task::coop::consume_budget().await;
         return Ok(values);
     }
     let ticket = near.and_then(|near| Some((near, near.ticket(keys)?)));

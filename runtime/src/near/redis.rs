@@ -177,7 +177,8 @@ impl RedisChannel {
         Ok(pubsub.into_on_message())
     }
 
-    /// Starts a new epoch: copies read under the last subscription are never served again.
+    /// Starts a new epoch: copies read under the last subscription are never served again,
+    /// and nothing is served until a renewal is echoed.
     fn begin_epoch(&self) {
         self.serving_until.store(0, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -315,6 +316,10 @@ async fn listen(channel: Weak<RedisChannel>) {
             }
         }
         tracing::warn!("near channel: subscription lost; near copies dropped");
+        if let Some(strong) = channel.upgrade() {
+            // Messages published from now on are lost: nothing read so far is served again.
+            strong.begin_epoch();
+        }
         tokio::time::sleep(RESUBSCRIBE).await;
     }
 }
