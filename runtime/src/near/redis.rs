@@ -15,8 +15,9 @@
 //!   sent while unsubscribed are lost) and serves only after its first echo.
 //! - **Invalidating** (a writer, after its commit and its remote fills): one script
 //!   publishes the keys and returns the holders still registered and the redis time; the
-//!   writer waits for each one's acknowledgement, or until its registration must have run
-//!   out. A holder drops its copies, then acknowledges.
+//!   writer waits for each one's acknowledgement (but its own: it dropped its copies before
+//!   publishing), or until its registration must have run out. A holder drops its copies,
+//!   then acknowledges.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -243,10 +244,14 @@ impl RedisChannel {
         let received = Instant::now();
         let done = match answer {
             Ok(Ok((now, live))) => {
+                // This process dropped its own copies before publishing.
                 let pending = live
                     .chunks(2)
                     .filter_map(|pair| {
                         let [holder, until] = pair else { return None };
+                        if *holder == self.id {
+                            return None;
+                        }
                         let left = until.parse::<f64>().ok()? - now as f64;
                         // Redis time runs at the writer's rate to within 1 %.
                         let left = Duration::from_secs_f64((left.max(0.0) * 1.01 + 2.0) / 1000.0);

@@ -128,3 +128,52 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAMP: Stamp = Stamp { fence: 1, epoch: 1 };
+
+    fn store_with_model() -> (Store, Arc<ModelCache>) {
+        let store = Store::new();
+        let cache = store.model("Person", "ns:Person:abc:", 10);
+        (store, cache)
+    }
+
+    #[test]
+    fn a_read_that_began_before_an_invalidation_keeps_nothing() {
+        let (store, cache) = store_with_model();
+        let key = "ns:Person:abc:pk:1";
+        let ticket = store.ticket([key].into_iter())[0];
+        store.invalidate([key].into_iter());
+        store.keep(&cache, key, Bytes::from_static(b"old"), STAMP, ticket);
+        assert_eq!(cache.get(key, STAMP), None);
+        let ticket = store.ticket([key].into_iter())[0];
+        store.keep(&cache, key, Bytes::from_static(b"new"), STAMP, ticket);
+        assert_eq!(cache.get(key, STAMP).as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn a_copy_is_served_only_under_its_stamp_and_invalidated_by_key() {
+        let (store, cache) = store_with_model();
+        let (key, other) = ("ns:Person:abc:pk:1", "ns:Person:abc:pk:2");
+        for key in [key, other] {
+            let ticket = store.ticket([key].into_iter())[0];
+            store.keep(&cache, key, Bytes::from_static(b"v"), STAMP, ticket);
+        }
+        assert_eq!(
+            cache.get(key, Stamp { fence: 2, epoch: 1 }),
+            None,
+            "after a fence renewal"
+        );
+        assert_eq!(
+            cache.get(key, Stamp { fence: 1, epoch: 2 }),
+            None,
+            "under a new subscription"
+        );
+        store.invalidate([key].into_iter());
+        assert_eq!(cache.get(key, STAMP), None);
+        assert!(cache.get(other, STAMP).is_some(), "another key keeps its copy");
+    }
+}
