@@ -24,7 +24,16 @@
 //!                               PersonRepo writes on PostgreSQL ÷ BEGIN + the statement + COMMIT (≤ 1.35, 1.35, 1.5)
 //! P10 hits64_over_bare=…        ops/s of 64 tasks of hits ÷ 64 tasks of bare-client gets (≥ 0.9)
 //! P7 codegen_200_models_ms=… codegen_sample_ms=…   Config::generate (≤ 1000, ≤ 50)
+//! P8 near_hit_us=… near_over_remote=… pg_over_near=…
+//!                               PersonRepo::get served near: median µs; ÷ a memcached hit (≤ 0.05);
+//!                               sqlx PK select on PostgreSQL ÷ it (≥ 50)
+//! P8w write_with_near_over_without=… processes=3
+//!                               PersonRepo::update on PostgreSQL with 3 near holders ÷ without near (≤ 1.5)
+//! P6n db_query_reduction=… stale=…       P6 over 3 near-holding contexts (≥ 20; 0)
 //! ```
+//!
+//! P8, P8w and P6n ([`near`]) run in the memcached pass, with a redis-server of their own as
+//! the near caches' invalidation channel.
 //!
 //! The redis pass prints the same figures (but P7) with an `r` after the number (`P1r`, …),
 //! its floors a raw-socket RESP `GET` / `MGET` and its bare client a `redis` crate
@@ -43,6 +52,7 @@ mod codegen;
 mod concurrent;
 mod floor;
 mod measure;
+mod near;
 mod setup;
 mod workload;
 mod writes;
@@ -677,11 +687,11 @@ async fn pass(kind: Kind, config: Config, pg: Option<&PgSchema>) -> Vec<String> 
     workload::warm(&cached_ctx, shape.universe).await;
     let warm_time = warm_start.elapsed();
     let start = Instant::now();
-    let cached = workload::run(&cached_ctx, shape, &checker).await;
+    let cached = workload::run(std::slice::from_ref(&cached_ctx), shape, &checker).await;
     let cached_time = start.elapsed();
     let uncached_ctx = setup::context(&db.pool, NeverHit::shared(), "bench-uncached");
     let start = Instant::now();
-    let uncached = workload::run(&uncached_ctx, shape, &checker).await;
+    let uncached = workload::run(std::slice::from_ref(&uncached_ctx), shape, &checker).await;
     let uncached_time = start.elapsed();
     let reduction = uncached.db_queries as f64 / cached.db_queries.max(1) as f64;
     let stale = cached.stale + uncached.stale;
@@ -752,6 +762,9 @@ async fn pass(kind: Kind, config: Config, pg: Option<&PgSchema>) -> Vec<String> 
     }
     figures.push(p10_figure);
     summary.push(p10_summary);
+    if kind == Kind::Memcached {
+        near::measure(config, &db, &backend, pg, &mut table, &mut figures, &mut summary).await;
+    }
 
     table.print(&format!("== {} ==", kind.name()));
     for figure in figures {

@@ -139,17 +139,18 @@ pub async fn warm(ctx: &Context<Sqlite>, universe: i64) {
     }
 }
 
-/// Runs the operations of `shape` on `ctx` (seeded: every run draws the same operations).
-pub async fn run(ctx: &Context<Sqlite>, shape: Shape, checker: &Arc<Checker>) -> Outcome {
+/// Runs the operations of `shape` (seeded: every run draws the same operations), worker `w`
+/// on `contexts[w % contexts.len()]`.
+pub async fn run(contexts: &[Context<Sqlite>], shape: Shape, checker: &Arc<Checker>) -> Outcome {
     checker.reset_acks();
-    let before = ctx.snapshot();
+    let before: Vec<autocache::StatsSnapshot> = contexts.iter().map(Context::snapshot).collect();
     let person_zipf = Arc::new(Zipf::new(shape.universe as usize, 1.0));
     let book_count = books_in(shape.universe);
     let book_zipf = Arc::new(Zipf::new(book_count as usize, 1.0));
     let mut tasks = Vec::new();
     for worker in 0..shape.workers {
-        let (ctx, checker, person_zipf, book_zipf) =
-            (ctx.clone(), checker.clone(), person_zipf.clone(), book_zipf.clone());
+        let ctx = contexts[worker % contexts.len()].clone();
+        let (checker, person_zipf, book_zipf) = (checker.clone(), person_zipf.clone(), book_zipf.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(0x5eed_0000 + worker as u64);
             let people = PersonRepo::new(&ctx);
@@ -222,7 +223,11 @@ pub async fn run(ctx: &Context<Sqlite>, shape: Shape, checker: &Arc<Checker>) ->
         total.stale += outcome.stale;
         total.errors += outcome.errors;
     }
-    total.stats = ctx.snapshot() - before;
+    total.stats = contexts
+        .iter()
+        .zip(before)
+        .map(|(ctx, before)| ctx.snapshot() - before)
+        .fold(autocache::StatsSnapshot::default(), |sum, each| sum + each);
     total.db_queries = total.stats.db_queries;
     total
 }

@@ -40,6 +40,8 @@ pub struct Model {
     pub backend: String,
     /// Time to live of cached values, in seconds (`ttl:`; default 3600).
     pub ttl_secs: u64,
+    /// Entries of the near cache each process keeps (`near: { entries: N }`; 0: none).
+    pub near_entries: u64,
     /// Eight hex digits of SHA-256 over everything that shapes the cached bytes; part of
     /// every key, so a schema change never reads old bytes.
     pub digest: String,

@@ -31,7 +31,10 @@ pub const MODEL_KEYS: &[&str] = &[
     "fields",
     "ordering",
     "unique_together",
+    "near",
 ];
+/// Keys of a model's `near`.
+pub const NEAR_KEYS: &[&str] = &["entries"];
 /// Keys of a model's `primary_key`.
 pub const PRIMARY_KEY_KEYS: &[&str] = &["name", "type", "max_length"];
 /// Keys of a field (which ones apply depends on its `type`).
@@ -81,6 +84,16 @@ pub struct ModelDef {
     pub ordering: Option<Vec<String>>,
     /// Groups of field names that are unique together.
     pub unique_together: Option<Vec<Vec<String>>>,
+    /// A near cache in each process (default: none).
+    pub near: Option<NearDef>,
+}
+
+/// `near:` of a model.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearDef {
+    /// How many of the model's values each process keeps (required).
+    pub entries: Option<i64>,
 }
 
 /// `primary_key:` of a model.
@@ -502,6 +515,11 @@ fn check_keys(positions: &Positions, diags: &mut Diagnostics) -> bool {
             if is_map(&pk_path) {
                 let context = format!("in the primary key of `{model}`");
                 check_mapping(positions, &pk_path, &context, PRIMARY_KEY_KEYS, diags);
+            }
+            let near_path = join(&model_path, "near");
+            if is_map(&near_path) {
+                let context = format!("in the near cache of `{model}`");
+                check_mapping(positions, &near_path, &context, NEAR_KEYS, diags);
             }
             let fields_path = join(&model_path, "fields");
             if is_map(&fields_path) {

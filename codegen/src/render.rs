@@ -247,6 +247,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         "table": model.table,
         "backend": model.backend,
         "ttl_secs": model.ttl_secs,
+        "near_entries": model.near_entries,
         "key_prefix": plan.key_prefix,
         "retired_prefixes": plan.retired_prefixes.iter().map(|p| rust_str(p)).collect::<Vec<_>>(),
         "rollout_secs": plan.rollout_secs,

@@ -138,6 +138,8 @@ struct ModelInfo<'a> {
     table: String,
     backend: String,
     ttl: u64,
+    /// Near cache entries (0: none).
+    near: u64,
     /// `None` when the primary key declaration is invalid (already reported).
     pk: Option<Field>,
     pk_pos: Pos,
@@ -669,6 +671,7 @@ impl<'a> Validator<'a> {
             }
         };
 
+        let near = self.near_entries(&path, def);
         let (pk, pk_pos, pk_implicit) = self.primary_key(name, &path, def);
 
         let mut fields = Vec::new();
@@ -702,10 +705,37 @@ impl<'a> Validator<'a> {
             table,
             backend,
             ttl,
+            near,
             pk,
             pk_pos,
             pk_implicit,
             fields,
+        }
+    }
+
+    /// The entries of the model's near cache: 0 without `near:`; a positive `entries` is
+    /// required with it.
+    fn near_entries(&mut self, path: &str, def: &ModelDef) -> u64 {
+        let Some(near) = &def.near else {
+            return 0;
+        };
+        match near.entries {
+            Some(entries) if entries > 0 => entries as u64,
+            entries => {
+                let near_path = join(path, "near");
+                let pos = self.p.value_or_up(&join(&near_path, "entries"));
+                let what = entries.map_or_else(|| "no `entries`".to_owned(), |n| format!("`entries: {n}`"));
+                self.err(
+                    "schema::invalid_near",
+                    pos,
+                    format!("a near cache needs a positive number of entries, got {what}"),
+                    "not a positive number",
+                )
+                .set_help(
+                    "write `near: { entries: 10000 }` (entries kept per process), or omit `near` for no near cache",
+                );
+                0
+            }
         }
     }
 
@@ -1261,6 +1291,7 @@ impl<'a> Validator<'a> {
             table: info.table.clone(),
             backend: info.backend.clone(),
             ttl_secs: info.ttl,
+            near_entries: info.near,
             digest: String::new(),
             retired: Vec::new(),
             primary_key: pk,

@@ -48,6 +48,8 @@ const CORPUS: &[(&str, &[&str])] = &[
         &["4:53", "5:37", "6:43", "7:35", "8:34", "9:41", "10:38"],
     ),
     ("bad_namespace", &["1:12"]),
+    // `entries: 0`; `near` without `entries`.
+    ("bad_near", &["3:22", "7:5"]),
     ("bad_on_delete", &["7:59", "8:81"]),
     ("bad_rollout", &["1:10"]),
     ("bad_ttl", &["3:10", "7:10"]),

@@ -126,6 +126,7 @@ impl autocache::Model for Person {
         update_set: "UPDATE \"person\" SET ",
         where_ids: " WHERE \"id\" IN ({ids})",
     };
+    const NEAR_ENTRIES: u64 = 10000;
     fn id(&self) -> &Self::Id {
         &self.id
     }

@@ -15,6 +15,7 @@ use crate::db::Dialect;
 use crate::error::{Error, Result};
 use crate::fence::Fence;
 use crate::model::ModelInfo;
+use crate::near::{Channel, Near, Store};
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
 /// Tunables of the consistency protocol.
@@ -42,6 +43,20 @@ pub struct Options {
     /// Fault injection for tests: a random pause of up to this long before every fill,
     /// widening the window between a reader's database read and its fill. Zero in production.
     pub fill_delay: Duration,
+    /// Near cache entries of every model the schema does not size with `near:` (0, the
+    /// default: only those it does). Near caches need an invalidation channel
+    /// ([`ContextBuilder::near_channel`]) and a shared backend; `docs/consistency.md`,
+    /// "Near caches".
+    pub near_entries: u64,
+    /// How long a process may serve near copies after it last registered on the
+    /// invalidation channel; also the longest a write waits for a holder that does not
+    /// acknowledge its invalidation.
+    pub near_lease: Duration,
+    /// The naive control of the tests, never for production: a write publishes its near
+    /// invalidations in the background and resolves without waiting for the holders (the
+    /// asynchronous invalidation of other near caches), so a read that starts after it in
+    /// another process may return older data.
+    pub near_asynchronous: bool,
 }
 
 impl Default for Options {
@@ -56,6 +71,9 @@ impl Default for Options {
             fence_lease: Duration::from_secs(1),
             lock_wait: Duration::from_millis(50),
             fill_delay: Duration::ZERO,
+            near_entries: 0,
+            near_lease: Duration::from_secs(1),
+            near_asynchronous: false,
         }
     }
 }
@@ -66,6 +84,8 @@ struct Inner<DB: Dialect> {
     fallback: Option<Arc<Guarded>>,
     /// The fence lease over the shared backends (`None` if none is shared).
     fence: Option<Arc<Fence>>,
+    /// The near caches (`None` without an invalidation channel or a shared backend).
+    near: Option<Arc<Near>>,
     options: Options,
     stats: Arc<Stats>,
     model_stats: ModelStats,
@@ -95,6 +115,7 @@ impl<DB: Dialect> Context<DB> {
             fallback: None,
             options: Options::default(),
             require_reachable: false,
+            near: None,
         }
     }
 
@@ -190,6 +211,11 @@ impl<DB: Dialect> Context<DB> {
         self.inner.fence.as_ref()
     }
 
+    /// The near caches, if this context has them.
+    pub(crate) fn near(&self) -> Option<&Arc<Near>> {
+        self.inner.near.as_ref()
+    }
+
     /// The backend a model's keys live on, as the shared handle (for work that outlives a
     /// borrow of the context).
     pub(crate) fn shared_backend_for(&self, model: &ModelInfo) -> Result<&Arc<Guarded>> {
@@ -215,6 +241,8 @@ pub struct ContextBuilder<DB: Dialect> {
     fallback: Option<SharedBackend>,
     options: Options,
     require_reachable: bool,
+    /// The near copies and the channel that keeps them right, once given.
+    near: Option<(Arc<Store>, Arc<dyn Channel>)>,
 }
 
 /// How long [`ContextBuilder::backend_url`] waits for a backend's servers to answer.
@@ -254,6 +282,26 @@ impl<DB: Dialect> ContextBuilder<DB> {
     pub fn require_reachable(mut self, require: bool) -> Self {
         self.require_reachable = require;
         self
+    }
+
+    /// Turns near caches on, kept right across processes by the invalidation channel at
+    /// `url` (`redis://host:port`: pub/sub on a redis server every process reaches); set
+    /// the [`Options`] first. Every process sharing the cache servers must use the same
+    /// channel, near caches or not, since its writes must reach the others' near copies
+    /// (see `docs/consistency.md`, "Near caches"). The channel is connected in the
+    /// background; until it answers, nothing is served near and writes wait one fence lease.
+    #[cfg(feature = "redis")]
+    pub fn near_channel(mut self, url: &str) -> Result<Self> {
+        let store = Arc::new(Store::new());
+        let channel = crate::near::redis::RedisChannel::open(
+            url,
+            &self.options.key_namespace,
+            Arc::clone(&store),
+            self.options.near_lease,
+            self.options.cache_timeout,
+        )?;
+        self.near = Some((store, channel));
+        Ok(self)
     }
 
     /// The backend for every name not mapped explicitly.
@@ -301,12 +349,27 @@ impl<DB: Dialect> ContextBuilder<DB> {
             })
             .collect();
         let fallback = self.fallback.and(backends.remove(FALLBACK));
+        let near = match (self.near, &fence) {
+            (Some((store, channel)), Some(fence)) => Some(Arc::new(Near::new(
+                store,
+                channel,
+                Arc::clone(fence),
+                self.options.near_entries,
+                self.options.near_asynchronous,
+            ))),
+            (Some(_), None) => {
+                tracing::warn!("near caches need a shared cache backend (memcached, redis); none is configured");
+                None
+            }
+            (None, _) => None,
+        };
         Context {
             inner: Arc::new(Inner {
                 pool: self.pool,
                 backends,
                 fallback,
                 fence,
+                near,
                 options: self.options,
                 stats,
                 model_stats: ModelStats::default(),

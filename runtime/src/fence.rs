@@ -141,6 +141,9 @@ pub(crate) struct Fence {
     created: AtomicBool,
     renewing: tokio::sync::Mutex<()>,
     in_background: AtomicBool,
+    /// Counts completed renewals: a near copy is served only under the renewal it was read
+    /// after (see [`crate::near`]).
+    generation: AtomicU64,
 }
 
 impl Fence {
@@ -172,6 +175,7 @@ impl Fence {
             created: AtomicBool::new(false),
             renewing: tokio::sync::Mutex::new(()),
             in_background: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -206,6 +210,22 @@ impl Fence {
             }
         }
         Ok(())
+    }
+
+    /// The lease's length.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The number of the last completed renewal while the lease is held (starting a renewal
+    /// in the background if one is due); `None` once it ran out. A near copy read after
+    /// renewal `n` may be served only while this is still `n`.
+    pub fn generation(self: &Arc<Self>) -> Option<u64> {
+        if self.now() >= self.valid_until.load(Ordering::Acquire) {
+            return None;
+        }
+        self.renew_in_background();
+        Some(self.generation.load(Ordering::Acquire))
     }
 
     /// Makes the next call renew the lease first (this process missed an invalidation).
@@ -295,6 +315,7 @@ impl Fence {
         let next = if retry_soon { RETRY } else { self.lease / 2 };
         self.valid_until.store(started + nanos(self.lease), Ordering::Release);
         self.renew_after.store(started + nanos(next), Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Deletes each (scope, key) on its server, the servers in parallel; the scopes whose

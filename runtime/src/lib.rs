@@ -15,6 +15,7 @@ pub mod error;
 mod fence;
 pub mod key;
 pub mod model;
+mod near;
 mod plans;
 mod protocol;
 pub mod relation;

@@ -78,6 +78,9 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     const INFO: ModelInfo;
     /// The generated statements.
     const SQL: ModelSql;
+    /// Entries of the model's near cache (`near: { entries: N }` in the schema); 0: the
+    /// context's [`Options::near_entries`](crate::Options::near_entries) decides.
+    const NEAR_ENTRIES: u64 = 0;
 
     /// The row's primary key.
     fn id(&self) -> &Self::Id;

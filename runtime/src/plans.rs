@@ -8,7 +8,7 @@ use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
 use crate::fence::Undelivered;
-use crate::model::ModelInfo;
+use crate::model::{Model, ModelInfo};
 use crate::protocol::{Cache, LockedWrite, WritePlan};
 
 /// The cache of one model within a context.
@@ -20,7 +20,18 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
         ttl: model.ttl,
         prefix: ctx.key_prefix(model),
         retired: ctx.retired_prefixes(model),
+        near: None,
     })
+}
+
+/// The cache a read of `M` works against: [`cache_for`] with the model's near cache, if
+/// the context has near caches and sizes one for `M`.
+pub(crate) fn read_cache_for<M: Model>(ctx: &Context<M::Db>) -> Result<Cache<'_>> {
+    let mut cache = cache_for(ctx, &M::INFO)?;
+    cache.near = ctx
+        .near()
+        .and_then(|near| near.scope(M::INFO.name, &cache.prefix, M::NEAR_ENTRIES));
+    Ok(cache)
 }
 
 /// Write plans by model, for one transaction.
@@ -69,6 +80,10 @@ pub(crate) async fn finish<DB: Dialect>(
     match tx.commit().await {
         Ok(()) => {
             let committed = Instant::now();
+            let near_keys: Vec<String> = match ctx.near() {
+                Some(_) => locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect(),
+                None => Vec::new(),
+            };
             let missed: Vec<Undelivered> = futures::future::join_all(locked.into_iter().map(LockedWrite::complete))
                 .await
                 .into_iter()
@@ -76,6 +91,9 @@ pub(crate) async fn finish<DB: Dialect>(
                 .collect();
             if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
                 fence.settle(missed, fenced, committed).await;
+            }
+            if let Some(near) = ctx.near() {
+                near.invalidate(&near_keys, Instant::now()).await;
             }
             Ok(())
         }

@@ -22,6 +22,7 @@ use crate::codec::{self, Cached};
 use crate::context::Options;
 use crate::error::Result;
 use crate::fence::Undelivered;
+use crate::near::NearScope;
 use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
@@ -36,6 +37,8 @@ pub struct Cache<'a> {
     /// [`crate::Context::retired_prefixes`]): while there are any, reads skip the cache and
     /// writes evict every version's keys.
     pub retired: Vec<String>,
+    /// The model's near cache, for reads (see [`crate::near`]).
+    pub near: Option<NearScope<'a>>,
 }
 
 /// What became of a fill.
@@ -90,6 +93,23 @@ where
         cache.stats.add(|s| &s.misses, keys.len() as u64);
         return load((0..keys.len()).collect()).await;
     }
+    let near = cache.near.as_ref();
+    if let Some(values) = near
+        .and_then(|near| near.get_all(keys))
+        .and_then(|found| found.iter().map(answer::<T>).collect::<Option<Vec<_>>>())
+    {
+        cache.stats.add(|s| &s.near_hits, values.len() as u64);
+        // A near hit never waits: without this, a loop of them would never let the task
+        // scheduler run the channel's tasks (acknowledgements, renewals) on this thread.
+        tokio::task::coop::consume_budget().await;
+        return Ok(values);
+    }
+    let ticket = near.and_then(|near| Some((near, near.ticket(keys)?)));
+    let keep = |index: usize, bytes: &bytes::Bytes| {
+        if let Some((near, ticket)) = &ticket {
+            near.keep(ticket, keys, index, bytes.clone());
+        }
+    };
     let first_answer = match keys {
         // One key (every `get`): asked from the stack, no vector.
         [key] => cache.backend.read(&[key.as_str()], cache.options.lease_ttl).await,
@@ -104,6 +124,11 @@ where
     {
         crate::trace::record_lookups(values.len() as u64, 0);
         cache.stats.add(|s| &s.hits, values.len() as u64);
+        for (index, lookup) in lookups.iter().enumerate() {
+            if let Lookup::Value { bytes, .. } = lookup {
+                keep(index, bytes);
+            }
+        }
         return Ok(values);
     }
     let mut found: Vec<Option<Option<T>>> = keys.iter().map(|_| None).collect();
@@ -128,10 +153,12 @@ where
             match lookup {
                 Lookup::Value { bytes, token } => match codec::decode::<T>(&bytes) {
                     Cached::Value(value) => {
+                        keep(index, &bytes);
                         found[index] = Some(Some(value));
                         answered += 1;
                     }
                     Cached::Absent => {
+                        keep(index, &bytes);
                         found[index] = Some(None);
                         answered += 1;
                     }
@@ -186,14 +213,20 @@ fn all_answered<T: DeserializeOwned>(lookups: &[Lookup]) -> Option<Vec<Option<T>
     lookups
         .iter()
         .map(|lookup| match lookup {
-            Lookup::Value { bytes, .. } => match codec::decode::<T>(bytes) {
-                Cached::Value(value) => Some(Some(value)),
-                Cached::Absent => Some(None),
-                Cached::Locked { .. } | Cached::Corrupt => None,
-            },
+            Lookup::Value { bytes, .. } => answer(bytes),
             Lookup::Lease(_) | Lookup::Busy => None,
         })
         .collect()
+}
+
+/// What cached bytes answer: a row (`Some(Some)`), "does not exist" (`Some(None)`), or
+/// nothing (a lock marker, corrupt bytes).
+fn answer<T: DeserializeOwned>(bytes: &bytes::Bytes) -> Option<Option<T>> {
+    match codec::decode::<T>(bytes) {
+        Cached::Value(value) => Some(Some(value)),
+        Cached::Absent => Some(None),
+        Cached::Locked { .. } | Cached::Corrupt => None,
+    }
 }
 
 /// What a writer does to a key once its transaction has committed.
@@ -291,6 +324,11 @@ pub(crate) struct LockedWrite<'a, 'f> {
 }
 
 impl LockedWrite<'_, '_> {
+    /// Every key this write changes.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(key, _)| key.as_str())
+    }
+
     /// The keys whose lock did not reach their server: they are fenced before the commit.
     pub fn missed(&self) -> &[Undelivered] {
         &self.missed

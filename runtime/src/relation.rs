@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
 use crate::model::{Collection, Holds, Model};
-use crate::plans::{PlanSet, cache_for};
+use crate::plans::{PlanSet, read_cache_for};
 use crate::protocol::{WritePlan, read_through};
 use crate::repo::{fetch, fetch_rows, get_many};
 use crate::transaction::write_alone;
@@ -50,7 +50,7 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
 ) -> Result<Vec<M>> {
     let span = crate::trace::call(&M::INFO, "collection");
     async move {
-        let cache = cache_for(ctx, &M::INFO)?;
+        let cache = read_cache_for::<M>(ctx)?;
         let keys = [collection.key(&cache.prefix, &owner.to_string())];
         if collection.holds == Holds::Rows {
             let rows = read_through::<Vec<M>, _, _>(&cache, &keys, |_| {

@@ -13,7 +13,7 @@ use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::key;
 use crate::model::{Collection, Dependent, Model, ModelInfo, NewModel, OnDelete, UniqueField};
-use crate::plans::{PlanSet, cache_for};
+use crate::plans::{PlanSet, cache_for, read_cache_for};
 use crate::protocol::read_through;
 use crate::relation::plan_refill;
 use crate::transaction::write_alone;
@@ -61,7 +61,7 @@ pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
 pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
     let span = crate::trace::call(&M::INFO, "get_many");
     async move {
-        let cache = cache_for(ctx, &M::INFO)?;
+        let cache = read_cache_for::<M>(ctx)?;
         let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
         read_through(&cache, &keys, |indices| async move {
             let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
@@ -94,7 +94,7 @@ where
 {
     let span = crate::trace::call(&M::INFO, "get_by_unique");
     async move {
-        let cache = cache_for(ctx, &M::INFO)?;
+        let cache = read_cache_for::<M>(ctx)?;
         let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
         let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
             let value = value.clone();

@@ -34,6 +34,15 @@ macro_rules! counters {
             }
         }
 
+        impl std::ops::Add for StatsSnapshot {
+            type Output = StatsSnapshot;
+
+            /// The counts of two contexts together.
+            fn add(self, other: StatsSnapshot) -> StatsSnapshot {
+                StatsSnapshot { $($name: self.$name + other.$name,)* }
+            }
+        }
+
         impl std::ops::Sub for StatsSnapshot {
             type Output = StatsSnapshot;
 
@@ -65,6 +74,8 @@ counters! {
     lease_waits,
     /// SQL statements issued to the database.
     db_queries,
+    /// Keys served from this process's near cache (not counted in `hits`).
+    near_hits,
 }
 
 impl Stats {

@@ -149,6 +149,8 @@ impl Tally {
             max_write_us: self.max_write_us,
             first_stale: self.first_stale,
             first_error: self.first_error,
+            near_hits: 0,
+            lookups: 0,
         }
     }
 }
@@ -177,6 +179,12 @@ pub struct Report {
     pub first_stale: Option<String>,
     /// The first caller error, to explain a failure.
     pub first_error: Option<String>,
+    /// Keys a checked reader's context served from its near cache (R13).
+    #[serde(default)]
+    pub near_hits: u64,
+    /// Keys a checked reader's context looked up: near hits, remote hits and misses.
+    #[serde(default)]
+    pub lookups: u64,
 }
 
 impl Report {
@@ -207,5 +215,7 @@ impl Report {
         self.max_write_us = self.max_write_us.max(node.max_write_us);
         self.first_stale = self.first_stale.take().or(node.first_stale);
         self.first_error = self.first_error.take().or(node.first_error);
+        self.near_hits += node.near_hits;
+        self.lookups += node.lookups;
     }
 }

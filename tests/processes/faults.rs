@@ -46,7 +46,7 @@ pub enum ServerFault {
 }
 
 /// How long each scenario runs before its first fault.
-const QUIET_START: Duration = Duration::from_millis(500);
+pub const QUIET_START: Duration = Duration::from_millis(500);
 /// The lengths of successive freezes (cycled).
 const PAUSES: [Duration; 3] = [
     Duration::from_millis(500),
@@ -58,10 +58,14 @@ const PAUSE_GAP: Duration = Duration::from_millis(500);
 /// The longest partition.
 const PARTITION: Duration = Duration::from_secs(2);
 
-/// A single server the faults are injected into.
-trait Victim {
+/// A process that can be frozen and thawed.
+pub trait Pausable {
     fn pause(&mut self);
     fn resume(&mut self);
+}
+
+/// A single server the faults are injected into.
+pub trait Victim: Pausable {
     fn kill(&mut self);
     fn restart(&mut self);
 }
@@ -69,13 +73,15 @@ trait Victim {
 /// Implements [`Victim`] for a testkit server handle that has these four methods.
 macro_rules! victim {
     ($server:ty) => {
-        impl Victim for $server {
+        impl Pausable for $server {
             fn pause(&mut self) {
                 <$server>::pause(self)
             }
             fn resume(&mut self) {
                 <$server>::resume(self)
             }
+        }
+        impl Victim for $server {
             fn kill(&mut self) {
                 <$server>::kill(self)
             }
@@ -96,13 +102,16 @@ pub struct ClusterVictim {
     node: usize,
 }
 
-impl Victim for ClusterVictim {
+impl Pausable for ClusterVictim {
     fn pause(&mut self) {
         self.cluster.pause(self.node);
     }
     fn resume(&mut self) {
         self.cluster.resume(self.node);
     }
+}
+
+impl Victim for ClusterVictim {
     fn kill(&mut self) {
         self.cluster.kill(self.node);
     }
@@ -179,37 +188,46 @@ impl Servers {
     /// Runs `fault` from now for `duration` (returns when it is over); a partition switches
     /// `relay`, which must then be given.
     pub fn inject(&mut self, fault: ServerFault, relay: Option<&Relay>, duration: Duration) {
-        let end = Instant::now() + duration;
-        sleep(QUIET_START.min(duration));
-        match fault {
-            ServerFault::None => {}
-            ServerFault::Pause => {
-                for &length in PAUSES.iter().cycle() {
-                    let left = end.saturating_duration_since(Instant::now()).saturating_sub(PAUSE_GAP);
-                    let length = length.min(left);
-                    if length < PAUSE_GAP {
-                        break;
-                    }
-                    self.victim().pause();
-                    sleep(length);
-                    self.victim().resume();
-                    sleep(PAUSE_GAP);
-                }
-            }
-            ServerFault::KillAndRestart => {
-                sleep(duration / 4);
-                self.victim().kill();
-                sleep(duration / 4);
-                self.victim().restart();
-            }
-            ServerFault::Partition => {
-                let relay = relay.expect("a partition needs the relay");
-                sleep(duration / 4);
-                relay.black_hole();
-                sleep(PARTITION.min(duration / 2));
-                relay.restore();
-            }
+        inject(self.victim(), fault, relay, duration);
+    }
+}
+
+/// Runs `fault` on `victim` from now for `duration` (returns when it is over); a partition
+/// switches `relay`, which must then be given.
+pub fn inject(victim: &mut dyn Victim, fault: ServerFault, relay: Option<&Relay>, duration: Duration) {
+    let end = Instant::now() + duration;
+    sleep(QUIET_START.min(duration));
+    match fault {
+        ServerFault::None => {}
+        ServerFault::Pause => pause_repeatedly(victim, end),
+        ServerFault::KillAndRestart => {
+            sleep(duration / 4);
+            victim.kill();
+            sleep(duration / 4);
+            victim.restart();
         }
-        sleep(end.saturating_duration_since(Instant::now()));
+        ServerFault::Partition => {
+            let relay = relay.expect("a partition needs the relay");
+            sleep(duration / 4);
+            relay.black_hole();
+            sleep(PARTITION.min(duration / 2));
+            relay.restore();
+        }
+    }
+    sleep(end.saturating_duration_since(Instant::now()));
+}
+
+/// Freezes `victim` for 0.5 s, 1.5 s, 3 s, … with 0.5 s between, until `end`.
+pub fn pause_repeatedly(victim: &mut dyn Pausable, end: Instant) {
+    for &length in PAUSES.iter().cycle() {
+        let left = end.saturating_duration_since(Instant::now()).saturating_sub(PAUSE_GAP);
+        let length = length.min(left);
+        if length < PAUSE_GAP {
+            break;
+        }
+        victim.pause();
+        sleep(length);
+        victim.resume();
+        sleep(PAUSE_GAP);
     }
 }

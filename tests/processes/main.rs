@@ -21,6 +21,15 @@
 //! R12 scenario=rolling-deploy processes=2 reads=<n> writes=<n> stale=<n> stale_v1=<n> stale_v2=<n> …
 //! ```
 //!
+//! R13 runs the same with near caches in every node (process memory in front of the two
+//! memcached servers, kept right by a redis pub/sub invalidation channel of its own): steady
+//! state, the channel frozen and killed, one reader frozen, the writer killed, and the naive
+//! control whose writes do not wait for near invalidations, which the checker must catch:
+//!
+//! ```text
+//! R13 scenario=<name> processes=<n> near_hits=<n> reads=<n> writes=<n> stale=<n> caller_errors=<n> near_share=<x> max_write_ms=<x>
+//! ```
+//!
 //! Run it alone with `cargo test --test processes` (`AUTOCACHE_TEST_PG` names the
 //! PostgreSQL server, as for the suite).
 

@@ -37,6 +37,9 @@ const EVICT_EVERY: u64 = 4;
 /// Widens the window between a reader's database read and its fill (as the suite's R1).
 const FILL_DELAY: Duration = Duration::from_millis(3);
 
+/// Near cache entries per model in an R13 scenario.
+const NEAR_ENTRIES: u64 = 1000;
+
 /// Pause between a writer's writes, so that the readers get their share of a small machine.
 const WRITE_PAUSE: Duration = Duration::from_millis(1);
 
@@ -112,9 +115,16 @@ impl Node {
         let options = Options {
             key_namespace: spec.key_namespace.clone(),
             fill_delay: FILL_DELAY,
+            near_entries: if spec.near_channel.is_some() { NEAR_ENTRIES } else { 0 },
+            near_asynchronous: spec.near_asynchronous,
             ..Options::default()
         };
         let mut builder = Context::builder(pool).options(options);
+        if let Some(url) = &spec.near_channel {
+            builder = builder
+                .near_channel(url)
+                .unwrap_or_else(|error| panic!("near channel {url}: {error}"));
+        }
         for name in ["default", "other"] {
             builder = builder
                 .backend_url(name, &spec.cache_url)
@@ -254,7 +264,12 @@ impl Node {
             }
         }
         let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner));
-        tally.report()
+        let stats = node.ctx.snapshot();
+        Report {
+            near_hits: stats.near_hits,
+            lookups: stats.near_hits + stats.hits + stats.misses,
+            ..tally.report()
+        }
     }
 
     /// One `read` of `row` (`get_many`: of every row), checked against the floors read

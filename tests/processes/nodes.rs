@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use crate::checker::Report;
+use crate::faults::Pausable;
 use crate::spec::{NODE_VARIABLE, NodeSpec};
 
 /// How long a node may take to connect, or to finish once told to stop.
@@ -20,6 +21,18 @@ pub struct NodeProcess {
     lines: Receiver<String>,
     /// A report line seen while waiting for another line.
     report: Option<Report>,
+}
+
+impl Pausable for NodeProcess {
+    /// Freezes the node (SIGSTOP).
+    fn pause(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws the node (SIGCONT).
+    fn resume(&mut self) {
+        self.signal("CONT");
+    }
 }
 
 impl NodeProcess {
@@ -66,6 +79,15 @@ impl NodeProcess {
                 Err(RecvTimeoutError::Disconnected) => return Err(format!("exited before `{expected}`")),
             }
         }
+    }
+
+    /// Sends the node `signal` (`STOP`, `CONT`).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|error| panic!("kill -{signal}: {error}"));
+        assert!(status.success(), "kill -{signal} {} failed", self.child.id());
     }
 
     /// Kills the node with SIGKILL, wherever it is.

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use autocache::{Context, Options};
+use autocache_testkit::redis::Redis;
 use autocache_testkit::relay::Relay;
 
 use crate::builds::Build;
 use crate::checker::{AckRecord, Report};
 use crate::database::{self, RunSchema};
-use crate::faults::{Deployment, ServerFault, Servers};
+use crate::faults::{self, Deployment, ServerFault, Servers};
 use crate::node::HOLDING;
 use crate::nodes::NodeProcess;
 use crate::sample::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
@@ -47,12 +48,17 @@ enum Fault {
     PartitionReader,
     /// The writer is killed while its transaction holds locks, and replaced.
     KillWriter,
-    /// Steady state, with naive readers instead of checked ones (the control).
+    /// Steady state, with naive readers instead of checked ones (the control); with near
+    /// caches, checked readers and a writer that does not wait for near invalidations.
     Naive,
     /// A rolling deploy (R12): a process of the sample schema's build and one of its next
     /// version's, each writing its own rows and reading all; `naive`: the next version
     /// generated without its lock file (the control).
     Rolling { naive: bool },
+    /// A fault injected into the near caches' invalidation channel.
+    Channel(ServerFault),
+    /// The first reader frozen (SIGSTOP) for 0.5 s, 1.5 s, … while the others read.
+    PauseReader,
 }
 
 impl Fault {
@@ -75,18 +81,42 @@ struct Scenario {
     name: &'static str,
     deployment: Deployment,
     fault: Fault,
+    /// Near caches in every node, kept right by an invalidation channel of the scenario's
+    /// own (R13).
+    near: bool,
 }
 
 impl Scenario {
-    /// `<backend>/<name>`, as `AUTOCACHE_R9_ONLY` and the summary name it.
+    /// The requirement the scenario checks, as its lines start.
+    fn requirement(&self) -> &'static str {
+        match self.near {
+            true => "R13",
+            false => self.fault.requirement(),
+        }
+    }
+
+    /// `<backend>/<name>`, or `near/<name>` for R13, as `AUTOCACHE_R9_ONLY` and the
+    /// summary name it.
     fn id(&self) -> String {
-        format!("{}/{}", self.deployment.name(), self.name)
+        match self.near {
+            true => format!("near/{}", self.name),
+            false => format!("{}/{}", self.deployment.name(), self.name),
+        }
     }
 }
 
-/// Every scenario, steady state first on each deployment (the writer kill compares with it).
+/// Every scenario, steady state first on each deployment (the writer kill compares with it),
+/// then R13's: near caches in every node on two memcached servers.
 fn scenarios() -> Vec<Scenario> {
     use Deployment::{Cluster, Memcached2, Redis};
+    let near = [
+        ("steady", Fault::Server(ServerFault::None)),
+        ("channel_pause", Fault::Channel(ServerFault::Pause)),
+        ("channel_kill", Fault::Channel(ServerFault::KillAndRestart)),
+        ("reader_pause", Fault::PauseReader),
+        ("writer_kill", Fault::KillWriter),
+        ("naive", Fault::Naive),
+    ];
     let list = [
         (Memcached2, "steady", Fault::Server(ServerFault::None)),
         (Memcached2, "pause", Fault::Server(ServerFault::Pause)),
@@ -110,13 +140,19 @@ fn scenarios() -> Vec<Scenario> {
         (Cluster, "kill_restart", Fault::Server(ServerFault::KillAndRestart)),
         (Cluster, "writer_kill", Fault::KillWriter),
     ];
-    list.into_iter()
-        .map(|(deployment, name, fault)| Scenario {
-            name,
-            deployment,
-            fault,
-        })
-        .collect()
+    let remote = list.into_iter().map(|(deployment, name, fault)| Scenario {
+        name,
+        deployment,
+        fault,
+        near: false,
+    });
+    let near = near.into_iter().map(|(name, fault)| Scenario {
+        name,
+        deployment: Memcached2,
+        fault,
+        near: true,
+    });
+    remote.chain(near).collect()
 }
 
 /// The knobs of a run.
@@ -201,7 +237,7 @@ pub fn run() {
         let Ok(outcome) = std::panic::catch_unwind(AssertUnwindSafe(|| run.run(&runtime))) else {
             println!(
                 "{} FAIL scenario={} backend={}: the scenario panicked (above)",
-                scenario.fault.requirement(),
+                scenario.requirement(),
                 scenario.name,
                 scenario.deployment.name()
             );
@@ -209,6 +245,20 @@ pub fn run() {
             continue;
         };
         let total = &outcome.total;
+        if scenario.near {
+            println!(
+                "R13 scenario={} processes={} near_hits={} reads={} writes={} stale={} caller_errors={} near_share={:.2} max_write_ms={:.1}",
+                scenario.name,
+                outcome.processes,
+                total.near_hits,
+                total.reads,
+                total.writes,
+                total.stale,
+                total.caller_errors,
+                near_share(total),
+                millis(total.max_write_us),
+            );
+        } else {
         let head = match scenario.fault {
             Fault::Rolling { .. } => {
                 let by_build: String = outcome
@@ -242,6 +292,7 @@ pub fn run() {
             millis(total.p99_read_us),
             millis(total.max_write_us),
         );
+        }
         let steady = steady_p99
             .iter()
             .find(|(d, _)| *d == scenario.deployment)
@@ -249,13 +300,13 @@ pub fn run() {
         if let Err(why) = expectation(scenario, total, steady) {
             println!(
                 "{} FAIL scenario={} backend={}: {why}",
-                scenario.fault.requirement(),
+                scenario.requirement(),
                 scenario.name,
                 scenario.deployment.name()
             );
             failures.push(scenario.id());
         }
-        if scenario.fault == Fault::Server(ServerFault::None) {
+        if scenario.fault == Fault::Server(ServerFault::None) && !scenario.near {
             steady_p99.push((scenario.deployment, total.p99_read_us));
         }
     }
@@ -280,6 +331,20 @@ pub fn run() {
 
 fn millis(micros: u64) -> f64 {
     micros as f64 / 1000.0
+}
+
+/// The share of the readers' key lookups their near caches served.
+fn near_share(total: &Report) -> f64 {
+    total.near_hits as f64 / total.lookups.max(1) as f64
+}
+
+/// The least share of lookups served near in an R13 scenario: most of them, except while
+/// the channel is down (no near lease, no near hit: by design).
+fn min_near_share(fault: Fault) -> f64 {
+    match fault {
+        Fault::Channel(_) => 0.2,
+        _ => 0.5,
+    }
 }
 
 /// Whether `total` is what `scenario` must show: enough work, and no stale read nor
@@ -313,6 +378,13 @@ fn expectation(scenario: &Scenario, total: &Report, steady_p99_us: Option<u64>) 
             total.first_error.as_deref().unwrap_or("?")
         ));
     }
+    if scenario.near {
+        let least = min_near_share(scenario.fault);
+        return match near_share(total) {
+            share if share < least => Err(format!("near caches served {share:.2} of lookups, under {least}")),
+            _ => Ok(()),
+        };
+    }
     match (scenario.fault, steady_p99_us) {
         (Fault::KillWriter, Some(steady)) if total.p99_read_us > WRITER_KILL_SLOWDOWN * steady => Err(format!(
             "p99 read {:.1} ms, over {WRITER_KILL_SLOWDOWN}x the steady state's {:.1} ms",
@@ -336,6 +408,7 @@ struct ScenarioRun<'a> {
 impl ScenarioRun<'_> {
     fn run(&self, runtime: &tokio::runtime::Runtime) -> Outcome {
         let mut servers = Servers::start(self.scenario.deployment);
+        let mut channel = self.scenario.near.then(Redis::start);
         let (people, books) = runtime.block_on(seed_rows(&self.schema.pool));
         // The faults hit the first row's person where the deployment allows a choice.
         let keys = Context::builder(self.schema.pool.clone())
@@ -359,6 +432,8 @@ impl ScenarioRun<'_> {
             acks: self.acks.clone(),
             people: people.clone(),
             books: books.clone(),
+            near_channel: channel.as_ref().map(Redis::url),
+            near_asynchronous: self.scenario.near && self.scenario.fault == Fault::Naive,
         };
         if let Fault::Rolling { naive } = self.scenario.fault {
             runtime.block_on(database::migrate_to_next_version(&self.schema.pool));
@@ -389,10 +464,10 @@ impl ScenarioRun<'_> {
             };
         }
         let reader_role = match self.scenario.fault {
-            Fault::Naive => Role::NaiveReader,
+            Fault::Naive if !self.scenario.near => Role::NaiveReader,
             _ => Role::Reader,
         };
-        let readers: Vec<NodeProcess> = (0..self.knobs.readers)
+        let mut readers: Vec<NodeProcess> = (0..self.knobs.readers)
             .map(|index| {
                 let cut_off = index == 0 && self.scenario.fault == Fault::PartitionReader;
                 NodeProcess::start(&spec(reader_role.clone(), url_for(cut_off)))
@@ -427,12 +502,20 @@ impl ScenarioRun<'_> {
             }
             fault => {
                 writers.push(writer(1, None, 0));
-                let server_fault = match fault {
-                    Fault::Server(fault) => fault,
-                    Fault::PartitionWriter | Fault::PartitionReader => ServerFault::Partition,
-                    Fault::Naive | Fault::KillWriter | Fault::Rolling { .. } => ServerFault::None,
-                };
-                servers.inject(server_fault, relay.as_ref(), duration);
+                let end = Instant::now() + duration;
+                match (fault, channel.as_mut()) {
+                    (Fault::Channel(fault), Some(channel)) => faults::inject(channel, fault, None, duration),
+                    (Fault::PauseReader, _) => {
+                        std::thread::sleep(faults::QUIET_START);
+                        faults::pause_repeatedly(&mut readers[0], end);
+                    }
+                    (Fault::Server(fault), _) => servers.inject(fault, relay.as_ref(), duration),
+                    (Fault::PartitionWriter | Fault::PartitionReader, _) => {
+                        servers.inject(ServerFault::Partition, relay.as_ref(), duration);
+                    }
+                    (Fault::Naive | Fault::KillWriter | Fault::Rolling { .. } | Fault::Channel(_), _) => {}
+                }
+                std::thread::sleep(end.saturating_duration_since(Instant::now()));
             }
         }
         let processes = readers.len() + writers.len();

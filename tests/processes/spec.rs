@@ -58,6 +58,11 @@ pub struct NodeSpec {
     pub people: Vec<i64>,
     /// Primary keys of the scenario's `Book` rows.
     pub books: Vec<i64>,
+    /// The near caches' invalidation channel (a redis URL), if the scenario has near caches
+    /// (R13): then every node uses it, and every model is near-cached.
+    pub near_channel: Option<String>,
+    /// Whether writes invalidate near copies without waiting (R13's naive control).
+    pub near_asynchronous: bool,
 }
 
 impl NodeSpec {

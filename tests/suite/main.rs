@@ -60,6 +60,7 @@ mod import;
 mod instances;
 mod migrate;
 mod multicache;
+mod near;
 mod observability;
 mod transactions;
 mod workload;
