@@ -15,10 +15,11 @@ use autocache_codegen::ir::Dialect;
 mod differential_adapter;
 
 /// The schemas the differential checker runs on.
-const DIFFERENTIAL: [&str; 3] = [
+const DIFFERENTIAL: [&str; 4] = [
     "schema.yaml",
     "codegen/tests/fixtures/sakila.yaml",
     "codegen/tests/fixtures/breakers.yaml",
+    "codegen/tests/fixtures/shop.yaml",
 ];
 
 fn main() {

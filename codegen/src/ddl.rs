@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ir::{DefaultValue, Dialect, Field, FieldType, Model, OnDelete, Schema};
+use crate::ir::{DefaultValue, Dialect, EnumType, Field, FieldType, Model, OnDelete, Schema, SetBy};
 use crate::sql::quote;
 
 /// Every statement that creates the schema's tables, join tables and indexes, in an
@@ -206,10 +206,14 @@ fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
         sql.push_str(" UNIQUE");
     }
     if let Some(default) = &field.default {
-        sql.push_str(&format!(" DEFAULT {}", literal(default)));
+        sql.push_str(&format!(" DEFAULT {}", literal(dialect, default)));
     }
-    if field.ty == FieldType::PositiveInt {
-        sql.push_str(&format!(" CHECK ({name} >= 0)"));
+    if field.set_by_database == Some(SetBy::EveryWrite) && dialect == Dialect::Mysql {
+        // Also for updates other programs make (the generated ones set it themselves).
+        sql.push_str(" ON UPDATE CURRENT_TIMESTAMP(6)");
+    }
+    if let Some(check) = check(dialect, field, &name) {
+        sql.push_str(&format!(" CHECK ({check})"));
     }
     sql
 }
@@ -243,15 +247,58 @@ pub fn sql_type(dialect: Dialect, ty: &FieldType, indexed: bool) -> String {
         (FieldType::Json, Postgres) => "JSONB".into(),
         (FieldType::Json, Mysql) => "JSON".into(),
         (FieldType::Json, Sqlite) => "TEXT".into(),
+        // SQLite has no exact decimal type: the value's text is stored (sqlx's `Text`).
+        (FieldType::Decimal { .. }, Sqlite) => "TEXT".into(),
+        (FieldType::Decimal { precision, scale }, Postgres) => format!("NUMERIC({precision}, {scale})"),
+        (FieldType::Decimal { precision, scale }, Mysql) => format!("DECIMAL({precision}, {scale})"),
+        (FieldType::Enum(e), Mysql) => format!("ENUM({})", value_list(e)),
+        (FieldType::Enum(e), Sqlite | Postgres) => {
+            let longest = e.values.iter().map(|v| v.value.len()).max().unwrap_or(1);
+            format!("VARCHAR({longest})")
+        }
+        (FieldType::Char { length }, _) => format!("CHAR({length})"),
     }
 }
 
-/// A default value as a SQL literal.
-pub fn literal(value: &DefaultValue) -> String {
+/// The CHECK constraint a column's type or `unsigned` needs, if any (`name` quoted).
+fn check(dialect: Dialect, field: &Field, name: &str) -> Option<String> {
+    match &field.ty {
+        FieldType::PositiveInt => Some(format!("{name} >= 0")),
+        _ if field.unsigned => Some(format!("{name} >= 0")),
+        // MySQL's ENUM type refuses other values itself.
+        FieldType::Enum(e) if dialect != Dialect::Mysql => Some(format!("{name} IN ({})", value_list(e))),
+        _ => None,
+    }
+}
+
+/// The values of an enum as SQL string literals, comma separated.
+fn value_list(e: &EnumType) -> String {
+    e.values
+        .iter()
+        .map(|v| text_literal(&v.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A SQL string literal.
+fn text_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A default value as a SQL literal of `dialect`.
+pub fn literal(dialect: Dialect, value: &DefaultValue) -> String {
     match value {
         DefaultValue::Int(n) => n.to_string(),
         DefaultValue::Float(x) => format!("{x:?}"),
         DefaultValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
-        DefaultValue::Str(s) => format!("'{}'", s.replace('\'', "''")),
+        DefaultValue::Str(s) => text_literal(s),
+        // Stored as text on SQLite (see `sql_type`).
+        DefaultValue::Decimal(d) if dialect == Dialect::Sqlite => text_literal(d),
+        DefaultValue::Decimal(d) => d.clone(),
+        // The text sqlx writes for a `DateTime<Utc>` (RFC 3339, UTC), so that values set
+        // by the program and by the database compare in time order.
+        DefaultValue::Now if dialect == Dialect::Sqlite => "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))".into(),
+        DefaultValue::Now if dialect == Dialect::Postgres => "CURRENT_TIMESTAMP".into(),
+        DefaultValue::Now => "CURRENT_TIMESTAMP(6)".into(),
     }
 }

@@ -46,6 +46,12 @@ pub const FIELD_KEYS: &[&str] = &[
     "related_name",
     "on_delete",
     "through",
+    "precision",
+    "scale",
+    "values",
+    "unsigned",
+    "auto_now_add",
+    "auto_now",
 ];
 
 /// The whole file.
@@ -86,7 +92,7 @@ pub struct ModelDef {
 pub struct PrimaryKeyDef {
     /// Column and field name (default `id`).
     pub name: Option<String>,
-    /// `auto` (default), `string`, `uuid`, `big_integer` or `integer`.
+    /// `auto` (default), `string`, `uuid`, `big_integer`, `integer` or `small_integer`.
     #[serde(rename = "type")]
     pub ty: Option<String>,
     /// Required for `string`.
@@ -118,6 +124,18 @@ pub struct FieldDef {
     pub on_delete: Option<String>,
     /// Join table of a many-to-many.
     pub through: Option<String>,
+    /// Total digits of a `decimal`.
+    pub precision: Option<i64>,
+    /// Digits after the point of a `decimal`.
+    pub scale: Option<i64>,
+    /// The values of an `enum`.
+    pub values: Option<Vec<String>>,
+    /// Whether an integer may not be negative.
+    pub unsigned: Option<bool>,
+    /// Whether the database sets a `datetime` to the current time on insert.
+    pub auto_now_add: Option<bool>,
+    /// Whether the database sets a `datetime` to the current time on insert and update.
+    pub auto_now: Option<bool>,
 }
 
 /// A place in the source: 1-based line and column (in characters), byte offset and length.

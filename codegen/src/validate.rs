@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostics, SchemaError, SchemaErrors, closest, did_you_mean};
 use crate::ir::{
-    DefaultValue, Dialect, Field, FieldType, ManyToMany, Model, OnDelete, Relation, RelationKind, Reverse, ReverseKind,
-    Schema,
+    DefaultValue, Dialect, EnumType, EnumValue, Field, FieldType, ManyToMany, Model, OnDelete, Relation, RelationKind,
+    Reverse, ReverseKind, Schema, SetBy,
 };
 use crate::parse::{self, FieldDef, ModelDef, Parsed, Pos, Positions, join};
 
@@ -31,12 +31,21 @@ pub const FIELD_TYPES: &[&str] = &[
     "time",
     "datetime",
     "json",
+    "decimal",
+    "enum",
+    "char",
     "foreign_key",
     "one_to_one",
     "many_to_many",
 ];
 /// Primary key types.
-pub const PRIMARY_KEY_TYPES: &[&str] = &["auto", "string", "uuid", "big_integer", "integer"];
+pub const PRIMARY_KEY_TYPES: &[&str] = &["auto", "string", "uuid", "big_integer", "integer", "small_integer"];
+/// Most digits of a `decimal` (what rust_decimal's `Decimal` holds exactly).
+pub const MAX_DECIMAL_PRECISION: i64 = 28;
+/// Longest `char` (MySQL's limit for `CHAR(n)`).
+pub const MAX_CHAR_LENGTH: i64 = 255;
+/// Longest value of an `enum`.
+pub const MAX_ENUM_VALUE_LEN: usize = 63;
 /// `database:` values.
 pub const DATABASES: &[&str] = &["sqlite", "postgres", "mysql"];
 /// `on_delete:` values.
@@ -71,6 +80,18 @@ pub const RUST_KEYWORDS: &[&str] = &[
 pub const RESERVED_MODEL_NAMES: &[&str] = &["Box", "Err", "None", "Ok", "Option", "Result", "Some", "String", "Vec"];
 
 const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column"];
+const INTEGER_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "unsigned"];
+const DECIMAL_KEYS: &[&str] = &["type", "precision", "scale", "null", "default", "unique", "column"];
+const ENUM_KEYS: &[&str] = &["type", "values", "null", "default", "unique", "column"];
+const DATETIME_KEYS: &[&str] = &[
+    "type",
+    "null",
+    "default",
+    "unique",
+    "column",
+    "auto_now_add",
+    "auto_now",
+];
 const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column"];
 const RELATION_KEYS: &[&str] = &["type", "to", "related_name", "on_delete", "null", "column"];
 const M2M_KEYS: &[&str] = &["type", "to", "related_name", "through"];
@@ -126,6 +147,7 @@ struct FieldInfo<'a> {
     def: &'a FieldDef,
     kind: Kind,
     default: Option<DefaultValue>,
+    set_by_database: Option<SetBy>,
 }
 
 struct ModelInfo<'a> {
@@ -325,11 +347,51 @@ impl<'a> Validator<'a> {
             model.unique_together = unique_together;
             model.digest = digest(&schema.namespace, model);
         }
+        self.enum_type_clashes(&infos, &schema);
         // Cycles are looked for in an otherwise valid schema (nullability and targets known).
         if !self.diags.has_errors() {
             self.not_null_cycles(&infos, &schema);
         }
         schema
+    }
+
+    /// Reports an `enum` field whose generated Rust type (`<Model><Field>`) has the name of
+    /// another generated type: a model, its `New…`, `…Repo`, `…Filter` or `…Changes`, or
+    /// another enum.
+    fn enum_type_clashes(&mut self, infos: &[ModelInfo<'a>], schema: &Schema) {
+        let mut taken: HashMap<String, String> = HashMap::new();
+        for model in &schema.models {
+            let m = &model.name;
+            for (name, what) in [
+                (m.clone(), format!("model `{m}`")),
+                (format!("New{m}"), format!("the new-row struct of `{m}`")),
+                (format!("{m}Repo"), format!("the repository of `{m}`")),
+                (format!("{m}Filter"), format!("the bulk filter of `{m}`")),
+                (format!("{m}Changes"), format!("the bulk changes of `{m}`")),
+            ] {
+                taken.entry(name).or_insert(what);
+            }
+        }
+        for (model, info) in schema.models.iter().zip(infos) {
+            for field in &model.fields {
+                let FieldType::Enum(e) = &field.ty else { continue };
+                let path = join(&join(&info.path, "fields"), &field.name);
+                let pos = self.p.key_or_up(&path);
+                match taken.get(&e.name) {
+                    Some(what) => {
+                        let message = format!(
+                            "the Rust enum `{}` of `{}.{}` has the name of {what}",
+                            e.name, model.name, field.name
+                        );
+                        self.err("schema::invalid_enum", pos, message, "name clash")
+                            .set_help("an enum field's Rust type is `<Model><Field>`: rename the field");
+                    }
+                    None => {
+                        taken.insert(e.name.clone(), format!("the enum of `{}.{}`", model.name, field.name));
+                    }
+                }
+            }
+        }
     }
 
     /// Reports every cycle of foreign keys (or one-to-ones) whose columns are all NOT NULL:
@@ -699,6 +761,7 @@ impl<'a> Validator<'a> {
             "uuid" => Some(FieldType::Uuid),
             "big_integer" => Some(FieldType::BigInt),
             "integer" => Some(FieldType::Int),
+            "small_integer" => Some(FieldType::SmallInt),
             "string" => match pk.max_length {
                 None => {
                     self.err(
@@ -766,6 +829,169 @@ impl<'a> Validator<'a> {
         None
     }
 
+    /// The type of a `decimal` field: `precision` (1 to 28) and `scale` (0 to `precision`).
+    fn decimal(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> FieldType {
+        let fallback = FieldType::Decimal {
+            precision: MAX_DECIMAL_PRECISION as u32,
+            scale: 0,
+        };
+        let Some(precision) = def.precision else {
+            let pos = self
+                .p
+                .value(&join(path, "type"))
+                .unwrap_or_else(|| self.p.key_or_up(path));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("decimal field `{model}.{name}` needs `precision`"),
+                "decimal without precision",
+            )
+            .set_help(format!(
+                "add `precision:` (total digits, 1 to {MAX_DECIMAL_PRECISION}) and `scale:` (digits after the point), e.g. `{{ type: decimal, precision: 10, scale: 2 }}`"
+            ));
+            return fallback;
+        };
+        if !(1..=MAX_DECIMAL_PRECISION).contains(&precision) {
+            let pos = self.p.value_or_up(&join(path, "precision"));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("`precision` must be between 1 and {MAX_DECIMAL_PRECISION}, got {precision}"),
+                "out of range",
+            )
+            .set_help(format!(
+                "{MAX_DECIMAL_PRECISION} digits is what a Rust `Decimal` holds exactly; use `float` or `text` for more"
+            ));
+            return fallback;
+        }
+        let scale = def.scale.unwrap_or(0);
+        if !(0..=precision).contains(&scale) {
+            let pos = self.p.value_or_up(&join(path, "scale"));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("`scale` must be between 0 and the precision ({precision}), got {scale}"),
+                "out of range",
+            )
+            .set_help("`scale` is how many of the `precision` digits come after the decimal point");
+            return fallback;
+        }
+        FieldType::Decimal {
+            precision: precision as u32,
+            scale: scale as u32,
+        }
+    }
+
+    /// The type of an `enum` field: its generated Rust type and its `values`, each a
+    /// distinct variant name.
+    fn enumeration(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> FieldType {
+        let type_name = format!("{model}{}", name.to_upper_camel_case());
+        let mut values: Vec<EnumValue> = Vec::new();
+        let values_path = join(path, "values");
+        match &def.values {
+            None => {
+                let pos = self
+                    .p
+                    .value(&join(path, "type"))
+                    .unwrap_or_else(|| self.p.key_or_up(path));
+                self.err(
+                    "schema::invalid_enum",
+                    pos,
+                    format!("enum field `{model}.{name}` needs `values`"),
+                    "enum without values",
+                )
+                .set_help("list the values, e.g. `{ type: enum, values: [draft, published, archived] }`");
+            }
+            Some(list) if list.is_empty() => {
+                let pos = self.p.value_or_up(&values_path);
+                self.err(
+                    "schema::invalid_enum",
+                    pos,
+                    format!("enum field `{model}.{name}` has no values"),
+                    "empty",
+                )
+                .set_help("list at least one value, e.g. `values: [draft, published]`");
+            }
+            Some(list) => {
+                for (i, value) in list.iter().enumerate() {
+                    let pos = self.p.value_or_up(&join(&values_path, &i.to_string()));
+                    let well_formed = !value.is_empty()
+                        && value.len() <= MAX_ENUM_VALUE_LEN
+                        && value.chars().any(|c| c.is_ascii_alphanumeric())
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+                    if !well_formed {
+                        self.err(
+                            "schema::invalid_enum",
+                            pos,
+                            format!("invalid enum value `{value}` of `{model}.{name}`"),
+                            "invalid value",
+                        )
+                        .set_help(format!(
+                            "enum values use ASCII letters, digits, spaces, `-`, `_` and `.`, with at least one letter or digit, at most {MAX_ENUM_VALUE_LEN} characters"
+                        ));
+                        continue;
+                    }
+                    let variant = enum_variant(value);
+                    if let Some(first) = values.iter().find(|v| v.variant == variant) {
+                        let message = if first.value == *value {
+                            format!("enum value `{value}` of `{model}.{name}` is listed twice")
+                        } else {
+                            format!(
+                                "enum values `{}` and `{value}` of `{model}.{name}` both become the Rust variant `{variant}`",
+                                first.value
+                            )
+                        };
+                        self.err("schema::invalid_enum", pos, message, "repeated")
+                            .set_help("enum values must differ in more than case and punctuation");
+                        continue;
+                    }
+                    values.push(EnumValue {
+                        value: value.clone(),
+                        variant,
+                    });
+                }
+            }
+        }
+        FieldType::Enum(EnumType {
+            name: type_name,
+            values,
+        })
+    }
+
+    /// The length of a `char` field (`max_length`, 1 to 255).
+    fn char_length(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> u32 {
+        let Some(n) = def.max_length else {
+            let pos = self
+                .p
+                .value(&join(path, "type"))
+                .unwrap_or_else(|| self.p.key_or_up(path));
+            self.err(
+                "schema::missing_max_length",
+                pos,
+                format!("char field `{model}.{name}` needs `max_length`"),
+                "char without max_length",
+            )
+            .set_help(format!(
+                "add `max_length: 2` (its length, between 1 and {MAX_CHAR_LENGTH})"
+            ));
+            return 1;
+        };
+        if (1..=MAX_CHAR_LENGTH).contains(&n) {
+            return n as u32;
+        }
+        let pos = self.p.value_or_up(&join(path, "max_length"));
+        self.err(
+            "schema::invalid_max_length",
+            pos,
+            format!("`max_length` of a `char` must be between 1 and {MAX_CHAR_LENGTH}, got {n}"),
+            "out of range",
+        )
+        .set_help("use `type: string` for longer text");
+        1
+    }
+
     fn field_info(&mut self, model: &str, name: &'a str, path: &str, def: &'a FieldDef) -> FieldInfo<'a> {
         let key_pos = self.p.key_or_up(path);
         self.check_snake_name(name, key_pos, "field name");
@@ -795,6 +1021,11 @@ impl<'a> Validator<'a> {
                 "time" => Kind::Column(FieldType::Time),
                 "datetime" => Kind::Column(FieldType::DateTime),
                 "json" => Kind::Column(FieldType::Json),
+                "decimal" => Kind::Column(self.decimal(model, name, path, def)),
+                "enum" => Kind::Column(self.enumeration(model, name, path, def)),
+                "char" => Kind::Column(FieldType::Char {
+                    length: self.char_length(model, name, path, def),
+                }),
                 "foreign_key" => Kind::Relation(RelationKind::ForeignKey),
                 "one_to_one" => Kind::Relation(RelationKind::OneToOne),
                 "many_to_many" => Kind::ManyToMany,
@@ -851,20 +1082,77 @@ impl<'a> Validator<'a> {
         if let (Kind::Column(ty), Some(value)) = (&kind, &def.default) {
             let field = format!("{} field `{model}.{name}`", def.ty.as_deref().unwrap_or("?"));
             default = self.default_value(ty, &field, value, &join(path, "default"));
+            if def.unsigned == Some(true) && matches!(default, Some(DefaultValue::Int(n)) if n < 0) {
+                let pos = self.p.value_or_up(&join(path, "default"));
+                self.err(
+                    "schema::invalid_default",
+                    pos,
+                    format!("invalid default for {field}: it is `unsigned`, the default is negative"),
+                    "negative",
+                )
+                .set_help("give a default of 0 or more");
+                default = None;
+            }
         }
+        let set_by_database = self.set_by_database(model, name, path, def, &mut default);
         FieldInfo {
             name,
             path: path.to_string(),
             def,
             kind,
             default,
+            set_by_database,
         }
+    }
+
+    /// `auto_now_add` / `auto_now` of a `datetime` field (at most one, without a `default`:
+    /// the database sets the value, so the field's default becomes "now").
+    fn set_by_database(
+        &mut self,
+        model: &str,
+        name: &str,
+        path: &str,
+        def: &FieldDef,
+        default: &mut Option<DefaultValue>,
+    ) -> Option<SetBy> {
+        let set_by = match (def.auto_now_add == Some(true), def.auto_now == Some(true)) {
+            (false, false) => return None,
+            (true, true) => {
+                let pos = self.p.key_or_up(&join(path, "auto_now"));
+                self.err(
+                    "schema::invalid_auto_now",
+                    pos,
+                    format!("`{model}.{name}` has both `auto_now_add` and `auto_now`"),
+                    "both given",
+                )
+                .set_help("`auto_now` sets the time on insert too: keep one of them");
+                return None;
+            }
+            (true, false) => SetBy::Insert,
+            (false, true) => SetBy::EveryWrite,
+        };
+        if def.default.is_some() {
+            let pos = self.p.key_or_up(&join(path, "default"));
+            self.err(
+                "schema::invalid_auto_now",
+                pos,
+                format!("`{model}.{name}` is set by the database (`auto_now_add` / `auto_now`) and has a `default`"),
+                "default not used",
+            )
+            .set_help("remove `default:`; the database writes the current time");
+        }
+        *default = Some(DefaultValue::Now);
+        Some(set_by)
     }
 
     fn check_applicable_keys(&mut self, path: &str, ty: &str, kind: &Kind) {
         let allowed = match kind {
             Kind::Invalid => return,
-            Kind::Column(FieldType::String { .. }) => STRING_KEYS,
+            Kind::Column(FieldType::String { .. } | FieldType::Char { .. }) => STRING_KEYS,
+            Kind::Column(FieldType::SmallInt | FieldType::Int | FieldType::BigInt) => INTEGER_KEYS,
+            Kind::Column(FieldType::Decimal { .. }) => DECIMAL_KEYS,
+            Kind::Column(FieldType::Enum(_)) => ENUM_KEYS,
+            Kind::Column(FieldType::DateTime) => DATETIME_KEYS,
             Kind::Column(_) => COLUMN_KEYS,
             Kind::Relation(_) => RELATION_KEYS,
             Kind::ManyToMany => M2M_KEYS,
@@ -875,7 +1163,16 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let why = match (key.as_str(), kind) {
-                ("max_length", _) => "only `string` fields take `max_length`".to_string(),
+                ("max_length", _) => "only `string` and `char` fields take `max_length`".to_string(),
+                ("precision" | "scale", _) => format!("only `decimal` fields take `{key}`"),
+                ("values", _) => "only `enum` fields take `values`".to_string(),
+                ("auto_now_add" | "auto_now", _) => format!("only `datetime` fields take `{key}`"),
+                ("unsigned", Kind::Column(FieldType::PositiveInt)) => {
+                    "a `positive_integer` is never negative already".to_string()
+                }
+                ("unsigned", _) => {
+                    "only `small_integer`, `integer` and `big_integer` fields take `unsigned`".to_string()
+                }
                 ("to" | "related_name" | "on_delete", Kind::Column(_)) => {
                     format!("`{key}` is for relations (foreign_key, one_to_one, many_to_many)")
                 }
@@ -1061,6 +1358,8 @@ impl<'a> Validator<'a> {
                         default: field.default.clone(),
                         unique: field.def.unique.unwrap_or(false),
                         auto: false,
+                        unsigned: field.def.unsigned.unwrap_or(false),
+                        set_by_database: field.set_by_database,
                         relation: None,
                     });
                 }
@@ -1134,6 +1433,8 @@ impl<'a> Validator<'a> {
                         default: None,
                         unique: *kind == RelationKind::OneToOne,
                         auto: false,
+                        unsigned: false,
+                        set_by_database: None,
                         relation: Some(Relation {
                             kind: *kind,
                             name: field.name.to_string(),
@@ -1465,6 +1766,8 @@ fn pk_field(name: &str, ty: FieldType, auto: bool) -> Field {
         default: None,
         unique: false,
         auto,
+        unsigned: false,
+        set_by_database: None,
         relation: None,
     }
 }
@@ -1485,8 +1788,11 @@ fn type_alias(name: &str) -> Option<&'static str> {
         "bigint" | "int8" | "i64" | "int64" | "long" => "big_integer",
         "uint" | "u32" | "unsigned" | "positive" => "positive_integer",
         "bool" => "boolean",
-        "double" | "real" | "f64" | "f32" | "decimal" | "numeric" => "float",
-        "str" | "varchar" | "char" | "charfield" => "string",
+        "double" | "real" | "f64" | "f32" => "float",
+        "numeric" | "money" | "decimalfield" => "decimal",
+        "enumeration" | "choice" | "choices" => "enum",
+        "character" | "bpchar" => "char",
+        "str" | "varchar" | "charfield" => "string",
         "textfield" | "clob" | "longtext" => "text",
         "blob" | "binary" | "bytea" | "vec<u8>" => "bytes",
         "timestamp" | "timestamptz" | "datetimefield" => "datetime",
@@ -1539,6 +1845,27 @@ pub fn type_key(ty: &FieldType) -> String {
         FieldType::Time => "time".into(),
         FieldType::DateTime => "datetime".into(),
         FieldType::Json => "json".into(),
+        FieldType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+        FieldType::Enum(e) => format!(
+            "enum({})",
+            e.values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join("|")
+        ),
+        FieldType::Char { length } => format!("char({length})"),
+    }
+}
+
+/// The Rust variant name of an enum value: its words in UpperCamelCase (`PG-13` → `Pg13`),
+/// prefixed with `V` when it would start with a digit.
+fn enum_variant(value: &str) -> String {
+    let words: String = value
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect();
+    let camel = words.to_upper_camel_case();
+    if camel.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("V{camel}")
+    } else {
+        camel
     }
 }
 
@@ -1654,21 +1981,81 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
                 ))
             }
         }),
+        FieldType::DateTime if value.as_str() == Some("now") => Ok(DefaultValue::Now),
         FieldType::DateTime => string(&|s| {
             if is_datetime(s) {
                 Ok(())
             } else {
                 Err((
                     format!("`{s}` is not a date and time"),
-                    Some("write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`".into()),
+                    Some(
+                        "write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`, or `now` for the time of the insert".into(),
+                    ),
                 ))
             }
         }),
+        FieldType::Char { length } => string(&|s| {
+            let n = s.chars().count();
+            if n > *length as usize {
+                Err((
+                    format!("the string has {n} characters, more than `max_length` ({length})"),
+                    None,
+                ))
+            } else {
+                Ok(())
+            }
+        }),
+        FieldType::Enum(e) => string(&|s| {
+            if e.values.iter().any(|v| v.value == s) {
+                Ok(())
+            } else {
+                let listed: Vec<&str> = e.values.iter().map(|v| v.value.as_str()).collect();
+                Err((
+                    format!("`{s}` is not one of the values"),
+                    Some(format!("valid values: {}", listed.join(", "))),
+                ))
+            }
+        }),
+        FieldType::Decimal { precision, scale } => {
+            let text = match value {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                other => return Err((format!("expected a number, found {}", describe(other)), None)),
+            };
+            match decimal_digits(&text) {
+                Some((whole, fraction)) if whole <= precision - scale && fraction <= *scale => {
+                    Ok(DefaultValue::Decimal(text.trim_start_matches('+').to_owned()))
+                }
+                Some(_) => Err((
+                    format!("{text} does not fit `precision: {precision}, scale: {scale}`"),
+                    Some(format!(
+                        "at most {} digits before the point and {scale} after it",
+                        precision - scale
+                    )),
+                )),
+                None => Err((
+                    format!("`{text}` is not a decimal number"),
+                    Some("write it as digits with an optional sign and point, e.g. `default: 9.99` or `default: \"0.10\"`".into()),
+                )),
+            }
+        }
         FieldType::Bytes | FieldType::Json => Err((
             "defaults are not supported for this type".into(),
             Some("remove `default:`; set the value when inserting".into()),
         )),
     }
+}
+
+/// The digits before and after the point of a plain decimal number (`-12.50` → (2, 2)),
+/// leading zeros of the whole part not counted; `None` if it is not one.
+fn decimal_digits(text: &str) -> Option<(u32, u32)> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    Some((whole.trim_start_matches('0').len() as u32, fraction.len() as u32))
 }
 
 fn digits(s: &str) -> Option<u32> {

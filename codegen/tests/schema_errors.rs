@@ -37,6 +37,9 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
 const CORPUS: &[(&str, &[&str])] = &[
     // `type: auto` outside a primary key; an SQL type name (did you mean `string`).
     ("auto_field_type", &["4:20", "5:21"]),
+    // `auto_now_add` or `auto_now` (not both), only on `datetime`, without a `default`;
+    // the database's clock as a default is `now`.
+    ("auto_now_errors", &["4:54", "5:50", "6:26", "7:47"]),
     ("bad_backend", &["3:14"]),
     ("bad_database", &["1:11"]),
     // Defaults must match the type.
@@ -53,6 +56,13 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("bad_type", &["4:21", "5:21"]),
     // Only comments, `---` and `...`: empty, reported at the start.
     ("comments_and_markers_only", &["1:1"]),
+    // `char` needs `max_length` (at most 255); `unsigned` is for the signed integer types.
+    (
+        "char_and_unsigned_errors",
+        &["5:21", "6:38", "7:50", "8:45", "9:39", "10:65"],
+    ),
+    // `decimal` needs `precision` (1 to 28) and a `scale` within it; defaults must fit.
+    ("decimal_errors", &["4:22", "5:40", "6:51", "7:62", "8:63", "9:31"]),
     ("deep_nesting", &["4:41"]),
     ("duplicate_column", &["5:53"]),
     ("duplicate_field", &["6:7"]),
@@ -65,6 +75,12 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("empty_file", &["1:1"]),
     ("empty_models", &["2:9"]),
     ("empty_namespace", &["1:12"]),
+    // `enum` needs `values`: well-formed, distinct as Rust variants; a default among them;
+    // its Rust type (`FilmRepo`) may not be another generated type's name.
+    (
+        "enum_errors",
+        &["4:23", "5:37", "6:43", "7:43", "7:50", "8:62", "9:7", "10:45"],
+    ),
     // The target's primary key type is reported; the foreign key adds no second error.
     ("foreign_key_to_invalid_primary_key", &["4:39"]),
     // A field named like the implicit primary key `id`.

@@ -59,5 +59,6 @@ mod fixtures;
 mod instances;
 mod multicache;
 mod observability;
+mod schema_language;
 mod transactions;
 mod workload;
