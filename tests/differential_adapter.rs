@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use autocache_codegen::ir::{Field, FieldType, Model, ReverseKind, Schema};
-use autocache_codegen::plan::unique_lookups;
+use autocache_codegen::plan::{index_lookups, unique_lookups};
+use autocache_codegen::render::bind_of;
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 /// The adapter module body for `schema`, whose generated repositories are `include!`d from
@@ -496,6 +497,35 @@ fn check(schema: &Schema) -> String {
                 out,
                 "    for row in &rows {{\n        {values}\n        tally.compare(|| format!(\"{name}::get_by_{f}({{:?}})\", row.id()), repo.get_by_{f}({}).await, Some(row.clone()));\n    }}",
                 args.join(", "),
+                f = lookup.method
+            );
+        }
+        for lookup in index_lookups(m) {
+            // The rows holding each row's values, skipping rows with a NULL one.
+            let mut values = String::new();
+            let (mut args, mut binds) = (Vec::new(), String::new());
+            for (i, field) in lookup.fields.iter().enumerate() {
+                if field.nullable {
+                    let _ = write!(values, "let Some(v{i}) = &row.{} else {{ continue }}; ", field.name);
+                } else {
+                    let _ = write!(values, "let v{i} = &row.{}; ", field.name);
+                }
+                args.push(match field.ty {
+                    FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } => format!("v{i}.as_str()"),
+                    ref ty if is_copy(ty) => format!("v{i}.clone()"),
+                    _ => format!("v{i}"),
+                });
+                let _ = write!(
+                    binds,
+                    ".bind({})",
+                    bind_of(schema.dialect, &field.ty, &format!("*v{i}"), false)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "    for row in &rows {{\n        {values}\n        let plain = crate::differential::rows_of::<{name}>(ctx, sqlx::query({collection}.select){binds}).await;\n        tally.compare(|| format!(\"{name}::find_by_{f}({{:?}})\", row.id()), repo.find_by_{f}({}).await, plain);\n    }}",
+                args.join(", "),
+                collection = lookup.collection.const_name,
                 f = lookup.method
             );
         }

@@ -29,17 +29,38 @@ pub fn statements(schema: &Schema) -> Vec<String> {
                 .filter(|field| forward(field))
                 .filter_map(|field| add_foreign_key(schema, model, field)),
         );
-        for field in model
+        // Foreign keys, then the declared indexes (but one that is a foreign key's own).
+        let foreign_keys = model
             .fields
             .iter()
             .filter(|field| field.relation.is_some() && !field.unique)
-        {
+            .map(|field| vec![field]);
+        let declared = model.indexes.iter().map(|group| {
+            group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect::<Vec<&Field>>()
+        });
+        let mut indexed: Vec<Vec<&Field>> = Vec::new();
+        for columns in foreign_keys.chain(declared) {
+            if indexed
+                .iter()
+                .any(|done| done.iter().map(|f| &f.name).eq(columns.iter().map(|f| &f.name)))
+            {
+                continue;
+            }
+            let names: Vec<&str> = columns.iter().map(|f| f.column.as_str()).collect();
             out.push(format!(
                 "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &index_name(&model.table, &field.column)),
+                quote(dialect, &index_name(&model.table, &names.join("_"))),
                 quote(dialect, &model.table),
-                quote(dialect, &field.column)
+                names.iter().map(|c| quote(dialect, c)).collect::<Vec<_>>().join(", ")
             ));
+            indexed.push(columns);
         }
     }
     for model in &schema.models {
@@ -159,9 +180,9 @@ fn creation_order(schema: &Schema) -> Vec<&Model> {
 /// from [`add_foreign_key`] instead.
 fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) -> String {
     let dialect = schema.dialect;
-    let mut lines: Vec<String> = std::iter::once(column(schema, &model.primary_key, true))
+    let mut lines: Vec<String> = std::iter::once(column(schema, model, &model.primary_key, true))
         .chain(model.fields.iter().map(|field| {
-            let mut sql = column(schema, field, false);
+            let mut sql = column(schema, model, field, false);
             if !later(field) {
                 sql.push_str(&references(schema, field).unwrap_or_default());
             }
@@ -184,7 +205,7 @@ fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) 
     format!("CREATE TABLE {} ({})", quote(dialect, &model.table), lines.join(", "))
 }
 
-fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
+fn column(schema: &Schema, model: &Model, field: &Field, primary_key: bool) -> String {
     let dialect = schema.dialect;
     let name = quote(dialect, &field.column);
     if field.auto {
@@ -194,7 +215,8 @@ fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
             Dialect::Mysql => format!("{name} BIGINT AUTO_INCREMENT PRIMARY KEY"),
         };
     }
-    let mut sql = format!("{name} {}", sql_type(dialect, &field.ty, field.unique));
+    let indexed = field.unique || model.indexes.iter().flatten().any(|name| *name == field.name);
+    let mut sql = format!("{name} {}", sql_type(dialect, &field.ty, indexed));
     if primary_key {
         sql.push_str(" PRIMARY KEY");
         return sql;

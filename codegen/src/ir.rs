@@ -46,6 +46,9 @@ pub struct Model {
     pub fields: Vec<Field>,
     /// Unique indexes over more than one field (single-field ones are `Field::unique`).
     pub unique_together: Vec<Vec<String>>,
+    /// Non-unique indexes, each with a cached `find_by_…` lookup: the fields with
+    /// `index: true` (one each), then the groups of `indexes:`.
+    pub indexes: Vec<Vec<String>>,
     /// Ordering of collections of this model: (field name, descending), then the primary key.
     pub ordering: Vec<(String, bool)>,
     /// Many-to-many relations declared on this model.

@@ -31,6 +31,7 @@ pub const MODEL_KEYS: &[&str] = &[
     "fields",
     "ordering",
     "unique_together",
+    "indexes",
 ];
 /// Keys of a model's `primary_key`.
 pub const PRIMARY_KEY_KEYS: &[&str] = &["name", "type", "max_length"];
@@ -52,6 +53,7 @@ pub const FIELD_KEYS: &[&str] = &[
     "unsigned",
     "auto_now_add",
     "auto_now",
+    "index",
 ];
 
 /// The whole file.
@@ -84,6 +86,8 @@ pub struct ModelDef {
     pub ordering: Option<Vec<String>>,
     /// Groups of field names that are unique together.
     pub unique_together: Option<Vec<Vec<String>>>,
+    /// Groups of field names with a (non-unique) index and a cached `find_by_…` lookup.
+    pub indexes: Option<Vec<Vec<String>>>,
 }
 
 /// `primary_key:` of a model.
@@ -136,6 +140,8 @@ pub struct FieldDef {
     pub auto_now_add: Option<bool>,
     /// Whether the database sets a `datetime` to the current time on insert and update.
     pub auto_now: Option<bool>,
+    /// Whether the column has a (non-unique) index and a cached `find_by_<field>` lookup.
+    pub index: Option<bool>,
 }
 
 /// A place in the source: 1-based line and column (in characters), byte offset and length.

@@ -124,6 +124,47 @@ pub fn unique_lookups(model: &Model) -> Vec<UniqueLookup<'_>> {
     single.chain(groups).collect()
 }
 
+/// A cached lookup of the rows holding some values (a non-unique index): `find_by_<…>`.
+#[derive(Clone, Debug)]
+pub struct IndexLookup<'m> {
+    /// The reading method's suffix: `find_by_<method>` (`last_name`, `customer_id_and_status`).
+    pub method: String,
+    /// The collection of the rows holding one group of values: key kind
+    /// `rows.by.<names joined by +>` (no model name starts lowercase, so no relation's
+    /// collection has such a name), its constant `<MODEL>_FIND_BY_<…>`.
+    pub collection: CollectionRef,
+    /// The fields, in order.
+    pub fields: Vec<&'m Field>,
+}
+
+/// Every index lookup of `model` (see [`crate::ir::Model::indexes`]).
+pub fn index_lookups(model: &Model) -> Vec<IndexLookup<'_>> {
+    model
+        .indexes
+        .iter()
+        .map(|group| {
+            let fields: Vec<&Field> = group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect();
+            let method = group.join("_and_");
+            IndexLookup {
+                collection: CollectionRef {
+                    members: model.name.clone(),
+                    const_name: shout(&[&model.name, "find_by", &method]),
+                    kind: format!("rows.{}", short_name(format!("by.{}", group.join("+")))),
+                },
+                method,
+                fields,
+            }
+        })
+        .collect()
+}
+
 /// A collection, as the generated code and its keys name it.
 #[derive(Clone, Debug)]
 pub struct CollectionRef {
@@ -277,17 +318,23 @@ pub fn footprint<'s>(schema: &'s Schema, model: &'s Model) -> Footprint<'s> {
     }
 }
 
-/// The collections a row of `model` is a member of through its own columns, as key patterns.
+/// The collections a row of `model` is a member of through its own columns, as key patterns:
+/// the relations' collections of the rows it points at (by their owner's primary key), and
+/// The index lookups it is in, by its values.
 fn membership_keys(schema: &Schema, model: &Model) -> Vec<String> {
     let prefix = key_prefix(schema, model);
-    footprint(schema, model)
+    let relations = footprint(schema, model)
         .memberships
-        .iter()
+        .into_iter()
         .map(|(field, collection)| {
             let owner = &field.relation.as_ref().expect("a membership is a relation").target;
             format!("{prefix}:{}:<{}> (owner {owner})", collection.kind, field.name)
-        })
-        .collect()
+        });
+    let indexes = index_lookups(model).into_iter().map(|lookup| {
+        let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+        format!("{prefix}:{}:<{}> (index)", lookup.collection.kind, values.join(", "))
+    });
+    relations.chain(indexes).collect()
 }
 
 /// The kind part of a reverse collection's key: `rows` when it caches the member rows,
@@ -330,6 +377,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         .map(|(_, pattern, _)| format!("{pattern} (old value)"))
         .collect();
 
+    keys.extend(index_lookups(model).into_iter().map(|lookup| {
+        let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+        KeyPlan {
+            read_by: format!("find_by_{}", lookup.method),
+            pattern: format!("{prefix}:{}:<{}>", lookup.collection.kind, values.join(", ")),
+            holds: format!("the `{}` rows with those values, in order", model.name),
+        }
+    }));
     // Collections this model's rows are members of through their own columns.
     let memberships = membership_keys(schema, model);
     // Collections owned by a row of this model, read through its repository.

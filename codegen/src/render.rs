@@ -123,7 +123,7 @@ fn param(ty: &FieldType) -> (String, &'static str) {
 /// type, `Option` when `nullable`) to a query: JSON through sqlx's `Json`, decimals at their
 /// scale (as text on SQLite), `char` values without trailing spaces, anything else by
 /// reference.
-fn bind_of(dialect: Dialect, ty: &FieldType, place: &str, nullable: bool) -> String {
+pub fn bind_of(dialect: Dialect, ty: &FieldType, place: &str, nullable: bool) -> String {
     let receiver = receiver(place);
     match (ty, nullable) {
         (FieldType::Json, false) => format!("autocache::sqlx::types::Json(&{place})").replace("&*", ""),
@@ -276,6 +276,10 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         .iter()
         .map(|lookup| unique_context(schema.dialect, model, lookup))
         .collect();
+    let finders: Vec<Value> = plan::index_lookups(model)
+        .iter()
+        .map(|lookup| index_context(schema.dialect, model, lookup))
+        .collect();
     let relations = relations_context(schema, model);
     let write = |op: &str| {
         plan.writes
@@ -302,6 +306,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         "updated": sql::updated(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
         "inserted": sql::inserted(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
         "uniques": uniques,
+        "finders": finders,
         "sql": {
             "select_by_ids": rust_str(&statements.select_by_ids),
             "select_for_update": rust_str(&statements.select_for_update),
@@ -331,20 +336,54 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
 /// A unique lookup's `get_by_<…>` method, key and statement, and how `unique_values`
 /// spells a row's key text for it.
 fn unique_context(dialect: Dialect, model: &Model, lookup: &plan::UniqueLookup<'_>) -> Value {
-    let params: Vec<Value> = lookup
-        .fields
+    let mut context = lookup_context(dialect, &lookup.fields);
+    context["method"] = json!(lookup.method);
+    context["key_field"] = json!(lookup.key_field);
+    context["const_name"] = json!(format!(
+        "{}_BY_{}",
+        model.name.to_shouty_snake_case(),
+        lookup.method.to_shouty_snake_case()
+    ));
+    context["sql"] = json!(rust_str(&sql::select_by_values(dialect, model, &lookup.fields)));
+    context
+}
+
+/// An index lookup's `find_by_<…>` method and collection, and how `memberships` spells a
+/// row's key text for it and binds its values.
+fn index_context(dialect: Dialect, model: &Model, lookup: &plan::IndexLookup<'_>) -> Value {
+    let mut context = lookup_context(dialect, &lookup.fields);
+    context["method"] = json!(lookup.method);
+    context["const_name"] = json!(lookup.collection.const_name);
+    context["kind"] = json!(lookup.collection.kind);
+    context["name"] = json!(lookup.collection.kind.trim_start_matches("rows."));
+    context["sql"] = json!(rust_str(&sql::members_by_values(dialect, model, &lookup.fields)));
+    context["row_binds"] = json!(
+        lookup
+            .fields
+            .iter()
+            .map(|f| format!(
+                ".bind({})",
+                bind_of(dialect, &f.ty, &format!("row.{}", f.name), f.nullable)
+            ))
+            .collect::<String>()
+    );
+    context
+}
+
+/// What a lookup by the values of `fields` needs: the method's parameters, their binds,
+/// the key text of the arguments (`key_value`) and of a row (`value_expr`, `None` when a
+/// value is NULL: such a row has no key).
+fn lookup_context(dialect: Dialect, fields: &[&Field]) -> Value {
+    let params: Vec<Value> = fields
         .iter()
         .map(|f| json!({ "name": f.name, "rust_type": param(&f.ty).0 }))
         .collect();
-    let binds: String = lookup
-        .fields
+    let binds: String = fields
         .iter()
         .map(|f| format!(".bind({})", bind_of(dialect, &f.ty, &f.name, false)))
         .collect();
-    let arg_texts: Vec<String> = lookup.fields.iter().map(|f| key_text(&f.ty, &f.name)).collect();
-    // A row's key text; `None` (no key) when a value is NULL.
-    let row_texts: Vec<String> = lookup
-        .fields
+    let arg_texts: Vec<String> = fields.iter().map(|f| key_text(&f.ty, &f.name)).collect();
+    let row_texts: Vec<String> = fields
         .iter()
         .map(|f| {
             if f.nullable {
@@ -361,23 +400,18 @@ fn unique_context(dialect: Dialect, model: &Model, lookup: &plan::UniqueLookup<'
             texts.iter().map(|t| format!("&{t}")).collect::<Vec<_>>().join(", ")
         ),
     };
-    let key_value = compose(&arg_texts);
-    let value_expr = if lookup.fields.iter().any(|f| f.nullable) {
+    let value_expr = if fields.iter().any(|f| f.nullable) {
         format!("(|| Some({}))()", compose(&row_texts))
     } else {
         format!("Some({})", compose(&row_texts))
     };
-    let names: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
     json!({
-        "method": lookup.method,
-        "key_field": lookup.key_field,
         "fields": names.join("`, `"),
         "placeholders": names.iter().map(|n| format!("<{n}>")).collect::<Vec<_>>().join(","),
-        "const_name": format!("{}_BY_{}", model.name.to_shouty_snake_case(), lookup.method.to_shouty_snake_case()),
-        "sql": rust_str(&sql::select_by_values(dialect, model, &lookup.fields)),
         "params": params,
         "binds": binds,
-        "key_value": key_value,
+        "key_value": compose(&arg_texts),
         "value_expr": value_expr,
     })
 }

@@ -173,6 +173,16 @@ pub fn select_by_values(dialect: Dialect, model: &Model, fields: &[&Field]) -> S
     format!("SELECT {list} FROM {} WHERE {conditions}", quote(dialect, &model.table))
 }
 
+/// Selects the rows of `model` whose `fields` hold the bound values, in order: an index
+/// lookup's collection.
+pub fn members_by_values(dialect: Dialect, model: &Model, fields: &[&Field]) -> String {
+    format!(
+        "{}{}",
+        select_by_values(dialect, model, fields),
+        order_by(dialect, model, "")
+    )
+}
+
 /// `ORDER BY` of a model's collections: its ordering, then the primary key.
 pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
     let mut terms: Vec<String> = model

@@ -79,10 +79,19 @@ pub const RUST_KEYWORDS: &[&str] = &[
 /// Model names that would shadow Rust prelude names in the generated code.
 pub const RESERVED_MODEL_NAMES: &[&str] = &["Box", "Err", "None", "Ok", "Option", "Result", "Some", "String", "Vec"];
 
-const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column"];
-const INTEGER_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "unsigned"];
-const DECIMAL_KEYS: &[&str] = &["type", "precision", "scale", "null", "default", "unique", "column"];
-const ENUM_KEYS: &[&str] = &["type", "values", "null", "default", "unique", "column"];
+const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "index"];
+const INTEGER_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "unsigned", "index"];
+const DECIMAL_KEYS: &[&str] = &[
+    "type",
+    "precision",
+    "scale",
+    "null",
+    "default",
+    "unique",
+    "column",
+    "index",
+];
+const ENUM_KEYS: &[&str] = &["type", "values", "null", "default", "unique", "column", "index"];
 const DATETIME_KEYS: &[&str] = &[
     "type",
     "null",
@@ -91,8 +100,9 @@ const DATETIME_KEYS: &[&str] = &[
     "column",
     "auto_now_add",
     "auto_now",
+    "index",
 ];
-const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column"];
+const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column", "index"];
 const RELATION_KEYS: &[&str] = &["type", "to", "related_name", "on_delete", "null", "column"];
 const M2M_KEYS: &[&str] = &["type", "to", "related_name", "through"];
 
@@ -342,9 +352,11 @@ impl<'a> Validator<'a> {
         for (index, info) in infos.iter().enumerate() {
             let ordering = self.ordering(info, &columns[index]);
             let unique_together = self.unique_together(info, &columns[index]);
+            let indexes = self.indexes(info, &columns[index], &schema.models[index]);
             let model = &mut schema.models[index];
             model.ordering = ordering;
             model.unique_together = unique_together;
+            model.indexes = indexes;
             model.digest = digest(&schema.namespace, model);
         }
         self.enum_type_clashes(&infos, &schema);
@@ -1167,6 +1179,9 @@ impl<'a> Validator<'a> {
                 ("precision" | "scale", _) => format!("only `decimal` fields take `{key}`"),
                 ("values", _) => "only `enum` fields take `values`".to_string(),
                 ("auto_now_add" | "auto_now", _) => format!("only `datetime` fields take `{key}`"),
+                ("index", Kind::Relation(_)) => {
+                    "foreign keys are indexed already: their rows are the target's reverse collection (or name the column in a model's `indexes:` group)".to_string()
+                }
                 ("unsigned", Kind::Column(FieldType::PositiveInt)) => {
                     "a `positive_integer` is never negative already".to_string()
                 }
@@ -1534,6 +1549,7 @@ impl<'a> Validator<'a> {
             primary_key: pk,
             fields,
             unique_together: Vec::new(),
+            indexes: Vec::new(),
             ordering: Vec::new(),
             many_to_many,
             reverse: Vec::new(),
@@ -1753,6 +1769,117 @@ impl<'a> Validator<'a> {
             }
         }
         groups
+    }
+}
+
+impl Validator<'_> {
+    /// The model's non-unique indexes: a group per field with `index: true`, then the
+    /// groups of `indexes:` (one or more fields each, foreign keys by either name). Not on
+    /// JSON or bytes (no useful equality), not on a unique field alone, each group once.
+    fn indexes(&mut self, info: &ModelInfo<'_>, columns: &HashMap<String, Column>, model: &Model) -> Vec<Vec<String>> {
+        let mut groups: Vec<(Vec<String>, Pos)> = Vec::new();
+        for field in &info.fields {
+            if field.def.index == Some(true) && matches!(field.kind, Kind::Column(_)) {
+                let pos = self.p.key_or_up(&join(&field.path, "index"));
+                groups.push((vec![field.name.to_string()], pos));
+            }
+        }
+        let path = join(&info.path, "indexes");
+        for (i, group) in info.def.indexes.iter().flatten().enumerate() {
+            let group_path = join(&path, &i.to_string());
+            let group_pos = self.p.value_or_up(&group_path);
+            if group.is_empty() {
+                self.err(
+                    "schema::invalid_index",
+                    group_pos,
+                    "an `indexes` group needs at least one field",
+                    "empty",
+                )
+                .set_help("list the fields of the index, e.g. `indexes: [[store, last_name]]`");
+                continue;
+            }
+            let mut names: Vec<String> = Vec::new();
+            let mut ok = true;
+            for (j, name) in group.iter().enumerate() {
+                let pos = self.p.value_or_up(&join(&group_path, &j.to_string()));
+                match self.resolve_column(info, columns, name, pos, "`indexes`") {
+                    Some((ir_name, _)) if names.contains(&ir_name) => {
+                        self.err(
+                            "schema::invalid_index",
+                            pos,
+                            format!("`indexes` names `{name}` twice in one group"),
+                            "repeated",
+                        );
+                        ok = false;
+                    }
+                    Some((ir_name, _)) => names.push(ir_name),
+                    None => ok = false,
+                }
+            }
+            if ok {
+                groups.push((names, group_pos));
+            }
+        }
+        let mut out: Vec<Vec<String>> = Vec::new();
+        for (group, pos) in groups {
+            let fields: Vec<&Field> = group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect();
+            if let Some(field) = fields
+                .iter()
+                .find(|f| matches!(f.ty, FieldType::Json | FieldType::Bytes))
+            {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "`{}.{}` cannot be indexed: {} values have no useful equality",
+                        model.name,
+                        field.name,
+                        type_key(&field.ty)
+                    ),
+                    "not indexable",
+                )
+                .set_help("index another field, or reach the rows through a relation");
+                continue;
+            }
+            if let [field] = fields.as_slice()
+                && (field.unique || std::ptr::eq(*field, &model.primary_key))
+            {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "`{}.{}` is unique: it is indexed already, and `get_by_{}` reads it",
+                        model.name, field.name, field.name
+                    ),
+                    "unique already",
+                )
+                .set_help("remove the index; a unique field's lookup returns at most one row");
+                continue;
+            }
+            if out.contains(&group) {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "the index on `{}` of `{}` is declared twice",
+                        group.join("`, `"),
+                        model.name
+                    ),
+                    "repeated",
+                )
+                .set_help("keep one of them (`index: true` on a field is the same as `indexes: [[field]]`)");
+                continue;
+            }
+            out.push(group);
+        }
+        out
     }
 }
 

@@ -85,6 +85,12 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("foreign_key_to_invalid_primary_key", &["4:39"]),
     // A field named like the implicit primary key `id`.
     ("implicit_id_clash", &["4:7"]),
+    // `index: true` / `indexes:` not on a unique field, bytes or JSON, nor on a foreign key
+    // field (it is indexed already); groups not empty, without repeats, each once.
+    (
+        "index_errors",
+        &["5:60", "6:30", "8:32", "8:44", "8:52", "8:73", "8:80", "11:48"],
+    ),
     ("integer_too_large", &["5:38"]),
     ("invalid_field_name", &["4:7", "5:7", "6:7", "7:7", "8:7"]),
     // Invalid names; `Book-Review` also derives the table of `book_review`.

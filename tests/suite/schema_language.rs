@@ -430,9 +430,110 @@ macro_rules! schema_language_scenarios {
             );
         }
 
+        /// `find_by_<…>` of an index (`index: true`, `indexes:`): the rows holding the values,
+        /// in the model's ordering, refilled after every write that adds, moves, re-sorts or
+        /// removes one of them, so the next read costs no query.
+        async fn index_lookups_follow_writes(env: &Env) {
+            let norway = country(env, 3, "no").await;
+            let store = store(env, &norway).await;
+            let customers = CustomerRepo::new(&env.ctx);
+            assert_eq!(customers.find_by_last_name("Ann").await.unwrap(), vec![]);
+            let ann = customer(env, &store, "ann@x").await;
+            let bob = customer(env, &store, "bob@x").await;
+            let both = env.queries(0, customers.find_by_last_name("Ann")).await.unwrap();
+            assert_eq!(
+                both,
+                vec![ann.clone(), bob.clone()],
+                "refilled by the inserts, in order"
+            );
+            // Ordered by tier, then last name: a new tier re-sorts.
+            let gold = Customer {
+                tier: CustomerTier::Gold,
+                ..ann.clone()
+            };
+            let gold = customers.update(&gold).await.unwrap().unwrap();
+            let sorted = env.queries(0, customers.find_by_last_name("Ann")).await.unwrap();
+            assert_eq!(sorted, vec![bob.clone(), gold.clone()]);
+            // A move to another value refills both.
+            let moved = customers
+                .update(&Customer {
+                    last_name: "Smith".into(),
+                    ..bob.clone()
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            let (ann_now, smith) = env
+                .queries(0, async {
+                    (
+                        customers.find_by_last_name("Ann").await.unwrap(),
+                        customers.find_by_last_name("Smith").await.unwrap(),
+                    )
+                })
+                .await;
+            assert_eq!((ann_now, smith), (vec![gold.clone()], vec![moved.clone()]));
+            // A composite index with a foreign key, kept in step by a bulk update.
+            let purchases = PurchaseRepo::new(&env.ctx);
+            let open = |number: i16| NewPurchase {
+                customer_id: ann.id,
+                number,
+                status: None,
+                code: None,
+                total: dec(number.into(), 0),
+                placed: None,
+                shipped: None,
+            };
+            let first = purchases.insert(&open(1)).await.unwrap();
+            let second = purchases.insert(&open(2)).await.unwrap();
+            let opened = purchases
+                .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                .await
+                .unwrap();
+            assert_eq!(opened.len(), 2);
+            let changes = PurchaseChanges {
+                status: Some(PurchaseStatus::Shipped),
+                ..Default::default()
+            };
+            let shipped = purchases
+                .update_where(&PurchaseFilter::IdEq(first.id), &changes)
+                .await
+                .unwrap();
+            assert_eq!(shipped, 1);
+            let (opened, shipped) = env
+                .queries(0, async {
+                    (
+                        purchases
+                            .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                            .await
+                            .unwrap(),
+                        purchases
+                            .find_by_customer_id_and_status(ann.id, PurchaseStatus::Shipped)
+                            .await
+                            .unwrap(),
+                    )
+                })
+                .await;
+            assert_eq!(opened.iter().map(|p| p.id).collect::<Vec<_>>(), vec![second.id]);
+            assert_eq!(shipped.iter().map(|p| p.id).collect::<Vec<_>>(), vec![first.id]);
+            // A decimal index: `2` and `2.00` are one value.
+            assert_eq!(purchases.find_by_total(dec(200, 2)).await.unwrap().len(), 1);
+            // Deletes (a cascade included) take the rows out.
+            customers.delete(ann.id).await.unwrap();
+            assert_eq!(
+                env.queries(0, customers.find_by_last_name("Ann")).await.unwrap(),
+                vec![]
+            );
+            let after = purchases
+                .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                .await
+                .unwrap();
+            assert_eq!(after, vec![], "the cascaded purchases left the index lookup");
+        }
+
         async fn all_scenarios(kind: Kind) {
             type Scenario = for<'a> fn(&'a Env) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
-            let scenarios: [(&str, Scenario); 4] = [
+            let scenarios: [(&str, Scenario); 5] = [
+                ("indexes", |env| Box::pin(index_lookups_follow_writes(env))),
                 ("times", |env| {
                     Box::pin(database_set_times_are_cached_as_returned(env))
                 }),
