@@ -2151,7 +2151,7 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
             };
             match decimal_digits(&text) {
                 Some((whole, fraction)) if whole <= precision - scale && fraction <= *scale => {
-                    Ok(DefaultValue::Decimal(text.trim_start_matches('+').to_owned()))
+                    Ok(DefaultValue::Decimal(at_scale(&text, *scale)))
                 }
                 Some(_) => Err((
                     format!("{text} does not fit `precision: {precision}, scale: {scale}`"),
@@ -2183,6 +2183,22 @@ fn decimal_digits(text: &str) -> Option<(u32, u32)> {
         return None;
     }
     Some((whole.trim_start_matches('0').len() as u32, fraction.len() as u32))
+}
+
+/// A plain decimal number written with exactly `scale` digits after the point (`9.9` →
+/// `9.90` at scale 2), as the database stores it: SQLite keeps a decimal's text (see
+/// `ddl::sql_type`), so a default must be the text generated code binds for that number.
+fn at_scale(text: &str, scale: u32) -> String {
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole = if whole.is_empty() { "0" } else { whole };
+    if scale == 0 {
+        return format!("{sign}{whole}");
+    }
+    format!("{sign}{whole}.{fraction:0<width$}", width = scale as usize)
 }
 
 fn digits(s: &str) -> Option<u32> {
@@ -2313,5 +2329,20 @@ mod tests {
         assert!(check_default(&FieldType::Text, &v("5")).is_err());
         assert!(check_default(&FieldType::Json, &v("{}")).is_err());
         assert!(check_default(&FieldType::BigInt, &v("1.5")).is_err());
+        let money = FieldType::Decimal { precision: 5, scale: 2 };
+        assert_eq!(check_default(&money, &v("5")), Ok(DefaultValue::Decimal("5.00".into())));
+        assert_eq!(
+            check_default(&money, &v("\"+.5\"")),
+            Ok(DefaultValue::Decimal("0.50".into()))
+        );
+        assert_eq!(
+            check_default(&money, &v("-9.9")),
+            Ok(DefaultValue::Decimal("-9.90".into()))
+        );
+        assert_eq!(
+            check_default(&money, &v("\"-.5\"")),
+            Ok(DefaultValue::Decimal("-0.50".into()))
+        );
+        assert!(check_default(&money, &v("1000")).is_err());
     }
 }

@@ -91,8 +91,22 @@ macro_rules! schema_language_scenarios {
             assert_eq!(cheap.rating, Some(ProductRating::Pg13));
             assert_eq!(ProductRating::from_value("PG-13"), Some(ProductRating::Pg13));
             let default = product(env, "A2", None, None).await;
-            assert_eq!(default.price, dec(999, 2), "the schema's default");
-            assert_eq!((default.stock, default.rating), (0, None));
+            assert_eq!(
+                default.price.to_string(),
+                "10.00",
+                "the schema's default, at the column's scale"
+            );
+            let changes = ProductChanges {
+                stock: Some(1),
+                ..Default::default()
+            };
+            let matched = products
+                .update_where(&ProductFilter::PriceEq(dec(10, 0)), &changes)
+                .await
+                .unwrap();
+            assert_eq!(matched, 1, "the default is stored as the value the filter binds");
+            let default = products.get(default.id).await.unwrap().unwrap();
+            assert_eq!((default.stock, default.rating), (1, None));
             // Read back through the cache and, once evicted, from the database.
             assert_eq!(products.get(cheap.id).await.unwrap(), Some(cheap.clone()));
             products.evict(cheap.id).await.unwrap();
