@@ -20,10 +20,11 @@ mod differential_adapter;
 const ROLLING: &str = "tests/processes/rolling/sample_v2.yaml";
 
 /// The schemas the differential checker runs on.
-const DIFFERENTIAL: [&str; 3] = [
+const DIFFERENTIAL: [&str; 4] = [
     "schema.yaml",
     "codegen/tests/fixtures/sakila.yaml",
     "codegen/tests/fixtures/breakers.yaml",
+    "codegen/tests/fixtures/shop.yaml",
 ];
 
 fn main() {

@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 
 use autocache_codegen::ir::{Field, FieldType, Model, ReverseKind, Schema};
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use autocache_codegen::plan::{index_lookups, unique_lookups};
+use autocache_codegen::render::bind_of;
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 /// The adapter module body for `schema`, whose generated repositories are `include!`d from
 /// `repositories` (a path relative to `OUT_DIR`).
@@ -35,6 +37,9 @@ pub fn adapter(schema: &Schema, repositories: &str) -> String {
     }
     out.push_str("    }\n}\n\n");
     // The operations.
+    for m in &schema.models {
+        out.push_str(&filter_fn(schema, m));
+    }
     for (index, op) in ops.iter().enumerate() {
         let _ = write!(
             out,
@@ -139,13 +144,23 @@ fn value(schema: &Schema, field: &Field) -> String {
                 )
             };
         }
-        (None, ty) => scalar(ty, field.unique || field.auto),
+        (None, ty) => scalar(ty, field.unique || field.auto || in_group(schema, field)),
     };
     if field.nullable {
         format!("if rng.random_bool(0.25) {{ None }} else {{ Some({base}) }}")
     } else {
         base
     }
+}
+
+/// Whether `field` is part of a `unique_together` group of its model (its values are then
+/// drawn from many, so that inserts mostly succeed).
+fn in_group(schema: &Schema, field: &Field) -> bool {
+    schema
+        .models
+        .iter()
+        .filter(|m| m.fields.iter().any(|f| std::ptr::eq(f, field)))
+        .any(|m| m.unique_together.iter().flatten().any(|name| *name == field.name))
 }
 
 /// An expression of a random value of type `ty`: a few values (so orderings tie), many
@@ -166,7 +181,21 @@ fn scalar(ty: &FieldType, unique: bool) -> String {
         FieldType::Time => "time(rng)".into(),
         FieldType::DateTime => "datetime(rng)".into(),
         FieldType::Json => "serde_json::json!({ \"n\": rng.random_range(0..4) })".into(),
+        FieldType::Decimal { precision, scale } => {
+            let most = 10i64.pow((*precision).min(9)).min(if unique { 1_000_000 } else { 4 });
+            format!("autocache::sqlx::types::Decimal::new(rng.random_range(0..{most}i64), {scale})")
+        }
+        FieldType::Enum(e) => format!("{}::ALL[rng.random_range(0..{})]", e.name, e.values.len()),
+        FieldType::Char { length } => format!("text(rng, {length}, {unique})"),
     }
+}
+
+/// Whether lookups take values of `ty` by value (as the generated `get_by_<…>` do).
+fn is_copy(ty: &FieldType) -> bool {
+    !matches!(
+        ty,
+        FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } | FieldType::Bytes | FieldType::Json
+    )
 }
 
 /// `tx.<call>` inside a transaction, else `<repo>.<call>` (the standalone API).
@@ -191,7 +220,10 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     let mut ops = Vec::new();
     // insert
     let mut new = String::new();
-    for field in std::iter::once(pk).chain(&m.fields).filter(|f| !f.auto) {
+    // The program sends no value for an auto-increment key or a column the database sets.
+    let sent = |f: &&Field| !f.auto && f.set_by_database.is_none();
+    let written: Vec<&Field> = m.fields.iter().filter(sent).collect();
+    for field in std::iter::once(pk).chain(&m.fields).filter(sent) {
         let mut expr = value(schema, field);
         if field.default.is_some() && !field.nullable {
             expr = format!("if rng.random_bool(0.3) {{ None }} else {{ Some({expr}) }}");
@@ -200,7 +232,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     }
     let fields: Vec<&str> = std::iter::once(pk)
         .chain(&m.fields)
-        .filter(|f| !f.auto)
+        .filter(sent)
         .map(|f| f.name.as_str())
         .collect();
     let _ = write!(
@@ -217,9 +249,9 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     });
     // update: one field changed (a move between parents when it is a foreign key)
     let mut update = format!("    let Some(mut row) = pick_row::<{name}>(ctx, rng).await else {{ return Ok(()) }};\n");
-    if !m.fields.is_empty() {
-        let _ = writeln!(update, "    match rng.random_range(0..{}) {{", m.fields.len());
-        for (i, field) in m.fields.iter().enumerate() {
+    if !written.is_empty() {
+        let _ = writeln!(update, "    match rng.random_range(0..{}) {{", written.len());
+        for (i, field) in written.iter().enumerate() {
             let _ = writeln!(update, "        {i} => row.{} = {},", field.name, value(schema, field));
         }
         update.push_str("        _ => unreachable!(),\n    }\n");
@@ -245,30 +277,19 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
         insert: false,
         writes: true,
     });
-    // bulk: the filter is a set of primary keys or a foreign key's value
-    let pk_variant = pk.name.to_upper_camel_case();
-    let mut filter = format!(
-        "    let filter = match rng.random_range(0..{}) {{\n        0 => {name}Filter::{pk_variant}In(pick_ids::<{name}>(ctx, rng, 3).await),\n",
-        1 + m.fields.iter().filter(|f| f.relation.is_some()).count()
+    // bulk: one condition (see `filter_fn`), or a conjunction or disjunction of two
+    let filter = format!(
+        "    let filter = match rng.random_range(0..4) {{\n        0 | 1 => filter_{snake}(ctx, rng).await,\n        n => match (filter_{snake}(ctx, rng).await, filter_{snake}(ctx, rng).await) {{\n            (Some(a), Some(b)) if n == 2 => Some({name}Filter::All(vec![a, b])),\n            (Some(a), Some(b)) => Some({name}Filter::Any(vec![a, b])),\n            _ => None,\n        }},\n    }};\n    let Some(filter) = filter else {{ return Ok(()) }};\n",
+        snake = name.to_snake_case()
     );
-    for (i, field) in m.fields.iter().filter(|f| f.relation.is_some()).enumerate() {
-        let target = &field.relation.as_ref().expect("a relation").target;
-        let _ = writeln!(
-            filter,
-            "        {} => match pick::<{target}>(ctx, rng).await {{ Some(id) => {name}Filter::{}Eq(id), None => return Ok(()) }},",
-            i + 1,
-            field.name.to_upper_camel_case()
-        );
-    }
-    filter.push_str("        _ => unreachable!(),\n    };\n");
-    if !m.fields.is_empty() {
+    if !written.is_empty() {
         let mut update_where = filter.clone();
         let _ = writeln!(
             update_where,
             "    let mut changes = {name}Changes::default();\n    match rng.random_range(0..{}) {{",
-            m.fields.len()
+            written.len()
         );
-        for (i, field) in m.fields.iter().enumerate() {
+        for (i, field) in written.iter().enumerate() {
             let _ = writeln!(
                 update_where,
                 "        {i} => changes.{} = Some({}),",
@@ -316,6 +337,46 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
         writes: false,
     });
     ops
+}
+
+/// `filter_<model>`: one random condition of `m`'s bulk filter: a set of primary keys, a
+/// foreign key's value, a range of an orderable column, or NULL / not NULL; `None` when a
+/// foreign key's target has no row.
+fn filter_fn(schema: &Schema, m: &Model) -> String {
+    let name = &m.name;
+    let mut arms = vec![format!(
+        "Some({name}Filter::{}In(pick_ids::<{name}>(ctx, rng, 3).await))",
+        m.primary_key.name.to_upper_camel_case()
+    )];
+    for field in std::iter::once(&m.primary_key).chain(&m.fields) {
+        let variant = field.name.to_upper_camel_case();
+        if let Some(relation) = &field.relation {
+            arms.push(format!(
+                "pick::<{}>(ctx, rng).await.map({name}Filter::{variant}Eq)",
+                model(schema, &relation.target).name
+            ));
+        } else if field.ty.orderable() && field.ty != FieldType::Json {
+            arms.push(format!(
+                "{{ let value = {}; Some(match rng.random_range(0..4) {{ 0 => {name}Filter::{variant}Lt(value), 1 => {name}Filter::{variant}Le(value), 2 => {name}Filter::{variant}Gt(value), _ => {name}Filter::{variant}Ge(value) }}) }}",
+                scalar(&field.ty, false)
+            ));
+        }
+        if field.nullable {
+            arms.push(format!(
+                "Some(if rng.random_bool(0.5) {{ {name}Filter::{variant}IsNull }} else {{ {name}Filter::{variant}NotNull }})"
+            ));
+        }
+    }
+    let mut out = format!(
+        "/// One random condition on `{name}` rows.\n#[allow(unused_variables, clippy::all)]\nasync fn filter_{}(ctx: &Context<Db>, rng: &mut StdRng) -> Option<{name}Filter> {{\n    match rng.random_range(0..{}) {{\n",
+        name.to_snake_case(),
+        arms.len()
+    );
+    for (i, arm) in arms.iter().enumerate() {
+        let _ = writeln!(out, "        {i} => {arm},");
+    }
+    out.push_str("        _ => unreachable!(),\n    }\n}\n\n");
+    out
 }
 
 /// Many-to-many writes on each side of each relation `m` declares.
@@ -416,20 +477,56 @@ fn check(schema: &Schema) -> String {
             out,
             "    let rows = crate::differential::check_rows::<{name}>(ctx, tally).await;\n    let repo = {name}Repo::new(ctx);"
         );
-        for field in m.fields.iter().filter(|f| f.unique) {
-            let arg = match field.ty {
-                FieldType::String { .. } | FieldType::Text => "value.as_str()",
-                _ => "value.clone()",
-            };
-            let value = if field.nullable {
-                format!("let Some(value) = &row.{} else {{ continue }};", field.name)
-            } else {
-                format!("let value = &row.{};", field.name)
-            };
+        for lookup in unique_lookups(m) {
+            // The row's values, skipping rows with a NULL one (they have no key).
+            let mut values = String::new();
+            let mut args = Vec::new();
+            for (i, field) in lookup.fields.iter().enumerate() {
+                if field.nullable {
+                    let _ = write!(values, "let Some(v{i}) = &row.{} else {{ continue }}; ", field.name);
+                } else {
+                    let _ = write!(values, "let v{i} = &row.{}; ", field.name);
+                }
+                args.push(match field.ty {
+                    FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } => format!("v{i}.as_str()"),
+                    ref ty if is_copy(ty) => format!("v{i}.clone()"),
+                    _ => format!("v{i}"),
+                });
+            }
             let _ = writeln!(
                 out,
-                "    for row in &rows {{\n        {value}\n        tally.compare(|| format!(\"{name}::get_by_{f}({{value:?}})\"), repo.get_by_{f}({arg}).await, Some(row.clone()));\n    }}",
-                f = field.name
+                "    for row in &rows {{\n        {values}\n        tally.compare(|| format!(\"{name}::get_by_{f}({{:?}})\", row.id()), repo.get_by_{f}({}).await, Some(row.clone()));\n    }}",
+                args.join(", "),
+                f = lookup.method
+            );
+        }
+        for lookup in index_lookups(m) {
+            // The rows holding each row's values, skipping rows with a NULL one.
+            let mut values = String::new();
+            let (mut args, mut binds) = (Vec::new(), String::new());
+            for (i, field) in lookup.fields.iter().enumerate() {
+                if field.nullable {
+                    let _ = write!(values, "let Some(v{i}) = &row.{} else {{ continue }}; ", field.name);
+                } else {
+                    let _ = write!(values, "let v{i} = &row.{}; ", field.name);
+                }
+                args.push(match field.ty {
+                    FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } => format!("v{i}.as_str()"),
+                    ref ty if is_copy(ty) => format!("v{i}.clone()"),
+                    _ => format!("v{i}"),
+                });
+                let _ = write!(
+                    binds,
+                    ".bind({})",
+                    bind_of(schema.dialect, &field.ty, &format!("*v{i}"), false)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "    for row in &rows {{\n        {values}\n        let plain = crate::differential::rows_of::<{name}>(ctx, sqlx::query({collection}.select){binds}).await;\n        tally.compare(|| format!(\"{name}::find_by_{f}({{:?}})\", row.id()), repo.find_by_{f}({}).await, plain);\n    }}",
+                args.join(", "),
+                collection = lookup.collection.const_name,
+                f = lookup.method
             );
         }
         for accessor in accessors(schema, m) {

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ir::{DefaultValue, Dialect, Field, FieldType, Model, OnDelete, Schema};
+use crate::ir::{DefaultValue, Dialect, EnumType, Field, FieldType, Model, OnDelete, Schema, SetBy};
 use crate::sql::quote;
 
 /// Every statement that creates the schema's tables, join tables and indexes, in an
@@ -29,17 +29,38 @@ pub fn statements(schema: &Schema) -> Vec<String> {
                 .filter(|field| forward(field))
                 .filter_map(|field| add_foreign_key(schema, model, field)),
         );
-        for field in model
+        // Foreign keys, then the declared indexes (but one that is a foreign key's own).
+        let foreign_keys = model
             .fields
             .iter()
             .filter(|field| field.relation.is_some() && !field.unique)
-        {
+            .map(|field| vec![field]);
+        let declared = model.indexes.iter().map(|group| {
+            group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect::<Vec<&Field>>()
+        });
+        let mut indexed: Vec<Vec<&Field>> = Vec::new();
+        for columns in foreign_keys.chain(declared) {
+            if indexed
+                .iter()
+                .any(|done| done.iter().map(|f| &f.name).eq(columns.iter().map(|f| &f.name)))
+            {
+                continue;
+            }
+            let names: Vec<&str> = columns.iter().map(|f| f.column.as_str()).collect();
             out.push(format!(
                 "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &index_name(&model.table, &field.column)),
+                quote(dialect, &index_name(&model.table, &names.join("_"))),
                 quote(dialect, &model.table),
-                quote(dialect, &field.column)
+                names.iter().map(|c| quote(dialect, c)).collect::<Vec<_>>().join(", ")
             ));
+            indexed.push(columns);
         }
     }
     for model in &schema.models {
@@ -159,9 +180,9 @@ fn creation_order(schema: &Schema) -> Vec<&Model> {
 /// from [`add_foreign_key`] instead.
 fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) -> String {
     let dialect = schema.dialect;
-    let mut lines: Vec<String> = std::iter::once(column(schema, &model.primary_key, true))
+    let mut lines: Vec<String> = std::iter::once(column(schema, model, &model.primary_key, true))
         .chain(model.fields.iter().map(|field| {
-            let mut sql = column(schema, field, false);
+            let mut sql = column(schema, model, field, false);
             if !later(field) {
                 sql.push_str(&references(schema, field).unwrap_or_default());
             }
@@ -181,7 +202,7 @@ fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) 
 
 /// The definition of one column, as in `CREATE TABLE` (and `ADD COLUMN`), without its
 /// `REFERENCES` (see [`references`]).
-pub(crate) fn column(schema: &Schema, field: &Field, primary_key: bool) -> String {
+pub(crate) fn column(schema: &Schema, model: &Model, field: &Field, primary_key: bool) -> String {
     let dialect = schema.dialect;
     let name = quote(dialect, &field.column);
     if field.auto {
@@ -191,7 +212,8 @@ pub(crate) fn column(schema: &Schema, field: &Field, primary_key: bool) -> Strin
             Dialect::Mysql => format!("{name} BIGINT AUTO_INCREMENT PRIMARY KEY"),
         };
     }
-    let mut sql = format!("{name} {}", sql_type(dialect, &field.ty, field.unique));
+    let indexed = field.unique || model.indexes.iter().flatten().any(|name| *name == field.name);
+    let mut sql = format!("{name} {}", sql_type(dialect, &field.ty, indexed));
     if primary_key {
         sql.push_str(" PRIMARY KEY");
         return sql;
@@ -203,10 +225,14 @@ pub(crate) fn column(schema: &Schema, field: &Field, primary_key: bool) -> Strin
         sql.push_str(" UNIQUE");
     }
     if let Some(default) = &field.default {
-        sql.push_str(&format!(" DEFAULT {}", literal(default)));
+        sql.push_str(&format!(" DEFAULT {}", literal(dialect, default)));
     }
-    if field.ty == FieldType::PositiveInt {
-        sql.push_str(&format!(" CHECK ({name} >= 0)"));
+    if field.set_by_database == Some(SetBy::EveryWrite) && dialect == Dialect::Mysql {
+        // Also for updates other programs make (the generated ones set it themselves).
+        sql.push_str(" ON UPDATE CURRENT_TIMESTAMP(6)");
+    }
+    if let Some(check) = check(dialect, field, &name) {
+        sql.push_str(&format!(" CHECK ({check})"));
     }
     sql
 }
@@ -240,15 +266,58 @@ pub fn sql_type(dialect: Dialect, ty: &FieldType, indexed: bool) -> String {
         (FieldType::Json, Postgres) => "JSONB".into(),
         (FieldType::Json, Mysql) => "JSON".into(),
         (FieldType::Json, Sqlite) => "TEXT".into(),
+        // SQLite has no exact decimal type: the value's text is stored (sqlx's `Text`).
+        (FieldType::Decimal { .. }, Sqlite) => "TEXT".into(),
+        (FieldType::Decimal { precision, scale }, Postgres) => format!("NUMERIC({precision}, {scale})"),
+        (FieldType::Decimal { precision, scale }, Mysql) => format!("DECIMAL({precision}, {scale})"),
+        (FieldType::Enum(e), Mysql) => format!("ENUM({})", value_list(e)),
+        (FieldType::Enum(e), Sqlite | Postgres) => {
+            let longest = e.values.iter().map(|v| v.value.len()).max().unwrap_or(1);
+            format!("VARCHAR({longest})")
+        }
+        (FieldType::Char { length }, _) => format!("CHAR({length})"),
     }
 }
 
-/// A default value as a SQL literal.
-pub fn literal(value: &DefaultValue) -> String {
+/// The CHECK constraint a column's type or `unsigned` needs, if any (`name` quoted).
+fn check(dialect: Dialect, field: &Field, name: &str) -> Option<String> {
+    match &field.ty {
+        FieldType::PositiveInt => Some(format!("{name} >= 0")),
+        _ if field.unsigned => Some(format!("{name} >= 0")),
+        // MySQL's ENUM type refuses other values itself.
+        FieldType::Enum(e) if dialect != Dialect::Mysql => Some(format!("{name} IN ({})", value_list(e))),
+        _ => None,
+    }
+}
+
+/// The values of an enum as SQL string literals, comma separated.
+fn value_list(e: &EnumType) -> String {
+    e.values
+        .iter()
+        .map(|v| text_literal(&v.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A SQL string literal.
+fn text_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A default value as a SQL literal of `dialect`.
+pub fn literal(dialect: Dialect, value: &DefaultValue) -> String {
     match value {
         DefaultValue::Int(n) => n.to_string(),
         DefaultValue::Float(x) => format!("{x:?}"),
         DefaultValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
-        DefaultValue::Str(s) => format!("'{}'", s.replace('\'', "''")),
+        DefaultValue::Str(s) => text_literal(s),
+        // Stored as text on SQLite (see `sql_type`).
+        DefaultValue::Decimal(d) if dialect == Dialect::Sqlite => text_literal(d),
+        DefaultValue::Decimal(d) => d.clone(),
+        // The text sqlx writes for a `DateTime<Utc>` (RFC 3339, UTC), so that values set
+        // by the program and by the database compare in time order.
+        DefaultValue::Now if dialect == Dialect::Sqlite => "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))".into(),
+        DefaultValue::Now if dialect == Dialect::Postgres => "CURRENT_TIMESTAMP".into(),
+        DefaultValue::Now => "CURRENT_TIMESTAMP(6)".into(),
     }
 }

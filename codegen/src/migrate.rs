@@ -259,7 +259,7 @@ impl Plan<'_> {
             // SQLite cannot add a UNIQUE column: the column, then a unique index.
             bare.unique = false;
         }
-        let mut definition = ddl::column(self.new, &bare, false);
+        let mut definition = ddl::column(self.new, model, &bare, false);
         definition.push_str(&ddl::references(self.new, field).unwrap_or_default());
         let table = self.q(&model.table);
         self.statements
@@ -378,7 +378,7 @@ impl Plan<'_> {
                     self.statements.push(match &new.default {
                         Some(value) => format!(
                             "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {}",
-                            ddl::literal(value)
+                            ddl::literal(self.dialect, value)
                         ),
                         None => format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"),
                     });
@@ -388,7 +388,7 @@ impl Plan<'_> {
                 // MODIFY restates the whole column; UNIQUE stays as its own index.
                 let mut restated = new.clone();
                 restated.unique = false;
-                let definition = ddl::column(self.new, &restated, false);
+                let definition = ddl::column(self.new, model, &restated, false);
                 let definition = match new.unique {
                     true => definition.replacen(
                         &ddl::sql_type(self.dialect, &new.ty, false),

@@ -32,6 +32,7 @@ pub const MODEL_KEYS: &[&str] = &[
     "ordering",
     "unique_together",
     "near",
+    "indexes",
 ];
 /// Keys of a model's `near`.
 pub const NEAR_KEYS: &[&str] = &["entries"];
@@ -49,6 +50,13 @@ pub const FIELD_KEYS: &[&str] = &[
     "related_name",
     "on_delete",
     "through",
+    "precision",
+    "scale",
+    "values",
+    "unsigned",
+    "auto_now_add",
+    "auto_now",
+    "index",
 ];
 
 /// The whole file.
@@ -84,6 +92,8 @@ pub struct ModelDef {
     pub ordering: Option<Vec<String>>,
     /// Groups of field names that are unique together.
     pub unique_together: Option<Vec<Vec<String>>>,
+    /// Groups of field names with a (non-unique) index and a cached `find_by_…` lookup.
+    pub indexes: Option<Vec<Vec<String>>>,
     /// A near cache in each process (default: none).
     pub near: Option<NearDef>,
 }
@@ -102,7 +112,7 @@ pub struct NearDef {
 pub struct PrimaryKeyDef {
     /// Column and field name (default `id`).
     pub name: Option<String>,
-    /// `auto` (default), `string`, `uuid`, `big_integer` or `integer`.
+    /// `auto` (default), `string`, `uuid`, `big_integer`, `integer` or `small_integer`.
     #[serde(rename = "type")]
     pub ty: Option<String>,
     /// Required for `string`.
@@ -134,6 +144,20 @@ pub struct FieldDef {
     pub on_delete: Option<String>,
     /// Join table of a many-to-many.
     pub through: Option<String>,
+    /// Total digits of a `decimal`.
+    pub precision: Option<i64>,
+    /// Digits after the point of a `decimal`.
+    pub scale: Option<i64>,
+    /// The values of an `enum`.
+    pub values: Option<Vec<String>>,
+    /// Whether an integer may not be negative.
+    pub unsigned: Option<bool>,
+    /// Whether the database sets a `datetime` to the current time on insert.
+    pub auto_now_add: Option<bool>,
+    /// Whether the database sets a `datetime` to the current time on insert and update.
+    pub auto_now: Option<bool>,
+    /// Whether the column has a (non-unique) index and a cached `find_by_<field>` lookup.
+    pub index: Option<bool>,
 }
 
 /// A place in the source: 1-based line and column (in characters), byte offset and length.

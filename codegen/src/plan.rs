@@ -78,8 +78,13 @@ const MAX_COLLECTION_NAME: usize = 72;
 /// (accessors are unique per model), so two collections never share a key. Past
 /// [`MAX_COLLECTION_NAME`] characters, its first characters and 16 hex digits of its SHA-256.
 pub fn collection_name(owner: &str, accessor: &str) -> String {
+    short_name(format!("{owner}.{accessor}"))
+}
+
+/// `name`, or past [`MAX_COLLECTION_NAME`] characters its first characters and 16 hex
+/// digits of its SHA-256.
+fn short_name(name: String) -> String {
     use sha2::{Digest, Sha256};
-    let name = format!("{owner}.{accessor}");
     if name.len() <= MAX_COLLECTION_NAME {
         return name;
     }
@@ -89,6 +94,80 @@ pub fn collection_name(owner: &str, accessor: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("{}~{hex}", &name[..MAX_COLLECTION_NAME - 17])
+}
+
+/// A cached lookup by unique values: one `unique` field, or one `unique_together` group.
+#[derive(Clone, Debug)]
+pub struct UniqueLookup<'m> {
+    /// The reading method's suffix: `get_by_<method>` (`slug`, `owner_id_and_display_name`).
+    pub method: String,
+    /// The field part of its key, `uq.<key_field>:<value>`: the field's name, or the
+    /// group's names joined by `+` (no field name has one), shortened as collection names.
+    pub key_field: String,
+    /// The fields, in order.
+    pub fields: Vec<&'m Field>,
+}
+
+/// Every unique lookup of `model`: its unique fields, then its `unique_together` groups.
+pub fn unique_lookups(model: &Model) -> Vec<UniqueLookup<'_>> {
+    let single = model.fields.iter().filter(|f| f.unique).map(|f| UniqueLookup {
+        method: f.name.clone(),
+        key_field: f.name.clone(),
+        fields: vec![f],
+    });
+    let groups = model.unique_together.iter().map(|group| {
+        let fields: Vec<&Field> = group
+            .iter()
+            .filter_map(|name| model.fields.iter().find(|f| f.name == *name))
+            .collect();
+        UniqueLookup {
+            method: group.join("_and_"),
+            key_field: short_name(group.join("+")),
+            fields,
+        }
+    });
+    single.chain(groups).collect()
+}
+
+/// A cached lookup of the rows holding some values (a non-unique index): `find_by_<…>`.
+#[derive(Clone, Debug)]
+pub struct IndexLookup<'m> {
+    /// The reading method's suffix: `find_by_<method>` (`last_name`, `customer_id_and_status`).
+    pub method: String,
+    /// The collection of the rows holding one group of values: key kind
+    /// `rows.by.<names joined by +>` (no model name starts lowercase, so no relation's
+    /// collection has such a name), its constant `<MODEL>_FIND_BY_<…>`.
+    pub collection: CollectionRef,
+    /// The fields, in order.
+    pub fields: Vec<&'m Field>,
+}
+
+/// Every index lookup of `model` (see [`crate::ir::Model::indexes`]).
+pub fn index_lookups(model: &Model) -> Vec<IndexLookup<'_>> {
+    model
+        .indexes
+        .iter()
+        .map(|group| {
+            let fields: Vec<&Field> = group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect();
+            let method = group.join("_and_");
+            IndexLookup {
+                collection: CollectionRef {
+                    members: model.name.clone(),
+                    const_name: shout(&[&model.name, "find_by", &method]),
+                    kind: format!("rows.{}", short_name(format!("by.{}", group.join("+")))),
+                },
+                method,
+                fields,
+            }
+        })
+        .collect()
 }
 
 /// A collection, as the generated code and its keys name it.
@@ -244,17 +323,23 @@ pub fn footprint<'s>(schema: &'s Schema, model: &'s Model) -> Footprint<'s> {
     }
 }
 
-/// The collections a row of `model` is a member of through its own columns, as key patterns.
+/// The collections a row of `model` is a member of through its own columns, as key patterns:
+/// the relations' collections of the rows it points at (by their owner's primary key), and
+/// The index lookups it is in, by its values.
 fn membership_keys(schema: &Schema, model: &Model) -> Vec<String> {
     let prefix = key_prefix(schema, model);
-    footprint(schema, model)
+    let relations = footprint(schema, model)
         .memberships
-        .iter()
+        .into_iter()
         .map(|(field, collection)| {
             let owner = &field.relation.as_ref().expect("a membership is a relation").target;
             format!("{prefix}:{}:<{}> (owner {owner})", collection.kind, field.name)
-        })
-        .collect()
+        });
+    let indexes = index_lookups(model).into_iter().map(|lookup| {
+        let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+        format!("{prefix}:{}:<{}> (index)", lookup.collection.kind, values.join(", "))
+    });
+    relations.chain(indexes).collect()
 }
 
 /// The kind part of a reverse collection's key: `rows` when it caches the member rows,
@@ -270,14 +355,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let prefix = key_prefix(schema, model);
     let pk = &model.primary_key.name;
     let pk_key = format!("{prefix}:pk:<{pk}>");
-    let unique_keys: Vec<(String, String)> = model
-        .fields
-        .iter()
-        .filter(|field| field.unique)
-        .map(|field| {
+    let unique_keys: Vec<(String, String, String)> = unique_lookups(model)
+        .into_iter()
+        .map(|lookup| {
+            let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
             (
-                field.name.clone(),
-                format!("{prefix}:uq.{}:<{}>", field.name, field.name),
+                lookup.method,
+                format!("{prefix}:uq.{}:<{}>", lookup.key_field, values.join(", ")),
+                values.join("`, `"),
             )
         })
         .collect();
@@ -286,17 +371,25 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         pattern: pk_key.clone(),
         holds: format!("the `{}` row, or \"does not exist\"", model.name),
     }];
-    keys.extend(unique_keys.iter().map(|(field, pattern)| KeyPlan {
-        read_by: format!("get_by_{field}"),
+    keys.extend(unique_keys.iter().map(|(method, pattern, fields)| KeyPlan {
+        read_by: format!("get_by_{method}"),
         pattern: pattern.clone(),
-        holds: format!("the `{pk}` of the row with that `{field}`, or \"does not exist\""),
+        holds: format!("the `{pk}` of the row with that `{fields}`, or \"does not exist\""),
     }));
-    let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern)| pattern.clone()).collect();
+    let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern, _)| pattern.clone()).collect();
     let old_unique: Vec<String> = unique_keys
         .iter()
-        .map(|(_, pattern)| format!("{pattern} (old value)"))
+        .map(|(_, pattern, _)| format!("{pattern} (old value)"))
         .collect();
 
+    keys.extend(index_lookups(model).into_iter().map(|lookup| {
+        let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+        KeyPlan {
+            read_by: format!("find_by_{}", lookup.method),
+            pattern: format!("{prefix}:{}:<{}>", lookup.collection.kind, values.join(", ")),
+            holds: format!("the `{}` rows with those values, in order", model.name),
+        }
+    }));
     // Collections this model's rows are members of through their own columns.
     let memberships = membership_keys(schema, model);
     // Collections owned by a row of this model, read through its repository.
@@ -365,14 +458,10 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 let rows = format!("each {source_name} whose {field} is this row");
                 let source_prefix = key_prefix(schema, dependent.source);
                 deleted.push(format!("<{source_name}>:pk:<{rows}> (column set to NULL)"));
-                deleted.extend(
-                    dependent
-                        .source
-                        .fields
-                        .iter()
-                        .filter(|f| f.unique)
-                        .map(|f| format!("{source_prefix}:uq.{}:<{} of {rows}>", f.name, f.name)),
-                );
+                deleted.extend(unique_lookups(dependent.source).into_iter().map(|lookup| {
+                    let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+                    format!("{source_prefix}:uq.{}:<{} of {rows}>", lookup.key_field, values.join(", "))
+                }));
                 deleted.extend(
                     self::footprint(schema, dependent.source)
                         .joined

@@ -74,21 +74,24 @@ fn rust_str(s: &str) -> String {
 }
 
 /// The Rust type of a column's value (without `Option` for nullability).
-fn base_type(ty: &FieldType) -> &'static str {
+fn base_type(ty: &FieldType) -> String {
     match ty {
         FieldType::SmallInt => "i16",
         FieldType::Int | FieldType::PositiveInt => "i32",
         FieldType::BigInt => "i64",
         FieldType::Bool => "bool",
         FieldType::Float => "f64",
-        FieldType::String { .. } | FieldType::Text => "String",
+        FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } => "String",
         FieldType::Bytes => "Vec<u8>",
         FieldType::Uuid => "autocache::sqlx::types::Uuid",
         FieldType::Date => "autocache::sqlx::types::chrono::NaiveDate",
         FieldType::Time => "autocache::sqlx::types::chrono::NaiveTime",
         FieldType::DateTime => "autocache::sqlx::types::chrono::DateTime<autocache::sqlx::types::chrono::Utc>",
         FieldType::Json => "autocache::sqlx::types::JsonValue",
+        FieldType::Decimal { .. } => "autocache::sqlx::types::Decimal",
+        FieldType::Enum(e) => return e.name.clone(),
     }
+    .to_owned()
 }
 
 fn rust_type(field: &Field) -> String {
@@ -96,23 +99,75 @@ fn rust_type(field: &Field) -> String {
     if field.nullable {
         format!("Option<{base}>")
     } else {
-        base.to_owned()
+        base
     }
 }
 
 fn is_copy(ty: &FieldType) -> bool {
     !matches!(
         ty,
-        FieldType::String { .. } | FieldType::Text | FieldType::Bytes | FieldType::Json
+        FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } | FieldType::Bytes | FieldType::Json
     )
 }
 
-/// The expression binding `self.<field>` to a query.
-fn bind_expr(field: &Field) -> String {
-    match (&field.ty, field.nullable) {
-        (FieldType::Json, false) => format!("autocache::sqlx::types::Json(&self.{})", field.name),
-        (FieldType::Json, true) => format!("self.{}.as_ref().map(autocache::sqlx::types::Json)", field.name),
-        _ => format!("&self.{}", field.name),
+/// The parameter type and the owned value of a lookup argument `value` of type `ty`.
+fn param(ty: &FieldType) -> (String, &'static str) {
+    match ty {
+        FieldType::String { .. } | FieldType::Text | FieldType::Char { .. } => ("&str".to_owned(), "value.to_owned()"),
+        ty if is_copy(ty) => (base_type(ty), "value"),
+        ty => (format!("&{}", base_type(ty)), "value.clone()"),
+    }
+}
+
+/// The expression that binds the value at `place` (a place expression of the column's Rust
+/// type, `Option` when `nullable`) to a query: JSON through sqlx's `Json`, decimals at their
+/// scale (as text on SQLite), `char` values without trailing spaces, anything else by
+/// reference.
+pub fn bind_of(dialect: Dialect, ty: &FieldType, place: &str, nullable: bool) -> String {
+    let receiver = receiver(place);
+    match (ty, nullable) {
+        (FieldType::Json, false) => format!("autocache::sqlx::types::Json(&{place})").replace("&*", ""),
+        (FieldType::Json, true) => format!("{receiver}.as_ref().map(autocache::sqlx::types::Json)"),
+        (FieldType::Decimal { scale, .. }, _) => {
+            let at = |value: &str| {
+                let value = format!("autocache::codec::decimal_at({value}, {scale})");
+                match dialect {
+                    Dialect::Sqlite => format!("autocache::sqlx::types::Text({value})"),
+                    Dialect::Postgres | Dialect::Mysql => value,
+                }
+            };
+            if nullable {
+                format!("{receiver}.map(|value| {})", at("value"))
+            } else {
+                at(place)
+            }
+        }
+        (FieldType::Char { .. }, false) => format!("{receiver}.trim_end_matches(' ')"),
+        (FieldType::Char { .. }, true) => format!("{receiver}.as_deref().map(|value| value.trim_end_matches(' '))"),
+        // A dereference binds the reference itself.
+        _ => match place.strip_prefix('*') {
+            Some(reference) => reference.to_owned(),
+            None => format!("&{place}"),
+        },
+    }
+}
+
+/// The text of the (non-null) value at `place` in cache keys: decimals at their scale,
+/// `char` values without trailing spaces, anything else as `Display` writes it.
+fn key_text(ty: &FieldType, place: &str) -> String {
+    match ty {
+        FieldType::Decimal { scale, .. } => format!("autocache::codec::decimal_at({place}, {scale}).to_string()"),
+        FieldType::Char { .. } => format!("{}.trim_end_matches(' ').to_owned()", receiver(place)),
+        _ => format!("{}.to_string()", receiver(place)),
+    }
+}
+
+/// `place` as the receiver of a method call: in parentheses when it is a dereference.
+fn receiver(place: &str) -> String {
+    if place.starts_with('*') {
+        format!("({place})")
+    } else {
+        place.to_owned()
     }
 }
 
@@ -130,6 +185,13 @@ fn describe(model: &Model, field: &Field) -> String {
     }
     if field.auto {
         doc.push_str(", assigned by the database");
+    }
+    match field.set_by_database {
+        Some(crate::ir::SetBy::Insert) => doc.push_str(", set to the database's current time on insert"),
+        Some(crate::ir::SetBy::EveryWrite) => {
+            doc.push_str(", set to the database's current time on insert and every update")
+        }
+        None => {}
     }
     if let Some(relation) = &field.relation {
         doc.push_str(&format!(
@@ -150,30 +212,42 @@ fn describe(model: &Model, field: &Field) -> String {
     doc
 }
 
-/// How `from_row` reads the field's column (JSON columns through sqlx's `Json` wrapper).
-fn decode_expr(field: &Field) -> String {
+/// How `from_row` reads the field's column: JSON columns through sqlx's `Json`, decimals
+/// on SQLite through `Text`, `char` values without their padding.
+fn decode_expr(dialect: Dialect, field: &Field) -> String {
     let column = &field.name;
-    match (&field.ty, field.nullable) {
-        (FieldType::Json, false) => format!(
-            "row.try_get::<autocache::sqlx::types::Json<autocache::sqlx::types::JsonValue>, _>(\"{column}\")?.0"
+    let through = |wrapper: &str, unwrap: &str| {
+        if field.nullable {
+            format!("row.try_get::<Option<{wrapper}>, _>(\"{column}\")?.map(|value| {unwrap})")
+        } else {
+            format!("{{ let value = row.try_get::<{wrapper}, _>(\"{column}\")?; {unwrap} }}")
+        }
+    };
+    match &field.ty {
+        FieldType::Json => through(
+            "autocache::sqlx::types::Json<autocache::sqlx::types::JsonValue>",
+            "value.0",
         ),
-        (FieldType::Json, true) => format!(
-            "row.try_get::<Option<autocache::sqlx::types::Json<autocache::sqlx::types::JsonValue>>, _>(\"{column}\")?.map(|json| json.0)"
+        FieldType::Decimal { .. } if dialect == Dialect::Sqlite => through(
+            "autocache::sqlx::types::Text<autocache::sqlx::types::Decimal>",
+            "value.0",
         ),
+        FieldType::Char { .. } => through("String", "value.trim_end_matches(' ').to_owned()"),
         _ => format!("row.try_get(\"{column}\")?"),
     }
 }
 
-fn column_context(model: &Model, field: &Field) -> Value {
+fn column_context(dialect: Dialect, model: &Model, field: &Field) -> Value {
     json!({
         "rust_name": field.name,
         "rust_type": rust_type(field),
         "doc": describe(model, field),
         "json": field.ty == FieldType::Json,
-        "decode": decode_expr(field),
-        "bind": bind_expr(field),
+        "decode": decode_expr(dialect, field),
+        "bind": bind_of(dialect, &field.ty, &format!("self.{}", field.name), field.nullable),
+        "insert_bind": bind_of(dialect, &field.ty, &format!("self.{}", field.name), field.nullable || field.default.is_some()),
         "insert_type": if field.default.is_some() && !field.nullable { format!("Option<{}>", rust_type(field)) } else { rust_type(field) },
-        "default": field.default.as_ref().map(ddl::literal),
+        "default": field.default.as_ref().map(|d| ddl::literal(dialect, d)),
     })
 }
 
@@ -195,41 +269,16 @@ fn write_doc(effect: &WriteEffect) -> Vec<String> {
 
 fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
     let pk = &model.primary_key;
-    let (id_param, id_arg) = match &pk.ty {
-        FieldType::String { .. } | FieldType::Text => ("&str".to_owned(), format!("{}.to_owned()", pk.name)),
-        ty if is_copy(ty) => (base_type(ty).to_owned(), pk.name.clone()),
-        ty => (format!("&{}", base_type(ty)), format!("{}.clone()", pk.name)),
-    };
+    let (id_param, id_arg) = param(&pk.ty);
+    let id_arg = id_arg.replace("value", &pk.name);
     let statements = sql::statements(schema.dialect, model);
-    let uniques: Vec<Value> = model
-        .fields
+    let uniques: Vec<Value> = plan::unique_lookups(model)
         .iter()
-        .filter(|field| field.unique)
-        .map(|field| {
-            let select = statements
-                .select_by_unique
-                .iter()
-                .find(|(name, _)| *name == field.name)
-                .map(|(_, sql)| sql.clone());
-            let (param_type, arg_expr) = match &field.ty {
-                FieldType::String { .. } | FieldType::Text => ("&str".to_owned(), "value.to_owned()".to_owned()),
-                ty if is_copy(ty) => (base_type(ty).to_owned(), "value".to_owned()),
-                ty => (format!("&{}", base_type(ty)), "value.clone()".to_owned()),
-            };
-            let value_expr = if field.nullable {
-                format!("self.{}.as_ref().map(ToString::to_string)", field.name)
-            } else {
-                format!("Some(self.{}.to_string())", field.name)
-            };
-            json!({
-                "field": field.name,
-                "const_name": format!("{}_BY_{}", model.name.to_shouty_snake_case(), field.name.to_shouty_snake_case()),
-                "sql": rust_str(&select.unwrap_or_default()),
-                "param_type": param_type,
-                "arg_expr": arg_expr,
-                "value_expr": value_expr,
-            })
-        })
+        .map(|lookup| unique_context(schema.dialect, model, lookup))
+        .collect();
+    let finders: Vec<Value> = plan::index_lookups(model)
+        .iter()
+        .map(|lookup| index_context(schema.dialect, model, lookup))
         .collect();
     let relations = relations_context(schema, model);
     let write = |op: &str| {
@@ -256,10 +305,11 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         "id_type": base_type(&pk.ty),
         "id_param": id_param,
         "id_arg": id_arg,
-        "columns": sql::columns(model).into_iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
-        "fields": model.fields.iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
-        "inserted": sql::inserted(model).into_iter().map(|f| column_context(model, f)).collect::<Vec<_>>(),
+        "columns": sql::columns(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
+        "updated": sql::updated(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
+        "inserted": sql::inserted(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
         "uniques": uniques,
+        "finders": finders,
         "sql": {
             "select_by_ids": rust_str(&statements.select_by_ids),
             "select_for_update": rust_str(&statements.select_for_update),
@@ -274,36 +324,192 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         },
         "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },
         "relations": relations,
-        "filters": sql::columns(model).into_iter().filter(|f| f.ty != FieldType::Json).map(|f| filter_context(schema.dialect, f)).collect::<Vec<_>>(),
-        "changes": model.fields.iter().map(|f| change_context(schema.dialect, f)).collect::<Vec<_>>(),
+        "filters": sql::columns(model).into_iter().filter(|f| f.ty != FieldType::Json).flat_map(|f| filter_variants(schema.dialect, f)).collect::<Vec<_>>(),
+        "enums": model.fields.iter().filter_map(|f| match &f.ty {
+            FieldType::Enum(e) => Some(json!({ "name": e.name, "field": f.name, "count": e.values.len(), "values": e.values })),
+            _ => None,
+        }).collect::<Vec<_>>(),
+        "changes": sql::updated(model).into_iter().map(|f| change_context(schema.dialect, f)).collect::<Vec<_>>(),
         "ordering_fields": model.ordering.iter().filter_map(|(name, _)| {
             model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)).map(|f| f.name.clone())
         }).collect::<Vec<_>>(),
     })
 }
 
-/// A column's variants in the model's bulk-write filter.
-fn filter_context(dialect: Dialect, field: &Field) -> Value {
+/// A unique lookup's `get_by_<…>` method, key and statement, and how `unique_values`
+/// spells a row's key text for it.
+fn unique_context(dialect: Dialect, model: &Model, lookup: &plan::UniqueLookup<'_>) -> Value {
+    let mut context = lookup_context(dialect, &lookup.fields);
+    context["method"] = json!(lookup.method);
+    context["key_field"] = json!(lookup.key_field);
+    context["const_name"] = json!(format!(
+        "{}_BY_{}",
+        model.name.to_shouty_snake_case(),
+        lookup.method.to_shouty_snake_case()
+    ));
+    context["sql"] = json!(rust_str(&sql::select_by_values(dialect, model, &lookup.fields)));
+    context
+}
+
+/// An index lookup's `find_by_<…>` method and collection, and how `memberships` spells a
+/// row's key text for it and binds its values.
+fn index_context(dialect: Dialect, model: &Model, lookup: &plan::IndexLookup<'_>) -> Value {
+    let mut context = lookup_context(dialect, &lookup.fields);
+    context["method"] = json!(lookup.method);
+    context["const_name"] = json!(lookup.collection.const_name);
+    context["kind"] = json!(lookup.collection.kind);
+    context["name"] = json!(lookup.collection.kind.trim_start_matches("rows."));
+    context["sql"] = json!(rust_str(&sql::members_by_values(dialect, model, &lookup.fields)));
+    context["row_binds"] = json!(
+        lookup
+            .fields
+            .iter()
+            .map(|f| format!(
+                ".bind({})",
+                bind_of(dialect, &f.ty, &format!("row.{}", f.name), f.nullable)
+            ))
+            .collect::<String>()
+    );
+    context
+}
+
+/// What a lookup by the values of `fields` needs: the method's parameters, their binds,
+/// the key text of the arguments (`key_value`) and of a row (`value_expr`, `None` when a
+/// value is NULL: such a row has no key).
+fn lookup_context(dialect: Dialect, fields: &[&Field]) -> Value {
+    let params: Vec<Value> = fields
+        .iter()
+        .map(|f| json!({ "name": f.name, "rust_type": param(&f.ty).0 }))
+        .collect();
+    let binds: String = fields
+        .iter()
+        .map(|f| format!(".bind({})", bind_of(dialect, &f.ty, &f.name, false)))
+        .collect();
+    let arg_texts: Vec<String> = fields.iter().map(|f| key_text(&f.ty, &f.name)).collect();
+    let row_texts: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            if f.nullable {
+                format!("self.{}.as_ref().map(|value| {})?", f.name, key_text(&f.ty, "*value"))
+            } else {
+                key_text(&f.ty, &format!("self.{}", f.name))
+            }
+        })
+        .collect();
+    let compose = |texts: &[String]| match texts {
+        [text] => text.clone(),
+        _ => format!(
+            "autocache::key::compose(&[{}])",
+            texts.iter().map(|t| format!("&{t}")).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let value_expr = if fields.iter().any(|f| f.nullable) {
+        format!("(|| Some({}))()", compose(&row_texts))
+    } else {
+        format!("Some({})", compose(&row_texts))
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
     json!({
-        "variant": field.name.to_upper_camel_case(),
-        "column": rust_str(&sql::quote(dialect, &field.column)),
-        "rust_type": base_type(&field.ty),
-        "field": field.name,
-        "nullable": field.nullable,
+        "fields": names.join("`, `"),
+        "placeholders": names.iter().map(|n| format!("<{n}>")).collect::<Vec<_>>().join(","),
+        "params": params,
+        "binds": binds,
+        "key_value": compose(&arg_texts),
+        "value_expr": value_expr,
     })
+}
+
+/// A column's variants in the model's bulk-write filter: each its declaration, its doc
+/// line, its `condition` match arm and its `bind` match arm.
+fn filter_variants(dialect: Dialect, field: &Field) -> Vec<Value> {
+    let variant = field.name.to_upper_camel_case();
+    let name = &field.name;
+    let column = rust_str(&sql::quote(dialect, &field.column));
+    let ty = base_type(&field.ty);
+    let bind = bind_of(dialect, &field.ty, "*value", false);
+    let next = "autocache::db::next_placeholder::<Db>(next)";
+    let variant_of = |suffix: &str, payload: Option<String>, doc: String, condition: String, bind: String| {
+        let decl = match &payload {
+            Some(payload) => format!("{variant}{suffix}({payload})"),
+            None => format!("{variant}{suffix}"),
+        };
+        // The payload is bound in both arms (unused bindings are allowed).
+        let pattern = match &payload {
+            Some(_) if suffix == "In" => format!("Self::{variant}{suffix}(values)"),
+            Some(_) => format!("Self::{variant}{suffix}(value)"),
+            None => format!("Self::{variant}{suffix}"),
+        };
+        json!({
+            "decl": decl,
+            "doc": doc,
+            "condition": format!("{pattern} => {condition}"),
+            "bind": format!("{pattern} => {bind}"),
+        })
+    };
+    let mut variants = vec![
+        variant_of(
+            "Eq",
+            Some(ty.clone()),
+            format!("`{name}` equals the value."),
+            format!("format!(\"{{}} = {{}}\", {column}, {next})"),
+            format!("query.bind({bind})"),
+        ),
+        variant_of(
+            "In",
+            Some(format!("Vec<{ty}>")),
+            format!("`{name}` is one of the values (none: matches nothing)."),
+            format!("autocache::db::in_list::<Db>({column}, next, values.len())"),
+            format!("values.iter().fold(query, |query, value| query.bind({bind}))"),
+        ),
+    ];
+    if field.nullable {
+        for (suffix, sql, doc) in [
+            ("IsNull", "IS NULL", "is NULL"),
+            ("NotNull", "IS NOT NULL", "is not NULL"),
+        ] {
+            variants.push(variant_of(
+                suffix,
+                None,
+                format!("`{name}` {doc}."),
+                format!("format!(\"{{}} {sql}\", {column})"),
+                "query".to_owned(),
+            ));
+        }
+    }
+    if field.ty.orderable() {
+        // SQLite keeps decimals as text (see `ddl::sql_type`): compare them as numbers.
+        let (left, right) = match (&field.ty, dialect) {
+            (FieldType::Decimal { .. }, Dialect::Sqlite) => (
+                format!("format!(\"CAST({{}} AS REAL)\", {column})"),
+                format!("format!(\"CAST({{}} AS REAL)\", {next})"),
+            ),
+            _ => (column.clone(), next.to_owned()),
+        };
+        for (suffix, op, doc) in [
+            ("Lt", "<", "is less than"),
+            ("Le", "<=", "is at most"),
+            ("Gt", ">", "is greater than"),
+            ("Ge", ">=", "is at least"),
+        ] {
+            variants.push(variant_of(
+                suffix,
+                Some(ty.clone()),
+                format!("`{name}` {doc} the value (NULL never matches)."),
+                format!("format!(\"{{}} {op} {{}}\", {left}, {right})"),
+                format!("query.bind({bind})"),
+            ));
+        }
+    }
+    variants
 }
 
 /// A column in the model's bulk-update changes.
 fn change_context(dialect: Dialect, field: &Field) -> Value {
-    let value = match field.ty {
-        FieldType::Json => "autocache::sqlx::types::Json(value.clone())",
-        _ => "value.clone()",
-    };
     json!({
         "field": field.name,
         "column": rust_str(&sql::quote(dialect, &field.column)),
         "rust_type": rust_type(field),
-        "bind": value,
+        "bind": bind_of(dialect, &field.ty, "*value", field.nullable),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The SQL statements of each model, written for the schema's dialect.
 
-use crate::ir::{Dialect, Field, FieldType, Model};
+use crate::ir::{DefaultValue, Dialect, Field, FieldType, Model, SetBy};
 
 /// Every statement the runtime runs for one model.
 #[derive(Debug, serde::Serialize)]
@@ -17,13 +17,12 @@ pub struct Statements {
     pub update_returns: bool,
     /// Delete by primary key (`{ids}`) returning every column.
     pub delete: String,
-    /// Per unique field: `(field name, select of the row holding a value)`.
-    pub select_by_unique: Vec<(String, String)>,
     /// `SELECT <columns> FROM <table> WHERE ` (bulk writes add their condition).
     pub select_where: String,
     /// ` FOR UPDATE` where the dialect locks selected rows that way, else empty.
     pub lock_rows: String,
-    /// `UPDATE <table> SET ` (bulk updates add their assignments).
+    /// `UPDATE <table> SET ` and the `auto_now` columns' assignments (bulk updates add
+    /// theirs).
     pub update_set: String,
     /// ` WHERE <primary key> IN ({ids})`.
     pub where_ids: String,
@@ -50,9 +49,23 @@ pub fn columns(model: &Model) -> Vec<&Field> {
     std::iter::once(&model.primary_key).chain(&model.fields).collect()
 }
 
-/// The fields an insert binds (all but an auto-increment primary key).
+/// The fields an insert binds: all but an auto-increment primary key and the columns the
+/// database sets itself.
 pub fn inserted(model: &Model) -> Vec<&Field> {
-    columns(model).into_iter().filter(|field| !field.auto).collect()
+    columns(model)
+        .into_iter()
+        .filter(|field| !field.auto && field.set_by_database.is_none())
+        .collect()
+}
+
+/// The fields an update binds (and a bulk update may change), in order: every field but
+/// those the database sets itself.
+pub fn updated(model: &Model) -> Vec<&Field> {
+    model
+        .fields
+        .iter()
+        .filter(|field| field.set_by_database.is_none())
+        .collect()
 }
 
 /// Writes every statement of `model`.
@@ -72,48 +85,63 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         Dialect::Postgres | Dialect::Mysql => " FOR UPDATE",
     };
 
-    let inserted = inserted(model);
-    let insert_columns = inserted
-        .iter()
-        .map(|field| q(&field.column))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let insert_values = inserted
-        .iter()
-        .enumerate()
-        .map(|(i, field)| match &field.default {
-            Some(default) => format!(
-                "COALESCE({}, {})",
-                placeholder(dialect, i + 1),
-                crate::ddl::literal(default)
-            ),
-            None => placeholder(dialect, i + 1),
+    // Columns the database sets itself take its clock, not a bound value.
+    let now = crate::ddl::literal(dialect, &DefaultValue::Now);
+    let mut bound = 0;
+    let mut next = || {
+        bound += 1;
+        placeholder(dialect, bound)
+    };
+    let (insert_columns, insert_values): (Vec<String>, Vec<String>) = columns(model)
+        .into_iter()
+        .filter(|field| !field.auto)
+        .map(|field| {
+            let value = match (&field.set_by_database, &field.default) {
+                (Some(_), _) => now.clone(),
+                (None, Some(default)) => format!("COALESCE({}, {})", next(), crate::ddl::literal(dialect, default)),
+                (None, None) => next(),
+            };
+            (q(&field.column), value)
         })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .unzip();
+    let (insert_columns, insert_values) = (insert_columns.join(", "), insert_values.join(", "));
 
-    let assignments = if model.fields.is_empty() {
+    let mut bound = 0;
+    let assignments: Vec<String> = model
+        .fields
+        .iter()
+        .filter_map(|field| match field.set_by_database {
+            Some(SetBy::Insert) => None,
+            Some(SetBy::EveryWrite) => Some(format!("{} = {now}", q(&field.column))),
+            None => {
+                bound += 1;
+                Some(format!("{} = {}", q(&field.column), placeholder(dialect, bound)))
+            }
+        })
+        .collect();
+    let assignments = if assignments.is_empty() {
         // Nothing but the primary key: the update changes nothing, and returns the row.
         format!("{pk} = {pk}")
     } else {
-        model
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, field)| format!("{} = {}", q(&field.column), placeholder(dialect, i + 1)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        assignments.join(", ")
     };
-    let update_pk = placeholder(dialect, model.fields.len() + 1);
+    let update_pk = placeholder(dialect, bound + 1);
+    // Bulk updates append their assignments to `update_set`.
+    let touched: String = model
+        .fields
+        .iter()
+        .filter(|field| field.set_by_database == Some(SetBy::EveryWrite))
+        .map(|field| format!("{} = {now}, ", q(&field.column)))
+        .collect();
 
     Statements {
         select_where: format!("{select} WHERE "),
         lock_rows: lock.to_owned(),
-        update_set: format!("UPDATE {table} SET "),
+        update_set: format!("UPDATE {table} SET {touched}"),
         where_ids: format!(" WHERE {pk} IN ({{ids}})"),
         select_by_ids: format!("{select} WHERE {pk} IN ({{ids}})"),
         select_for_update: format!("{select} WHERE {pk} IN ({{ids}}){lock}"),
-        insert: match (inserted.is_empty(), dialect) {
+        insert: match (insert_columns.is_empty(), dialect) {
             (false, _) => format!("INSERT INTO {table} ({insert_columns}) VALUES ({insert_values}){returning}"),
             (true, Dialect::Mysql) => format!("INSERT INTO {table} () VALUES (){returning}"),
             (true, Dialect::Sqlite | Dialect::Postgres) => format!("INSERT INTO {table} DEFAULT VALUES{returning}"),
@@ -126,16 +154,33 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         },
         update_returns: dialect != Dialect::Mysql,
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
-        select_by_unique: model
-            .fields
-            .iter()
-            .filter(|field| field.unique)
-            .map(|field| {
-                let sql = format!("{select} WHERE {} = {}", q(&field.column), placeholder(dialect, 1));
-                (field.name.clone(), sql)
-            })
-            .collect(),
     }
+}
+
+/// Selects every column of the row whose `fields` hold the bound values (one each, in order).
+pub fn select_by_values(dialect: Dialect, model: &Model, fields: &[&Field]) -> String {
+    let list = columns(model)
+        .iter()
+        .map(|f| quote(dialect, &f.column))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let conditions = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = {}", quote(dialect, &f.column), placeholder(dialect, i + 1)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!("SELECT {list} FROM {} WHERE {conditions}", quote(dialect, &model.table))
+}
+
+/// Selects the rows of `model` whose `fields` hold the bound values, in order: an index
+/// lookup's collection.
+pub fn members_by_values(dialect: Dialect, model: &Model, fields: &[&Field]) -> String {
+    format!(
+        "{}{}",
+        select_by_values(dialect, model, fields),
+        order_by(dialect, model, "")
+    )
 }
 
 /// `ORDER BY` of a model's collections: its ordering, then the primary key.
@@ -147,11 +192,13 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
             let field = columns(model)
                 .into_iter()
                 .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))?;
-            Some(format!(
-                "{alias}{} {}",
-                quote(dialect, &field.column),
-                if *descending { "DESC" } else { "ASC" }
-            ))
+            let column = format!("{alias}{}", quote(dialect, &field.column));
+            // SQLite keeps decimals as text (see `ddl::sql_type`): order them as numbers.
+            let term = match (&field.ty, dialect) {
+                (FieldType::Decimal { .. }, Dialect::Sqlite) => format!("CAST({column} AS REAL)"),
+                _ => column,
+            };
+            Some(format!("{term} {}", if *descending { "DESC" } else { "ASC" }))
         })
         .collect();
     if !model.ordering.iter().any(|(name, _)| *name == model.primary_key.name) {

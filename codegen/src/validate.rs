@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostics, SchemaError, SchemaErrors, closest, did_you_mean};
 use crate::ir::{
-    DefaultValue, Dialect, Field, FieldType, ManyToMany, Model, OnDelete, Relation, RelationKind, Reverse, ReverseKind,
-    Schema,
+    DefaultValue, Dialect, EnumType, EnumValue, Field, FieldType, ManyToMany, Model, OnDelete, Relation, RelationKind,
+    Reverse, ReverseKind, Schema, SetBy,
 };
 use crate::parse::{self, FieldDef, ModelDef, Parsed, Pos, Positions, join};
 
@@ -31,12 +31,21 @@ pub const FIELD_TYPES: &[&str] = &[
     "time",
     "datetime",
     "json",
+    "decimal",
+    "enum",
+    "char",
     "foreign_key",
     "one_to_one",
     "many_to_many",
 ];
 /// Primary key types.
-pub const PRIMARY_KEY_TYPES: &[&str] = &["auto", "string", "uuid", "big_integer", "integer"];
+pub const PRIMARY_KEY_TYPES: &[&str] = &["auto", "string", "uuid", "big_integer", "integer", "small_integer"];
+/// Most digits of a `decimal` (what rust_decimal's `Decimal` holds exactly).
+pub const MAX_DECIMAL_PRECISION: i64 = 28;
+/// Longest `char` (MySQL's limit for `CHAR(n)`).
+pub const MAX_CHAR_LENGTH: i64 = 255;
+/// Longest value of an `enum`.
+pub const MAX_ENUM_VALUE_LEN: usize = 63;
 /// `database:` values.
 pub const DATABASES: &[&str] = &["sqlite", "postgres", "mysql"];
 /// `on_delete:` values.
@@ -72,8 +81,30 @@ pub const RUST_KEYWORDS: &[&str] = &[
 /// Model names that would shadow Rust prelude names in the generated code.
 pub const RESERVED_MODEL_NAMES: &[&str] = &["Box", "Err", "None", "Ok", "Option", "Result", "Some", "String", "Vec"];
 
-const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column"];
-const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column"];
+const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "index"];
+const INTEGER_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "unsigned", "index"];
+const DECIMAL_KEYS: &[&str] = &[
+    "type",
+    "precision",
+    "scale",
+    "null",
+    "default",
+    "unique",
+    "column",
+    "index",
+];
+const ENUM_KEYS: &[&str] = &["type", "values", "null", "default", "unique", "column", "index"];
+const DATETIME_KEYS: &[&str] = &[
+    "type",
+    "null",
+    "default",
+    "unique",
+    "column",
+    "auto_now_add",
+    "auto_now",
+    "index",
+];
+const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column", "index"];
 const RELATION_KEYS: &[&str] = &["type", "to", "related_name", "on_delete", "null", "column"];
 const M2M_KEYS: &[&str] = &["type", "to", "related_name", "through"];
 
@@ -128,6 +159,7 @@ struct FieldInfo<'a> {
     def: &'a FieldDef,
     kind: Kind,
     default: Option<DefaultValue>,
+    set_by_database: Option<SetBy>,
 }
 
 struct ModelInfo<'a> {
@@ -326,11 +358,14 @@ impl<'a> Validator<'a> {
         for (index, info) in infos.iter().enumerate() {
             let ordering = self.ordering(info, &columns[index]);
             let unique_together = self.unique_together(info, &columns[index]);
+            let indexes = self.indexes(info, &columns[index], &schema.models[index]);
             let model = &mut schema.models[index];
             model.ordering = ordering;
             model.unique_together = unique_together;
+            model.indexes = indexes;
             model.digest = digest(&schema.namespace, model);
         }
+        self.enum_type_clashes(&infos, &schema);
         // Cycles are looked for in an otherwise valid schema (nullability and targets known).
         if !self.diags.has_errors() {
             self.not_null_cycles(&infos, &schema);
@@ -362,6 +397,45 @@ impl<'a> Validator<'a> {
                     "write seconds (`900`) or a number with `s`, `m`, `h` or `d` (`15m`, `1h`); omit it for the default ({DEFAULT_ROLLOUT_SECS} seconds)"
                 ));
                 DEFAULT_ROLLOUT_SECS
+            }
+        }
+    }
+
+    /// Reports an `enum` field whose generated Rust type (`<Model><Field>`) has the name of
+    /// another generated type: a model, its `New…`, `…Repo`, `…Filter` or `…Changes`, or
+    /// another enum.
+    fn enum_type_clashes(&mut self, infos: &[ModelInfo<'a>], schema: &Schema) {
+        let mut taken: HashMap<String, String> = HashMap::new();
+        for model in &schema.models {
+            let m = &model.name;
+            for (name, what) in [
+                (m.clone(), format!("model `{m}`")),
+                (format!("New{m}"), format!("the new-row struct of `{m}`")),
+                (format!("{m}Repo"), format!("the repository of `{m}`")),
+                (format!("{m}Filter"), format!("the bulk filter of `{m}`")),
+                (format!("{m}Changes"), format!("the bulk changes of `{m}`")),
+            ] {
+                taken.entry(name).or_insert(what);
+            }
+        }
+        for (model, info) in schema.models.iter().zip(infos) {
+            for field in &model.fields {
+                let FieldType::Enum(e) = &field.ty else { continue };
+                let path = join(&join(&info.path, "fields"), &field.name);
+                let pos = self.p.key_or_up(&path);
+                match taken.get(&e.name) {
+                    Some(what) => {
+                        let message = format!(
+                            "the Rust enum `{}` of `{}.{}` has the name of {what}",
+                            e.name, model.name, field.name
+                        );
+                        self.err("schema::invalid_enum", pos, message, "name clash")
+                            .set_help("an enum field's Rust type is `<Model><Field>`: rename the field");
+                    }
+                    None => {
+                        taken.insert(e.name.clone(), format!("the enum of `{}.{}`", model.name, field.name));
+                    }
+                }
             }
         }
     }
@@ -761,6 +835,7 @@ impl<'a> Validator<'a> {
             "uuid" => Some(FieldType::Uuid),
             "big_integer" => Some(FieldType::BigInt),
             "integer" => Some(FieldType::Int),
+            "small_integer" => Some(FieldType::SmallInt),
             "string" => match pk.max_length {
                 None => {
                     self.err(
@@ -828,6 +903,169 @@ impl<'a> Validator<'a> {
         None
     }
 
+    /// The type of a `decimal` field: `precision` (1 to 28) and `scale` (0 to `precision`).
+    fn decimal(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> FieldType {
+        let fallback = FieldType::Decimal {
+            precision: MAX_DECIMAL_PRECISION as u32,
+            scale: 0,
+        };
+        let Some(precision) = def.precision else {
+            let pos = self
+                .p
+                .value(&join(path, "type"))
+                .unwrap_or_else(|| self.p.key_or_up(path));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("decimal field `{model}.{name}` needs `precision`"),
+                "decimal without precision",
+            )
+            .set_help(format!(
+                "add `precision:` (total digits, 1 to {MAX_DECIMAL_PRECISION}) and `scale:` (digits after the point), e.g. `{{ type: decimal, precision: 10, scale: 2 }}`"
+            ));
+            return fallback;
+        };
+        if !(1..=MAX_DECIMAL_PRECISION).contains(&precision) {
+            let pos = self.p.value_or_up(&join(path, "precision"));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("`precision` must be between 1 and {MAX_DECIMAL_PRECISION}, got {precision}"),
+                "out of range",
+            )
+            .set_help(format!(
+                "{MAX_DECIMAL_PRECISION} digits is what a Rust `Decimal` holds exactly; use `float` or `text` for more"
+            ));
+            return fallback;
+        }
+        let scale = def.scale.unwrap_or(0);
+        if !(0..=precision).contains(&scale) {
+            let pos = self.p.value_or_up(&join(path, "scale"));
+            self.err(
+                "schema::invalid_decimal",
+                pos,
+                format!("`scale` must be between 0 and the precision ({precision}), got {scale}"),
+                "out of range",
+            )
+            .set_help("`scale` is how many of the `precision` digits come after the decimal point");
+            return fallback;
+        }
+        FieldType::Decimal {
+            precision: precision as u32,
+            scale: scale as u32,
+        }
+    }
+
+    /// The type of an `enum` field: its generated Rust type and its `values`, each a
+    /// distinct variant name.
+    fn enumeration(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> FieldType {
+        let type_name = format!("{model}{}", name.to_upper_camel_case());
+        let mut values: Vec<EnumValue> = Vec::new();
+        let values_path = join(path, "values");
+        match &def.values {
+            None => {
+                let pos = self
+                    .p
+                    .value(&join(path, "type"))
+                    .unwrap_or_else(|| self.p.key_or_up(path));
+                self.err(
+                    "schema::invalid_enum",
+                    pos,
+                    format!("enum field `{model}.{name}` needs `values`"),
+                    "enum without values",
+                )
+                .set_help("list the values, e.g. `{ type: enum, values: [draft, published, archived] }`");
+            }
+            Some(list) if list.is_empty() => {
+                let pos = self.p.value_or_up(&values_path);
+                self.err(
+                    "schema::invalid_enum",
+                    pos,
+                    format!("enum field `{model}.{name}` has no values"),
+                    "empty",
+                )
+                .set_help("list at least one value, e.g. `values: [draft, published]`");
+            }
+            Some(list) => {
+                for (i, value) in list.iter().enumerate() {
+                    let pos = self.p.value_or_up(&join(&values_path, &i.to_string()));
+                    let well_formed = !value.is_empty()
+                        && value.len() <= MAX_ENUM_VALUE_LEN
+                        && value.chars().any(|c| c.is_ascii_alphanumeric())
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+                    if !well_formed {
+                        self.err(
+                            "schema::invalid_enum",
+                            pos,
+                            format!("invalid enum value `{value}` of `{model}.{name}`"),
+                            "invalid value",
+                        )
+                        .set_help(format!(
+                            "enum values use ASCII letters, digits, spaces, `-`, `_` and `.`, with at least one letter or digit, at most {MAX_ENUM_VALUE_LEN} characters"
+                        ));
+                        continue;
+                    }
+                    let variant = enum_variant(value);
+                    if let Some(first) = values.iter().find(|v| v.variant == variant) {
+                        let message = if first.value == *value {
+                            format!("enum value `{value}` of `{model}.{name}` is listed twice")
+                        } else {
+                            format!(
+                                "enum values `{}` and `{value}` of `{model}.{name}` both become the Rust variant `{variant}`",
+                                first.value
+                            )
+                        };
+                        self.err("schema::invalid_enum", pos, message, "repeated")
+                            .set_help("enum values must differ in more than case and punctuation");
+                        continue;
+                    }
+                    values.push(EnumValue {
+                        value: value.clone(),
+                        variant,
+                    });
+                }
+            }
+        }
+        FieldType::Enum(EnumType {
+            name: type_name,
+            values,
+        })
+    }
+
+    /// The length of a `char` field (`max_length`, 1 to 255).
+    fn char_length(&mut self, model: &str, name: &str, path: &str, def: &FieldDef) -> u32 {
+        let Some(n) = def.max_length else {
+            let pos = self
+                .p
+                .value(&join(path, "type"))
+                .unwrap_or_else(|| self.p.key_or_up(path));
+            self.err(
+                "schema::missing_max_length",
+                pos,
+                format!("char field `{model}.{name}` needs `max_length`"),
+                "char without max_length",
+            )
+            .set_help(format!(
+                "add `max_length: 2` (its length, between 1 and {MAX_CHAR_LENGTH})"
+            ));
+            return 1;
+        };
+        if (1..=MAX_CHAR_LENGTH).contains(&n) {
+            return n as u32;
+        }
+        let pos = self.p.value_or_up(&join(path, "max_length"));
+        self.err(
+            "schema::invalid_max_length",
+            pos,
+            format!("`max_length` of a `char` must be between 1 and {MAX_CHAR_LENGTH}, got {n}"),
+            "out of range",
+        )
+        .set_help("use `type: string` for longer text");
+        1
+    }
+
     fn field_info(&mut self, model: &str, name: &'a str, path: &str, def: &'a FieldDef) -> FieldInfo<'a> {
         let key_pos = self.p.key_or_up(path);
         self.check_snake_name(name, key_pos, "field name");
@@ -857,6 +1095,11 @@ impl<'a> Validator<'a> {
                 "time" => Kind::Column(FieldType::Time),
                 "datetime" => Kind::Column(FieldType::DateTime),
                 "json" => Kind::Column(FieldType::Json),
+                "decimal" => Kind::Column(self.decimal(model, name, path, def)),
+                "enum" => Kind::Column(self.enumeration(model, name, path, def)),
+                "char" => Kind::Column(FieldType::Char {
+                    length: self.char_length(model, name, path, def),
+                }),
                 "foreign_key" => Kind::Relation(RelationKind::ForeignKey),
                 "one_to_one" => Kind::Relation(RelationKind::OneToOne),
                 "many_to_many" => Kind::ManyToMany,
@@ -913,20 +1156,77 @@ impl<'a> Validator<'a> {
         if let (Kind::Column(ty), Some(value)) = (&kind, &def.default) {
             let field = format!("{} field `{model}.{name}`", def.ty.as_deref().unwrap_or("?"));
             default = self.default_value(ty, &field, value, &join(path, "default"));
+            if def.unsigned == Some(true) && matches!(default, Some(DefaultValue::Int(n)) if n < 0) {
+                let pos = self.p.value_or_up(&join(path, "default"));
+                self.err(
+                    "schema::invalid_default",
+                    pos,
+                    format!("invalid default for {field}: it is `unsigned`, the default is negative"),
+                    "negative",
+                )
+                .set_help("give a default of 0 or more");
+                default = None;
+            }
         }
+        let set_by_database = self.set_by_database(model, name, path, def, &mut default);
         FieldInfo {
             name,
             path: path.to_string(),
             def,
             kind,
             default,
+            set_by_database,
         }
+    }
+
+    /// `auto_now_add` / `auto_now` of a `datetime` field (at most one, without a `default`:
+    /// the database sets the value, so the field's default becomes "now").
+    fn set_by_database(
+        &mut self,
+        model: &str,
+        name: &str,
+        path: &str,
+        def: &FieldDef,
+        default: &mut Option<DefaultValue>,
+    ) -> Option<SetBy> {
+        let set_by = match (def.auto_now_add == Some(true), def.auto_now == Some(true)) {
+            (false, false) => return None,
+            (true, true) => {
+                let pos = self.p.key_or_up(&join(path, "auto_now"));
+                self.err(
+                    "schema::invalid_auto_now",
+                    pos,
+                    format!("`{model}.{name}` has both `auto_now_add` and `auto_now`"),
+                    "both given",
+                )
+                .set_help("`auto_now` sets the time on insert too: keep one of them");
+                return None;
+            }
+            (true, false) => SetBy::Insert,
+            (false, true) => SetBy::EveryWrite,
+        };
+        if def.default.is_some() {
+            let pos = self.p.key_or_up(&join(path, "default"));
+            self.err(
+                "schema::invalid_auto_now",
+                pos,
+                format!("`{model}.{name}` is set by the database (`auto_now_add` / `auto_now`) and has a `default`"),
+                "default not used",
+            )
+            .set_help("remove `default:`; the database writes the current time");
+        }
+        *default = Some(DefaultValue::Now);
+        Some(set_by)
     }
 
     fn check_applicable_keys(&mut self, path: &str, ty: &str, kind: &Kind) {
         let allowed = match kind {
             Kind::Invalid => return,
-            Kind::Column(FieldType::String { .. }) => STRING_KEYS,
+            Kind::Column(FieldType::String { .. } | FieldType::Char { .. }) => STRING_KEYS,
+            Kind::Column(FieldType::SmallInt | FieldType::Int | FieldType::BigInt) => INTEGER_KEYS,
+            Kind::Column(FieldType::Decimal { .. }) => DECIMAL_KEYS,
+            Kind::Column(FieldType::Enum(_)) => ENUM_KEYS,
+            Kind::Column(FieldType::DateTime) => DATETIME_KEYS,
             Kind::Column(_) => COLUMN_KEYS,
             Kind::Relation(_) => RELATION_KEYS,
             Kind::ManyToMany => M2M_KEYS,
@@ -937,7 +1237,19 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let why = match (key.as_str(), kind) {
-                ("max_length", _) => "only `string` fields take `max_length`".to_string(),
+                ("max_length", _) => "only `string` and `char` fields take `max_length`".to_string(),
+                ("precision" | "scale", _) => format!("only `decimal` fields take `{key}`"),
+                ("values", _) => "only `enum` fields take `values`".to_string(),
+                ("auto_now_add" | "auto_now", _) => format!("only `datetime` fields take `{key}`"),
+                ("index", Kind::Relation(_)) => {
+                    "foreign keys are indexed already: their rows are the target's reverse collection (or name the column in a model's `indexes:` group)".to_string()
+                }
+                ("unsigned", Kind::Column(FieldType::PositiveInt)) => {
+                    "a `positive_integer` is never negative already".to_string()
+                }
+                ("unsigned", _) => {
+                    "only `small_integer`, `integer` and `big_integer` fields take `unsigned`".to_string()
+                }
                 ("to" | "related_name" | "on_delete", Kind::Column(_)) => {
                     format!("`{key}` is for relations (foreign_key, one_to_one, many_to_many)")
                 }
@@ -1123,6 +1435,8 @@ impl<'a> Validator<'a> {
                         default: field.default.clone(),
                         unique: field.def.unique.unwrap_or(false),
                         auto: false,
+                        unsigned: field.def.unsigned.unwrap_or(false),
+                        set_by_database: field.set_by_database,
                         relation: None,
                     });
                 }
@@ -1196,6 +1510,8 @@ impl<'a> Validator<'a> {
                         default: None,
                         unique: *kind == RelationKind::OneToOne,
                         auto: false,
+                        unsigned: false,
+                        set_by_database: None,
                         relation: Some(Relation {
                             kind: *kind,
                             name: field.name.to_string(),
@@ -1297,6 +1613,7 @@ impl<'a> Validator<'a> {
             primary_key: pk,
             fields,
             unique_together: Vec::new(),
+            indexes: Vec::new(),
             ordering: Vec::new(),
             many_to_many,
             reverse: Vec::new(),
@@ -1519,6 +1836,117 @@ impl<'a> Validator<'a> {
     }
 }
 
+impl Validator<'_> {
+    /// The model's non-unique indexes: a group per field with `index: true`, then the
+    /// groups of `indexes:` (one or more fields each, foreign keys by either name). Not on
+    /// JSON or bytes (no useful equality), not on a unique field alone, each group once.
+    fn indexes(&mut self, info: &ModelInfo<'_>, columns: &HashMap<String, Column>, model: &Model) -> Vec<Vec<String>> {
+        let mut groups: Vec<(Vec<String>, Pos)> = Vec::new();
+        for field in &info.fields {
+            if field.def.index == Some(true) && matches!(field.kind, Kind::Column(_)) {
+                let pos = self.p.key_or_up(&join(&field.path, "index"));
+                groups.push((vec![field.name.to_string()], pos));
+            }
+        }
+        let path = join(&info.path, "indexes");
+        for (i, group) in info.def.indexes.iter().flatten().enumerate() {
+            let group_path = join(&path, &i.to_string());
+            let group_pos = self.p.value_or_up(&group_path);
+            if group.is_empty() {
+                self.err(
+                    "schema::invalid_index",
+                    group_pos,
+                    "an `indexes` group needs at least one field",
+                    "empty",
+                )
+                .set_help("list the fields of the index, e.g. `indexes: [[store, last_name]]`");
+                continue;
+            }
+            let mut names: Vec<String> = Vec::new();
+            let mut ok = true;
+            for (j, name) in group.iter().enumerate() {
+                let pos = self.p.value_or_up(&join(&group_path, &j.to_string()));
+                match self.resolve_column(info, columns, name, pos, "`indexes`") {
+                    Some((ir_name, _)) if names.contains(&ir_name) => {
+                        self.err(
+                            "schema::invalid_index",
+                            pos,
+                            format!("`indexes` names `{name}` twice in one group"),
+                            "repeated",
+                        );
+                        ok = false;
+                    }
+                    Some((ir_name, _)) => names.push(ir_name),
+                    None => ok = false,
+                }
+            }
+            if ok {
+                groups.push((names, group_pos));
+            }
+        }
+        let mut out: Vec<Vec<String>> = Vec::new();
+        for (group, pos) in groups {
+            let fields: Vec<&Field> = group
+                .iter()
+                .filter_map(|name| {
+                    std::iter::once(&model.primary_key)
+                        .chain(&model.fields)
+                        .find(|f| f.name == *name)
+                })
+                .collect();
+            if let Some(field) = fields
+                .iter()
+                .find(|f| matches!(f.ty, FieldType::Json | FieldType::Bytes))
+            {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "`{}.{}` cannot be indexed: {} values have no useful equality",
+                        model.name,
+                        field.name,
+                        type_key(&field.ty)
+                    ),
+                    "not indexable",
+                )
+                .set_help("index another field, or reach the rows through a relation");
+                continue;
+            }
+            if let [field] = fields.as_slice()
+                && (field.unique || std::ptr::eq(*field, &model.primary_key))
+            {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "`{}.{}` is unique: it is indexed already, and `get_by_{}` reads it",
+                        model.name, field.name, field.name
+                    ),
+                    "unique already",
+                )
+                .set_help("remove the index; a unique field's lookup returns at most one row");
+                continue;
+            }
+            if out.contains(&group) {
+                self.err(
+                    "schema::invalid_index",
+                    pos,
+                    format!(
+                        "the index on `{}` of `{}` is declared twice",
+                        group.join("`, `"),
+                        model.name
+                    ),
+                    "repeated",
+                )
+                .set_help("keep one of them (`index: true` on a field is the same as `indexes: [[field]]`)");
+                continue;
+            }
+            out.push(group);
+        }
+        out
+    }
+}
+
 /// The primary key column.
 fn pk_field(name: &str, ty: FieldType, auto: bool) -> Field {
     Field {
@@ -1529,6 +1957,8 @@ fn pk_field(name: &str, ty: FieldType, auto: bool) -> Field {
         default: None,
         unique: false,
         auto,
+        unsigned: false,
+        set_by_database: None,
         relation: None,
     }
 }
@@ -1549,8 +1979,11 @@ fn type_alias(name: &str) -> Option<&'static str> {
         "bigint" | "int8" | "i64" | "int64" | "long" => "big_integer",
         "uint" | "u32" | "unsigned" | "positive" => "positive_integer",
         "bool" => "boolean",
-        "double" | "real" | "f64" | "f32" | "decimal" | "numeric" => "float",
-        "str" | "varchar" | "char" | "charfield" => "string",
+        "double" | "real" | "f64" | "f32" => "float",
+        "numeric" | "money" | "decimalfield" => "decimal",
+        "enumeration" | "choice" | "choices" => "enum",
+        "character" | "bpchar" => "char",
+        "str" | "varchar" | "charfield" => "string",
         "textfield" | "clob" | "longtext" => "text",
         "blob" | "binary" | "bytea" | "vec<u8>" => "bytes",
         "timestamp" | "timestamptz" | "datetimefield" => "datetime",
@@ -1603,6 +2036,27 @@ pub fn type_key(ty: &FieldType) -> String {
         FieldType::Time => "time".into(),
         FieldType::DateTime => "datetime".into(),
         FieldType::Json => "json".into(),
+        FieldType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+        FieldType::Enum(e) => format!(
+            "enum({})",
+            e.values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join("|")
+        ),
+        FieldType::Char { length } => format!("char({length})"),
+    }
+}
+
+/// The Rust variant name of an enum value: its words in UpperCamelCase (`PG-13` → `Pg13`),
+/// prefixed with `V` when it would start with a digit.
+fn enum_variant(value: &str) -> String {
+    let words: String = value
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect();
+    let camel = words.to_upper_camel_case();
+    if camel.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("V{camel}")
+    } else {
+        camel
     }
 }
 
@@ -1735,21 +2189,97 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
                 ))
             }
         }),
+        FieldType::DateTime if value.as_str() == Some("now") => Ok(DefaultValue::Now),
         FieldType::DateTime => string(&|s| {
             if is_datetime(s) {
                 Ok(())
             } else {
                 Err((
                     format!("`{s}` is not a date and time"),
-                    Some("write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`".into()),
+                    Some(
+                        "write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`, or `now` for the time of the insert".into(),
+                    ),
                 ))
             }
         }),
+        FieldType::Char { length } => string(&|s| {
+            let n = s.chars().count();
+            if n > *length as usize {
+                Err((
+                    format!("the string has {n} characters, more than `max_length` ({length})"),
+                    None,
+                ))
+            } else {
+                Ok(())
+            }
+        }),
+        FieldType::Enum(e) => string(&|s| {
+            if e.values.iter().any(|v| v.value == s) {
+                Ok(())
+            } else {
+                let listed: Vec<&str> = e.values.iter().map(|v| v.value.as_str()).collect();
+                Err((
+                    format!("`{s}` is not one of the values"),
+                    Some(format!("valid values: {}", listed.join(", "))),
+                ))
+            }
+        }),
+        FieldType::Decimal { precision, scale } => {
+            let text = match value {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                other => return Err((format!("expected a number, found {}", describe(other)), None)),
+            };
+            match decimal_digits(&text) {
+                Some((whole, fraction)) if whole <= precision - scale && fraction <= *scale => {
+                    Ok(DefaultValue::Decimal(at_scale(&text, *scale)))
+                }
+                Some(_) => Err((
+                    format!("{text} does not fit `precision: {precision}, scale: {scale}`"),
+                    Some(format!(
+                        "at most {} digits before the point and {scale} after it",
+                        precision - scale
+                    )),
+                )),
+                None => Err((
+                    format!("`{text}` is not a decimal number"),
+                    Some("write it as digits with an optional sign and point, e.g. `default: 9.99` or `default: \"0.10\"`".into()),
+                )),
+            }
+        }
         FieldType::Bytes | FieldType::Json => Err((
             "defaults are not supported for this type".into(),
             Some("remove `default:`; set the value when inserting".into()),
         )),
     }
+}
+
+/// The digits before and after the point of a plain decimal number (`-12.50` → (2, 2)),
+/// leading zeros of the whole part not counted; `None` if it is not one.
+fn decimal_digits(text: &str) -> Option<(u32, u32)> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    Some((whole.trim_start_matches('0').len() as u32, fraction.len() as u32))
+}
+
+/// A plain decimal number written with exactly `scale` digits after the point (`9.9` →
+/// `9.90` at scale 2), as the database stores it: SQLite keeps a decimal's text (see
+/// `ddl::sql_type`), so a default must be the text generated code binds for that number.
+fn at_scale(text: &str, scale: u32) -> String {
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole = if whole.is_empty() { "0" } else { whole };
+    if scale == 0 {
+        return format!("{sign}{whole}");
+    }
+    format!("{sign}{whole}.{fraction:0<width$}", width = scale as usize)
 }
 
 fn digits(s: &str) -> Option<u32> {
@@ -1880,5 +2410,20 @@ mod tests {
         assert!(check_default(&FieldType::Text, &v("5")).is_err());
         assert!(check_default(&FieldType::Json, &v("{}")).is_err());
         assert!(check_default(&FieldType::BigInt, &v("1.5")).is_err());
+        let money = FieldType::Decimal { precision: 5, scale: 2 };
+        assert_eq!(check_default(&money, &v("5")), Ok(DefaultValue::Decimal("5.00".into())));
+        assert_eq!(
+            check_default(&money, &v("\"+.5\"")),
+            Ok(DefaultValue::Decimal("0.50".into()))
+        );
+        assert_eq!(
+            check_default(&money, &v("-9.9")),
+            Ok(DefaultValue::Decimal("-9.90".into()))
+        );
+        assert_eq!(
+            check_default(&money, &v("\"-.5\"")),
+            Ok(DefaultValue::Decimal("-0.50".into()))
+        );
+        assert!(check_default(&money, &v("1000")).is_err());
     }
 }

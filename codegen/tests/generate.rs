@@ -34,6 +34,30 @@ fn every_field_type() {
     insta::assert_snapshot!(generate("tests/fixtures/all_types.yaml"));
 }
 
+/// Decimal, enum and char columns, small integer keys, `unsigned`, lookups on
+/// `unique_together` groups and range filters (issue 13).
+#[test]
+fn shop_schema() {
+    insta::assert_snapshot!(generate("tests/fixtures/shop.yaml"));
+}
+
+/// The shop's DDL per dialect: `NUMERIC`/`DECIMAL` (text on SQLite), enum values as a CHECK
+/// (MySQL: `ENUM`), `CHAR(n)`, `CHECK (… >= 0)` for `unsigned` (the suite runs each on its
+/// server).
+#[test]
+fn ddl_shop() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+        let schema = Config::new()
+            .dialect(dialect)
+            .load(Path::new("tests/fixtures/shop.yaml"))
+            .unwrap();
+        insta::assert_snapshot!(
+            format!("ddl_shop_{dialect:?}").to_lowercase(),
+            autocache_codegen::ddl::statements(&schema).join(";\n")
+        );
+    }
+}
+
 #[test]
 fn output_is_byte_identical_to_committed_generated_crate() {
     let committed = std::fs::read_to_string("../generated/src/sample.rs").expect("generated/src/sample.rs");

@@ -37,6 +37,9 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
 const CORPUS: &[(&str, &[&str])] = &[
     // `type: auto` outside a primary key; an SQL type name (did you mean `string`).
     ("auto_field_type", &["4:20", "5:21"]),
+    // `auto_now_add` or `auto_now` (not both), only on `datetime`, without a `default`;
+    // the database's clock as a default is `now`.
+    ("auto_now_errors", &["4:54", "5:50", "6:26", "7:47"]),
     ("bad_backend", &["3:14"]),
     ("bad_database", &["1:11"]),
     // Defaults must match the type.
@@ -56,6 +59,13 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("bad_type", &["4:21", "5:21"]),
     // Only comments, `---` and `...`: empty, reported at the start.
     ("comments_and_markers_only", &["1:1"]),
+    // `char` needs `max_length` (at most 255); `unsigned` is for the signed integer types.
+    (
+        "char_and_unsigned_errors",
+        &["5:21", "6:38", "7:50", "8:45", "9:39", "10:65"],
+    ),
+    // `decimal` needs `precision` (1 to 28) and a `scale` within it; defaults must fit.
+    ("decimal_errors", &["4:22", "5:40", "6:51", "7:62", "8:63", "9:31"]),
     ("deep_nesting", &["4:41"]),
     ("duplicate_column", &["5:53"]),
     ("duplicate_field", &["6:7"]),
@@ -68,10 +78,22 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("empty_file", &["1:1"]),
     ("empty_models", &["2:9"]),
     ("empty_namespace", &["1:12"]),
+    // `enum` needs `values`: well-formed, distinct as Rust variants; a default among them;
+    // its Rust type (`FilmRepo`) may not be another generated type's name.
+    (
+        "enum_errors",
+        &["4:23", "5:37", "6:43", "7:43", "7:50", "8:62", "9:7", "10:45"],
+    ),
     // The target's primary key type is reported; the foreign key adds no second error.
     ("foreign_key_to_invalid_primary_key", &["4:39"]),
     // A field named like the implicit primary key `id`.
     ("implicit_id_clash", &["4:7"]),
+    // `index: true` / `indexes:` not on a unique field, bytes or JSON, nor on a foreign key
+    // field (it is indexed already); groups not empty, without repeats, each once.
+    (
+        "index_errors",
+        &["5:60", "6:30", "8:32", "8:44", "8:52", "8:73", "8:80", "11:48"],
+    ),
     ("integer_too_large", &["5:38"]),
     ("invalid_field_name", &["4:7", "5:7", "6:7", "7:7", "8:7"]),
     // Invalid names; `Book-Review` also derives the table of `book_review`.

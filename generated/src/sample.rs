@@ -219,10 +219,30 @@ pub enum PersonFilter {
     IdEq(i64),
     /// `id` is one of the values (none: matches nothing).
     IdIn(Vec<i64>),
+    /// `id` is less than the value (NULL never matches).
+    IdLt(i64),
+    /// `id` is at most the value (NULL never matches).
+    IdLe(i64),
+    /// `id` is greater than the value (NULL never matches).
+    IdGt(i64),
+    /// `id` is at least the value (NULL never matches).
+    IdGe(i64),
     /// `name` equals the value.
     NameEq(String),
     /// `name` is one of the values (none: matches nothing).
     NameIn(Vec<String>),
+    /// `name` is less than the value (NULL never matches).
+    NameLt(String),
+    /// `name` is at most the value (NULL never matches).
+    NameLe(String),
+    /// `name` is greater than the value (NULL never matches).
+    NameGt(String),
+    /// `name` is at least the value (NULL never matches).
+    NameGe(String),
+    /// Every condition holds (none: matches every row).
+    All(Vec<Self>),
+    /// At least one condition holds (none: matches nothing).
+    Any(Vec<Self>),
 }
 #[allow(
     clippy::all,
@@ -235,36 +255,100 @@ pub enum PersonFilter {
     missing_debug_implementations
 )]
 impl autocache::Filter<Db> for PersonFilter {
-    fn condition(&self, first: usize) -> String {
+    fn condition(&self, next: &mut usize) -> String {
         match self {
-            Self::IdEq(_) => {
+            Self::IdEq(value) => {
                 format!(
-                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                    "{} = {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
                 )
             }
             Self::IdIn(values) => {
-                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+                autocache::db::in_list::<Db>("\"id\"", next, values.len())
             }
-            Self::NameEq(_) => {
+            Self::IdLt(value) => {
                 format!(
-                    "{} = {}", "\"name\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdLe(value) => {
+                format!(
+                    "{} <= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGt(value) => {
+                format!(
+                    "{} > {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGe(value) => {
+                format!(
+                    "{} >= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::NameEq(value) => {
+                format!(
+                    "{} = {}", "\"name\"", autocache::db::next_placeholder::< Db > (next)
                 )
             }
             Self::NameIn(values) => {
-                autocache::db::in_list::<Db>("\"name\"", first, values.len())
+                autocache::db::in_list::<Db>("\"name\"", next, values.len())
+            }
+            Self::NameLt(value) => {
+                format!(
+                    "{} < {}", "\"name\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::NameLe(value) => {
+                format!(
+                    "{} <= {}", "\"name\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::NameGt(value) => {
+                format!(
+                    "{} > {}", "\"name\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::NameGe(value) => {
+                format!(
+                    "{} >= {}", "\"name\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::All(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    true,
+                )
+            }
+            Self::Any(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    false,
+                )
             }
         }
     }
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         match self {
-            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdEq(value) => query.bind(value),
             Self::IdIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::NameEq(value) => query.bind(value.clone()),
+            Self::IdLt(value) => query.bind(value),
+            Self::IdLe(value) => query.bind(value),
+            Self::IdGt(value) => query.bind(value),
+            Self::IdGe(value) => query.bind(value),
+            Self::NameEq(value) => query.bind(value),
             Self::NameIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
+            }
+            Self::NameLt(value) => query.bind(value),
+            Self::NameLe(value) => query.bind(value),
+            Self::NameGt(value) => query.bind(value),
+            Self::NameGe(value) => query.bind(value),
+            Self::All(filters) | Self::Any(filters) => {
+                filters.iter().fold(query, |query, filter| filter.bind(query))
             }
         }
     }
@@ -306,7 +390,7 @@ impl autocache::Changes<Db> for PersonChanges {
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         let mut query = query;
         if let Some(value) = &self.name {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         query
     }
@@ -681,18 +765,54 @@ pub enum BookFilter {
     IdEq(i64),
     /// `id` is one of the values (none: matches nothing).
     IdIn(Vec<i64>),
+    /// `id` is less than the value (NULL never matches).
+    IdLt(i64),
+    /// `id` is at most the value (NULL never matches).
+    IdLe(i64),
+    /// `id` is greater than the value (NULL never matches).
+    IdGt(i64),
+    /// `id` is at least the value (NULL never matches).
+    IdGe(i64),
     /// `title` equals the value.
     TitleEq(String),
     /// `title` is one of the values (none: matches nothing).
     TitleIn(Vec<String>),
+    /// `title` is less than the value (NULL never matches).
+    TitleLt(String),
+    /// `title` is at most the value (NULL never matches).
+    TitleLe(String),
+    /// `title` is greater than the value (NULL never matches).
+    TitleGt(String),
+    /// `title` is at least the value (NULL never matches).
+    TitleGe(String),
     /// `author_id` equals the value.
     AuthorIdEq(i64),
     /// `author_id` is one of the values (none: matches nothing).
     AuthorIdIn(Vec<i64>),
+    /// `author_id` is less than the value (NULL never matches).
+    AuthorIdLt(i64),
+    /// `author_id` is at most the value (NULL never matches).
+    AuthorIdLe(i64),
+    /// `author_id` is greater than the value (NULL never matches).
+    AuthorIdGt(i64),
+    /// `author_id` is at least the value (NULL never matches).
+    AuthorIdGe(i64),
     /// `rank` equals the value.
     RankEq(i32),
     /// `rank` is one of the values (none: matches nothing).
     RankIn(Vec<i32>),
+    /// `rank` is less than the value (NULL never matches).
+    RankLt(i32),
+    /// `rank` is at most the value (NULL never matches).
+    RankLe(i32),
+    /// `rank` is greater than the value (NULL never matches).
+    RankGt(i32),
+    /// `rank` is at least the value (NULL never matches).
+    RankGe(i32),
+    /// Every condition holds (none: matches every row).
+    All(Vec<Self>),
+    /// At least one condition holds (none: matches nothing).
+    Any(Vec<Self>),
 }
 #[allow(
     clippy::all,
@@ -705,62 +825,182 @@ pub enum BookFilter {
     missing_debug_implementations
 )]
 impl autocache::Filter<Db> for BookFilter {
-    fn condition(&self, first: usize) -> String {
+    fn condition(&self, next: &mut usize) -> String {
         match self {
-            Self::IdEq(_) => {
+            Self::IdEq(value) => {
                 format!(
-                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                    "{} = {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
                 )
             }
             Self::IdIn(values) => {
-                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+                autocache::db::in_list::<Db>("\"id\"", next, values.len())
             }
-            Self::TitleEq(_) => {
+            Self::IdLt(value) => {
                 format!(
-                    "{} = {}", "\"title\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdLe(value) => {
+                format!(
+                    "{} <= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGt(value) => {
+                format!(
+                    "{} > {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGe(value) => {
+                format!(
+                    "{} >= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::TitleEq(value) => {
+                format!(
+                    "{} = {}", "\"title\"", autocache::db::next_placeholder::< Db >
+                    (next)
                 )
             }
             Self::TitleIn(values) => {
-                autocache::db::in_list::<Db>("\"title\"", first, values.len())
+                autocache::db::in_list::<Db>("\"title\"", next, values.len())
             }
-            Self::AuthorIdEq(_) => {
+            Self::TitleLt(value) => {
                 format!(
-                    "{} = {}", "\"author_id\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"title\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::TitleLe(value) => {
+                format!(
+                    "{} <= {}", "\"title\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::TitleGt(value) => {
+                format!(
+                    "{} > {}", "\"title\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::TitleGe(value) => {
+                format!(
+                    "{} >= {}", "\"title\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::AuthorIdEq(value) => {
+                format!(
+                    "{} = {}", "\"author_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
                 )
             }
             Self::AuthorIdIn(values) => {
-                autocache::db::in_list::<Db>("\"author_id\"", first, values.len())
+                autocache::db::in_list::<Db>("\"author_id\"", next, values.len())
             }
-            Self::RankEq(_) => {
+            Self::AuthorIdLt(value) => {
                 format!(
-                    "{} = {}", "\"rank\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"author_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::AuthorIdLe(value) => {
+                format!(
+                    "{} <= {}", "\"author_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::AuthorIdGt(value) => {
+                format!(
+                    "{} > {}", "\"author_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::AuthorIdGe(value) => {
+                format!(
+                    "{} >= {}", "\"author_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::RankEq(value) => {
+                format!(
+                    "{} = {}", "\"rank\"", autocache::db::next_placeholder::< Db > (next)
                 )
             }
             Self::RankIn(values) => {
-                autocache::db::in_list::<Db>("\"rank\"", first, values.len())
+                autocache::db::in_list::<Db>("\"rank\"", next, values.len())
+            }
+            Self::RankLt(value) => {
+                format!(
+                    "{} < {}", "\"rank\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::RankLe(value) => {
+                format!(
+                    "{} <= {}", "\"rank\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::RankGt(value) => {
+                format!(
+                    "{} > {}", "\"rank\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::RankGe(value) => {
+                format!(
+                    "{} >= {}", "\"rank\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::All(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    true,
+                )
+            }
+            Self::Any(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    false,
+                )
             }
         }
     }
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         match self {
-            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdEq(value) => query.bind(value),
             Self::IdIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::TitleEq(value) => query.bind(value.clone()),
+            Self::IdLt(value) => query.bind(value),
+            Self::IdLe(value) => query.bind(value),
+            Self::IdGt(value) => query.bind(value),
+            Self::IdGe(value) => query.bind(value),
+            Self::TitleEq(value) => query.bind(value),
             Self::TitleIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::AuthorIdEq(value) => query.bind(value.clone()),
+            Self::TitleLt(value) => query.bind(value),
+            Self::TitleLe(value) => query.bind(value),
+            Self::TitleGt(value) => query.bind(value),
+            Self::TitleGe(value) => query.bind(value),
+            Self::AuthorIdEq(value) => query.bind(value),
             Self::AuthorIdIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::RankEq(value) => query.bind(value.clone()),
+            Self::AuthorIdLt(value) => query.bind(value),
+            Self::AuthorIdLe(value) => query.bind(value),
+            Self::AuthorIdGt(value) => query.bind(value),
+            Self::AuthorIdGe(value) => query.bind(value),
+            Self::RankEq(value) => query.bind(value),
             Self::RankIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
+            }
+            Self::RankLt(value) => query.bind(value),
+            Self::RankLe(value) => query.bind(value),
+            Self::RankGt(value) => query.bind(value),
+            Self::RankGe(value) => query.bind(value),
+            Self::All(filters) | Self::Any(filters) => {
+                filters.iter().fold(query, |query, filter| filter.bind(query))
             }
         }
     }
@@ -812,13 +1052,13 @@ impl autocache::Changes<Db> for BookChanges {
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         let mut query = query;
         if let Some(value) = &self.title {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         if let Some(value) = &self.author_id {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         if let Some(value) = &self.rank {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         query
     }
@@ -1267,14 +1507,42 @@ pub enum VolumeFilter {
     IdEq(i64),
     /// `id` is one of the values (none: matches nothing).
     IdIn(Vec<i64>),
+    /// `id` is less than the value (NULL never matches).
+    IdLt(i64),
+    /// `id` is at most the value (NULL never matches).
+    IdLe(i64),
+    /// `id` is greater than the value (NULL never matches).
+    IdGt(i64),
+    /// `id` is at least the value (NULL never matches).
+    IdGe(i64),
     /// `book_id` equals the value.
     BookIdEq(i64),
     /// `book_id` is one of the values (none: matches nothing).
     BookIdIn(Vec<i64>),
+    /// `book_id` is less than the value (NULL never matches).
+    BookIdLt(i64),
+    /// `book_id` is at most the value (NULL never matches).
+    BookIdLe(i64),
+    /// `book_id` is greater than the value (NULL never matches).
+    BookIdGt(i64),
+    /// `book_id` is at least the value (NULL never matches).
+    BookIdGe(i64),
     /// `order_in_series` equals the value.
     OrderInSeriesEq(i32),
     /// `order_in_series` is one of the values (none: matches nothing).
     OrderInSeriesIn(Vec<i32>),
+    /// `order_in_series` is less than the value (NULL never matches).
+    OrderInSeriesLt(i32),
+    /// `order_in_series` is at most the value (NULL never matches).
+    OrderInSeriesLe(i32),
+    /// `order_in_series` is greater than the value (NULL never matches).
+    OrderInSeriesGt(i32),
+    /// `order_in_series` is at least the value (NULL never matches).
+    OrderInSeriesGe(i32),
+    /// Every condition holds (none: matches every row).
+    All(Vec<Self>),
+    /// At least one condition holds (none: matches nothing).
+    Any(Vec<Self>),
 }
 #[allow(
     clippy::all,
@@ -1287,49 +1555,144 @@ pub enum VolumeFilter {
     missing_debug_implementations
 )]
 impl autocache::Filter<Db> for VolumeFilter {
-    fn condition(&self, first: usize) -> String {
+    fn condition(&self, next: &mut usize) -> String {
         match self {
-            Self::IdEq(_) => {
+            Self::IdEq(value) => {
                 format!(
-                    "{} = {}", "\"id\"", < Db as autocache::Dialect >::placeholder(first)
+                    "{} = {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
                 )
             }
             Self::IdIn(values) => {
-                autocache::db::in_list::<Db>("\"id\"", first, values.len())
+                autocache::db::in_list::<Db>("\"id\"", next, values.len())
             }
-            Self::BookIdEq(_) => {
+            Self::IdLt(value) => {
                 format!(
-                    "{} = {}", "\"book_id\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdLe(value) => {
+                format!(
+                    "{} <= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGt(value) => {
+                format!(
+                    "{} > {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::IdGe(value) => {
+                format!(
+                    "{} >= {}", "\"id\"", autocache::db::next_placeholder::< Db > (next)
+                )
+            }
+            Self::BookIdEq(value) => {
+                format!(
+                    "{} = {}", "\"book_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
                 )
             }
             Self::BookIdIn(values) => {
-                autocache::db::in_list::<Db>("\"book_id\"", first, values.len())
+                autocache::db::in_list::<Db>("\"book_id\"", next, values.len())
             }
-            Self::OrderInSeriesEq(_) => {
+            Self::BookIdLt(value) => {
                 format!(
-                    "{} = {}", "\"order_in_series\"", < Db as autocache::Dialect
-                    >::placeholder(first)
+                    "{} < {}", "\"book_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::BookIdLe(value) => {
+                format!(
+                    "{} <= {}", "\"book_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::BookIdGt(value) => {
+                format!(
+                    "{} > {}", "\"book_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::BookIdGe(value) => {
+                format!(
+                    "{} >= {}", "\"book_id\"", autocache::db::next_placeholder::< Db >
+                    (next)
+                )
+            }
+            Self::OrderInSeriesEq(value) => {
+                format!(
+                    "{} = {}", "\"order_in_series\"", autocache::db::next_placeholder::<
+                    Db > (next)
                 )
             }
             Self::OrderInSeriesIn(values) => {
-                autocache::db::in_list::<Db>("\"order_in_series\"", first, values.len())
+                autocache::db::in_list::<Db>("\"order_in_series\"", next, values.len())
+            }
+            Self::OrderInSeriesLt(value) => {
+                format!(
+                    "{} < {}", "\"order_in_series\"", autocache::db::next_placeholder::<
+                    Db > (next)
+                )
+            }
+            Self::OrderInSeriesLe(value) => {
+                format!(
+                    "{} <= {}", "\"order_in_series\"", autocache::db::next_placeholder::<
+                    Db > (next)
+                )
+            }
+            Self::OrderInSeriesGt(value) => {
+                format!(
+                    "{} > {}", "\"order_in_series\"", autocache::db::next_placeholder::<
+                    Db > (next)
+                )
+            }
+            Self::OrderInSeriesGe(value) => {
+                format!(
+                    "{} >= {}", "\"order_in_series\"", autocache::db::next_placeholder::<
+                    Db > (next)
+                )
+            }
+            Self::All(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    true,
+                )
+            }
+            Self::Any(filters) => {
+                autocache::db::combine(
+                    filters.iter().map(|filter| filter.condition(next)).collect(),
+                    false,
+                )
             }
         }
     }
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         match self {
-            Self::IdEq(value) => query.bind(value.clone()),
+            Self::IdEq(value) => query.bind(value),
             Self::IdIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::BookIdEq(value) => query.bind(value.clone()),
+            Self::IdLt(value) => query.bind(value),
+            Self::IdLe(value) => query.bind(value),
+            Self::IdGt(value) => query.bind(value),
+            Self::IdGe(value) => query.bind(value),
+            Self::BookIdEq(value) => query.bind(value),
             Self::BookIdIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
             }
-            Self::OrderInSeriesEq(value) => query.bind(value.clone()),
+            Self::BookIdLt(value) => query.bind(value),
+            Self::BookIdLe(value) => query.bind(value),
+            Self::BookIdGt(value) => query.bind(value),
+            Self::BookIdGe(value) => query.bind(value),
+            Self::OrderInSeriesEq(value) => query.bind(value),
             Self::OrderInSeriesIn(values) => {
-                values.iter().fold(query, |query, value| query.bind(value.clone()))
+                values.iter().fold(query, |query, value| query.bind(value))
+            }
+            Self::OrderInSeriesLt(value) => query.bind(value),
+            Self::OrderInSeriesLe(value) => query.bind(value),
+            Self::OrderInSeriesGt(value) => query.bind(value),
+            Self::OrderInSeriesGe(value) => query.bind(value),
+            Self::All(filters) | Self::Any(filters) => {
+                filters.iter().fold(query, |query, filter| filter.bind(query))
             }
         }
     }
@@ -1376,10 +1739,10 @@ impl autocache::Changes<Db> for VolumeChanges {
     fn bind(&self, query: autocache::db::SqlQuery<Db>) -> autocache::db::SqlQuery<Db> {
         let mut query = query;
         if let Some(value) = &self.book_id {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         if let Some(value) = &self.order_in_series {
-            query = query.bind(value.clone());
+            query = query.bind(value);
         }
         query
     }
@@ -1400,7 +1763,7 @@ pub const VOLUME_BY_BOOK: autocache::Collection = autocache::Collection {
     select: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"book_id\" = ? ORDER BY \"id\" ASC",
     holds: autocache::Holds::Rows,
 };
-/// Lookup of `Volume` by its unique field `book_id`.
+/// Lookup of `Volume` by `book_id`.
 #[allow(
     clippy::all,
     clippy::pedantic,
@@ -1459,11 +1822,22 @@ impl<'a> VolumeRepo<'a> {
     pub async fn get_many(&self, ids: &[i64]) -> autocache::Result<Vec<Option<Volume>>> {
         autocache::repo::get_many::<Volume>(self.ctx, ids).await
     }
-    /// Reads the `Volume` whose `book_id` is `value`.
+    /// Reads the `Volume` whose `book_id` are these values.
     ///
     /// Reads key `sample:Volume:e165b004:uq.book_id:<book_id>` (holds the primary key), then the row as `get`.
-    pub async fn get_by_book_id(&self, value: i64) -> autocache::Result<Option<Volume>> {
-        autocache::repo::get_by_unique::<Volume, _>(self.ctx, &VOLUME_BY_BOOK_ID, value)
+    pub async fn get_by_book_id(
+        &self,
+        book_id: i64,
+    ) -> autocache::Result<Option<Volume>> {
+        autocache::repo::get_by_unique::<
+            Volume,
+            _,
+        >(
+                self.ctx,
+                &VOLUME_BY_BOOK_ID,
+                &book_id.to_string(),
+                |query| query.bind(&book_id),
+            )
             .await
     }
     /// Inserts a row and returns it as stored.

@@ -22,7 +22,12 @@ async fn select_matching<M: Model, F: Filter<M::Db>>(
     conn: &mut <M::Db as Database>::Connection,
     filter: &F,
 ) -> Result<Vec<M>> {
-    let sql = format!("{}{}{}", M::SQL.select_where, filter.condition(1), M::SQL.lock_rows);
+    let sql = format!(
+        "{}{}{}",
+        M::SQL.select_where,
+        filter.condition(&mut 1),
+        M::SQL.lock_rows
+    );
     let rows = fetch(ctx, &M::INFO, conn, filter.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }

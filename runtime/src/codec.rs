@@ -101,6 +101,15 @@ pub mod json_text {
     }
 }
 
+/// `value` at `scale` digits after the point, rounded half away from zero as PostgreSQL and
+/// MySQL round a `decimal` column: generated code binds decimals, and spells them in keys,
+/// this way, so that one number has one text (`1.5` and `1.50` are the same key).
+pub fn decimal_at(value: rust_decimal::Decimal, scale: u32) -> rust_decimal::Decimal {
+    let mut value = value;
+    value.rescale(scale);
+    value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

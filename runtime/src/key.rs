@@ -28,6 +28,25 @@ pub fn unique(prefix: &str, field: &str, value: &str) -> String {
     with_value(start(prefix, &["uq.", field]), value)
 }
 
+/// The key text of several values (a `unique_together` group): each value with `\\` and
+/// `,` escaped by a `\\`, joined by `,`, so that different groups of values never share a
+/// text.
+pub fn compose(values: &[&str]) -> String {
+    let mut text = String::new();
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        for c in value.chars() {
+            if matches!(c, '\\' | ',') {
+                text.push('\\');
+            }
+            text.push(c);
+        }
+    }
+    text
+}
+
 /// The key of a related collection of `prefix`'s model owned by one row of another model:
 /// `<prefix>:rows.<name>:<owner>` when it caches the member rows, `<prefix>:rel.<name>:<owner>`
 /// when it caches their primary keys (the kind keeps the two formats apart).
@@ -95,5 +114,13 @@ mod tests {
             }
         }
         assert_ne!(unique("p", "f", "a b"), unique("p", "f", "a  b"));
+    }
+
+    #[test]
+    fn composed_values_stay_apart() {
+        assert_eq!(compose(&["a", "b"]), "a,b");
+        assert_ne!(compose(&["a,b", "c"]), compose(&["a", "b,c"]));
+        assert_ne!(compose(&["a\\", ",b"]), compose(&["a\\,", "b"]));
+        assert_ne!(compose(&["a\\", "b"]), compose(&["a", "\\b"]));
     }
 }

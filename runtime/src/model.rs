@@ -247,8 +247,9 @@ pub struct UniqueField {
 
 /// A condition on a model's rows, for bulk writes (generated as `<Model>Filter`).
 pub trait Filter<DB: Dialect>: Send + Sync {
-    /// The SQL condition, its placeholders numbered from `first`.
-    fn condition(&self, first: usize) -> String;
+    /// The SQL condition, its placeholders numbered from `*next` on (and counted, so that a
+    /// conjunction's parts number theirs one after another).
+    fn condition(&self, next: &mut usize) -> String;
 
     /// Binds the condition's values, in order.
     fn bind(&self, query: SqlQuery<DB>) -> SqlQuery<DB>;

@@ -10,11 +10,11 @@ use std::sync::Mutex;
 use tracing::Instrument;
 
 use crate::context::Context;
-use crate::db::Dialect;
+use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, read_cache_for};
-use crate::protocol::{WritePlan, read_through};
+use crate::protocol::{Cache, WritePlan, read_through};
 use crate::repo::{fetch, fetch_rows, get_many};
 use crate::transaction::write_alone;
 
@@ -53,12 +53,7 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
         let cache = read_cache_for::<M>(ctx)?;
         let keys = [collection.key(&cache.prefix, &owner.to_string())];
         if collection.holds == Holds::Rows {
-            let rows = read_through::<Vec<M>, _, _>(&cache, &keys, |_| {
-                let owner = owner.clone();
-                async move { Ok(vec![Some(select_members::<M, O>(ctx, collection, owner).await?)]) }
-            })
-            .await?;
-            return Ok(rows.into_iter().next().flatten().unwrap_or_default());
+            return rows_of::<M, _>(ctx, &cache, collection, &keys, |query| query.bind(owner.clone())).await;
         }
         let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
         let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
@@ -76,6 +71,46 @@ pub async fn collection<M: Model, O: KeyValue<M::Db>>(
         }
         let ids = ids.into_iter().next().flatten().unwrap_or_default();
         Ok(get_many::<M>(ctx, &ids).await?.into_iter().flatten().collect())
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads a collection of rows by its key `keys[0]`; on a miss, one query (its statement with
+/// `bind`'s values) returns the rows and fills the key.
+async fn rows_of<M: Model, B>(
+    ctx: &Context<M::Db>,
+    cache: &Cache<'_>,
+    collection: &Collection,
+    keys: &[String],
+    bind: B,
+) -> Result<Vec<M>>
+where
+    B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
+{
+    let bind = &bind;
+    let rows = read_through::<Vec<M>, _, _>(cache, keys, |_| async move {
+        Ok(vec![Some(
+            fetch_rows::<M>(ctx, bind(sqlx::query(collection.select))).await?,
+        )])
+    })
+    .await?;
+    Ok(rows.into_iter().next().flatten().unwrap_or_default())
+}
+
+/// Reads the rows of an index lookup (`find_by_<…>`): those holding the values `bind`
+/// binds to the lookup's statement, in the model's ordering. Reads key
+/// `<prefix>:rows.by.<fields>:<value>`, `value` being the values' key text (as
+/// [`Model::memberships`] spells it for a row); on a miss, one query fills it.
+pub async fn find<M: Model, B>(ctx: &Context<M::Db>, collection: &Collection, value: &str, bind: B) -> Result<Vec<M>>
+where
+    B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
+{
+    let span = crate::trace::call(&M::INFO, "find");
+    async move {
+        let cache = read_cache_for::<M>(ctx)?;
+        let keys = [collection.key(&cache.prefix, value)];
+        rows_of::<M, _>(ctx, &cache, collection, &keys, bind).await
     }
     .instrument(span)
     .await

@@ -85,25 +85,26 @@ pub async fn get<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<Option<M>
     Ok(get_many::<M>(ctx, std::slice::from_ref(id)).await?.pop().flatten())
 }
 
-/// Reads a row by a unique field: the key `<prefix>:uq.<field>:<value>` caches the primary
-/// key, then the row is read as by [`get`].
-pub async fn get_by_unique<M, V>(ctx: &Context<M::Db>, unique: &UniqueField, value: V) -> Result<Option<M>>
+/// Reads a row by a unique field, or a `unique_together` group: the key
+/// `<prefix>:uq.<field>:<value>` caches the primary key, then the row is read as by [`get`].
+/// `value` is the lookup's key text (as [`Model::unique_values`] spells it for a row, see
+/// [`key::compose`] for a group) and `bind` binds the lookup's values to
+/// [`UniqueField::select_row`].
+pub async fn get_by_unique<M, B>(ctx: &Context<M::Db>, unique: &UniqueField, value: &str, bind: B) -> Result<Option<M>>
 where
     M: Model,
-    V: for<'q> sqlx::Encode<'q, M::Db> + sqlx::Type<M::Db> + Display + Clone + Send + Sync,
+    B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
 {
     let span = crate::trace::call(&M::INFO, "get_by_unique");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
-        let keys = [key::unique(&cache.prefix, unique.field, &value.to_string())];
-        let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| {
-            let value = value.clone();
-            async move {
-                let mut conn = ctx.pool().acquire().await?;
-                let rows = fetch(ctx, &M::INFO, &mut conn, sqlx::query(unique.select_row).bind(value)).await?;
-                let row = rows.first().map(M::from_row).transpose()?;
-                Ok(vec![row.map(|row| row.id().clone())])
-            }
+        let keys = [key::unique(&cache.prefix, unique.field, value)];
+        let bind = &bind;
+        let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| async move {
+            let mut conn = ctx.pool().acquire().await?;
+            let rows = fetch(ctx, &M::INFO, &mut conn, bind(sqlx::query(unique.select_row))).await?;
+            let row = rows.first().map(M::from_row).transpose()?;
+            Ok(vec![row.map(|row| row.id().clone())])
         })
         .await?;
         match ids.into_iter().next().flatten() {

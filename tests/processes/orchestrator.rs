@@ -259,39 +259,39 @@ pub fn run() {
                 millis(total.max_write_us),
             );
         } else {
-        let head = match scenario.fault {
-            Fault::Rolling { .. } => {
-                let by_build: String = outcome
-                    .stale_by_build
-                    .iter()
-                    .map(|(build, stale)| format!(" stale_{build:?}={stale}").to_lowercase())
-                    .collect();
-                format!(
-                    "R12 scenario={} processes={} reads={} writes={} stale={}{by_build} backend={}",
+            let head = match scenario.fault {
+                Fault::Rolling { .. } => {
+                    let by_build: String = outcome
+                        .stale_by_build
+                        .iter()
+                        .map(|(build, stale)| format!(" stale_{build:?}={stale}").to_lowercase())
+                        .collect();
+                    format!(
+                        "R12 scenario={} processes={} reads={} writes={} stale={}{by_build} backend={}",
+                        scenario.name,
+                        outcome.processes,
+                        total.reads,
+                        total.writes,
+                        total.stale,
+                        scenario.deployment.name(),
+                    )
+                }
+                _ => format!(
+                    "R9 scenario={} backend={} processes={} reads={} writes={} stale={}",
                     scenario.name,
+                    scenario.deployment.name(),
                     outcome.processes,
                     total.reads,
                     total.writes,
                     total.stale,
-                    scenario.deployment.name(),
-                )
-            }
-            _ => format!(
-                "R9 scenario={} backend={} processes={} reads={} writes={} stale={}",
-                scenario.name,
-                scenario.deployment.name(),
-                outcome.processes,
-                total.reads,
-                total.writes,
-                total.stale,
-            ),
-        };
-        println!(
-            "{head} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
-            total.caller_errors,
-            millis(total.p99_read_us),
-            millis(total.max_write_us),
-        );
+                ),
+            };
+            println!(
+                "{head} caller_errors={} p99_read_ms={:.1} max_write_ms={:.1}",
+                total.caller_errors,
+                millis(total.p99_read_us),
+                millis(total.max_write_us),
+            );
         }
         let steady = steady_p99
             .iter()

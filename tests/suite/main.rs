@@ -62,5 +62,6 @@ mod migrate;
 mod multicache;
 mod near;
 mod observability;
+mod schema_language;
 mod transactions;
 mod workload;

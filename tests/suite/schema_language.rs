@@ -1,0 +1,586 @@
+//! The schema language of issue 13 on real databases, through the shop fixture
+//! (`codegen/tests/fixtures/shop.yaml`, generated per dialect for the differential checker):
+//! decimal, enum and char values as the database returns them, small integer keys,
+//! `unsigned`, lookups on `unique_together` groups kept in step by writes, and bulk writes
+//! with ranges, NULL tests and conjunctions that touch exactly the matching rows' keys. On
+//! SQLite, PostgreSQL and MariaDB, with the in-process cache and memcached.
+
+/// The scenarios, on the shop schema generated for database `$db`.
+macro_rules! schema_language_scenarios {
+    ($db:ident) => {
+        use autocache::sqlx::types::Decimal;
+
+        use crate::differential::$db::shop::create_tables;
+        use crate::differential::$db::shop::repositories::Db;
+        use crate::differential::$db::shop::repositories::{
+            Country, CountryRepo, Customer, CustomerChanges, CustomerFilter, CustomerRepo, CustomerTier, NewCountry,
+            NewCustomer, NewProduct, NewPurchase, NewStore, Product, ProductChanges, ProductFilter, ProductRating,
+            ProductRepo, PurchaseChanges, PurchaseFilter, PurchaseRepo, PurchaseStatus, Store, StoreRepo,
+        };
+        use crate::env::{Kind, empty_env};
+
+        type Env = crate::env::Env<Db>;
+
+        fn dec(mantissa: i64, scale: u32) -> Decimal {
+            Decimal::new(mantissa, scale)
+        }
+
+        async fn country(env: &Env, id: i16, code: &str) -> Country {
+            CountryRepo::new(&env.ctx)
+                .insert(&NewCountry {
+                    id,
+                    code: code.into(),
+                    name: format!("country {code}"),
+                })
+                .await
+                .unwrap()
+        }
+
+        async fn store(env: &Env, country: &Country) -> Store {
+            StoreRepo::new(&env.ctx)
+                .insert(&NewStore {
+                    name: "main".into(),
+                    country_id: country.id,
+                })
+                .await
+                .unwrap()
+        }
+
+        /// A customer of `store` with the schema's defaults.
+        async fn customer(env: &Env, store: &Store, email: &str) -> Customer {
+            CustomerRepo::new(&env.ctx)
+                .insert(&NewCustomer {
+                    store_id: store.id,
+                    email: email.into(),
+                    last_name: "Ann".into(),
+                    tier: None,
+                    country_id: None,
+                    credit: None,
+                })
+                .await
+                .unwrap()
+        }
+
+        async fn product(env: &Env, sku: &str, price: Option<Decimal>, rating: Option<ProductRating>) -> Product {
+            ProductRepo::new(&env.ctx)
+                .insert(&NewProduct {
+                    sku: sku.into(),
+                    price,
+                    rating,
+                    stock: None,
+                    weight: None,
+                })
+                .await
+                .unwrap()
+        }
+
+        /// Values come back (and are cached) as the database holds them: decimals at their
+        /// scale, the enum's variant, `char` without padding, defaults filled in; a small
+        /// integer primary key works as any other.
+        async fn values_are_what_the_database_holds(env: &Env) {
+            let norway = country(env, 47, "no").await;
+            assert_eq!(norway.id, 47i16);
+            let countries = CountryRepo::new(&env.ctx);
+            assert_eq!(countries.get(47).await.unwrap(), Some(norway.clone()));
+            // Trailing spaces are not significant in a `char` value.
+            assert_eq!(countries.get_by_code("no  ").await.unwrap(), Some(norway.clone()));
+
+            let products = ProductRepo::new(&env.ctx);
+            let cheap = product(env, "A1", Some(dec(15, 1)), Some(ProductRating::Pg13)).await;
+            assert_eq!(cheap.price.to_string(), "1.50", "bound at the column's scale");
+            assert_eq!(cheap.rating, Some(ProductRating::Pg13));
+            assert_eq!(ProductRating::from_value("PG-13"), Some(ProductRating::Pg13));
+            let default = product(env, "A2", None, None).await;
+            assert_eq!(
+                default.price.to_string(),
+                "10.00",
+                "the schema's default, at the column's scale"
+            );
+            let changes = ProductChanges {
+                stock: Some(1),
+                ..Default::default()
+            };
+            let matched = products
+                .update_where(&ProductFilter::PriceEq(dec(10, 0)), &changes)
+                .await
+                .unwrap();
+            assert_eq!(matched, 1, "the default is stored as the value the filter binds");
+            let default = products.get(default.id).await.unwrap().unwrap();
+            assert_eq!((default.stock, default.rating), (1, None));
+            // Read back through the cache and, once evicted, from the database.
+            assert_eq!(products.get(cheap.id).await.unwrap(), Some(cheap.clone()));
+            products.evict(cheap.id).await.unwrap();
+            let read = products.get(cheap.id).await.unwrap().unwrap();
+            assert_eq!(read.price.to_string(), "1.50");
+            assert_eq!(read, cheap);
+
+            // A unique decimal: `0.5` and `0.500` are one value, one key.
+            let weighed = Product {
+                weight: Some(dec(5, 1)),
+                ..cheap.clone()
+            };
+            let weighed = products.update(&weighed).await.unwrap().unwrap();
+            assert_eq!(weighed.weight.map(|w| w.to_string()).as_deref(), Some("0.500"));
+            let found = env.queries(0, products.get_by_weight(dec(500, 3))).await.unwrap();
+            assert_eq!(found, Some(weighed.clone()), "written through by the update");
+            let lighter = products
+                .update(&Product {
+                    weight: Some(dec(25, 2)),
+                    ..weighed
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                products.get_by_weight(dec(5, 1)).await.unwrap(),
+                None,
+                "old key emptied"
+            );
+            assert_eq!(products.get_by_weight(dec(250, 3)).await.unwrap(), Some(lighter));
+
+            // `unsigned` and the enum's values are enforced by the database.
+            let negative = products
+                .insert(&NewProduct {
+                    sku: "A3".into(),
+                    price: None,
+                    rating: None,
+                    stock: Some(-1),
+                    weight: None,
+                })
+                .await;
+            assert!(negative.is_err(), "a negative unsigned value is refused");
+            let store = store(env, &norway).await;
+            let customer = customer(env, &store, "ann@example.com").await;
+            assert_eq!(customer.tier, CustomerTier::Bronze, "the enum's default");
+        }
+
+        /// `get_by_<a>_and_<b>` of a `unique_together` group: written through by inserts and
+        /// updates, emptied for old values, "does not exist" cached and replaced.
+        async fn unique_together_lookups_follow_writes(env: &Env) {
+            let norway = country(env, 1, "no").await;
+            let store = store(env, &norway).await;
+            let customers = CustomerRepo::new(&env.ctx);
+            assert_eq!(
+                customers
+                    .get_by_store_id_and_email(store.id, "ann@x")
+                    .await
+                    .unwrap(),
+                None
+            );
+            let ann = customers
+                .insert(&NewCustomer {
+                    store_id: store.id,
+                    email: "ann@x".into(),
+                    last_name: "Ann".into(),
+                    tier: Some(CustomerTier::Gold),
+                    country_id: Some(norway.id),
+                    credit: Some(dec(1, 0)),
+                })
+                .await
+                .unwrap();
+            let found = env
+                .queries(0, customers.get_by_store_id_and_email(store.id, "ann@x"))
+                .await;
+            assert_eq!(
+                found.unwrap(),
+                Some(ann.clone()),
+                "the cached absence was replaced"
+            );
+            let renamed = customers
+                .update(&Customer {
+                    email: "ann@y".into(),
+                    ..ann.clone()
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                customers
+                    .get_by_store_id_and_email(store.id, "ann@x")
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                env.queries(0, customers.get_by_store_id_and_email(store.id, "ann@y"))
+                    .await
+                    .unwrap(),
+                Some(renamed.clone())
+            );
+            // A bulk update of the group's column moves the key too.
+            let changes = CustomerChanges {
+                email: Some("ann@z".into()),
+                ..Default::default()
+            };
+            customers
+                .update_where(&CustomerFilter::IdEq(ann.id), &changes)
+                .await
+                .unwrap();
+            assert_eq!(
+                customers
+                    .get_by_store_id_and_email(store.id, "ann@y")
+                    .await
+                    .unwrap(),
+                None
+            );
+            let moved = customers
+                .get_by_store_id_and_email(store.id, "ann@z")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(moved.email, "ann@z");
+            // Values with the key's separator stay apart.
+            let purchases = PurchaseRepo::new(&env.ctx);
+            let purchase = purchases
+                .insert(&NewPurchase {
+                    customer_id: ann.id,
+                    number: 7,
+                    status: Some(PurchaseStatus::Shipped),
+                    code: Some("a,b".into()),
+                    total: dec(1000, 2),
+                    placed: None,
+                    shipped: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                purchases.get_by_customer_id_and_number(ann.id, 7).await.unwrap(),
+                Some(purchase.clone())
+            );
+            assert_eq!(
+                purchases
+                    .get_by_status_and_code(PurchaseStatus::Shipped, "a,b")
+                    .await
+                    .unwrap(),
+                Some(purchase)
+            );
+            assert_eq!(
+                purchases
+                    .get_by_status_and_code(PurchaseStatus::Open, "a,b")
+                    .await
+                    .unwrap(),
+                None
+            );
+            customers.delete(ann.id).await.unwrap();
+            assert_eq!(
+                customers
+                    .get_by_store_id_and_email(store.id, "ann@z")
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                purchases.get_by_customer_id_and_number(ann.id, 7).await.unwrap(),
+                None,
+                "cascaded"
+            );
+        }
+
+        /// Ranges, NULL tests and conjunctions select exactly the rows they match; those rows'
+        /// keys are written through and the others' are left alone (still cached).
+        async fn range_filters_touch_exactly_the_matching_rows(env: &Env) {
+            let products = ProductRepo::new(&env.ctx);
+            let one = product(env, "P1", Some(dec(100, 2)), None).await;
+            let two = product(env, "P2", Some(dec(200, 2)), Some(ProductRating::G)).await;
+            let ten = product(env, "P10", Some(dec(1000, 2)), None).await;
+            for p in [&one, &two, &ten] {
+                products.get(p.id).await.unwrap();
+            }
+            // `10.00 < 2.50` as text, not as numbers: SQLite compares the decimal text as a number.
+            let changes = ProductChanges {
+                stock: Some(5),
+                ..Default::default()
+            };
+            let cheap = ProductFilter::PriceLt(dec(250, 2));
+            assert_eq!(products.update_where(&cheap, &changes).await.unwrap(), 2);
+            let stocks = env
+                .queries(0, async {
+                    let mut stocks = Vec::new();
+                    for p in [&one, &two, &ten] {
+                        stocks.push(products.get(p.id).await.unwrap().unwrap().stock);
+                    }
+                    stocks
+                })
+                .await;
+            assert_eq!(
+                stocks,
+                vec![5, 5, 0],
+                "matched rows written through, the other untouched"
+            );
+            // A conjunction: priced at least 1.50 and without a rating.
+            let both = ProductFilter::All(vec![
+                ProductFilter::PriceGe(dec(15, 1)),
+                ProductFilter::RatingIsNull,
+            ]);
+            let changes = ProductChanges {
+                stock: Some(9),
+                ..Default::default()
+            };
+            assert_eq!(products.update_where(&both, &changes).await.unwrap(), 1);
+            assert_eq!(products.get(ten.id).await.unwrap().unwrap().stock, 9);
+            assert_eq!(products.get(two.id).await.unwrap().unwrap().stock, 5);
+            // A disjunction, and an empty conjunction (every row).
+            let either = ProductFilter::Any(vec![
+                ProductFilter::SkuEq("P1".into()),
+                ProductFilter::RatingNotNull,
+            ]);
+            assert_eq!(products.delete_where(&either).await.unwrap(), 2);
+            assert_eq!(products.get(one.id).await.unwrap(), None);
+            assert_eq!(products.get(two.id).await.unwrap(), None);
+            let changes = ProductChanges {
+                price: Some(dec(1, 0)),
+                ..Default::default()
+            };
+            assert_eq!(
+                products
+                    .update_where(&ProductFilter::All(vec![]), &changes)
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(
+                products.get(ten.id).await.unwrap().unwrap().price.to_string(),
+                "1.00"
+            );
+        }
+
+        /// `auto_now_add`, `auto_now` and `default: now`: the database reads its clock, and
+        /// what is cached is the row the database returned, never the values the program sent.
+        async fn database_set_times_are_cached_as_returned(env: &Env) {
+            use autocache::sqlx::types::chrono::{TimeZone, Utc};
+            // A little earlier than now: the database's clock is the machine's.
+            let start = Utc.timestamp_opt(Utc::now().timestamp() - 5, 0).unwrap();
+            let norway = country(env, 2, "no").await;
+            let store = store(env, &norway).await;
+            let customers = CustomerRepo::new(&env.ctx);
+            let ann = customer(env, &store, "ann@x").await;
+            assert!(
+                ann.created >= start && ann.last_update >= start,
+                "set by the database: {ann:?}"
+            );
+            assert_eq!(
+                env.queries(0, customers.get(ann.id)).await.unwrap(),
+                Some(ann.clone())
+            );
+            // The program sends other times; the database keeps `created` and sets `last_update`.
+            let long_ago = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+            let sent = Customer {
+                last_name: "Smith".into(),
+                created: long_ago,
+                last_update: long_ago,
+                ..ann.clone()
+            };
+            let returned = customers.update(&sent).await.unwrap().unwrap();
+            assert_eq!(
+                returned.created, ann.created,
+                "auto_now_add is never written again"
+            );
+            assert!(
+                returned.last_update >= ann.last_update,
+                "auto_now is set on update"
+            );
+            assert_eq!(returned.last_name, "Smith");
+            let cached = env.queries(0, customers.get(ann.id)).await.unwrap().unwrap();
+            assert_eq!(
+                cached, returned,
+                "the cache holds the returned row, not the sent one"
+            );
+            customers.evict(ann.id).await.unwrap();
+            assert_eq!(customers.get(ann.id).await.unwrap(), Some(returned.clone()));
+            // A bulk update sets `auto_now` too.
+            let changes = CustomerChanges {
+                last_name: Some("Jones".into()),
+                ..Default::default()
+            };
+            customers
+                .update_where(&CustomerFilter::IdEq(ann.id), &changes)
+                .await
+                .unwrap();
+            let bulk = env.queries(0, customers.get(ann.id)).await.unwrap().unwrap();
+            assert!(bulk.last_update >= returned.last_update && bulk.created == ann.created);
+            customers.evict(ann.id).await.unwrap();
+            assert_eq!(customers.get(ann.id).await.unwrap(), Some(bulk));
+            // `default: now` when no value is given; a given value is kept.
+            let purchases = PurchaseRepo::new(&env.ctx);
+            let new = |number: i16, placed| NewPurchase {
+                customer_id: ann.id,
+                number,
+                status: None,
+                code: None,
+                total: dec(1, 0),
+                placed,
+                shipped: None,
+            };
+            let now = purchases.insert(&new(1, None)).await.unwrap();
+            assert!(now.placed >= start);
+            let then = purchases.insert(&new(2, Some(long_ago))).await.unwrap();
+            assert_eq!(then.placed, long_ago);
+            // Ordered by `-placed`: the database's time and the program's compare as times.
+            assert_eq!(
+                customers.purchases(ann.id).await.unwrap(),
+                vec![now.clone(), then.clone()]
+            );
+            let old = purchases
+                .update_where(
+                    &PurchaseFilter::All(vec![
+                        PurchaseFilter::ShippedIsNull,
+                        PurchaseFilter::PlacedLt(start),
+                    ]),
+                    &PurchaseChanges {
+                        status: Some(PurchaseStatus::Cancelled),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(old, 1, "only the purchase placed long ago");
+            assert_eq!(
+                purchases.get(then.id).await.unwrap().unwrap().status,
+                PurchaseStatus::Cancelled
+            );
+            assert_eq!(
+                purchases.get(now.id).await.unwrap().unwrap().status,
+                PurchaseStatus::Open
+            );
+        }
+
+        /// `find_by_<…>` of an index (`index: true`, `indexes:`): the rows holding the values,
+        /// in the model's ordering, refilled after every write that adds, moves, re-sorts or
+        /// removes one of them, so the next read costs no query.
+        async fn index_lookups_follow_writes(env: &Env) {
+            let norway = country(env, 3, "no").await;
+            let store = store(env, &norway).await;
+            let customers = CustomerRepo::new(&env.ctx);
+            assert_eq!(customers.find_by_last_name("Ann").await.unwrap(), vec![]);
+            let ann = customer(env, &store, "ann@x").await;
+            let bob = customer(env, &store, "bob@x").await;
+            let both = env.queries(0, customers.find_by_last_name("Ann")).await.unwrap();
+            assert_eq!(
+                both,
+                vec![ann.clone(), bob.clone()],
+                "refilled by the inserts, in order"
+            );
+            // Ordered by tier, then last name: a new tier re-sorts.
+            let gold = Customer {
+                tier: CustomerTier::Gold,
+                ..ann.clone()
+            };
+            let gold = customers.update(&gold).await.unwrap().unwrap();
+            let sorted = env.queries(0, customers.find_by_last_name("Ann")).await.unwrap();
+            assert_eq!(sorted, vec![bob.clone(), gold.clone()]);
+            // A move to another value refills both.
+            let moved = customers
+                .update(&Customer {
+                    last_name: "Smith".into(),
+                    ..bob.clone()
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            let (ann_now, smith) = env
+                .queries(0, async {
+                    (
+                        customers.find_by_last_name("Ann").await.unwrap(),
+                        customers.find_by_last_name("Smith").await.unwrap(),
+                    )
+                })
+                .await;
+            assert_eq!((ann_now, smith), (vec![gold.clone()], vec![moved.clone()]));
+            // A composite index with a foreign key, kept in step by a bulk update.
+            let purchases = PurchaseRepo::new(&env.ctx);
+            let open = |number: i16| NewPurchase {
+                customer_id: ann.id,
+                number,
+                status: None,
+                code: None,
+                total: dec(number.into(), 0),
+                placed: None,
+                shipped: None,
+            };
+            let first = purchases.insert(&open(1)).await.unwrap();
+            let second = purchases.insert(&open(2)).await.unwrap();
+            let opened = purchases
+                .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                .await
+                .unwrap();
+            assert_eq!(opened.len(), 2);
+            let changes = PurchaseChanges {
+                status: Some(PurchaseStatus::Shipped),
+                ..Default::default()
+            };
+            let shipped = purchases
+                .update_where(&PurchaseFilter::IdEq(first.id), &changes)
+                .await
+                .unwrap();
+            assert_eq!(shipped, 1);
+            let (opened, shipped) = env
+                .queries(0, async {
+                    (
+                        purchases
+                            .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                            .await
+                            .unwrap(),
+                        purchases
+                            .find_by_customer_id_and_status(ann.id, PurchaseStatus::Shipped)
+                            .await
+                            .unwrap(),
+                    )
+                })
+                .await;
+            assert_eq!(opened.iter().map(|p| p.id).collect::<Vec<_>>(), vec![second.id]);
+            assert_eq!(shipped.iter().map(|p| p.id).collect::<Vec<_>>(), vec![first.id]);
+            // A decimal index: `2` and `2.00` are one value.
+            assert_eq!(purchases.find_by_total(dec(200, 2)).await.unwrap().len(), 1);
+            // Deletes (a cascade included) take the rows out.
+            customers.delete(ann.id).await.unwrap();
+            assert_eq!(
+                env.queries(0, customers.find_by_last_name("Ann")).await.unwrap(),
+                vec![]
+            );
+            let after = purchases
+                .find_by_customer_id_and_status(ann.id, PurchaseStatus::Open)
+                .await
+                .unwrap();
+            assert_eq!(after, vec![], "the cascaded purchases left the index lookup");
+        }
+
+        async fn all_scenarios(kind: Kind) {
+            type Scenario = for<'a> fn(&'a Env) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
+            let scenarios: [(&str, Scenario); 5] = [
+                ("indexes", |env| Box::pin(index_lookups_follow_writes(env))),
+                ("times", |env| {
+                    Box::pin(database_set_times_are_cached_as_returned(env))
+                }),
+                ("values", |env| Box::pin(values_are_what_the_database_holds(env))),
+                ("unique_together", |env| {
+                    Box::pin(unique_together_lookups_follow_writes(env))
+                }),
+                ("ranges", |env| {
+                    Box::pin(range_filters_touch_exactly_the_matching_rows(env))
+                }),
+            ];
+            for (name, scenario) in scenarios {
+                let env = empty_env::<Db>(kind).await;
+                create_tables(env.ctx.pool())
+                    .await
+                    .unwrap_or_else(|error| panic!("the shop DDL ({name}): {error}"));
+                scenario(&env).await;
+            }
+        }
+    };
+}
+
+pub mod sqlite {
+    schema_language_scenarios!(sqlite);
+    backend_tests!(all_scenarios: memory => Memory, memcached => MemcachedOne);
+}
+
+pub mod postgres {
+    schema_language_scenarios!(postgres);
+    backend_tests!(all_scenarios: memory => Memory, memcached => MemcachedOne);
+}
+
+pub mod mysql {
+    schema_language_scenarios!(mysql);
+    backend_tests!(all_scenarios: memory => Memory, memcached => MemcachedOne);
+}
