@@ -2,35 +2,41 @@
 //! database, its catalog is read back and turned into a schema, which must validate and
 //! describe the same tables as the fixture (up to the names the user chose: model, field and
 //! related names, ordering, TTLs and backends live only in the schema file). Types the
-//! dialect stores alike are compared as the dialect stores them (see [`stored_as`]).
+//! dialect stores alike are compared as the dialect stores them (see [`stored_as`]): SQLite
+//! keeps a `decimal` as its text, so it comes back as `text` (with its default as a
+//! string), and only MySQL's `ON UPDATE` tells `auto_now` from `default: now`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use autocache_codegen::Config;
 use autocache_codegen::import::{Catalog, Imported, infer};
-use autocache_codegen::ir::{DefaultValue, Dialect, FieldType, OnDelete, RelationKind, Schema};
+use autocache_codegen::ir::{DefaultValue, Dialect, FieldType, OnDelete, RelationKind, Schema, SetBy};
 use autocache_codegen::validate::type_key;
 use sqlx::{Executor, Pool};
 
 use crate::databases::TestDatabase;
 
 /// The schemas every database round-trips.
-const FIXTURES: [&str; 4] = [
+const FIXTURES: [&str; 5] = [
     "schema.yaml",
     "codegen/tests/fixtures/all_types.yaml",
     "codegen/tests/fixtures/breakers.yaml",
     "codegen/tests/fixtures/sakila.yaml",
+    "codegen/tests/fixtures/shop.yaml",
 ];
 
-/// A column as the database sees it: type, nullability, default, uniqueness, and the
-/// relation it holds (target table, `on_delete`, one-to-one).
+/// A column as the database sees it: type, nullability, default, uniqueness, `CHECK (>= 0)`,
+/// whether every update sets it (MySQL), and the relation it holds (target table,
+/// `on_delete`, one-to-one).
 #[derive(Debug, PartialEq)]
 struct ColumnShape {
     ty: Option<String>,
     nullable: bool,
     default: Option<DefaultValue>,
     unique: bool,
+    unsigned: bool,
+    updates_to_now: bool,
     relation: Option<(String, OnDelete, RelationKind)>,
 }
 
@@ -40,15 +46,20 @@ pub(crate) struct TableShape {
     primary_key: (String, String),
     columns: BTreeMap<String, ColumnShape>,
     unique_together: BTreeSet<BTreeSet<String>>,
+    /// The columns of each non-unique index but a foreign key's own.
+    indexes: BTreeSet<Vec<String>>,
     /// `(join table, target table)`.
     many_to_many: BTreeSet<(String, String)>,
 }
 
-/// How `dialect` stores a type: SQLite has one integer type, and keeps JSON as text and
-/// UUIDs as blobs; MySQL keeps a unique text as `VARCHAR(255)`.
+/// How `dialect` stores a type: a `positive_integer` is an unsigned `integer`; SQLite has
+/// one integer type, and keeps JSON and decimals as text and UUIDs as blobs; MySQL keeps a
+/// unique text as `VARCHAR(255)`.
 fn stored_as(dialect: Dialect, ty: &FieldType, unique: bool) -> FieldType {
     match (dialect, ty) {
-        (Dialect::Sqlite, FieldType::Int) => FieldType::BigInt,
+        (Dialect::Sqlite, FieldType::Int | FieldType::PositiveInt) => FieldType::BigInt,
+        (_, FieldType::PositiveInt) => FieldType::Int,
+        (Dialect::Sqlite, FieldType::Decimal { .. }) => FieldType::Text,
         (Dialect::Sqlite, FieldType::Json) => FieldType::Text,
         (Dialect::Sqlite, FieldType::Uuid) => FieldType::Bytes,
         (Dialect::Mysql, FieldType::Text) if unique => FieldType::String { max_length: 255 },
@@ -76,7 +87,20 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
             } else {
                 type_key(&stored_as(dialect, &pk.ty, true))
             };
-            let column_of = |name: &str| model.field_named(name).map(|f| f.column.clone()).unwrap_or_default();
+            let column_of = |name: &str| {
+                std::iter::once(&model.primary_key)
+                    .chain(&model.fields)
+                    .find(|f| f.name == name || f.relation.as_ref().is_some_and(|r| r.name == name))
+                    .map(|f| f.column.clone())
+                    .unwrap_or_default()
+            };
+            let foreign_key = |group: &Vec<String>| {
+                let [column] = group.as_slice() else { return false };
+                model
+                    .fields
+                    .iter()
+                    .any(|f| f.column == *column && f.relation.is_some() && !f.unique)
+            };
             let columns = model
                 .fields
                 .iter()
@@ -85,13 +109,19 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
                         .relation
                         .as_ref()
                         .map(|r| (table_of(&r.target), r.on_delete, r.kind));
+                    let default = match (dialect, &field.default) {
+                        (Dialect::Sqlite, Some(DefaultValue::Decimal(text))) => Some(DefaultValue::Str(text.clone())),
+                        (_, default) => default.clone(),
+                    };
                     let shape = ColumnShape {
                         ty: relation
                             .is_none()
                             .then(|| type_key(&stored_as(dialect, &field.ty, field.unique))),
                         nullable: field.nullable,
-                        default: field.default.clone(),
+                        default,
                         unique: field.unique,
+                        unsigned: field.unsigned || field.ty == FieldType::PositiveInt,
+                        updates_to_now: dialect == Dialect::Mysql && field.set_by_database == Some(SetBy::EveryWrite),
                         relation,
                     };
                     (field.column.clone(), shape)
@@ -104,6 +134,12 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
                     .unique_together
                     .iter()
                     .map(|group| group.iter().map(|name| column_of(name)).collect())
+                    .collect(),
+                indexes: model
+                    .indexes
+                    .iter()
+                    .map(|group| group.iter().map(|name| column_of(name)).collect())
+                    .filter(|group| !foreign_key(group))
                     .collect(),
                 many_to_many: model
                     .many_to_many

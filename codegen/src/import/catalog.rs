@@ -32,7 +32,8 @@ pub struct Table {
 pub struct Column {
     /// Its name.
     pub name: String,
-    /// Its type as the catalog names it, lower-cased (`varchar`, `int4`, `tinyint(1)`).
+    /// Its type as the catalog names it, lower-cased but for the values of a MySQL `enum(…)`
+    /// (`varchar`, `int4`, `tinyint(1)`, `numeric(7,2)`, `enum('G','PG')`).
     pub sql_type: String,
     /// The length of a character type.
     pub max_length: Option<u32>,
@@ -42,6 +43,8 @@ pub struct Column {
     pub default: Option<String>,
     /// Whether the database assigns its values (identity, auto-increment, rowid).
     pub auto: bool,
+    /// Whether every update sets it to the current time (MySQL's `ON UPDATE CURRENT_TIMESTAMP`).
+    pub updates_to_now: bool,
 }
 
 /// A foreign key.
@@ -109,19 +112,59 @@ impl Table {
         self.checks_mention(&format!("json_valid({column})"))
     }
 
+    /// The values of a CHECK constraint `column IN ('a', 'b')` (PostgreSQL prints it as
+    /// `column::text = ANY (ARRAY['a'::character varying, …])`): an `enum` stored as text.
+    pub fn checks_values(&self, column: &str) -> Option<Vec<String>> {
+        self.checks.iter().find_map(|check| {
+            let bare = bare(check);
+            let bare = bare.strip_prefix("check").unwrap_or(&bare);
+            let listed = bare.starts_with(&format!("{column}in'"))
+                || bare.starts_with(&format!("{column}::")) && bare.contains("=anyarray['");
+            listed
+                .then(|| quoted_literals(check))
+                .filter(|values| !values.is_empty())
+        })
+    }
+
     /// Whether a CHECK constraint contains `wanted`, ignoring quotes, spaces, case and
     /// parentheses (catalogs print the same constraint differently).
     fn checks_mention(&self, wanted: &str) -> bool {
         let wanted = wanted.replace(['(', ')'], "");
-        self.checks.iter().any(|check| {
-            let bare: String = check
-                .chars()
-                .filter(|c| !c.is_whitespace() && !matches!(c, '"' | '`'))
-                .collect::<String>()
-                .to_lowercase();
-            bare.replace(['(', ')'], "").contains(&wanted)
-        })
+        self.checks.iter().any(|check| bare(check).contains(&wanted))
     }
+}
+
+/// A CHECK constraint without quotes of names, spaces, parentheses or case.
+fn bare(check: &str) -> String {
+    check
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '"' | '`' | '(' | ')'))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// The SQL string literals in `text`, in order (`''` is a quote inside one).
+pub fn quoted_literals(text: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    value.push('\'');
+                }
+                '\'' => break,
+                c => value.push(c),
+            }
+        }
+        values.push(value);
+    }
+    values
 }
 
 /// The dialect of a database URL (`postgres://`, `postgresql://`, `mysql://`, `mariadb://`,

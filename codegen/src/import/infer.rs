@@ -1,6 +1,6 @@
 //! From a [`Catalog`] to a schema file: tables → models, columns → fields, foreign keys →
 //! relations, pure join tables → `many_to_many`, unique indexes → `unique` /
-//! `unique_together`. What the schema format cannot say is reported per column as a [`Note`]
+//! `unique_together`, other indexes → `index: true` / `indexes:`. What the schema format cannot say is reported per column as a [`Note`]
 //! and left out; the rest is still written.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
-use crate::import::catalog::{Catalog, Column, ForeignKey, Table};
+use crate::import::catalog::{Catalog, Column, ForeignKey, Table, quoted_literals};
 use crate::ir::Dialect;
 use crate::validate::{RESERVED_MODEL_NAMES, RUST_KEYWORDS};
 
@@ -42,6 +42,8 @@ struct ModelOut {
     /// `(field name, flow mapping)`.
     fields: Vec<(String, String)>,
     unique_together: Vec<Vec<String>>,
+    /// Non-unique indexes of several columns, or of a relation with others.
+    indexes: Vec<Vec<String>>,
 }
 
 /// The schema for `catalog`, read from a `dialect` database.
@@ -141,9 +143,14 @@ fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
         return Ok("auto".to_owned());
     }
     match column_type(table, column, dialect) {
-        Ok(ty) if ty.starts_with("string") || ty == "uuid" || ty == "big_integer" || ty == "integer" => Ok(ty),
+        Ok(ty)
+            if ty.starts_with("string(")
+                || ["uuid", "big_integer", "integer", "small_integer"].contains(&ty.as_str()) =>
+        {
+            Ok(ty)
+        }
         Ok(ty) => Err(format!(
-            "its primary key is of type {ty} (auto, string, uuid, big_integer or integer are supported)"
+            "its primary key is of type {ty} (auto, string, uuid, big_integer, integer or small_integer are supported)"
         )),
         Err(reason) => Err(reason),
     }
@@ -259,10 +266,8 @@ fn model(
     let pk_name = field_name(pk_column);
     let mut primary_key = None;
     if pk_name != "id" || pk_type != "auto" || pk_name != *pk_column {
-        let ty = match pk_type.strip_prefix("string(") {
-            Some(length) => format!("string, max_length: {}", length.trim_end_matches(')')),
-            None => pk_type.clone(),
-        };
+        let ty = type_flow(&pk_type, &[]);
+        let ty = ty.strip_prefix("type: ").unwrap_or(&ty);
         if pk_name != *pk_column {
             notes.push(Note {
                 place: format!("{}.{pk_column}", table.name),
@@ -276,6 +281,16 @@ fn model(
         .indexes
         .iter()
         .filter(|index| index.unique && index.columns.len() == 1)
+        .map(|index| index.columns[0].as_str())
+        .collect();
+    // A non-unique index of one plain column is the field's `index: true`.
+    let implied = |index: &crate::import::catalog::Index| {
+        !index.unique && index.columns.len() == 1 && table.foreign_keys.iter().any(|fk| fk.columns == index.columns)
+    };
+    let indexed_alone: BTreeSet<&str> = table
+        .indexes
+        .iter()
+        .filter(|index| !index.unique && index.columns.len() == 1 && !implied(index))
         .map(|index| index.columns[0].as_str())
         .collect();
     let mut field_names: BTreeMap<&str, String> = BTreeMap::new();
@@ -358,24 +373,41 @@ fn model(
                 }
             };
             field = field_name(&column.name);
-            flow = match ty.strip_prefix("string(") {
-                Some(length) => format!("type: string, max_length: {}", length.trim_end_matches(')')),
-                None => format!("type: {ty}"),
+            let values = match ty.as_str() {
+                "enum" => enum_values(table, column),
+                _ => Vec::new(),
             };
+            flow = type_flow(&ty, &values);
             if field != column.name {
                 write!(flow, ", column: {}", column.name).expect("a String");
             }
             if unique {
                 flow.push_str(", unique: true");
             }
-            if let Some(default) = &column.default {
-                match default_literal(default, &ty) {
+            if indexed_alone.contains(column.name.as_str()) {
+                flow.push_str(", index: true");
+            }
+            if ["small_integer", "big_integer"].contains(&ty.as_str()) && table.checks_non_negative(&column.name) {
+                flow.push_str(", unsigned: true");
+            }
+            match (&column.default, column.updates_to_now) {
+                (Some(default), true) if default_literal(default, &ty).as_deref() == Some("now") => {
+                    flow.push_str(", auto_now: true");
+                }
+                (_, true) => notes.push(Note {
+                    place: place.clone(),
+                    message:
+                        "ON UPDATE CURRENT_TIMESTAMP without a DEFAULT CURRENT_TIMESTAMP is not expressible; left out"
+                            .to_owned(),
+                }),
+                (Some(default), false) => match default_literal(default, &ty) {
                     Some(literal) => write!(flow, ", default: {literal}").expect("a String"),
                     None => notes.push(Note {
                         place: place.clone(),
                         message: format!("default `{default}` is not expressible; left out"),
                     }),
-                }
+                },
+                (None, false) => {}
             }
         }
         if column.nullable {
@@ -386,11 +418,11 @@ fn model(
         fields.push((field, format!("{{ {flow} }}")));
     }
     let mut unique_together = Vec::new();
+    let mut indexes = Vec::new();
     for index in &table.indexes {
-        let implied = !index.unique
-            && index.columns.len() == 1
-            && table.foreign_keys.iter().any(|fk| fk.columns == index.columns);
-        if implied || (index.unique && index.columns.len() == 1) {
+        if implied(index)
+            || index.columns.len() == 1 && (index.unique || field_names.contains_key(index.columns[0].as_str()))
+        {
             continue;
         }
         let named: Option<Vec<String>> = index
@@ -400,6 +432,7 @@ fn model(
             .collect();
         match (index.unique, named) {
             (true, Some(named)) => unique_together.push(named),
+            (false, Some(named)) => indexes.push(named),
             _ => {
                 for column in &index.columns {
                     notes.push(Note {
@@ -421,10 +454,41 @@ fn model(
         primary_key,
         fields,
         unique_together,
+        indexes,
     }
 }
 
-/// The schema type of a plain column (`string(64)` for strings), or why there is none.
+/// The `type:` (and its length, digits or values) of a field, from its [`column_type`].
+fn type_flow(ty: &str, values: &[String]) -> String {
+    let inner = |prefix: &str| ty.strip_prefix(prefix).map(|rest| rest.trim_end_matches(')'));
+    if let Some(length) = inner("string(") {
+        format!("type: string, max_length: {length}")
+    } else if let Some(length) = inner("char(") {
+        format!("type: char, max_length: {length}")
+    } else if let Some((precision, scale)) = inner("decimal(").and_then(|digits| digits.split_once(',')) {
+        format!("type: decimal, precision: {precision}, scale: {scale}")
+    } else if ty == "enum" {
+        let values: Vec<String> = values
+            .iter()
+            .map(|v| serde_json::to_string(v).expect("a string serializes"))
+            .collect();
+        format!("type: enum, values: [{}]", values.join(", "))
+    } else {
+        format!("type: {ty}")
+    }
+}
+
+/// The values of an `enum` column: MySQL's `enum('a','b')` type, or a text column's
+/// `CHECK (column IN ('a', 'b'))`.
+fn enum_values(table: &Table, column: &Column) -> Vec<String> {
+    match column.sql_type.strip_prefix("enum(") {
+        Some(list) => quoted_literals(list),
+        None => table.checks_values(&column.name).unwrap_or_default(),
+    }
+}
+
+/// The schema type of a plain column (`string(64)`, `char(2)`, `decimal(7,2)`, `enum`), or
+/// why there is none.
 fn column_type(table: &Table, column: &Column, dialect: Dialect) -> Result<String, String> {
     let sql = column.sql_type.as_str();
     let base = sql.split('(').next().unwrap_or(sql).trim();
@@ -439,7 +503,19 @@ fn column_type(table: &Table, column: &Column, dialect: Dialect) -> Result<Strin
             ty.to_owned()
         }
     };
+    let digits = || {
+        let inner = sql.split_once('(').map(|(_, rest)| rest.trim_end_matches(')'));
+        match inner.and_then(|digits| digits.split_once(',')) {
+            Some((precision, scale)) => match (precision.trim().parse::<u32>(), scale.trim().parse::<u32>()) {
+                (Ok(precision), Ok(scale)) => Ok(format!("decimal({precision},{scale})")),
+                _ => Err(format!("`{sql}` without a precision and scale")),
+            },
+            None => Err(format!("`{sql}` without a precision and scale")),
+        }
+    };
     let ty = match (dialect, base) {
+        (_, "varchar" | "character varying") if !enum_values(table, column).is_empty() => "enum".to_owned(),
+        (Dialect::Mysql, "enum") if !enum_values(table, column).is_empty() => "enum".to_owned(),
         (_, "smallint" | "int2") => "small_integer".to_owned(),
         // SQLite integers are 64-bit whatever the declared type.
         (Dialect::Sqlite, "integer") if !table.checks_non_negative(&column.name) => "big_integer".to_owned(),
@@ -449,6 +525,11 @@ fn column_type(table: &Table, column: &Column, dialect: Dialect) -> Result<Strin
         (_, "boolean" | "bool") => "boolean".to_owned(),
         (_, "double precision" | "float8" | "double" | "real") => "float".to_owned(),
         (_, "varchar" | "character varying") => string()?,
+        (_, "char" | "bpchar" | "character") => match column.max_length {
+            Some(length) if length > 0 && length <= 255 => format!("char({length})"),
+            _ => return Err(format!("`{sql}` without a length the schema accepts")),
+        },
+        (_, "numeric" | "decimal") => digits()?,
         (Dialect::Mysql, "longtext") if table.checks_json(&column.name) => "json".to_owned(),
         (_, "text" | "longtext" | "mediumtext") => "text".to_owned(),
         (_, "bytea" | "blob" | "longblob") => "bytes".to_owned(),
@@ -491,7 +572,13 @@ fn default_literal(sql: &str, ty: &str) -> Option<String> {
             "false" | "0" => Some("false".to_owned()),
             _ => None,
         },
-        t if t.starts_with("string") || t == "text" => {
+        // Quoted, so that YAML keeps its digits.
+        t if t.starts_with("decimal(") => bare
+            .parse::<f64>()
+            .is_ok()
+            .then(|| serde_json::to_string(&bare).expect("a string serializes")),
+        "datetime" if is_now(text) => Some("now".to_owned()),
+        t if t.starts_with("string") || t.starts_with("char(") || t == "text" || t == "enum" => {
             let value = match unquoted {
                 Some(value) => value,
                 // MySQL prints string defaults unquoted; anything else (a function call) is not a value.
@@ -502,6 +589,18 @@ fn default_literal(sql: &str, ty: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Whether a default is the database's current time, as `ddl` writes it (`default: now`,
+/// `auto_now_add`, `auto_now`) or as people do.
+fn is_now(sql: &str) -> bool {
+    let sql = sql.to_lowercase();
+    sql == "current_timestamp"
+        || sql == "now()"
+        || sql
+            .strip_prefix("current_timestamp(")
+            .is_some_and(|digits| digits.trim_end_matches(')').parse::<u8>().is_ok())
+        || sql == "strftime('%y-%m-%dt%h:%m:%f+00:00', 'now')"
 }
 
 /// The YAML text.
@@ -535,13 +634,11 @@ fn render(models: &[ModelOut], dialect: Dialect, notes: &[Note]) -> String {
                 writeln!(out, "      {name}: {flow}").expect("a String");
             }
         }
-        if !model.unique_together.is_empty() {
-            let groups: Vec<String> = model
-                .unique_together
-                .iter()
-                .map(|group| format!("[{}]", group.join(", ")))
-                .collect();
-            writeln!(out, "    unique_together: [{}]", groups.join(", ")).expect("a String");
+        for (key, groups) in [("unique_together", &model.unique_together), ("indexes", &model.indexes)] {
+            if !groups.is_empty() {
+                let groups: Vec<String> = groups.iter().map(|group| format!("[{}]", group.join(", "))).collect();
+                writeln!(out, "    {key}: [{}]", groups.join(", ")).expect("a String");
+            }
         }
     }
     out
@@ -550,6 +647,7 @@ fn render(models: &[ModelOut], dialect: Dialect, notes: &[Note]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::DefaultValue;
 
     fn column(name: &str, sql_type: &str) -> Column {
         Column {
@@ -571,7 +669,7 @@ mod tests {
                 },
                 column("price", "numeric"),
                 Column {
-                    default: Some("now()".to_owned()),
+                    default: Some("clock_timestamp()".to_owned()),
                     ..column("seen", "timestamptz")
                 },
                 Column {
@@ -601,16 +699,104 @@ mod tests {
             Dialect::Postgres,
         );
         let places: Vec<&str> = imported.notes.iter().map(|n| n.place.as_str()).collect();
-        assert_eq!(
-            places,
-            ["item.a", "item.b", "item.price", "item.seen", "pair"],
-            "{:?}",
-            imported.notes
-        );
+        assert_eq!(places, ["item.price", "item.seen", "pair"], "{:?}", imported.notes);
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("the rest is a valid schema");
         let fields: Vec<&str> = schema.models[0].fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(fields, ["seen", "type_field", "a", "b"]);
         assert_eq!(schema.models[0].fields[1].column, "type");
+        assert_eq!(schema.models[0].indexes, [["a", "b"]], "a non-unique index is kept");
+    }
+
+    #[test]
+    fn issue_13_types_are_read_back() {
+        let table = Table {
+            name: "purchase".to_owned(),
+            primary_key: vec!["id".to_owned()],
+            columns: vec![
+                column("id", "int2"),
+                Column {
+                    max_length: Some(6),
+                    default: Some("'open'::character varying".to_owned()),
+                    ..column("status", "varchar")
+                },
+                Column {
+                    default: Some("10.00".to_owned()),
+                    ..column("total", "numeric(8,2)")
+                },
+                Column {
+                    max_length: Some(4),
+                    ..column("code", "bpchar")
+                },
+                column("number", "int8"),
+                Column {
+                    default: Some("CURRENT_TIMESTAMP".to_owned()),
+                    ..column("placed", "timestamptz")
+                },
+            ],
+            checks: vec![
+                "CHECK (((status)::text = ANY ((ARRAY['open'::character varying, 'it''s'::character varying])::text[])))"
+                    .to_owned(),
+                "CHECK ((number >= 0))".to_owned(),
+            ],
+            indexes: vec![crate::import::catalog::Index {
+                name: "purchase_code_idx".to_owned(),
+                columns: vec!["code".to_owned()],
+                unique: false,
+            }],
+            ..Table::default()
+        };
+        let imported = infer(&Catalog { tables: vec![table] }, Dialect::Postgres);
+        assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+        let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
+        let model = &schema.models[0];
+        assert_eq!(model.primary_key.ty, crate::ir::FieldType::SmallInt);
+        let types: Vec<String> = model.fields.iter().map(|f| crate::validate::type_key(&f.ty)).collect();
+        assert_eq!(
+            types,
+            ["enum(open|it's)", "decimal(8,2)", "char(4)", "big_integer", "datetime"],
+            "{}",
+            imported.yaml
+        );
+        let defaults: Vec<Option<DefaultValue>> = model.fields.iter().map(|f| f.default.clone()).collect();
+        assert_eq!(
+            defaults,
+            [
+                Some(DefaultValue::Str("open".to_owned())),
+                Some(DefaultValue::Decimal("10.00".to_owned())),
+                None,
+                None,
+                Some(DefaultValue::Now)
+            ]
+        );
+        assert!(model.fields[3].unsigned);
+        assert_eq!(model.indexes, [["code"]]);
+    }
+
+    #[test]
+    fn mysql_enums_and_update_times_are_read_back() {
+        let table = Table {
+            name: "film".to_owned(),
+            primary_key: vec!["id".to_owned()],
+            columns: vec![
+                Column {
+                    auto: true,
+                    ..column("id", "bigint(20)")
+                },
+                column("rating", "enum('G','PG-13')"),
+                Column {
+                    default: Some("current_timestamp(6)".to_owned()),
+                    updates_to_now: true,
+                    ..column("last_update", "datetime(6)")
+                },
+            ],
+            ..Table::default()
+        };
+        let imported = infer(&Catalog { tables: vec![table] }, Dialect::Mysql);
+        assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+        let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
+        let fields = &schema.models[0].fields;
+        assert_eq!(crate::validate::type_key(&fields[0].ty), "enum(G|PG-13)");
+        assert_eq!(fields[1].set_by_database, Some(crate::ir::SetBy::EveryWrite));
     }
 
     #[test]

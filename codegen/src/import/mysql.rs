@@ -33,13 +33,21 @@ pub async fn read(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
         let default = row
             .try_get::<Option<String>, _>(5)?
             .filter(|d| !(nullable && d.eq_ignore_ascii_case("null")));
+        let sql_type: String = row.try_get(2)?;
+        let extra = row.try_get::<String, _>(6)?.to_lowercase();
         let column = Column {
             name: row.try_get(1)?,
-            sql_type: row.try_get::<String, _>(2)?.to_lowercase(),
+            // An enum's values keep their case.
+            sql_type: if sql_type.starts_with("enum(") {
+                sql_type
+            } else {
+                sql_type.to_lowercase()
+            },
             max_length: row.try_get::<Option<i64>, _>(3)?.and_then(|n| u32::try_from(n).ok()),
             nullable,
             default,
-            auto: row.try_get::<String, _>(6)?.contains("auto_increment"),
+            auto: extra.contains("auto_increment"),
+            updates_to_now: extra.contains("on update current_timestamp"),
         };
         if let Some(table) = catalog.table_mut(&table) {
             table.columns.push(column);

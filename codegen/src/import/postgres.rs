@@ -20,7 +20,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
     let mut catalog = Catalog::of_tables(names);
     let columns = sqlx::query(
         "SELECT table_name::text, column_name::text, udt_name::text, character_maximum_length::int4, \
-         is_nullable::text, column_default::text, is_identity::text \
+         is_nullable::text, column_default::text, is_identity::text, numeric_precision::int4, numeric_scale::int4 \
          FROM information_schema.columns WHERE table_schema = current_schema() \
          ORDER BY table_name, ordinal_position",
     )
@@ -30,13 +30,21 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
         let table: String = row.try_get(0)?;
         let default: Option<String> = row.try_get(5)?;
         let serial = default.as_deref().is_some_and(|d| d.starts_with("nextval("));
+        let mut sql_type = row.try_get::<String, _>(2)?.to_lowercase();
+        if sql_type == "numeric"
+            && let (Some(precision), Some(scale)) =
+                (row.try_get::<Option<i32>, _>(7)?, row.try_get::<Option<i32>, _>(8)?)
+        {
+            sql_type = format!("numeric({precision},{scale})");
+        }
         let column = Column {
             name: row.try_get(1)?,
-            sql_type: row.try_get::<String, _>(2)?.to_lowercase(),
+            sql_type,
             max_length: row.try_get::<Option<i32>, _>(3)?.and_then(|n| u32::try_from(n).ok()),
             nullable: row.try_get::<String, _>(4)? == "YES",
             auto: row.try_get::<String, _>(6)? == "YES" || serial,
             default: default.filter(|_| !serial),
+            updates_to_now: false,
         };
         if let Some(table) = catalog.table_mut(&table) {
             table.columns.push(column);

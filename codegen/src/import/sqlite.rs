@@ -44,6 +44,7 @@ pub async fn read(conn: &mut SqliteConnection) -> Result<Catalog, sqlx::Error> {
                 nullable: row.try_get::<i64, _>("notnull")? == 0 && position == 0,
                 default: row.try_get("dflt_value")?,
                 auto: false,
+                updates_to_now: false,
             });
         }
         key.sort();
