@@ -29,39 +29,11 @@ pub fn statements(schema: &Schema) -> Vec<String> {
                 .filter(|field| forward(field))
                 .filter_map(|field| add_foreign_key(schema, model, field)),
         );
-        // Foreign keys, then the declared indexes (but one that is a foreign key's own).
-        let foreign_keys = model
-            .fields
-            .iter()
-            .filter(|field| field.relation.is_some() && !field.unique)
-            .map(|field| vec![field]);
-        let declared = model.indexes.iter().map(|group| {
-            group
+        out.extend(
+            index_groups(model)
                 .iter()
-                .filter_map(|name| {
-                    std::iter::once(&model.primary_key)
-                        .chain(&model.fields)
-                        .find(|f| f.name == *name)
-                })
-                .collect::<Vec<&Field>>()
-        });
-        let mut indexed: Vec<Vec<&Field>> = Vec::new();
-        for columns in foreign_keys.chain(declared) {
-            if indexed
-                .iter()
-                .any(|done| done.iter().map(|f| &f.name).eq(columns.iter().map(|f| &f.name)))
-            {
-                continue;
-            }
-            let names: Vec<&str> = columns.iter().map(|f| f.column.as_str()).collect();
-            out.push(format!(
-                "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &index_name(&model.table, &names.join("_"))),
-                quote(dialect, &model.table),
-                names.iter().map(|c| quote(dialect, c)).collect::<Vec<_>>().join(", ")
-            ));
-            indexed.push(columns);
-        }
+                .map(|columns| create_index(dialect, &model.table, columns)),
+        );
     }
     for model in &schema.models {
         for m2m in &model.many_to_many {
@@ -83,16 +55,53 @@ pub fn statements(schema: &Schema) -> Vec<String> {
                 quote(dialect, &m2m.source_column),
                 quote(dialect, &m2m.target_column)
             ));
-            out.push(format!(
-                "CREATE INDEX {} ON {} ({})",
-                quote(dialect, &index_name(&m2m.through, &m2m.target_column)),
-                quote(dialect, &m2m.through),
-                quote(dialect, &m2m.target_column)
+            out.push(create_index(
+                dialect,
+                &m2m.through,
+                std::slice::from_ref(&m2m.target_column),
             ));
         }
     }
     out.extend(later);
     out
+}
+
+/// The columns of each non-unique index of a model: its foreign keys' (but a one-to-one's,
+/// which is unique), then its declared `indexes` (but one that is a foreign key's own).
+pub(crate) fn index_groups(model: &Model) -> Vec<Vec<String>> {
+    let foreign_keys = model
+        .fields
+        .iter()
+        .filter(|field| field.relation.is_some() && !field.unique)
+        .map(|field| vec![field.column.clone()]);
+    let declared = model.indexes.iter().map(|group| {
+        group
+            .iter()
+            .filter_map(|name| {
+                std::iter::once(&model.primary_key)
+                    .chain(&model.fields)
+                    .find(|f| f.name == *name)
+            })
+            .map(|field| field.column.clone())
+            .collect::<Vec<String>>()
+    });
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for columns in foreign_keys.chain(declared) {
+        if !groups.contains(&columns) {
+            groups.push(columns);
+        }
+    }
+    groups
+}
+
+/// `CREATE INDEX <table>_<columns>_idx ON <table> (<columns>)` (see [`index_name`]).
+pub(crate) fn create_index(dialect: Dialect, table: &str, columns: &[String]) -> String {
+    format!(
+        "CREATE INDEX {} ON {} ({})",
+        quote(dialect, &index_name(table, &columns.join("_"))),
+        quote(dialect, table),
+        columns.iter().map(|c| quote(dialect, c)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY`, for a foreign key whose target table is

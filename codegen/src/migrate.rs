@@ -3,7 +3,8 @@
 //! Models are matched by name, then by table (a model renamed with its `table:` kept), then
 //! a removed and an added model with the same columns are a renamed table; fields likewise
 //! by name, then by column, then one removed and one added field of the same type are a
-//! renamed column. What it cannot do without losing data, or without rebuilding a SQLite
+//! renamed column. Non-unique indexes (`index: true`, `indexes:`, foreign keys') are
+//! created and dropped by the names `ddl` gives them. What it cannot do without losing data, or without rebuilding a SQLite
 //! table, it refuses with a reason per change, and writes nothing.
 
 use std::fmt;
@@ -242,11 +243,64 @@ impl Plan<'_> {
                 "dropping a unique_together index needs its name, which the database chose: drop it by hand".to_owned(),
             );
         }
+        self.indexes(old, new, &pairs);
+    }
+
+    /// Drops the non-unique indexes `new` no longer has (by the names `ddl` gave them in
+    /// `old`), then creates the ones it adds.
+    fn indexes(&mut self, old: &Model, new: &Model, pairs: &[(&Field, &Field)]) {
+        let renamed = |column: &String| {
+            pairs
+                .iter()
+                .find(|(o, _)| o.column == *column)
+                .map_or(column.clone(), |(_, n)| n.column.clone())
+        };
+        let before: Vec<(Vec<String>, Vec<String>)> = ddl::index_groups(old)
+            .into_iter()
+            .map(|group| (group.iter().map(renamed).collect(), group))
+            .collect();
+        let after = ddl::index_groups(new);
+        let table = self.q(&new.table);
+        for (_, group) in before.iter().filter(|(now, _)| !after.contains(now)) {
+            let name = self.q(&ddl::index_name(&old.table, &group.join("_")));
+            self.statements.push(match self.dialect {
+                Dialect::Mysql => format!("DROP INDEX {name} ON {table}"),
+                Dialect::Sqlite | Dialect::Postgres => format!("DROP INDEX {name}"),
+            });
+        }
+        for group in after
+            .iter()
+            .filter(|group| !before.iter().any(|(now, _)| now == *group))
+        {
+            let unbounded = group.iter().filter_map(|column| {
+                let field = new.fields.iter().find(|f| f.column == *column)?;
+                let (before, _) = pairs.iter().find(|(_, n)| n.name == field.name)?;
+                let was_indexed = before.unique || old.indexes.iter().flatten().any(|name| *name == before.name);
+                (self.dialect == Dialect::Mysql && field.ty == FieldType::Text && !was_indexed).then_some(field)
+            });
+            if let Some(field) = unbounded.into_iter().next() {
+                self.refuse(
+                    &format!("{}.{}", new.name, field.name),
+                    format!(
+                        "MySQL indexes a `text` column as VARCHAR(255), which may cut longer values of `{}`: change it by hand",
+                        field.column
+                    ),
+                );
+                continue;
+            }
+            self.statements.push(ddl::create_index(self.dialect, &new.table, group));
+        }
     }
 
     /// `ADD COLUMN`, or why not.
     fn add_field(&mut self, model: &Model, field: &Field) {
         let place = format!("{}.{}", model.name, field.name);
+        if self.dialect == Dialect::Sqlite && field.default == Some(crate::ir::DefaultValue::Now) {
+            return self.refuse(
+                &place,
+                format!("SQLite cannot add a column whose default is the current time (`{}`): rebuild the table by hand, or add it with `null: true` and no default", field.column),
+            );
+        }
         if !field.nullable && field.default.is_none() {
             return self.refuse(
                 &place,
@@ -266,13 +320,6 @@ impl Plan<'_> {
             .push(format!("ALTER TABLE {table} ADD COLUMN {definition}"));
         if sqlite_unique {
             self.add_unique(&model.table, std::slice::from_ref(&field.column));
-        }
-        if field.relation.is_some() && !field.unique {
-            self.statements.push(format!(
-                "CREATE INDEX {} ON {table} ({})",
-                self.q(&ddl::index_name(&model.table, &field.column)),
-                self.q(&field.column)
-            ));
         }
     }
 

@@ -48,6 +48,66 @@ models:
       label: { type: string, max_length: 20, unique: true }
 ";
 
+/// Columns of issue 13's types (decimal, enum, char, unsigned), a model with a
+/// `small_integer` key, `index: true` on an existing field and an `indexes:` group.
+const TYPED: &str = "
+models:
+  Person:
+    indexes: [[name, score]]
+    fields:
+      name: { type: string, max_length: 20, index: true }
+      age: { type: integer, null: true }
+      score: { type: integer, default: 0 }
+      balance: { type: decimal, precision: 7, scale: 2, default: 0 }
+      tier: { type: enum, values: [bronze, silver, PG-13], default: bronze, index: true }
+      code: { type: char, max_length: 2, null: true }
+      level: { type: small_integer, unsigned: true, default: 1 }
+      country: { type: foreign_key, to: Country, null: true, on_delete: set_null, related_name: people }
+  Book:
+    indexes: [[author, title]]
+    fields:
+      title: { type: string, max_length: 20 }
+      author: { type: foreign_key, to: Person, related_name: books }
+  Country:
+    primary_key: { name: id, type: small_integer }
+    fields:
+      code: { type: char, max_length: 2, unique: true }
+";
+
+/// Times the database sets, added to a table with rows: not on SQLite (`ADD COLUMN` takes
+/// only a constant default there).
+const CLOCKED: &str = "
+models:
+  Person:
+    fields:
+      name: { type: string, max_length: 20 }
+      age: { type: integer, null: true }
+      score: { type: integer, default: 0 }
+      seen: { type: datetime, default: now }
+      created: { type: datetime, auto_now_add: true }
+      changed: { type: datetime, auto_now: true }
+  Book:
+    fields:
+      title: { type: string, max_length: 20 }
+      author: { type: foreign_key, to: Person, related_name: books }
+";
+
+/// Indexes to drop (going back to `BASE`).
+const INDEXED: &str = "
+models:
+  Person:
+    indexes: [[age, score]]
+    fields:
+      name: { type: string, max_length: 20, index: true }
+      age: { type: integer, null: true }
+      score: { type: integer, default: 0 }
+  Book:
+    indexes: [[author, title]]
+    fields:
+      title: { type: string, max_length: 20 }
+      author: { type: foreign_key, to: Person, related_name: books }
+";
+
 /// A renamed model (and table) and a renamed field.
 const RENAMED: &str = "
 models:
@@ -97,16 +157,16 @@ fn schema(yaml: &str, dialect: Dialect) -> Schema {
     schema
 }
 
-/// Migrates a database of `BASE` to `new` on `DB` and compares it with a fresh one of `new`.
+/// Migrates a database of `old` to `new` on `DB` and compares it with a fresh one of `new`.
 async fn migrated_like_fresh<DB: TestDatabase>(
     dialect: Dialect,
     name: &str,
-    new: &str,
+    (old, new): (&str, &str),
     read: impl AsyncFn(&Pool<DB>) -> Catalog,
 ) where
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
 {
-    let (old, new) = (schema(BASE, dialect), schema(new, dialect));
+    let (old, new) = (schema(old, dialect), schema(new, dialect));
     let statements = migrate(&old, &new, dialect).unwrap_or_else(|refused| panic!("{name} on {dialect:?}: {refused}"));
     let (migrated, _cleanup) = DB::open_empty().await;
     run(&migrated, name, &autocache_codegen::ddl::statements(&old)).await;
@@ -138,6 +198,18 @@ fn refused_places(new: &str, dialect: Dialect) -> Vec<String> {
     }
 }
 
+/// The `(old, new)` changes PostgreSQL and MySQL make in place.
+fn changes() -> [(&'static str, (&'static str, &'static str)); 6] {
+    [
+        ("added", (BASE, ADDED)),
+        ("renamed", (BASE, RENAMED)),
+        ("widened", (BASE, WIDENED)),
+        ("typed", (BASE, TYPED)),
+        ("clocked", (BASE, CLOCKED)),
+        ("unindexed", (INDEXED, BASE)),
+    ]
+}
+
 const UNSAFE_PLACES: [&str; 4] = ["Person.name", "Person.age", "Person.score", "Book.pages"];
 
 #[tokio::test]
@@ -148,8 +220,19 @@ async fn sqlite_migrations() {
             .await
             .expect("read the catalog")
     };
-    migrated_like_fresh(Dialect::Sqlite, "added", ADDED, read).await;
-    migrated_like_fresh(Dialect::Sqlite, "renamed", RENAMED, read).await;
+    for (name, change) in [
+        ("added", (BASE, ADDED)),
+        ("renamed", (BASE, RENAMED)),
+        ("typed", (BASE, TYPED)),
+        ("unindexed", (INDEXED, BASE)),
+    ] {
+        migrated_like_fresh(Dialect::Sqlite, name, change, read).await;
+    }
+    assert_eq!(
+        refused_places(CLOCKED, Dialect::Sqlite),
+        ["Person.seen", "Person.created", "Person.changed"],
+        "SQLite adds no column whose default is the time"
+    );
     assert_eq!(
         refused_places(WIDENED, Dialect::Sqlite),
         ["Person.name", "Person.age", "Person.score", "Book.title"],
@@ -166,8 +249,8 @@ async fn postgres_migrations() {
             .await
             .expect("read the catalog")
     };
-    for (name, new) in [("added", ADDED), ("renamed", RENAMED), ("widened", WIDENED)] {
-        migrated_like_fresh(Dialect::Postgres, name, new, read).await;
+    for (name, change) in changes() {
+        migrated_like_fresh(Dialect::Postgres, name, change, read).await;
     }
     assert_eq!(refused_places(UNSAFE, Dialect::Postgres), UNSAFE_PLACES);
 }
@@ -180,8 +263,8 @@ async fn mysql_migrations() {
             .await
             .expect("read the catalog")
     };
-    for (name, new) in [("added", ADDED), ("renamed", RENAMED), ("widened", WIDENED)] {
-        migrated_like_fresh(Dialect::Mysql, name, new, read).await;
+    for (name, change) in changes() {
+        migrated_like_fresh(Dialect::Mysql, name, change, read).await;
     }
     assert_eq!(refused_places(UNSAFE, Dialect::Mysql), UNSAFE_PLACES);
 }
