@@ -989,13 +989,7 @@ impl<'a> Validator<'a> {
             Some(list) => {
                 for (i, value) in list.iter().enumerate() {
                     let pos = self.p.value_or_up(&join(&values_path, &i.to_string()));
-                    let well_formed = !value.is_empty()
-                        && value.len() <= MAX_ENUM_VALUE_LEN
-                        && value.chars().any(|c| c.is_ascii_alphanumeric())
-                        && value
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
-                    if !well_formed {
+                    if !valid_enum_value(value) {
                         self.err(
                             "schema::invalid_enum",
                             pos,
@@ -2043,6 +2037,17 @@ pub fn type_key(ty: &FieldType) -> String {
         ),
         FieldType::Char { length } => format!("char({length})"),
     }
+}
+
+/// Whether `value` may be an `enum` value: ASCII letters, digits, spaces, `-`, `_` and `.`,
+/// with at least one letter or digit, at most [`MAX_ENUM_VALUE_LEN`] characters.
+pub(crate) fn valid_enum_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_ENUM_VALUE_LEN
+        && value.chars().any(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'))
 }
 
 /// The Rust variant name of an enum value: its words in UpperCamelCase (`PG-13` → `Pg13`),

@@ -513,9 +513,15 @@ fn column_type(table: &Table, column: &Column, dialect: Dialect) -> Result<Strin
             None => Err(format!("`{sql}` without a precision and scale")),
         }
     };
+    let values = enum_values(table, column);
+    if let Some(value) = values.iter().find(|v| !crate::validate::valid_enum_value(v)) {
+        return Err(format!(
+            "enum value `{value}` is not one the schema accepts (ASCII letters, digits, spaces, `-`, `_` and `.`)"
+        ));
+    }
     let ty = match (dialect, base) {
-        (_, "varchar" | "character varying") if !enum_values(table, column).is_empty() => "enum".to_owned(),
-        (Dialect::Mysql, "enum") if !enum_values(table, column).is_empty() => "enum".to_owned(),
+        (_, "varchar" | "character varying") if !values.is_empty() => "enum".to_owned(),
+        (Dialect::Mysql, "enum") if !values.is_empty() => "enum".to_owned(),
         (_, "smallint" | "int2") => "small_integer".to_owned(),
         // SQLite integers are 64-bit whatever the declared type.
         (Dialect::Sqlite, "integer") if !table.checks_non_negative(&column.name) => "big_integer".to_owned(),
@@ -732,10 +738,15 @@ mod tests {
                     default: Some("CURRENT_TIMESTAMP".to_owned()),
                     ..column("placed", "timestamptz")
                 },
+                Column {
+                    max_length: Some(4),
+                    ..column("mood", "varchar")
+                },
             ],
             checks: vec![
-                "CHECK (((status)::text = ANY ((ARRAY['open'::character varying, 'it''s'::character varying])::text[])))"
+                "CHECK (((status)::text = ANY ((ARRAY['open'::character varying, 'PG-13'::character varying])::text[])))"
                     .to_owned(),
+                "CHECK (((mood)::text = ANY ((ARRAY['it''s'::character varying])::text[])))".to_owned(),
                 "CHECK ((number >= 0))".to_owned(),
             ],
             indexes: vec![crate::import::catalog::Index {
@@ -746,14 +757,20 @@ mod tests {
             ..Table::default()
         };
         let imported = infer(&Catalog { tables: vec![table] }, Dialect::Postgres);
-        assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+        let notes: Vec<&str> = imported.notes.iter().map(|n| n.message.as_str()).collect();
+        assert_eq!(
+            notes,
+            [
+                "left out: enum value `it's` is not one the schema accepts (ASCII letters, digits, spaces, `-`, `_` and `.`)"
+            ]
+        );
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
         let model = &schema.models[0];
         assert_eq!(model.primary_key.ty, crate::ir::FieldType::SmallInt);
         let types: Vec<String> = model.fields.iter().map(|f| crate::validate::type_key(&f.ty)).collect();
         assert_eq!(
             types,
-            ["enum(open|it's)", "decimal(8,2)", "char(4)", "big_integer", "datetime"],
+            ["enum(open|PG-13)", "decimal(8,2)", "char(4)", "big_integer", "datetime"],
             "{}",
             imported.yaml
         );
