@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use autocache::{Context, Options};
 use autocache_generated::{NewPerson, Person, PersonRepo};
 use autocache_testkit::memcached::{self, Memcached};
+use autocache_testkit::redis::Redis;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::env::{database, unique_name};
 
-/// Two contexts ("processes") on one SQLite file and one memcached server, same namespace.
-async fn two_contexts(
+/// Two contexts ("processes") on one SQLite file and one memcached server, same namespace;
+/// with `channel`, their near caches' invalidation channel (`tests/suite/near.rs`).
+pub(crate) async fn two_contexts(
     server: &Memcached,
+    channel: Option<&Redis>,
     options: &Options,
 ) -> (Context<sqlx::Sqlite>, Context<sqlx::Sqlite>, std::path::PathBuf) {
     let (pool, path) = database().await;
@@ -39,9 +42,12 @@ async fn two_contexts(
             .unwrap()
             .backend_url("other", &url)
             .await
-            .unwrap()
-            .build();
-        contexts.push(ctx);
+            .unwrap();
+        let ctx = match channel {
+            Some(channel) => ctx.near_channel(&channel.url()).unwrap(),
+            None => ctx,
+        };
+        contexts.push(ctx.build());
     }
     let reader = contexts.pop().unwrap();
     (contexts.pop().unwrap(), reader, path)
@@ -59,7 +65,7 @@ fn options() -> Options {
 async fn a_write_a_paused_server_missed_is_fenced_for_every_context() {
     let mut server = Memcached::start();
     let options = options();
-    let (writer, reader, _path) = two_contexts(&server, &options).await;
+    let (writer, reader, _path) = two_contexts(&server, None, &options).await;
     let ann = PersonRepo::new(&writer)
         .insert(&NewPerson { name: "v0".into() })
         .await
@@ -100,7 +106,7 @@ async fn a_write_a_paused_server_missed_is_fenced_for_every_context() {
 async fn a_dead_writers_lock_costs_one_database_read() {
     let server = Memcached::start();
     let options = options();
-    let (writer, reader, _path) = two_contexts(&server, &options).await;
+    let (writer, reader, _path) = two_contexts(&server, None, &options).await;
     let ann = PersonRepo::new(&writer)
         .insert(&NewPerson { name: "Ann".into() })
         .await

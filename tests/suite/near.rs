@@ -7,48 +7,11 @@ use std::time::{Duration, Instant};
 
 use autocache::{Context, Options};
 use autocache_generated::{Book, NewBook, NewPerson, Person, PersonRepo};
-use autocache_testkit::memcached::{self, Memcached};
+use autocache_testkit::memcached::Memcached;
 use autocache_testkit::redis::Redis;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use crate::env::{database, unique_name};
-
-/// Two contexts on one SQLite file, one memcached server and the channel `channel`.
-async fn two_contexts(
-    server: &Memcached,
-    channel: &Redis,
-    options: &Options,
-) -> (Context<sqlx::Sqlite>, Context<sqlx::Sqlite>, std::path::PathBuf) {
-    let (pool, path) = database().await;
-    let second = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(
-            SqliteConnectOptions::new()
-                .filename(&path)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true),
-        )
-        .await
-        .expect("second pool");
-    let url = memcached::url(&[server]);
-    let mut contexts = Vec::new();
-    for pool in [pool, second] {
-        let ctx = Context::builder(pool)
-            .options(options.clone())
-            .backend_url("default", &url)
-            .await
-            .unwrap()
-            .backend_url("other", &url)
-            .await
-            .unwrap()
-            .near_channel(&channel.url())
-            .unwrap()
-            .build();
-        contexts.push(ctx);
-    }
-    let reader = contexts.pop().unwrap();
-    (contexts.pop().unwrap(), reader, path)
-}
+use crate::env::unique_name;
+use crate::fences::two_contexts;
 
 fn options() -> Options {
     Options {
@@ -79,7 +42,7 @@ async fn until_near(ctx: &Context<sqlx::Sqlite>, id: i64) -> Person {
 async fn a_near_copy_never_outlives_a_write_in_another_context() {
     let (server, channel) = (Memcached::start(), Redis::start());
     let options = options();
-    let (writer, reader, _path) = two_contexts(&server, &channel, &options).await;
+    let (writer, reader, _path) = two_contexts(&server, Some(&channel), &options).await;
     let ann = PersonRepo::new(&writer)
         .insert(&NewPerson { name: "v0".into() })
         .await
@@ -131,7 +94,7 @@ async fn a_near_copy_never_outlives_a_write_in_another_context() {
 async fn a_paused_channel_costs_writes_a_fence_lease_and_stops_near_hits() {
     let (server, mut channel) = (Memcached::start(), Redis::start());
     let options = options();
-    let (writer, reader, _path) = two_contexts(&server, &channel, &options).await;
+    let (writer, reader, _path) = two_contexts(&server, Some(&channel), &options).await;
     let ann = PersonRepo::new(&writer)
         .insert(&NewPerson { name: "v0".into() })
         .await
