@@ -77,11 +77,7 @@ pub(crate) fn index_groups(model: &Model) -> Vec<Vec<String>> {
     let declared = model.indexes.iter().map(|group| {
         group
             .iter()
-            .filter_map(|name| {
-                std::iter::once(&model.primary_key)
-                    .chain(&model.fields)
-                    .find(|f| f.name == *name)
-            })
+            .filter_map(|name| model.key_or_field(name))
             .map(|field| field.column.clone())
             .collect::<Vec<String>>()
     });

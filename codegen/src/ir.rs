@@ -74,6 +74,13 @@ impl Model {
             .iter()
             .find(|f| f.name == name || f.relation.as_ref().is_some_and(|r| r.name == name))
     }
+
+    /// The primary key or field whose field name is `name`, as index groups name them.
+    pub fn key_or_field(&self, name: &str) -> Option<&Field> {
+        std::iter::once(&self.primary_key)
+            .chain(&self.fields)
+            .find(|f| f.name == name)
+    }
 }
 
 /// One column.

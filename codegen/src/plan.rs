@@ -148,14 +148,7 @@ pub fn index_lookups(model: &Model) -> Vec<IndexLookup<'_>> {
         .indexes
         .iter()
         .map(|group| {
-            let fields: Vec<&Field> = group
-                .iter()
-                .filter_map(|name| {
-                    std::iter::once(&model.primary_key)
-                        .chain(&model.fields)
-                        .find(|f| f.name == *name)
-                })
-                .collect();
+            let fields: Vec<&Field> = group.iter().filter_map(|name| model.key_or_field(name)).collect();
             let method = group.join("_and_");
             IndexLookup {
                 collection: CollectionRef {

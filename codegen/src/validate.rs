@@ -1880,14 +1880,7 @@ impl Validator<'_> {
         }
         let mut out: Vec<Vec<String>> = Vec::new();
         for (group, pos) in groups {
-            let fields: Vec<&Field> = group
-                .iter()
-                .filter_map(|name| {
-                    std::iter::once(&model.primary_key)
-                        .chain(&model.fields)
-                        .find(|f| f.name == *name)
-                })
-                .collect();
+            let fields: Vec<&Field> = group.iter().filter_map(|name| model.key_or_field(name)).collect();
             if let Some(field) = fields
                 .iter()
                 .find(|f| matches!(f.ty, FieldType::Json | FieldType::Bytes))
