@@ -11,6 +11,7 @@ use crate::{format, plan, render, validate, write};
 
 /// Anything that stops generation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The schema is invalid; every problem is listed with file:line:col.
     #[error("{0}")]

@@ -20,6 +20,7 @@ pub struct Schema {
 /// A SQL dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Dialect {
     /// SQLite (the embedded default).
     Sqlite,

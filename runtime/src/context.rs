@@ -96,12 +96,15 @@ struct Inner<DB: Dialect> {
 /// A database pool plus named cache backends; cheap to clone, shared by all repositories.
 pub struct Context<DB: Dialect> {
     inner: Arc<Inner<DB>>,
+    /// Reads go to the database and leave the cache alone (see [`Context::uncached`]).
+    uncached: bool,
 }
 
 impl<DB: Dialect> Clone for Context<DB> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
+            uncached: self.uncached,
         }
     }
 }
@@ -124,6 +127,22 @@ impl<DB: Dialect> Context<DB> {
         Self::builder(pool)
             .fallback(Arc::new(MemoryBackend::new(DEFAULT_CAPACITY)))
             .build()
+    }
+
+    /// A view of this context whose reads (`get`, `get_many`, `get_by_…`, `find_by_…`,
+    /// collections) come from the database and neither read nor fill any cache, near or
+    /// remote: to compare the cache with the database side by side. Writes made through it
+    /// keep the cache in step as usual.
+    pub fn uncached(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            uncached: true,
+        }
+    }
+
+    /// Whether reads skip the cache (a view made by [`Context::uncached`]).
+    pub(crate) fn reads_uncached(&self) -> bool {
+        self.uncached
     }
 
     /// The database pool.
@@ -375,6 +394,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 model_stats: ModelStats::default(),
                 started: Instant::now(),
             }),
+            uncached: false,
         }
     }
 }

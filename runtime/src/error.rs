@@ -3,6 +3,7 @@
 
 /// What a repository call can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The database rejected or could not run a statement.
     #[error("database error: {0}")]

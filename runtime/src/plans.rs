@@ -21,13 +21,19 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
         prefix: ctx.key_prefix(model),
         retired: ctx.retired_prefixes(model),
         near: None,
+        uncached: false,
     })
 }
 
 /// The cache a read of `M` works against: [`cache_for`] with the model's near cache, if
-/// the context has near caches and sizes one for `M`.
+/// the context has near caches and sizes one for `M`, or none at all on a view made by
+/// [`Context::uncached`].
 pub(crate) fn read_cache_for<M: Model>(ctx: &Context<M::Db>) -> Result<Cache<'_>> {
     let mut cache = cache_for(ctx, &M::INFO)?;
+    if ctx.reads_uncached() {
+        cache.uncached = true;
+        return Ok(cache);
+    }
     cache.near = ctx
         .near()
         .and_then(|near| near.scope(M::INFO.name, &cache.prefix, M::NEAR_ENTRIES));

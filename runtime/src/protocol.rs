@@ -39,6 +39,9 @@ pub struct Cache<'a> {
     pub retired: Vec<String>,
     /// The model's near cache, for reads (see [`crate::near`]).
     pub near: Option<NearScope<'a>>,
+    /// Reads go to the database without reading or filling the cache (see
+    /// [`crate::Context::uncached`]).
+    pub uncached: bool,
 }
 
 /// What became of a fill.
@@ -87,6 +90,9 @@ where
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
+    if cache.uncached {
+        return load((0..keys.len()).collect()).await;
+    }
     if !cache.retired.is_empty() {
         // A rolling deploy: processes of an earlier version write without invalidating
         // this version's keys, so they are neither read nor filled until it is over.

@@ -64,6 +64,32 @@ macro_rules! instance_scenarios {
             assert_eq!(env.queries(0, people.get(ed.id)).await.unwrap(), None);
         }
 
+        /// 6. A view made by `Context::uncached` reads the database, never the cache, and
+        ///    fills nothing: a change made behind the cache's back shows through it only.
+        async fn uncached_reads_skip_the_cache(env: &Env) {
+            let fay = person(env, "Fay").await;
+            let people = PersonRepo::new(&env.ctx);
+            let uncached = env.ctx.uncached();
+            let direct = PersonRepo::new(&uncached);
+            let behind = format!("UPDATE person SET name = 'Fey' WHERE id = {}", fay.id);
+            sqlx::query(sqlx::AssertSqlSafe(behind))
+                .execute(env.ctx.pool())
+                .await
+                .unwrap();
+            let read = env.queries(1, direct.get(fay.id)).await.unwrap();
+            assert_eq!(read.map(|p| p.name).as_deref(), Some("Fey"));
+            assert_eq!(
+                env.queries(0, people.get(fay.id)).await.unwrap(),
+                Some(fay.clone())
+            );
+            assert_eq!(env.queries(1, direct.books(fay.id)).await.unwrap(), Vec::new());
+            assert_eq!(env.queries(1, direct.books(fay.id)).await.unwrap(), Vec::new());
+            people.evict(fay.id).await.unwrap();
+            env.queries(1, direct.get_many(&[fay.id])).await.unwrap();
+            let read = env.queries(1, people.get(fay.id)).await.unwrap();
+            assert_eq!(read.map(|p| p.name).as_deref(), Some("Fey"));
+        }
+
         /// `get_many`: one cache round trip, the misses in exactly one query, order kept.
         async fn get_many_batches_misses(env: &Env) {
             let people = PersonRepo::new(&env.ctx);
@@ -138,6 +164,7 @@ macro_rules! instance_scenarios {
             updated_row_reads_from_cache(&env).await;
             evicted_row_costs_one_query(&env).await;
             deleted_and_evicted_costs_one_query(&env).await;
+            uncached_reads_skip_the_cache(&env).await;
             get_many_batches_misses(&env).await;
             get_many_repeats_ids(&env).await;
             other_backend_model(&env).await;

@@ -17,6 +17,7 @@ pub use infer::{Imported, Note, infer};
 
 /// Why a database could not be imported.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImportError {
     /// The URL names no supported database.
     #[error("`{0}` is not a database URL: expected postgres://, mysql:// (or mariadb://) or sqlite:")]

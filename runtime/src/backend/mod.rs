@@ -44,6 +44,7 @@ pub enum Lookup {
 
 /// A cache operation that did not complete: the caller treats it as a miss.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CacheError {
     /// The server could not be reached or did not answer in time.
     #[error("cache server unavailable: {0}")]
