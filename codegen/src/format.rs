@@ -29,9 +29,43 @@ pub fn format(chunks: &[String], schema_name: &str) -> Result<String, FormatErro
             .collect::<Result<Vec<_>, _>>()
     })?;
     Ok(format!(
-        "{HEADER_MARK} from {schema_name}: do not edit, regenerate instead.\n\n{}",
-        formatted.join("\n")
+        "{HEADER_MARK} from {schema_name}: do not edit, regenerate instead.\n\n{OPEN}\n{}}}\n{REEXPORT}",
+        indent(&formatted.join("\n"))
     ))
+}
+
+/// Opens the module every generated item is in: one place for the attribute that keeps
+/// users' lint settings from firing on generated code (a file brought in with `include!`
+/// cannot have inner attributes).
+const OPEN: &str = "/// The generated items, re-exported below.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    dead_code,
+    unused_mut,
+    unused_variables,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+mod generated {";
+
+/// Makes the generated items the including module's own.
+const REEXPORT: &str = "#[allow(unused_imports)]\npub use generated::*;\n";
+
+/// `source` indented one level (it holds no multi-line literals: every string literal is
+/// written escaped, on one line).
+fn indent(source: &str) -> String {
+    source
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("    {line}\n")
+            }
+        })
+        .collect()
 }
 
 /// Parses one chunk and prints it with prettyplease.

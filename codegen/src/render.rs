@@ -21,7 +21,6 @@ pub struct RenderError(String);
 pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<Vec<String>, RenderError> {
     let engine = engine()?;
     let module = json!({
-        "allow": ALLOW,
         "namespace": schema.namespace,
         "dialect": format!("{:?}", schema.dialect).to_lowercase(),
         "db_type": match schema.dialect {
@@ -64,9 +63,6 @@ fn engine() -> Result<&'static Handlebars<'static>, RenderError> {
     });
     engine.as_ref().map_err(|error| RenderError(error.clone()))
 }
-
-/// Put on every generated item, so users' lint settings never fire on generated code.
-const ALLOW: &str = "#[allow(clippy::all, clippy::pedantic, clippy::nursery, dead_code, unused_mut, unused_variables, unused_qualifications, missing_debug_implementations)]";
 
 /// A Rust string literal.
 fn rust_str(s: &str) -> String {
@@ -289,7 +285,6 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             .unwrap_or_default()
     };
     json!({
-        "allow": ALLOW,
         "name": model.name,
         "repo": format!("{}Repo", model.name),
         "new_name": format!("New{}", model.name),
@@ -424,79 +419,66 @@ fn lookup_context(dialect: Dialect, fields: &[&Field]) -> Value {
 fn filter_variants(dialect: Dialect, field: &Field) -> Vec<Value> {
     let variant = field.name.to_upper_camel_case();
     let name = &field.name;
-    let column = rust_str(&sql::quote(dialect, &field.column));
+    let quoted = sql::quote(dialect, &field.column);
+    let column = rust_str(&quoted);
     let ty = base_type(&field.ty);
     let bind = bind_of(dialect, &field.ty, "*value", false);
-    let next = "autocache::db::next_placeholder::<Db>(next)";
-    let variant_of = |suffix: &str, payload: Option<String>, doc: String, condition: String, bind: String| {
+    // `test` is the variant's arm of `Filter::test`: the runtime's `Test` it is.
+    let variant_of = |suffix: &str, payload: Option<String>, doc: String, test: String| {
         let decl = match &payload {
             Some(payload) => format!("{variant}{suffix}({payload})"),
             None => format!("{variant}{suffix}"),
         };
-        // The payload is bound in both arms (unused bindings are allowed).
         let pattern = match &payload {
             Some(_) if suffix == "In" => format!("Self::{variant}{suffix}(values)"),
             Some(_) => format!("Self::{variant}{suffix}(value)"),
             None => format!("Self::{variant}{suffix}"),
         };
-        json!({
-            "decl": decl,
-            "doc": doc,
-            "condition": format!("{pattern} => {condition}"),
-            "bind": format!("{pattern} => {bind}"),
-        })
+        json!({ "decl": decl, "doc": doc, "test": format!("{pattern} => {test}") })
     };
     let mut variants = vec![
         variant_of(
             "Eq",
             Some(ty.clone()),
             format!("`{name}` equals the value."),
-            format!("format!(\"{{}} = {{}}\", {column}, {next})"),
-            format!("query.bind({bind})"),
+            format!("Test::Compare({column}, Op::Eq, arg({bind}))"),
         ),
         variant_of(
             "In",
             Some(format!("Vec<{ty}>")),
             format!("`{name}` is one of the values (none: matches nothing)."),
-            format!("autocache::db::in_list::<Db>({column}, next, values.len())"),
-            format!("values.iter().fold(query, |query, value| query.bind({bind}))"),
+            format!("Test::In({column}, values.iter().map(|value| arg({bind})).collect())"),
         ),
     ];
     if field.nullable {
-        for (suffix, sql, doc) in [
-            ("IsNull", "IS NULL", "is NULL"),
-            ("NotNull", "IS NOT NULL", "is not NULL"),
-        ] {
+        for (suffix, test, doc) in [("IsNull", "IsNull", "is NULL"), ("NotNull", "NotNull", "is not NULL")] {
             variants.push(variant_of(
                 suffix,
                 None,
                 format!("`{name}` {doc}."),
-                format!("format!(\"{{}} {sql}\", {column})"),
-                "query".to_owned(),
+                format!("Test::{test}({column})"),
             ));
         }
     }
     if field.ty.orderable() {
         // SQLite keeps decimals as text (see `ddl::sql_type`): compare them as numbers.
         let (left, right) = match (&field.ty, dialect) {
-            (FieldType::Decimal { .. }, Dialect::Sqlite) => (
-                format!("format!(\"CAST({{}} AS REAL)\", {column})"),
-                format!("format!(\"CAST({{}} AS REAL)\", {next})"),
-            ),
-            _ => (column.clone(), next.to_owned()),
+            (FieldType::Decimal { .. }, Dialect::Sqlite) => {
+                (rust_str(&format!("CAST({quoted} AS REAL)")), "autocache::filter::real")
+            }
+            _ => (column.clone(), "arg"),
         };
         for (suffix, op, doc) in [
-            ("Lt", "<", "is less than"),
-            ("Le", "<=", "is at most"),
-            ("Gt", ">", "is greater than"),
-            ("Ge", ">=", "is at least"),
+            ("Lt", "Lt", "is less than"),
+            ("Le", "Le", "is at most"),
+            ("Gt", "Gt", "is greater than"),
+            ("Ge", "Ge", "is at least"),
         ] {
             variants.push(variant_of(
                 suffix,
                 Some(ty.clone()),
                 format!("`{name}` {doc} the value (NULL never matches)."),
-                format!("format!(\"{{}} {op} {{}}\", {left}, {right})"),
-                format!("query.bind({bind})"),
+                format!("Test::Compare({left}, Op::{op}, {right}({bind}))"),
             ));
         }
     }

@@ -11,7 +11,8 @@ use sqlx::Database;
 use crate::context::Context;
 use crate::db::{Dialect, placeholders};
 use crate::error::Result;
-use crate::model::{Changes, Filter, Model};
+use crate::filter::{self, Filter};
+use crate::model::{Changes, Model};
 use crate::plans::PlanSet;
 use crate::repo::{delete_planned, fetch, select_by_ids, update_rows_planned};
 use crate::transaction::write_alone;
@@ -25,10 +26,16 @@ async fn select_matching<M: Model, F: Filter<M::Db>>(
     let sql = format!(
         "{}{}{}",
         M::SQL.select_where,
-        filter.condition(&mut 1),
+        filter::condition(filter, &mut 1),
         M::SQL.lock_rows
     );
-    let rows = fetch(ctx, &M::INFO, conn, filter.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))).await?;
+    let rows = fetch(
+        ctx,
+        &M::INFO,
+        conn,
+        filter::bind(filter, sqlx::query(sqlx::AssertSqlSafe(sql))),
+    )
+    .await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
 

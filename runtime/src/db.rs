@@ -139,34 +139,8 @@ pub fn placeholders<DB: Dialect>(first: usize, count: usize) -> String {
 
 /// The next bind placeholder of a statement whose placeholders are numbered from `*next`
 /// on (`?`, or `$n`), counting it.
-pub fn next_placeholder<DB: Dialect>(next: &mut usize) -> String {
+pub(crate) fn next_placeholder<DB: Dialect>(next: &mut usize) -> String {
     let placeholder = DB::placeholder(*next);
     *next += 1;
     placeholder
-}
-
-/// `<column> IN (<placeholders>)`, numbered from `*next` on (counted), or a condition that is
-/// never true for an empty list.
-pub fn in_list<DB: Dialect>(column: &str, next: &mut usize, count: usize) -> String {
-    if count == 0 {
-        "1 = 0".to_owned()
-    } else {
-        let list = placeholders::<DB>(*next, count);
-        *next += count;
-        format!("{column} IN ({list})")
-    }
-}
-
-/// The conjunction (`AND`, `all`) or disjunction (`OR`) of `conditions`, each in parentheses;
-/// of none: a condition that is always true for a conjunction, never for a disjunction.
-pub fn combine(conditions: Vec<String>, all: bool) -> String {
-    match (conditions.is_empty(), all) {
-        (true, true) => "1 = 1".to_owned(),
-        (true, false) => "1 = 0".to_owned(),
-        (false, _) => {
-            let joiner = if all { " AND " } else { " OR " };
-            let parts: Vec<String> = conditions.into_iter().map(|c| format!("({c})")).collect();
-            parts.join(joiner)
-        }
-    }
 }

@@ -13,6 +13,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 mod fence;
+pub mod filter;
 pub mod key;
 pub mod model;
 mod near;
@@ -28,9 +29,10 @@ pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
+pub use filter::{Filter, Op, Test};
 pub use model::{
-    Changes, Collection, Dependent, DependentRows, Filter, Footprint, Holds, Joined, Membership, Model, ModelInfo,
-    ModelSql, NewModel, OnDelete, UniqueField,
+    Changes, Collection, Dependent, DependentRows, Footprint, Holds, Joined, Membership, Model, ModelInfo, ModelSql,
+    NewModel, OnDelete, UniqueField,
 };
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};

@@ -245,16 +245,6 @@ pub struct UniqueField {
     pub select_row: &'static str,
 }
 
-/// A condition on a model's rows, for bulk writes (generated as `<Model>Filter`).
-pub trait Filter<DB: Dialect>: Send + Sync {
-    /// The SQL condition, its placeholders numbered from `*next` on (and counted, so that a
-    /// conjunction's parts number theirs one after another).
-    fn condition(&self, next: &mut usize) -> String;
-
-    /// Binds the condition's values, in order.
-    fn bind(&self, query: SqlQuery<DB>) -> SqlQuery<DB>;
-}
-
 /// New values for some columns, for bulk updates (generated as `<Model>Changes`).
 pub trait Changes<DB: Dialect>: Send + Sync {
     /// The quoted columns that change, in order.
