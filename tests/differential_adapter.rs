@@ -198,10 +198,11 @@ fn is_copy(ty: &FieldType) -> bool {
     )
 }
 
-/// `tx.<call>` inside a transaction, else `<repo>.<call>` (the standalone API).
-fn either(tx_call: &str, repo_call: &str) -> String {
+/// `<call>` on model `name`'s repository over the transaction if there is one, else over
+/// the context.
+fn either(name: &str, call: &str) -> String {
     format!(
-        "    match tx {{\n        Some(tx) => {{ tx.{tx_call}.await?; }}\n        None => {{ {repo_call}.await?; }}\n    }}"
+        "    match tx {{\n        Some(tx) => {{ {name}Repo::new(&*tx).{call}.await?; }}\n        None => {{ {name}Repo::new(ctx).{call}.await?; }}\n    }}"
     )
 }
 
@@ -239,7 +240,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
         new,
         "    let new = New{name} {{ {} }};\n{}",
         fields.join(", "),
-        either("insert(&new)", &format!("{repo}.insert(&new)"))
+        either(name, "insert(&new)")
     );
     ops.push(Op {
         name: format!("insert {name}"),
@@ -256,7 +257,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
         }
         update.push_str("        _ => unreachable!(),\n    }\n");
     }
-    update.push_str(&either("update(&row)", &format!("{repo}.update(&row)")));
+    update.push_str(&either(name, "update(&row)"));
     ops.push(Op {
         name: format!("update {name}"),
         body: update,
@@ -266,10 +267,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     // delete
     let delete = format!(
         "    let Some(id) = pick::<{name}>(ctx, rng).await else {{ return Ok(()) }};\n{}",
-        either(
-            &format!("delete::<{name}>(&id)"),
-            &format!("{repo}.delete({})", id_arg(m, "id"))
-        )
+        either(name, &format!("delete({})", id_arg(m, "id")))
     );
     ops.push(Op {
         name: format!("delete {name}"),
@@ -298,10 +296,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
             );
         }
         update_where.push_str("        _ => unreachable!(),\n    }\n");
-        update_where.push_str(&either(
-            &format!("update_where::<{name}, _, _>(&filter, &changes)"),
-            &format!("{repo}.update_where(&filter, &changes)"),
-        ));
+        update_where.push_str(&either(name, "update_where(&filter, &changes)"));
         ops.push(Op {
             name: format!("update_where {name}"),
             body: update_where,
@@ -309,13 +304,7 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
             writes: true,
         });
     }
-    let delete_where = format!(
-        "{filter}{}",
-        either(
-            &format!("delete_where::<{name}, _>(&filter)"),
-            &format!("{repo}.delete_where(&filter)")
-        )
-    );
+    let delete_where = format!("{filter}{}", either(name, "delete_where(&filter)"));
     ops.push(Op {
         name: format!("delete_where {name}"),
         body: delete_where,
@@ -384,32 +373,19 @@ fn join_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     let mut ops = Vec::new();
     for m2m in &m.many_to_many {
         let target = model(schema, &m2m.target);
-        for (this, other, accessor, side) in [
-            (m, target, &m2m.name, shout(&[&m.name, &m2m.name])),
-            (target, m, &m2m.related_name, shout(&[&target.name, &m2m.related_name])),
-        ] {
+        for (this, other, accessor) in [(m, target, &m2m.name), (target, m, &m2m.related_name)] {
             let (s, o) = (&this.name, &other.name);
             let head = format!(
-                "    let Some(id) = pick::<{s}>(ctx, rng).await else {{ return Ok(()) }};\n    let others = pick_ids::<{o}>(ctx, rng, 2).await;\n    let repo = {s}Repo::new(ctx);\n"
+                "    let Some(id) = pick::<{s}>(ctx, rng).await else {{ return Ok(()) }};\n    let others = pick_ids::<{o}>(ctx, rng, 2).await;\n"
             );
             let id = id_arg(this, "id");
-            for (verb, change, call) in [
-                ("add", "Add(&others)", format!("repo.add_{accessor}({id}, &others)")),
-                (
-                    "remove",
-                    "Remove(&others)",
-                    format!("repo.remove_{accessor}({id}, &others)"),
-                ),
-                ("set", "Set(&others)", format!("repo.set_{accessor}({id}, &others)")),
-                ("clear", "Set(&[])", format!("repo.clear_{accessor}({id})")),
+            for (verb, call) in [
+                ("add", format!("add_{accessor}({id}, &others)")),
+                ("remove", format!("remove_{accessor}({id}, &others)")),
+                ("set", format!("set_{accessor}({id}, &others)")),
+                ("clear", format!("clear_{accessor}({id})")),
             ] {
-                let body = format!(
-                    "{head}{}",
-                    either(
-                        &format!("join_write::<{s}, {o}>(&{side}_SIDE, &id, autocache::JoinChange::{change})"),
-                        &call
-                    )
-                );
+                let body = format!("{head}{}", either(s, &call));
                 ops.push(Op {
                     name: format!("{verb}_{accessor} {s}"),
                     body,

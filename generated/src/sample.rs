@@ -234,35 +234,42 @@ mod generated {
         }
     }
     /// Cached repository for `Person`: reads come from cache backend `default`, every
-    /// write keeps the cache exactly in step with table `person`.
-    #[derive(Clone, Copy)]
-    pub struct PersonRepo<'a> {
-        ctx: &'a autocache::Context<Db>,
+    /// write keeps the cache exactly in step with table `person`. Over a context
+    /// (`PersonRepo::new(&ctx)`) or inside a transaction (`PersonRepo::new(&tx)`: reads see its
+    /// writes, the cache changes after its commit).
+    pub struct PersonRepo<'a, S = autocache::Context<Db>> {
+        scope: &'a S,
     }
-    impl<'a> PersonRepo<'a> {
-        /// A repository over `ctx`.
-        pub fn new(ctx: &'a autocache::Context<Db>) -> Self {
-            Self { ctx }
+    impl<S> Clone for PersonRepo<'_, S> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<S> Copy for PersonRepo<'_, S> {}
+    impl<'a, S: autocache::Scope<Db>> PersonRepo<'a, S> {
+        /// A repository over `scope`: a context or a transaction.
+        pub fn new(scope: &'a S) -> Self {
+            Self { scope }
         }
         /// Reads one `Person` by primary key; `None` if it does not exist (also cached).
         ///
         /// Reads key `sample:Person:9cc002a8:pk:<id>`; on a miss, one query, then the key is filled.
         pub async fn get(&self, id: i64) -> autocache::Result<Option<Person>> {
-            autocache::repo::get::<Person>(self.ctx, &id).await
+            self.scope.get::<Person>(&id).await
         }
         /// Reads many `Person` rows in one cache round trip; the misses in one query. The
         /// result is in the order of `ids`.
         ///
         /// Reads keys `sample:Person:9cc002a8:pk:<id>`.
         pub async fn get_many(&self, ids: &[i64]) -> autocache::Result<Vec<Option<Person>>> {
-            autocache::repo::get_many::<Person>(self.ctx, ids).await
+            self.scope.get_many::<Person>(ids).await
         }
         /// Inserts a row and returns it as stored.
         ///
         /// After commit (keys locked before commit, so no older fill can land):
         /// - writes through `sample:Person:9cc002a8:pk:<id>`
         pub async fn insert(&self, new: &NewPerson) -> autocache::Result<Person> {
-            autocache::repo::insert(self.ctx, new).await
+            self.scope.insert(new).await
         }
         /// Updates every column of `row` by primary key; `None` if no such row.
         ///
@@ -270,7 +277,7 @@ mod generated {
         /// - writes through `sample:Person:9cc002a8:pk:<id>`
         /// - refills from the database `sample:Person:9cc002a8:rel.Book.editors:<each paired Book> (if ordering fields changed)`
         pub async fn update(&self, row: &Person) -> autocache::Result<Option<Person>> {
-            autocache::repo::update(self.ctx, row).await
+            self.scope.update(row).await
         }
         /// Deletes the row with this primary key; whether it existed.
         ///
@@ -281,23 +288,26 @@ mod generated {
         /// - empties `<Book>:rel.Person.edited:<id>`
         /// - deletes each `Book` whose `author` is this row (cascade): its keys as `BookRepo::delete` plans them, recursively
         pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
-            autocache::repo::delete::<Person>(self.ctx, &id).await
+            self.scope.delete::<Person>(&id).await
         }
         /// Reads the `Book` rows whose `author` is this row, in `Book` ordering.
         ///
         /// Reads key `<Book prefix>:rows.Person.books:<id>` (the rows, in order): one lookup.
         pub async fn books(&self, id: i64) -> autocache::Result<Vec<Book>> {
-            autocache::relation::collection::<Book, _>(self.ctx, &BOOK_BY_AUTHOR, id).await
+            self.scope.collection::<Book, _>(&BOOK_BY_AUTHOR, id).await
         }
         /// Evicts the cached `books` of a row; the next read of it costs one query.
         pub async fn evict_books(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict_collection::<Book>(self.ctx, &BOOK_BY_AUTHOR, &id).await
+            autocache::repo::evict_collection::<
+                Book,
+            >(self.scope.context(), &BOOK_BY_AUTHOR, &id)
+                .await
         }
         /// Reads the `Book` rows paired with this row in `edited`, in `Book` ordering.
         ///
         /// Reads key `<Book prefix>:rel.Person.edited:<id>` (their primary keys), then the rows as `get_many`.
         pub async fn edited(&self, id: i64) -> autocache::Result<Vec<Book>> {
-            autocache::relation::collection::<Book, _>(self.ctx, &PERSON_EDITED, id).await
+            self.scope.collection::<Book, _>(&PERSON_EDITED, id).await
         }
         /// Pairs `others` with this row in `edited` (existing pairs are kept).
         ///
@@ -307,10 +317,11 @@ mod generated {
             id: i64,
             others: &[<Book as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Person,
-                Book,
-            >(self.ctx, &PERSON_EDITED_SIDE, &id, autocache::JoinChange::Add(others))
+            self.scope
+                .join_write::<
+                    Person,
+                    Book,
+                >(&PERSON_EDITED_SIDE, &id, autocache::JoinChange::Add(others))
                 .await
         }
         /// Unpairs `others` from this row in `edited`.
@@ -321,20 +332,22 @@ mod generated {
             id: i64,
             others: &[<Book as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Person,
-                Book,
-            >(self.ctx, &PERSON_EDITED_SIDE, &id, autocache::JoinChange::Remove(others))
+            self.scope
+                .join_write::<
+                    Person,
+                    Book,
+                >(&PERSON_EDITED_SIDE, &id, autocache::JoinChange::Remove(others))
                 .await
         }
         /// Unpairs every row from this row in `edited`.
         ///
         /// Refills `edited` of this row and the reverse collection of each unpaired row after commit.
         pub async fn clear_edited(&self, id: i64) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Person,
-                Book,
-            >(self.ctx, &PERSON_EDITED_SIDE, &id, autocache::JoinChange::Set(&[]))
+            self.scope
+                .join_write::<
+                    Person,
+                    Book,
+                >(&PERSON_EDITED_SIDE, &id, autocache::JoinChange::Set(&[]))
                 .await
         }
         /// Makes `others` exactly the rows paired with this row in `edited`.
@@ -345,15 +358,19 @@ mod generated {
             id: i64,
             others: &[<Book as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Person,
-                Book,
-            >(self.ctx, &PERSON_EDITED_SIDE, &id, autocache::JoinChange::Set(others))
+            self.scope
+                .join_write::<
+                    Person,
+                    Book,
+                >(&PERSON_EDITED_SIDE, &id, autocache::JoinChange::Set(others))
                 .await
         }
         /// Evicts the cached `edited` of a row; the next read of it costs one query.
         pub async fn evict_edited(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict_collection::<Book>(self.ctx, &PERSON_EDITED, &id).await
+            autocache::repo::evict_collection::<
+                Book,
+            >(self.scope.context(), &PERSON_EDITED, &id)
+                .await
         }
         /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
         ///
@@ -366,19 +383,19 @@ mod generated {
             filter: &PersonFilter,
             changes: &PersonChanges,
         ) -> autocache::Result<u64> {
-            autocache::bulk::update_where::<Person, _, _>(self.ctx, filter, changes).await
+            self.scope.update_where::<Person, _, _>(filter, changes).await
         }
         /// Deletes every row matching `filter`; how many were deleted.
         ///
         /// Each row's keys are handled as by `delete`.
         pub async fn delete_where(&self, filter: &PersonFilter) -> autocache::Result<u64> {
-            autocache::bulk::delete_where::<Person, _>(self.ctx, filter).await
+            self.scope.delete_where::<Person, _>(filter).await
         }
         /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
         ///
         /// Deletes key `sample:Person:9cc002a8:pk:<id>`.
         pub async fn evict(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict::<Person>(self.ctx, &id).await
+            autocache::repo::evict::<Person>(self.scope.context(), &id).await
         }
     }
 
@@ -689,28 +706,35 @@ mod generated {
         theirs: &BOOK_EDITORS,
     };
     /// Cached repository for `Book`: reads come from cache backend `other`, every
-    /// write keeps the cache exactly in step with table `book`.
-    #[derive(Clone, Copy)]
-    pub struct BookRepo<'a> {
-        ctx: &'a autocache::Context<Db>,
+    /// write keeps the cache exactly in step with table `book`. Over a context
+    /// (`BookRepo::new(&ctx)`) or inside a transaction (`BookRepo::new(&tx)`: reads see its
+    /// writes, the cache changes after its commit).
+    pub struct BookRepo<'a, S = autocache::Context<Db>> {
+        scope: &'a S,
     }
-    impl<'a> BookRepo<'a> {
-        /// A repository over `ctx`.
-        pub fn new(ctx: &'a autocache::Context<Db>) -> Self {
-            Self { ctx }
+    impl<S> Clone for BookRepo<'_, S> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<S> Copy for BookRepo<'_, S> {}
+    impl<'a, S: autocache::Scope<Db>> BookRepo<'a, S> {
+        /// A repository over `scope`: a context or a transaction.
+        pub fn new(scope: &'a S) -> Self {
+            Self { scope }
         }
         /// Reads one `Book` by primary key; `None` if it does not exist (also cached).
         ///
         /// Reads key `sample:Book:d831483a:pk:<id>`; on a miss, one query, then the key is filled.
         pub async fn get(&self, id: i64) -> autocache::Result<Option<Book>> {
-            autocache::repo::get::<Book>(self.ctx, &id).await
+            self.scope.get::<Book>(&id).await
         }
         /// Reads many `Book` rows in one cache round trip; the misses in one query. The
         /// result is in the order of `ids`.
         ///
         /// Reads keys `sample:Book:d831483a:pk:<id>`.
         pub async fn get_many(&self, ids: &[i64]) -> autocache::Result<Vec<Option<Book>>> {
-            autocache::repo::get_many::<Book>(self.ctx, ids).await
+            self.scope.get_many::<Book>(ids).await
         }
         /// Inserts a row and returns it as stored.
         ///
@@ -718,7 +742,7 @@ mod generated {
         /// - writes through `sample:Book:d831483a:pk:<id>`
         /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person)`
         pub async fn insert(&self, new: &NewBook) -> autocache::Result<Book> {
-            autocache::repo::insert(self.ctx, new).await
+            self.scope.insert(new).await
         }
         /// Updates every column of `row` by primary key; `None` if no such row.
         ///
@@ -727,7 +751,7 @@ mod generated {
         /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person), old and new owner`
         /// - refills from the database `sample:Book:d831483a:rel.Person.edited:<each paired Person> (if ordering fields changed)`
         pub async fn update(&self, row: &Book) -> autocache::Result<Option<Book>> {
-            autocache::repo::update(self.ctx, row).await
+            self.scope.update(row).await
         }
         /// Deletes the row with this primary key; whether it existed.
         ///
@@ -739,23 +763,26 @@ mod generated {
         /// - empties `<Volume>:rows.Book.volume:<id>`
         /// - deletes each `Volume` whose `book` is this row (cascade): its keys as `VolumeRepo::delete` plans them, recursively
         pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
-            autocache::repo::delete::<Book>(self.ctx, &id).await
+            self.scope.delete::<Book>(&id).await
         }
         /// Reads the `Volume` whose `book` is this row (reverse one-to-one), or `None`.
         ///
         /// Reads key `<Volume prefix>:rows.Book.volume:<id>` (the row, cached, "none" included): one lookup.
         pub async fn volume(&self, id: i64) -> autocache::Result<Option<Volume>> {
-            autocache::relation::one::<Volume, _>(self.ctx, &VOLUME_BY_BOOK, id).await
+            self.scope.one::<Volume, _>(&VOLUME_BY_BOOK, id).await
         }
         /// Evicts the cached `volume` of a row; the next read of it costs one query.
         pub async fn evict_volume(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict_collection::<Volume>(self.ctx, &VOLUME_BY_BOOK, &id).await
+            autocache::repo::evict_collection::<
+                Volume,
+            >(self.scope.context(), &VOLUME_BY_BOOK, &id)
+                .await
         }
         /// Reads the `Person` rows paired with this row in `editors`, in `Person` ordering.
         ///
         /// Reads key `<Person prefix>:rel.Book.editors:<id>` (their primary keys), then the rows as `get_many`.
         pub async fn editors(&self, id: i64) -> autocache::Result<Vec<Person>> {
-            autocache::relation::collection::<Person, _>(self.ctx, &BOOK_EDITORS, id).await
+            self.scope.collection::<Person, _>(&BOOK_EDITORS, id).await
         }
         /// Pairs `others` with this row in `editors` (existing pairs are kept).
         ///
@@ -765,10 +792,11 @@ mod generated {
             id: i64,
             others: &[<Person as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Book,
-                Person,
-            >(self.ctx, &BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Add(others))
+            self.scope
+                .join_write::<
+                    Book,
+                    Person,
+                >(&BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Add(others))
                 .await
         }
         /// Unpairs `others` from this row in `editors`.
@@ -779,20 +807,22 @@ mod generated {
             id: i64,
             others: &[<Person as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Book,
-                Person,
-            >(self.ctx, &BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Remove(others))
+            self.scope
+                .join_write::<
+                    Book,
+                    Person,
+                >(&BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Remove(others))
                 .await
         }
         /// Unpairs every row from this row in `editors`.
         ///
         /// Refills `editors` of this row and the reverse collection of each unpaired row after commit.
         pub async fn clear_editors(&self, id: i64) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Book,
-                Person,
-            >(self.ctx, &BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Set(&[]))
+            self.scope
+                .join_write::<
+                    Book,
+                    Person,
+                >(&BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Set(&[]))
                 .await
         }
         /// Makes `others` exactly the rows paired with this row in `editors`.
@@ -803,19 +833,23 @@ mod generated {
             id: i64,
             others: &[<Person as autocache::Model>::Id],
         ) -> autocache::Result<()> {
-            autocache::relation::join_write::<
-                Book,
-                Person,
-            >(self.ctx, &BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Set(others))
+            self.scope
+                .join_write::<
+                    Book,
+                    Person,
+                >(&BOOK_EDITORS_SIDE, &id, autocache::JoinChange::Set(others))
                 .await
         }
         /// Evicts the cached `editors` of a row; the next read of it costs one query.
         pub async fn evict_editors(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict_collection::<Person>(self.ctx, &BOOK_EDITORS, &id).await
+            autocache::repo::evict_collection::<
+                Person,
+            >(self.scope.context(), &BOOK_EDITORS, &id)
+                .await
         }
         /// Reads the `Person` this row's `author` points at, through the cache (`Person` `get`).
         pub async fn author(&self, row: &Book) -> autocache::Result<Option<Person>> {
-            autocache::repo::get::<Person>(self.ctx, &row.author_id).await
+            self.scope.get::<Person>(&row.author_id).await
         }
         /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
         ///
@@ -828,19 +862,19 @@ mod generated {
             filter: &BookFilter,
             changes: &BookChanges,
         ) -> autocache::Result<u64> {
-            autocache::bulk::update_where::<Book, _, _>(self.ctx, filter, changes).await
+            self.scope.update_where::<Book, _, _>(filter, changes).await
         }
         /// Deletes every row matching `filter`; how many were deleted.
         ///
         /// Each row's keys are handled as by `delete`.
         pub async fn delete_where(&self, filter: &BookFilter) -> autocache::Result<u64> {
-            autocache::bulk::delete_where::<Book, _>(self.ctx, filter).await
+            self.scope.delete_where::<Book, _>(filter).await
         }
         /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
         ///
         /// Deletes key `sample:Book:d831483a:pk:<id>`.
         pub async fn evict(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict::<Book>(self.ctx, &id).await
+            autocache::repo::evict::<Book>(self.scope.context(), &id).await
         }
     }
 
@@ -1093,28 +1127,35 @@ mod generated {
         select_row: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"book_id\" = ?",
     };
     /// Cached repository for `Volume`: reads come from cache backend `default`, every
-    /// write keeps the cache exactly in step with table `volume`.
-    #[derive(Clone, Copy)]
-    pub struct VolumeRepo<'a> {
-        ctx: &'a autocache::Context<Db>,
+    /// write keeps the cache exactly in step with table `volume`. Over a context
+    /// (`VolumeRepo::new(&ctx)`) or inside a transaction (`VolumeRepo::new(&tx)`: reads see its
+    /// writes, the cache changes after its commit).
+    pub struct VolumeRepo<'a, S = autocache::Context<Db>> {
+        scope: &'a S,
     }
-    impl<'a> VolumeRepo<'a> {
-        /// A repository over `ctx`.
-        pub fn new(ctx: &'a autocache::Context<Db>) -> Self {
-            Self { ctx }
+    impl<S> Clone for VolumeRepo<'_, S> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<S> Copy for VolumeRepo<'_, S> {}
+    impl<'a, S: autocache::Scope<Db>> VolumeRepo<'a, S> {
+        /// A repository over `scope`: a context or a transaction.
+        pub fn new(scope: &'a S) -> Self {
+            Self { scope }
         }
         /// Reads one `Volume` by primary key; `None` if it does not exist (also cached).
         ///
         /// Reads key `sample:Volume:e165b004:pk:<id>`; on a miss, one query, then the key is filled.
         pub async fn get(&self, id: i64) -> autocache::Result<Option<Volume>> {
-            autocache::repo::get::<Volume>(self.ctx, &id).await
+            self.scope.get::<Volume>(&id).await
         }
         /// Reads many `Volume` rows in one cache round trip; the misses in one query. The
         /// result is in the order of `ids`.
         ///
         /// Reads keys `sample:Volume:e165b004:pk:<id>`.
         pub async fn get_many(&self, ids: &[i64]) -> autocache::Result<Vec<Option<Volume>>> {
-            autocache::repo::get_many::<Volume>(self.ctx, ids).await
+            self.scope.get_many::<Volume>(ids).await
         }
         /// Reads the `Volume` whose `book_id` are these values.
         ///
@@ -1123,15 +1164,11 @@ mod generated {
             &self,
             book_id: i64,
         ) -> autocache::Result<Option<Volume>> {
-            autocache::repo::get_by_unique::<
-                Volume,
-                _,
-            >(
-                    self.ctx,
-                    &VOLUME_BY_BOOK_ID,
-                    &book_id.to_string(),
-                    |query| query.bind(&book_id),
-                )
+            self.scope
+                .get_by_unique::<
+                    Volume,
+                    _,
+                >(&VOLUME_BY_BOOK_ID, &book_id.to_string(), |query| query.bind(&book_id))
                 .await
         }
         /// Inserts a row and returns it as stored.
@@ -1141,7 +1178,7 @@ mod generated {
         /// - writes through `sample:Volume:e165b004:uq.book_id:<book_id>`
         /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book)`
         pub async fn insert(&self, new: &NewVolume) -> autocache::Result<Volume> {
-            autocache::repo::insert(self.ctx, new).await
+            self.scope.insert(new).await
         }
         /// Updates every column of `row` by primary key; `None` if no such row.
         ///
@@ -1151,7 +1188,7 @@ mod generated {
         /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book), old and new owner`
         /// - empties `sample:Volume:e165b004:uq.book_id:<book_id> (old value)`
         pub async fn update(&self, row: &Volume) -> autocache::Result<Option<Volume>> {
-            autocache::repo::update(self.ctx, row).await
+            self.scope.update(row).await
         }
         /// Deletes the row with this primary key; whether it existed.
         ///
@@ -1160,11 +1197,11 @@ mod generated {
         /// - refills from the database `sample:Volume:e165b004:rows.Book.volume:<book_id> (owner Book)`
         /// - empties `sample:Volume:e165b004:uq.book_id:<book_id>`
         pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
-            autocache::repo::delete::<Volume>(self.ctx, &id).await
+            self.scope.delete::<Volume>(&id).await
         }
         /// Reads the `Book` this row's `book` points at, through the cache (`Book` `get`).
         pub async fn book(&self, row: &Volume) -> autocache::Result<Option<Book>> {
-            autocache::repo::get::<Book>(self.ctx, &row.book_id).await
+            self.scope.get::<Book>(&row.book_id).await
         }
         /// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
         ///
@@ -1177,19 +1214,19 @@ mod generated {
             filter: &VolumeFilter,
             changes: &VolumeChanges,
         ) -> autocache::Result<u64> {
-            autocache::bulk::update_where::<Volume, _, _>(self.ctx, filter, changes).await
+            self.scope.update_where::<Volume, _, _>(filter, changes).await
         }
         /// Deletes every row matching `filter`; how many were deleted.
         ///
         /// Each row's keys are handled as by `delete`.
         pub async fn delete_where(&self, filter: &VolumeFilter) -> autocache::Result<u64> {
-            autocache::bulk::delete_where::<Volume, _>(self.ctx, filter).await
+            self.scope.delete_where::<Volume, _>(filter).await
         }
         /// Evicts the cached row (as the cache's LRU would); the next `get` costs one query.
         ///
         /// Deletes key `sample:Volume:e165b004:pk:<id>`.
         pub async fn evict(&self, id: i64) -> autocache::Result<()> {
-            autocache::repo::evict::<Volume>(self.ctx, &id).await
+            autocache::repo::evict::<Volume>(self.scope.context(), &id).await
         }
     }
 }

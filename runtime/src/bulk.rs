@@ -15,6 +15,7 @@ use crate::filter::{self, Filter};
 use crate::model::{Changes, Model};
 use crate::plans::PlanSet;
 use crate::repo::{delete_planned, fetch, select_by_ids, update_rows_planned};
+use crate::scope::Scope as _;
 use crate::transaction::write_alone;
 
 /// Selects, and locks, the rows matching `filter`.
@@ -77,7 +78,7 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
 /// Writes through the instance and new unique keys of exactly those rows, empties their old
 /// unique keys, refills the collections of their old and new owners, and re-sorts the
 /// many-to-many collections of rows whose ordering fields changed.
-pub async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
+pub(crate) async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
     ctx: &Context<M::Db>,
     filter: &F,
     changes: &C,
@@ -106,6 +107,6 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
 /// Deletes every row matching `filter`; how many were deleted. Each row's keys are handled
 /// as by [`crate::repo::delete`]: "does not exist" cached, unique keys and dependent keys
 /// (owned collections, cascaded rows) emptied, owners' collections refilled.
-pub async fn delete_where<M: Model, F: Filter<M::Db>>(ctx: &Context<M::Db>, filter: &F) -> Result<u64> {
+pub(crate) async fn delete_where<M: Model, F: Filter<M::Db>>(ctx: &Context<M::Db>, filter: &F) -> Result<u64> {
     write_alone!(ctx, &M::INFO, "delete_where", |tx| tx.delete_where::<M, F>(filter))
 }

@@ -21,6 +21,7 @@ mod plans;
 mod protocol;
 pub mod relation;
 pub mod repo;
+pub mod scope;
 pub mod stats;
 mod trace;
 pub mod transaction;
@@ -35,6 +36,7 @@ pub use model::{
     NewModel, OnDelete, UniqueField,
 };
 pub use relation::{JoinChange, JoinSide};
+pub use scope::Scope;
 pub use stats::{Stats, StatsSnapshot};
 pub use transaction::Transaction;
 

@@ -16,6 +16,7 @@ use crate::model::{Collection, Holds, Model};
 use crate::plans::{PlanSet, read_cache_for};
 use crate::protocol::{Cache, WritePlan, read_through};
 use crate::repo::{fetch, fetch_rows, get_many};
+use crate::scope::Scope as _;
 use crate::transaction::write_alone;
 
 /// A value that can be bound to a statement and written into a key.
@@ -43,7 +44,7 @@ pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
 /// Reads key `<member prefix>:rows.<name>:<owner>` (the rows), or for a many-to-many side
 /// `<member prefix>:rel.<name>:<owner>` (their primary keys) and then the members as
 /// [`get_many`]. On a miss, one query returns the rows and fills the key.
-pub async fn collection<M: Model, O: KeyValue<M::Db>>(
+pub(crate) async fn collection<M: Model, O: KeyValue<M::Db>>(
     ctx: &Context<M::Db>,
     collection: &Collection,
     owner: O,
@@ -102,7 +103,12 @@ where
 /// binds to the lookup's statement, in the model's ordering. Reads key
 /// `<prefix>:rows.by.<fields>:<value>`, `value` being the values' key text (as
 /// [`Model::memberships`] spells it for a row); on a miss, one query fills it.
-pub async fn find<M: Model, B>(ctx: &Context<M::Db>, collection: &Collection, value: &str, bind: B) -> Result<Vec<M>>
+pub(crate) async fn find<M: Model, B>(
+    ctx: &Context<M::Db>,
+    collection: &Collection,
+    value: &str,
+    bind: B,
+) -> Result<Vec<M>>
 where
     B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
 {
@@ -138,15 +144,6 @@ pub(crate) fn plan_refill<'f, M: Model>(
     }
 }
 
-/// Reads the single member of a reverse one-to-one (see [`collection`]).
-pub async fn one<M: Model, O: KeyValue<M::Db>>(
-    ctx: &Context<M::Db>,
-    relation: &Collection,
-    owner: O,
-) -> Result<Option<M>> {
-    Ok(collection::<M, O>(ctx, relation, owner).await?.into_iter().next())
-}
-
 /// One side of a many-to-many relation, as seen from model `S` towards model `O`.
 #[derive(Debug)]
 pub struct JoinSide {
@@ -175,7 +172,7 @@ pub enum JoinChange<'v, T> {
 /// Changes the pairs of row `id` of `S` on `side`; refills, after commit, the collection
 /// `<O prefix>:rel.<own>:<id>` and `<S prefix>:rel.<theirs>:<other>` of every other row
 /// whose pairing changed.
-pub async fn join_write<S, O>(
+pub(crate) async fn join_write<S, O>(
     ctx: &Context<S::Db>,
     side: &'static JoinSide,
     id: &S::Id,

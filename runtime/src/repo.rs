@@ -16,6 +16,7 @@ use crate::model::{Collection, Dependent, Model, ModelInfo, NewModel, OnDelete, 
 use crate::plans::{PlanSet, cache_for, read_cache_for};
 use crate::protocol::read_through;
 use crate::relation::plan_refill;
+use crate::scope::Scope as _;
 use crate::transaction::write_alone;
 
 /// Runs one statement on `conn`, counting it for `model`.
@@ -58,7 +59,7 @@ pub fn primary_key<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> String {
 
 /// Reads rows by primary key: one cache round trip, the misses in one SQL query.
 /// Reads keys `<prefix>:pk:<id>`; missing rows are cached as "does not exist".
-pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
+pub(crate) async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
     let span = crate::trace::call(&M::INFO, "get_many");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
@@ -80,17 +81,17 @@ pub async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> Result<V
     .await
 }
 
-/// Reads one row by primary key (see [`get_many`]).
-pub async fn get<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<Option<M>> {
-    Ok(get_many::<M>(ctx, std::slice::from_ref(id)).await?.pop().flatten())
-}
-
 /// Reads a row by a unique field, or a `unique_together` group: the key
-/// `<prefix>:uq.<field>:<value>` caches the primary key, then the row is read as by [`get`].
+/// `<prefix>:uq.<field>:<value>` caches the primary key, then the row is read as by [`get_many`].
 /// `value` is the lookup's key text (as [`Model::unique_values`] spells it for a row, see
 /// [`key::compose`] for a group) and `bind` binds the lookup's values to
 /// [`UniqueField::select_row`].
-pub async fn get_by_unique<M, B>(ctx: &Context<M::Db>, unique: &UniqueField, value: &str, bind: B) -> Result<Option<M>>
+pub(crate) async fn get_by_unique<M, B>(
+    ctx: &Context<M::Db>,
+    unique: &UniqueField,
+    value: &str,
+    bind: B,
+) -> Result<Option<M>>
 where
     M: Model,
     B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
@@ -108,7 +109,7 @@ where
         })
         .await?;
         match ids.into_iter().next().flatten() {
-            Some(id) => get::<M>(ctx, &id).await,
+            Some(id) => ctx.get::<M>(&id).await,
             None => Ok(None),
         }
     }
@@ -292,7 +293,7 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
 
 /// Inserts a row. Writes through `<prefix>:pk:<id>` and its unique-field keys, and refills
 /// the collections it joins, so the next reads cost no query.
-pub async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
+pub(crate) async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<N::Model> {
     write_alone!(ctx, &<N::Model as Model>::INFO, "insert", |tx| tx.insert(new))
 }
 
@@ -344,7 +345,7 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 /// `<prefix>:pk:<id>` and the new unique-field keys, empties the old ones, refills the
 /// collections of its old and new owners and, when its ordering fields changed, re-sorts the
 /// many-to-many collections it is in (re-read after commit).
-pub async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
+pub(crate) async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
     write_alone!(ctx, &M::INFO, "update", |tx| tx.update(row))
 }
 
@@ -374,21 +375,8 @@ pub(crate) async fn delete_planned<'a, M: Model>(
 /// `<prefix>:pk:<id>`, empties its unique-field keys and every key that depended on it
 /// (collections it owned, rows the database deleted or changed with it), and refills the
 /// collections it was a member of.
-pub async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
+pub(crate) async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<bool> {
     write_alone!(ctx, &M::INFO, "delete", |tx| tx.delete::<M>(id))
-}
-
-/// Reads rows by primary key inside a transaction: from the database, never the cache.
-pub(crate) async fn get_uncached<M: Model>(
-    ctx: &Context<M::Db>,
-    conn: &mut <M::Db as Database>::Connection,
-    id: &M::Id,
-) -> Result<Option<M>> {
-    Ok(
-        select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, std::slice::from_ref(id))
-            .await?
-            .pop(),
-    )
 }
 
 /// Evicts the cached row `id` (as an LRU eviction would); the next read costs one query.

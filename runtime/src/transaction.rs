@@ -12,18 +12,21 @@
 use std::collections::HashSet;
 
 use sqlx::Database;
+use tokio::sync::Mutex;
 
 use crate::bulk::{delete_where_planned, update_where_planned};
 use crate::context::Context;
-use crate::db::Dialect;
+use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::fence::{Undelivered, record_in};
 use crate::filter::Filter;
 use crate::model::{Changes, Model, NewModel};
+use crate::model::{Collection, UniqueField};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
-use crate::relation::{JoinChange, JoinSide, join_write_planned};
-use crate::repo::{delete_planned, get_uncached, insert_planned, update_planned};
+use crate::relation::{JoinChange, JoinSide, KeyValue, join_write_planned};
+use crate::repo::{delete_planned, fetch, insert_planned, select_by_ids, update_planned};
+use crate::scope::Scope;
 
 /// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
 /// a [`Transaction`] method call on `$tx`. What a standalone `insert`, `update`, ... is.
@@ -33,7 +36,7 @@ macro_rules! write_alone {
         let span = crate::trace::call($model, $op);
         tracing::Instrument::instrument(
             async move {
-                let mut $tx = ctx.begin().await?;
+                let $tx = ctx.begin().await?;
                 let written = $write.await?;
                 $tx.commit().await?;
                 Ok(written)
@@ -45,17 +48,24 @@ macro_rules! write_alone {
 }
 pub(crate) use write_alone;
 
-/// An open database transaction whose cache invalidations wait for its commit.
+/// An open database transaction whose cache invalidations wait for its commit. Repositories
+/// run in it as on the context: `BookRepo::new(&tx).add_editors(…)` (see [`Scope`]).
 pub struct Transaction<'c, DB: Dialect> {
     ctx: &'c Context<DB>,
+    /// The connection and the writes' locks; one call at a time uses them.
+    open: Mutex<Open<'c, DB>>,
+    /// Whether the fence outbox exists, so missed locks can be recorded in the transaction.
+    can_fence: bool,
+}
+
+/// The state of an open transaction.
+struct Open<'c, DB: Dialect> {
     /// `None` once committed or rolled back.
     tx: Option<sqlx::Transaction<'static, DB>>,
     locked: Vec<LockedWrite<'c, 'c>>,
     /// Invalidations whose lock did not reach their server, recorded in the fence outbox
     /// inside this transaction (see [`crate::fence`]).
     fenced: HashSet<Undelivered>,
-    /// Whether the fence outbox exists, so missed locks can be recorded in the transaction.
-    can_fence: bool,
 }
 
 impl<DB: Dialect> Context<DB> {
@@ -68,15 +78,17 @@ impl<DB: Dialect> Context<DB> {
         };
         Ok(Transaction {
             ctx: self,
-            tx: Some(crate::db::begin_write(self.pool()).await?),
-            locked: Vec::new(),
-            fenced: HashSet::new(),
+            open: Mutex::new(Open {
+                tx: Some(crate::db::begin_write(self.pool()).await?),
+                locked: Vec::new(),
+                fenced: HashSet::new(),
+            }),
             can_fence,
         })
     }
 }
 
-impl<'c, DB: Dialect> Transaction<'c, DB> {
+impl<'c, DB: Dialect> Open<'c, DB> {
     fn conn(&mut self) -> &mut <DB as Database>::Connection {
         self.tx
             .as_mut()
@@ -93,8 +105,9 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
     }
 
     /// Locks the keys of one write; the locks that did not reach their server are recorded
-    /// in the fence outbox inside this transaction, so they become visible with its commit.
-    async fn keep(&mut self, plans: PlanSet<'c, DB>) -> Result<()> {
+    /// in the fence outbox inside this transaction (if it exists), so they become visible
+    /// with its commit.
+    async fn keep(&mut self, plans: PlanSet<'c, DB>, can_fence: bool) -> Result<()> {
         let locked = plans.lock().await;
         let missed: Vec<Undelivered> = locked
             .iter()
@@ -103,104 +116,140 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
             .cloned()
             .collect();
         self.locked.extend(locked);
-        if !missed.is_empty() && self.can_fence {
+        if !missed.is_empty() && can_fence {
             record_in::<DB>(self.conn(), &missed).await?;
             self.fenced.extend(missed);
         }
         Ok(())
     }
+}
 
-    /// Reads a row by primary key from the database, seeing this transaction's writes.
-    pub async fn get<M: Model<Db = DB>>(&mut self, id: &M::Id) -> Result<Option<M>> {
-        let ctx = self.ctx;
-        get_uncached::<M>(ctx, self.conn(), id).await
-    }
-
-    /// Inserts a row (see [`crate::repo::insert`]).
-    pub async fn insert<N>(&mut self, new: &N) -> Result<N::Model>
-    where
-        N: NewModel,
-        N::Model: Model<Db = DB>,
-    {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        let row = insert_planned(ctx, self.conn(), &mut plans, new).await?;
-        self.keep(plans).await?;
-        Ok(row)
-    }
-
-    /// Updates a row (see [`crate::repo::update`]).
-    pub async fn update<M: Model<Db = DB>>(&mut self, row: &M) -> Result<Option<M>> {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        let new = update_planned(ctx, self.conn(), &mut plans, row).await?;
-        self.keep(plans).await?;
-        Ok(new)
-    }
-
-    /// Deletes a row (see [`crate::repo::delete`]).
-    pub async fn delete<M: Model<Db = DB>>(&mut self, id: &M::Id) -> Result<bool> {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        let existed = delete_planned::<M>(ctx, self.conn(), &mut plans, id).await?;
-        self.keep(plans).await?;
-        Ok(existed)
-    }
-
-    /// Changes many-to-many pairs (see [`crate::relation::join_write`]).
-    pub async fn join_write<S, O>(
-        &mut self,
-        side: &'static JoinSide,
-        id: &S::Id,
-        change: JoinChange<'_, O::Id>,
-    ) -> Result<()>
-    where
-        S: Model<Db = DB>,
-        O: Model<Db = DB>,
-    {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        join_write_planned::<S, O>(ctx, self.conn(), &mut plans, side, id, change).await?;
-        self.keep(plans).await?;
-        Ok(())
-    }
-
-    /// Updates the rows matching `filter` (see [`crate::bulk::update_where`]).
-    pub async fn update_where<M, F, C>(&mut self, filter: &F, changes: &C) -> Result<u64>
-    where
-        M: Model<Db = DB>,
-        F: Filter<DB>,
-        C: Changes<DB>,
-    {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        let count = update_where_planned::<M, F, C>(ctx, self.conn(), &mut plans, filter, changes).await?;
-        self.keep(plans).await?;
-        Ok(count)
-    }
-
-    /// Deletes the rows matching `filter` (see [`crate::bulk::delete_where`]).
-    pub async fn delete_where<M: Model<Db = DB>, F: Filter<DB>>(&mut self, filter: &F) -> Result<u64> {
-        let ctx = self.ctx;
-        let mut plans = PlanSet::new(ctx);
-        let count = delete_where_planned::<M, F>(ctx, self.conn(), &mut plans, filter).await?;
-        self.keep(plans).await?;
-        Ok(count)
-    }
-
+impl<DB: Dialect> Transaction<'_, DB> {
     /// Commits, then fills or releases every key the writes locked.
     pub async fn commit(mut self) -> Result<()> {
-        let (tx, locked) = self.take();
-        let fenced = std::mem::take(&mut self.fenced);
+        let open = self.open.get_mut();
+        let (tx, locked) = open.take();
+        let fenced = std::mem::take(&mut open.fenced);
         finish(self.ctx, tx, locked, &fenced).await
     }
 
     /// Rolls back and gives every lock back: the cache is as it was before.
     pub async fn rollback(mut self) -> Result<()> {
-        let (tx, locked) = self.take();
+        let (tx, locked) = self.open.get_mut().take();
         let result = tx.rollback().await;
         futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
         Ok(result?)
+    }
+
+    /// Runs one query on the transaction's connection and decodes its rows as `M`.
+    async fn rows<M: Model<Db = DB>>(&self, query: SqlQuery<DB>) -> Result<Vec<M>> {
+        let mut open = self.open.lock().await;
+        let rows = fetch(self.ctx, &M::INFO, open.conn(), query).await?;
+        rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+    }
+}
+
+/// Writes a planned write on the transaction's connection, then locks its keys: `$write`
+/// is a `*_planned` call given `$ctx`, `$conn` and `$plans`.
+macro_rules! planned {
+    ($self:ident, |$ctx:ident, $conn:ident, $plans:ident| $write:expr) => {{
+        let $ctx = $self.ctx;
+        let mut open = $self.open.lock().await;
+        let mut plans = PlanSet::new($ctx);
+        let written = {
+            let ($conn, $plans) = (open.conn(), &mut plans);
+            $write.await?
+        };
+        open.keep(plans, $self.can_fence).await?;
+        Ok(written)
+    }};
+}
+
+/// Reads see the transaction's writes and never touch the cache; writes lock their keys
+/// right after their statements and complete them after the commit.
+impl<DB: Dialect> Scope<DB> for Transaction<'_, DB> {
+    fn context(&self) -> &Context<DB> {
+        self.ctx
+    }
+
+    async fn get_many<M: Model<Db = DB>>(&self, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
+        let mut open = self.open.lock().await;
+        let rows = select_by_ids::<M>(self.ctx, open.conn(), M::SQL.select_by_ids, ids).await?;
+        Ok(ids
+            .iter()
+            .map(|id| rows.iter().find(|row| row.id() == id).cloned())
+            .collect())
+    }
+
+    async fn get_by_unique<M, B>(&self, unique: &UniqueField, _value: &str, bind: B) -> Result<Option<M>>
+    where
+        M: Model<Db = DB>,
+        B: Fn(SqlQuery<DB>) -> SqlQuery<DB> + Send + Sync,
+    {
+        Ok(self
+            .rows(bind(sqlx::query(unique.select_row)))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn collection<M: Model<Db = DB>, O: KeyValue<DB>>(
+        &self,
+        collection: &Collection,
+        owner: O,
+    ) -> Result<Vec<M>> {
+        self.rows(sqlx::query(collection.select).bind(owner)).await
+    }
+
+    async fn find<M, B>(&self, collection: &Collection, _value: &str, bind: B) -> Result<Vec<M>>
+    where
+        M: Model<Db = DB>,
+        B: Fn(SqlQuery<DB>) -> SqlQuery<DB> + Send + Sync,
+    {
+        self.rows(bind(sqlx::query(collection.select))).await
+    }
+
+    async fn insert<N>(&self, new: &N) -> Result<N::Model>
+    where
+        N: NewModel,
+        N::Model: Model<Db = DB>,
+    {
+        planned!(self, |ctx, conn, plans| insert_planned(ctx, conn, plans, new))
+    }
+
+    async fn update<M: Model<Db = DB>>(&self, row: &M) -> Result<Option<M>> {
+        planned!(self, |ctx, conn, plans| update_planned(ctx, conn, plans, row))
+    }
+
+    async fn delete<M: Model<Db = DB>>(&self, id: &M::Id) -> Result<bool> {
+        planned!(self, |ctx, conn, plans| delete_planned::<M>(ctx, conn, plans, id))
+    }
+
+    async fn join_write<S, O>(&self, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
+    where
+        S: Model<Db = DB>,
+        O: Model<Db = DB>,
+    {
+        planned!(self, |ctx, conn, plans| join_write_planned::<S, O>(
+            ctx, conn, plans, side, id, change
+        ))
+    }
+
+    async fn update_where<M, F, C>(&self, filter: &F, changes: &C) -> Result<u64>
+    where
+        M: Model<Db = DB>,
+        F: Filter<DB>,
+        C: Changes<DB>,
+    {
+        planned!(self, |ctx, conn, plans| update_where_planned::<M, F, C>(
+            ctx, conn, plans, filter, changes
+        ))
+    }
+
+    async fn delete_where<M: Model<Db = DB>, F: Filter<DB>>(&self, filter: &F) -> Result<u64> {
+        planned!(self, |ctx, conn, plans| delete_where_planned::<M, F>(
+            ctx, conn, plans, filter
+        ))
     }
 }
 
@@ -208,7 +257,7 @@ impl<DB: Dialect> Drop for Transaction<'_, DB> {
     /// Dropped open: sqlx rolls the transaction back; a task gives the locks back. Giving
     /// them back before the rollback has run is safe, since uncommitted rows are never seen.
     fn drop(&mut self) {
-        let locks: Vec<_> = std::mem::take(&mut self.locked)
+        let locks: Vec<_> = std::mem::take(&mut self.open.get_mut().locked)
             .into_iter()
             .map(LockedWrite::into_locks)
             .filter(|(_, keys)| !keys.is_empty())

@@ -189,7 +189,7 @@ impl Node {
     /// Updates the first row's person and book in a transaction that holds their locks,
     /// reports, says [`HOLDING`] and waits, never committing, until killed (or stopped).
     async fn hold(&self, version: u64, mut tally: Tally, stop: &AtomicBool) -> Report {
-        let mut tx = match self.ctx.begin().await {
+        let tx = match self.ctx.begin().await {
             Ok(tx) => tx,
             Err(error) => {
                 tally.error(&error);
@@ -206,7 +206,11 @@ impl Node {
             author_id: self.spec.people[0],
             rank: i32::try_from(version).expect("versions fit a book's rank"),
         };
-        for written in [tx.update(&person).await.map(drop), tx.update(&book).await.map(drop)] {
+        let (people, books) = (crate::sample::PersonRepo::new(&tx), crate::sample::BookRepo::new(&tx));
+        for written in [
+            people.update(&person).await.map(drop),
+            books.update(&book).await.map(drop),
+        ] {
             if let Err(error) = written {
                 tally.error(&error);
             }

@@ -23,8 +23,8 @@ macro_rules! cascades {
 
             // A cycle's first rows: the shop without its manager, the employee, then the shop's
             // manager, in one transaction.
-            let mut tx = ctx.begin().await.unwrap();
-            let shop = tx
+            let tx = ctx.begin().await.unwrap();
+            let shop = ShopRepo::new(&tx)
                 .insert(&NewShop {
                     name: "one".into(),
                     opens_at: None,
@@ -32,7 +32,7 @@ macro_rules! cascades {
                 })
                 .await
                 .unwrap();
-            let manager = tx
+            let manager = EmployeeRepo::new(&tx)
                 .insert(&NewEmployee {
                     shop_id: shop.id,
                     boss_id: None,
@@ -40,7 +40,7 @@ macro_rules! cascades {
                 })
                 .await
                 .unwrap();
-            let shop = tx
+            let shop = ShopRepo::new(&tx)
                 .update(&Shop {
                     manager_id: Some(manager.id),
                     ..shop

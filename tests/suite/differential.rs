@@ -192,7 +192,7 @@ where
 {
     let rows = rows::<M>(ctx).await;
     for row in &rows {
-        let cached = autocache::repo::get::<M>(ctx, row.id()).await;
+        let cached = autocache::Scope::get::<M>(ctx, row.id()).await;
         tally.compare(
             || format!("{}::get({})", M::INFO.name, row.id()),
             cached,
@@ -200,7 +200,7 @@ where
         );
     }
     let ids: Vec<M::Id> = rows.iter().map(|row| row.id().clone()).collect();
-    let cached = autocache::repo::get_many::<M>(ctx, &ids).await;
+    let cached = autocache::Scope::get_many::<M>(ctx, &ids).await;
     tally.compare(
         || format!("{}::get_many", M::INFO.name),
         cached,

@@ -64,14 +64,10 @@ macro_rules! transaction_scenarios {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        use autocache::JoinChange;
-
         use super::{OPEN_FOR, READERS, ROUNDS, Tally, options};
         use crate::databases::TestDatabase;
         use crate::databases::$db::Db;
-        use crate::databases::$db::sample::{
-            BOOK_EDITORS_SIDE, Book, BookRepo, NewBook, NewPerson, Person, PersonRepo,
-        };
+        use crate::databases::$db::sample::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
         use crate::env::{Kind, env_on_with};
 
         fn ids(people: &[Person]) -> Vec<i64> {
@@ -87,12 +83,12 @@ macro_rules! transaction_scenarios {
             let people = PersonRepo::new(ctx);
             let ann = people.insert(&NewPerson { name: "ann".into() }).await.unwrap();
             {
-                let mut tx = ctx.begin().await.unwrap();
+                let tx = ctx.begin().await.unwrap();
                 let changed = Person {
                     name: "uncommitted".into(),
                     ..ann.clone()
                 };
-                tx.update(&changed).await.unwrap();
+                PersonRepo::new(&tx).update(&changed).await.unwrap();
             }
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
             loop {
@@ -151,26 +147,34 @@ macro_rules! transaction_scenarios {
                     ids(&committed_editors)
                 );
 
-                let mut tx = ctx.begin().await.unwrap();
+                let tx = ctx.begin().await.unwrap();
+                let (tx_people, tx_books) = (PersonRepo::new(&tx), BookRepo::new(&tx));
                 let changed = Person {
                     name: format!("kept{round}:uncommitted"),
                     ..kept.clone()
                 };
-                assert_eq!(tx.update(&changed).await.unwrap().as_ref(), Some(&changed));
-                let added = tx
+                assert_eq!(tx_people.update(&changed).await.unwrap().as_ref(), Some(&changed));
+                let added = tx_people
                     .insert(&NewPerson {
                         name: format!("added{round}"),
                     })
                     .await
                     .unwrap();
-                assert!(tx.delete::<Person>(&doomed.id).await.unwrap());
-                tx.join_write::<Book, Person>(&BOOK_EDITORS_SIDE, &book.id, JoinChange::Add(&[kept.id]))
-                    .await
-                    .unwrap();
+                assert!(tx_people.delete(doomed.id).await.unwrap());
+                tx_books.add_editors(book.id, &[kept.id]).await.unwrap();
                 assert_eq!(
-                    tx.get::<Person>(&kept.id).await.unwrap(),
+                    tx_people.get(kept.id).await.unwrap(),
                     Some(changed.clone()),
                     "own writes"
+                );
+                assert_eq!(tx_people.get(doomed.id).await.unwrap(), None, "own delete");
+                let mut editors = ids(&committed_editors);
+                editors.push(kept.id);
+                editors.sort_unstable();
+                assert_eq!(
+                    ids(&tx_books.editors(book.id).await.unwrap()),
+                    editors,
+                    "own pairing"
                 );
 
                 // Readers on other tasks while the transaction holds its uncommitted writes.
@@ -245,17 +249,14 @@ macro_rules! transaction_scenarios {
                     })
                     .await;
                     // What the database holds, bypassing the cache.
-                    let mut check = ctx.begin().await.unwrap();
+                    let uncached = ctx.uncached();
+                    let check = PersonRepo::new(&uncached);
+                    Tally::check(stale, check.get(kept.id).await.unwrap().as_ref() == Some(&kept));
+                    Tally::check(stale, check.get(added.id).await.unwrap().is_none());
                     Tally::check(
                         stale,
-                        check.get::<Person>(&kept.id).await.unwrap().as_ref() == Some(&kept),
+                        check.get(doomed.id).await.unwrap().as_ref() == Some(&doomed),
                     );
-                    Tally::check(stale, check.get::<Person>(&added.id).await.unwrap().is_none());
-                    Tally::check(
-                        stale,
-                        check.get::<Person>(&doomed.id).await.unwrap().as_ref() == Some(&doomed),
-                    );
-                    check.rollback().await.unwrap();
                     books.evict_editors(book.id).await.unwrap();
                     let editors = env.queries(1, books.editors(book.id)).await.unwrap();
                     Tally::check(stale, editors == committed_editors);
