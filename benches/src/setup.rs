@@ -151,7 +151,7 @@ pub fn version_of(name: &str) -> u64 {
 
 /// The sample schema's repositories generated for PostgreSQL (by `build/postgres.rs`).
 pub mod pg {
-    include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+    include!(concat!(env!("OUT_DIR"), "/sample_postgres.rs"));
 }
 
 /// Every run's PostgreSQL schema starts so; the rest is the process id.

@@ -104,30 +104,44 @@ impl Config {
     /// Reads and validates the schema at `path`, with its models' retired digests from the
     /// lock file.
     pub fn load(&self, path: &Path) -> Result<Schema, Error> {
+        Ok(self.load_with_declared(path)?.0)
+    }
+
+    /// [`Config::load`], and the dialect the schema itself declares (`database:`).
+    fn load_with_declared(&self, path: &Path) -> Result<(Schema, Dialect), Error> {
         let source = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
         })?;
         let mut schema = validate::load_bytes(&source, &path.display().to_string())?;
+        let declared = schema.dialect;
         if let Some(dialect) = self.dialect {
             schema.dialect = dialect;
         }
         if let Some(lock_path) = self.lock_path(path) {
             lock::read(&lock_path)?.apply(&mut schema);
         }
-        Ok(schema)
+        Ok((schema, declared))
     }
 
-    /// The files generated for the schema at `path`, by name (`<namespace>.rs`).
+    /// The files generated for the schema at `path`, by name: `<namespace>.rs`, or
+    /// `<namespace>_<dialect>.rs` (`sample_postgres.rs`) when [`Config::dialect`] is another
+    /// than the schema's `database:`, so one schema generated for several databases fills one
+    /// directory without one file replacing another.
     pub fn generate(&self, path: &Path) -> Result<BTreeMap<String, String>, Error> {
-        let schema = self.load(path)?;
+        let (schema, declared) = self.load_with_declared(path)?;
+        let name = if schema.dialect == declared {
+            format!("{}.rs", schema.namespace)
+        } else {
+            format!("{}_{}.rs", schema.namespace, schema.dialect.name())
+        };
         let plans = plan::plan(&schema);
         let source = render::render(&schema, &plans)?;
         let schema_name = path
             .file_name()
             .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let formatted = format::format(&source, &schema_name)?;
-        Ok(BTreeMap::from([(format!("{}.rs", schema.namespace), formatted)]))
+        Ok(BTreeMap::from([(name, formatted)]))
     }
 
     /// Generates and writes the files of one schema (see [`Config::compile_all`]).
@@ -144,7 +158,10 @@ impl Config {
         if build_script_out.is_some() {
             for path in paths {
                 println!("cargo:rerun-if-changed={}", path.as_ref().display());
-                if let Some(lock_path) = self.lock_path(path.as_ref()) {
+                // Only an existing one: cargo reruns a build script on every build while a
+                // path it watches is missing. A lock file that appears later records the
+                // current digests only (the schema's own change reruns the script).
+                if let Some(lock_path) = self.lock_path(path.as_ref()).filter(|lock| lock.exists()) {
                     println!("cargo:rerun-if-changed={}", lock_path.display());
                 }
             }

@@ -30,6 +30,17 @@ pub enum Dialect {
     Mysql,
 }
 
+impl Dialect {
+    /// The name the schema's `database:` gives it (`sqlite`, `postgres`, `mysql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+}
+
 /// One model (a table, a struct, a repository).
 #[derive(Clone, Debug, Serialize)]
 pub struct Model {

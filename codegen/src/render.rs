@@ -22,7 +22,6 @@ pub fn render(schema: &Schema, plans: &[ModelPlan]) -> Result<Vec<String>, Rende
     let engine = engine()?;
     let module = json!({
         "namespace": schema.namespace,
-        "dialect": format!("{:?}", schema.dialect).to_lowercase(),
         "db_type": match schema.dialect {
             Dialect::Sqlite => "Sqlite",
             Dialect::Postgres => "Postgres",

@@ -91,12 +91,31 @@ fn write_touches_only_changed_files_and_removes_stale_ones() {
         .compile("tests/fixtures/string_pk.yaml")
         .unwrap();
     assert!(other.removed.is_empty() && stale.exists() && dir.join("sample.rs").exists());
+    // The same schema for other databases, into the same directory: a file per dialect.
+    for dialect in [Dialect::Postgres, Dialect::Mysql] {
+        let written = Config::new()
+            .out_dir(&dir)
+            .dialect(dialect)
+            .compile("../schema.yaml")
+            .unwrap();
+        assert_eq!(written.written, vec![dir.join(format!("sample_{}.rs", dialect.name()))]);
+    }
+    let sqlite = std::fs::read_to_string(dir.join("sample.rs")).unwrap();
+    assert!(
+        sqlite.contains("autocache::sqlx::Sqlite;"),
+        "the schema's own dialect kept its file"
+    );
     let third = Config::new()
         .out_dir(&dir)
         .remove_stale(true)
         .compile_all(&["../schema.yaml", "tests/fixtures/string_pk.yaml"])
         .unwrap();
-    assert_eq!(third.removed, vec![stale]);
+    let mut removed = third.removed.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![stale, dir.join("sample_mysql.rs"), dir.join("sample_postgres.rs")]
+    );
     assert!(handwritten.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

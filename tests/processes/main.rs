@@ -44,7 +44,7 @@ mod spec;
 
 /// The sample schema's repositories, generated for PostgreSQL by build.rs.
 mod sample {
-    include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+    include!(concat!(env!("OUT_DIR"), "/sample_postgres.rs"));
 }
 
 /// The sample schema's next version (R12), generated for PostgreSQL by build.rs with its

@@ -89,7 +89,7 @@ pub mod sqlite {
 }
 
 pub mod postgres {
-    //! PostgreSQL: schema.yaml generated for `Dialect::Postgres` into `OUT_DIR/postgres/`;
+    //! PostgreSQL: schema.yaml generated for `Dialect::Postgres` into `OUT_DIR/sample_postgres.rs`;
     //! each test gets its own schema, selected through the connections' `search_path`.
 
     use sqlx::postgres::PgConnectOptions;
@@ -97,7 +97,7 @@ pub mod postgres {
     use super::{Cleanup, Server, TestDatabase};
 
     pub mod sample {
-        include!(concat!(env!("OUT_DIR"), "/postgres/sample.rs"));
+        include!(concat!(env!("OUT_DIR"), "/sample_postgres.rs"));
     }
 
     pub type Db = sqlx::Postgres;
@@ -129,14 +129,14 @@ pub mod postgres {
 
 pub mod mysql {
     //! MariaDB (the MySQL dialect): schema.yaml generated for `Dialect::Mysql` into
-    //! `OUT_DIR/mysql/`; each test gets its own database.
+    //! `OUT_DIR/sample_mysql.rs`; each test gets its own database.
 
     use sqlx::mysql::MySqlConnectOptions;
 
     use super::{Cleanup, Server, TestDatabase};
 
     pub mod sample {
-        include!(concat!(env!("OUT_DIR"), "/mysql/sample.rs"));
+        include!(concat!(env!("OUT_DIR"), "/sample_mysql.rs"));
     }
 
     pub type Db = sqlx::MySql;
