@@ -127,8 +127,8 @@ impl autocache::Model for Person {
         where_ids: " WHERE \"id\" IN ({ids})",
     };
     const NEAR_ENTRIES: u64 = 10000;
-    fn id(&self) -> &Self::Id {
-        &self.id
+    fn id(&self) -> Self::Id {
+        self.id
     }
     fn from_row(
         row: &<Db as autocache::sqlx::Database>::Row,
@@ -665,8 +665,8 @@ impl autocache::Model for Book {
         update_set: "UPDATE \"book\" SET ",
         where_ids: " WHERE \"id\" IN ({ids})",
     };
-    fn id(&self) -> &Self::Id {
-        &self.id
+    fn id(&self) -> Self::Id {
+        self.id
     }
     fn from_row(
         row: &<Db as autocache::sqlx::Database>::Row,
@@ -1421,8 +1421,8 @@ impl autocache::Model for Volume {
         update_set: "UPDATE \"volume\" SET ",
         where_ids: " WHERE \"id\" IN ({ids})",
     };
-    fn id(&self) -> &Self::Id {
-        &self.id
+    fn id(&self) -> Self::Id {
+        self.id
     }
     fn from_row(
         row: &<Db as autocache::sqlx::Database>::Row,

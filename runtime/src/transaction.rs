@@ -21,7 +21,7 @@ use crate::fence::{Undelivered, record_in};
 use crate::model::{Changes, Filter, Model, NewModel};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
-use crate::relation::{JoinChange, JoinSide, join_write_planned};
+use crate::relation::{JoinChange, JoinKey, JoinSide, join_write_planned};
 use crate::repo::{delete_planned, get_uncached, insert_planned, update_planned};
 
 /// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
@@ -154,8 +154,8 @@ impl<'c, DB: Dialect> Transaction<'c, DB> {
         change: JoinChange<'_, O::Id>,
     ) -> Result<()>
     where
-        S: Model<Db = DB>,
-        O: Model<Db = DB>,
+        S: Model<Db = DB, Id: JoinKey<DB>>,
+        O: Model<Db = DB, Id: JoinKey<DB>>,
     {
         let ctx = self.ctx;
         let mut plans = PlanSet::new(ctx);

@@ -37,7 +37,8 @@ pub struct Imported {
 struct ModelOut {
     name: String,
     table: String,
-    /// `primary_key:` as a YAML flow mapping, when not the default (`id`, `auto`).
+    /// `primary_key:` as a YAML flow mapping, or a flow sequence of fields for a composite
+    /// key, when not the default (`id`, `auto`).
     primary_key: Option<String>,
     /// `(field name, flow mapping)`.
     fields: Vec<(String, String)>,
@@ -130,13 +131,14 @@ pub fn infer(catalog: &Catalog, dialect: Dialect) -> Imported {
     }
 }
 
-/// The `type` (and `max_length`) of a table's primary key, or why it has none the schema can say.
+/// The `type` (and `max_length`) of a table's primary key (`composite` for a key of several
+/// columns, which become fields), or why it has none the schema can say.
 fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
     let [column] = table.primary_key.as_slice() else {
-        return Err(match table.primary_key.len() {
-            0 => "the table has no primary key".to_owned(),
-            n => format!("its primary key has {n} columns (only single-column keys are supported)"),
-        });
+        return match table.primary_key.len() {
+            0 => Err("the table has no primary key".to_owned()),
+            _ => Ok("composite".to_owned()),
+        };
     };
     let column = table.column(column).ok_or("its primary key column is missing")?;
     if column.auto {
@@ -261,11 +263,13 @@ fn model(
     notes: &mut Vec<Note>,
 ) -> ModelOut {
     let name = models[&table.name].clone();
-    let pk_column = &table.primary_key[0];
     let pk_type = primary_key_type(table, dialect).expect("only keyed tables are models");
+    let composite = pk_type == "composite";
+    // A composite key has no column of its own: its columns are fields.
+    let pk_column = if composite { "" } else { table.primary_key[0].as_str() };
     let pk_name = field_name(pk_column);
     let mut primary_key = None;
-    if pk_name != "id" || pk_type != "auto" || pk_name != *pk_column {
+    if !composite && (pk_name != "id" || pk_type != "auto" || pk_name != *pk_column) {
         let ty = type_flow(&pk_type, &[]);
         let ty = ty.strip_prefix("type: ").unwrap_or(&ty);
         if pk_name != *pk_column {
@@ -276,7 +280,9 @@ fn model(
         }
         primary_key = Some(format!("{{ name: {pk_name}, type: {ty} }}"));
     }
-    accessors.claim(&name, &pk_name);
+    if !composite {
+        accessors.claim(&name, &pk_name);
+    }
     let unique_columns: BTreeSet<&str> = table
         .indexes
         .iter()
@@ -295,7 +301,7 @@ fn model(
         .collect();
     let mut field_names: BTreeMap<&str, String> = BTreeMap::new();
     let mut fields = Vec::new();
-    for column in table.columns.iter().filter(|c| c.name != *pk_column) {
+    for column in table.columns.iter().filter(|c| c.name != pk_column) {
         let place = format!("{}.{}", table.name, column.name);
         let unique = unique_columns.contains(column.name.as_str());
         let relation = table
@@ -416,6 +422,14 @@ fn model(
         accessors.claim(&name, &field);
         field_names.insert(column.name.as_str(), field.clone());
         fields.push((field, format!("{{ {flow} }}")));
+    }
+    if composite {
+        let parts: Option<Vec<String>> = table
+            .primary_key
+            .iter()
+            .map(|column| field_names.get(column.as_str()).cloned())
+            .collect();
+        primary_key = parts.map(|parts| format!("[{}]", parts.join(", ")));
     }
     let mut unique_together = Vec::new();
     let mut indexes = Vec::new();
