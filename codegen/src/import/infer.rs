@@ -135,10 +135,25 @@ pub fn infer(catalog: &Catalog, dialect: Dialect) -> Imported {
 /// columns, which become fields), or why it has none the schema can say.
 fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
     let [column] = table.primary_key.as_slice() else {
-        return match table.primary_key.len() {
-            0 => Err("the table has no primary key".to_owned()),
-            _ => Ok("composite".to_owned()),
-        };
+        if table.primary_key.is_empty() {
+            return Err("the table has no primary key".to_owned());
+        }
+        for part in &table.primary_key {
+            let column = table.column(part).ok_or("a column of its primary key is missing")?;
+            match column_type(table, column, dialect) {
+                Ok(ty)
+                    if ty.starts_with("string(")
+                        || ["uuid", "big_integer", "integer", "small_integer", "date", "enum"]
+                            .contains(&ty.as_str()) => {}
+                Ok(ty) => {
+                    return Err(format!(
+                        "its primary key column `{part}` is of type {ty} (a composite key's parts can be string, uuid, big_integer, integer, small_integer, date or enum)"
+                    ));
+                }
+                Err(reason) => return Err(reason),
+            }
+        }
+        return Ok("composite".to_owned());
     };
     let column = table.column(column).ok_or("its primary key column is missing")?;
     if column.auto {
@@ -712,19 +727,29 @@ mod tests {
             columns: vec![column("a", "int4"), column("b", "int4"), column("c", "int4")],
             ..Table::default()
         };
+        let measure = Table {
+            name: "measure".to_owned(),
+            primary_key: vec!["a".to_owned(), "at".to_owned()],
+            columns: vec![column("a", "int4"), column("at", "float8")],
+            ..Table::default()
+        };
         let imported = infer(
             &Catalog {
-                tables: vec![item, pair],
+                tables: vec![item, pair, measure],
             },
             Dialect::Postgres,
         );
         let places: Vec<&str> = imported.notes.iter().map(|n| n.place.as_str()).collect();
-        assert_eq!(places, ["item.price", "item.seen", "pair"], "{:?}", imported.notes);
+        assert_eq!(places, ["item.price", "item.seen", "measure"], "{:?}", imported.notes);
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("the rest is a valid schema");
         let fields: Vec<&str> = schema.models[0].fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(fields, ["seen", "type_field", "a", "b"]);
         assert_eq!(schema.models[0].fields[1].column, "type");
         assert_eq!(schema.models[0].indexes, [["a", "b"]], "a non-unique index is kept");
+        assert!(
+            matches!(&schema.models[1].primary_key, crate::ir::PrimaryKey::Composite(parts) if parts == &["a", "b"]),
+            "a composite key of plain columns is kept"
+        );
     }
 
     #[test]
@@ -780,7 +805,7 @@ mod tests {
         );
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
         let model = &schema.models[0];
-        assert_eq!(model.primary_key.ty, crate::ir::FieldType::SmallInt);
+        assert_eq!(model.target_key().ty, crate::ir::FieldType::SmallInt);
         let types: Vec<String> = model.fields.iter().map(|f| crate::validate::type_key(&f.ty)).collect();
         assert_eq!(
             types,
