@@ -208,8 +208,8 @@ fn either(name: &str, call: &str) -> String {
 
 /// The id argument of a repository method taking a primary key of `model`.
 fn id_arg(model: &Model, id: &str) -> String {
-    match model.primary_key.ty {
-        FieldType::String { .. } | FieldType::Text => format!("{id}.as_str()"),
+    match model.key_column().map(|key| &key.ty) {
+        Some(FieldType::String { .. } | FieldType::Text) => format!("{id}.as_str()"),
         _ => format!("{id}.clone()"),
     }
 }
@@ -217,21 +217,23 @@ fn id_arg(model: &Model, id: &str) -> String {
 fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
     let name = &m.name;
     let repo = format!("{name}Repo::new(ctx)");
-    let pk = &m.primary_key;
     let mut ops = Vec::new();
     // insert
     let mut new = String::new();
     // The program sends no value for an auto-increment key or a column the database sets.
     let sent = |f: &&Field| !f.auto && f.set_by_database.is_none();
-    let written: Vec<&Field> = m.fields.iter().filter(sent).collect();
-    for field in std::iter::once(pk).chain(&m.fields).filter(sent) {
+    // An update changes neither the key nor what the database sets.
+    let written: Vec<&Field> = m.fields.iter().filter(sent).filter(|f| !m.is_key(f)).collect();
+    for field in m.key_column().into_iter().chain(&m.fields).filter(sent) {
         let mut expr = value(schema, field);
         if field.default.is_some() && !field.nullable {
             expr = format!("if rng.random_bool(0.3) {{ None }} else {{ Some({expr}) }}");
         }
         let _ = writeln!(new, "    let {} = {expr};", field.name);
     }
-    let fields: Vec<&str> = std::iter::once(pk)
+    let fields: Vec<&str> = m
+        .key_column()
+        .into_iter()
         .chain(&m.fields)
         .filter(sent)
         .map(|f| f.name.as_str())
@@ -333,11 +335,20 @@ fn model_ops(schema: &Schema, m: &Model) -> Vec<Op> {
 /// foreign key's target has no row.
 fn filter_fn(schema: &Schema, m: &Model) -> String {
     let name = &m.name;
+    // A set of primary keys (of a composite key: rows sharing its first part's values).
+    let first = m.key_fields()[0];
+    let ids = match m.key_column() {
+        Some(_) => "pick_ids::<{name}>(ctx, rng, 3).await".replace("{name}", name),
+        None => format!(
+            "pick_ids::<{name}>(ctx, rng, 3).await.into_iter().map(|id| id.{}).collect()",
+            first.name
+        ),
+    };
     let mut arms = vec![format!(
-        "Some({name}Filter::{}In(pick_ids::<{name}>(ctx, rng, 3).await))",
-        m.primary_key.name.to_upper_camel_case()
+        "Some({name}Filter::{}In({ids}))",
+        first.name.to_upper_camel_case()
     )];
-    for field in std::iter::once(&m.primary_key).chain(&m.fields) {
+    for field in m.key_column().into_iter().chain(&m.fields) {
         let variant = field.name.to_upper_camel_case();
         if let Some(relation) = &field.relation {
             arms.push(format!(

@@ -33,7 +33,7 @@ pub async fn measure(
 ) -> Figures {
     let people = PersonRepo::new(ctx);
     let sql = Person::SQL;
-    let delete_one: Arc<str> = Postgres::expand_id_list(sql.delete, 1).0.into();
+    let delete_one: Arc<str> = Postgres::expand_id_list(sql.delete, 1, Person::KEY_COLUMNS).0.into();
 
     let mut bare = Samples::new(format!("bare tx: UPDATE person{label}"));
     let mut repo = Samples::new(format!("PersonRepo::update{label}"));

@@ -42,9 +42,9 @@ pub fn statements(schema: &Schema) -> Vec<String> {
                 format!(
                     "{} {} NOT NULL REFERENCES {} ({}) ON DELETE CASCADE",
                     quote(dialect, name),
-                    sql_type(dialect, &of.primary_key.ty, false),
+                    sql_type(dialect, &of.target_key().ty, false),
                     quote(dialect, &of.table),
-                    quote(dialect, &of.primary_key.column)
+                    quote(dialect, &of.target_key().column)
                 )
             };
             out.push(format!(
@@ -129,7 +129,7 @@ pub(crate) fn references(schema: &Schema, field: &Field) -> Option<String> {
     Some(format!(
         " REFERENCES {} ({}) ON DELETE {action}",
         quote(schema.dialect, &target.table),
-        quote(schema.dialect, &target.primary_key.column)
+        quote(schema.dialect, &target.target_key().column)
     ))
 }
 
@@ -185,7 +185,9 @@ fn creation_order(schema: &Schema) -> Vec<&Model> {
 /// from [`add_foreign_key`] instead.
 fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) -> String {
     let dialect = schema.dialect;
-    let mut lines: Vec<String> = std::iter::once(column(schema, model, &model.primary_key, true))
+    let own_key = model.key_column().map(|key| column(schema, model, key, true));
+    let mut lines: Vec<String> = own_key
+        .into_iter()
         .chain(model.fields.iter().map(|field| {
             let mut sql = column(schema, model, field, false);
             if !later(field) {
@@ -194,6 +196,10 @@ fn create_table(schema: &Schema, model: &Model, later: &dyn Fn(&Field) -> bool) 
             sql
         }))
         .collect();
+    if model.key_column().is_none() {
+        let parts: Vec<String> = model.key_fields().iter().map(|f| quote(dialect, &f.column)).collect();
+        lines.push(format!("PRIMARY KEY ({})", parts.join(", ")));
+    }
     for group in &model.unique_together {
         let cols: Vec<String> = group
             .iter()
@@ -217,7 +223,7 @@ pub(crate) fn column(schema: &Schema, model: &Model, field: &Field, primary_key:
             Dialect::Mysql => format!("{name} BIGINT AUTO_INCREMENT PRIMARY KEY"),
         };
     }
-    let indexed = field.unique || model.indexes.iter().flatten().any(|name| *name == field.name);
+    let indexed = field.unique || model.is_key(field) || model.indexes.iter().flatten().any(|name| *name == field.name);
     let mut sql = format!("{name} {}", sql_type(dialect, &field.ty, indexed));
     if primary_key {
         sql.push_str(" PRIMARY KEY");

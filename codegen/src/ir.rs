@@ -60,8 +60,8 @@ pub struct Model {
     /// Digests of the model's earlier versions whose processes may still run during a
     /// rolling deploy (from the schema's lock file, see [`crate::lock`]; empty without one).
     pub retired: Vec<String>,
-    /// The primary key column.
-    pub primary_key: Field,
+    /// The primary key: a column of its own, or several fields together.
+    pub primary_key: PrimaryKey,
     /// Every other column, in declaration order (foreign keys included, as `<name>_id`).
     pub fields: Vec<Field>,
     /// Unique indexes over more than one field (single-field ones are `Field::unique`).
@@ -89,10 +89,58 @@ impl Model {
 
     /// The primary key or field whose field name is `name`, as index groups name them.
     pub fn key_or_field(&self, name: &str) -> Option<&Field> {
-        std::iter::once(&self.primary_key)
+        self.key_column()
+            .into_iter()
             .chain(&self.fields)
             .find(|f| f.name == name)
     }
+
+    /// The primary key's own column; `None` for a composite key (its parts are fields).
+    pub fn key_column(&self) -> Option<&Field> {
+        match &self.primary_key {
+            PrimaryKey::Column(field) => Some(field),
+            PrimaryKey::Composite(_) => None,
+        }
+    }
+
+    /// The fields holding the primary key, in key order: its column, or the parts of a
+    /// composite key.
+    pub fn key_fields(&self) -> Vec<&Field> {
+        match &self.primary_key {
+            PrimaryKey::Column(field) => vec![field],
+            PrimaryKey::Composite(parts) => parts
+                .iter()
+                .filter_map(|part| self.fields.iter().find(|f| f.name == *part))
+                .collect(),
+        }
+    }
+
+    /// Whether `field` is (a part of) the primary key.
+    pub fn is_key(&self, field: &Field) -> bool {
+        match &self.primary_key {
+            PrimaryKey::Column(key) => std::ptr::eq(key, field),
+            PrimaryKey::Composite(parts) => parts.contains(&field.name),
+        }
+    }
+
+    /// The primary key column of a model that relations point at: validation refuses
+    /// foreign keys, one-to-ones and many-to-many relations to a model with a composite key.
+    pub fn target_key(&self) -> &Field {
+        self.key_column()
+            .expect("validated: relations point only at models with a single-column key")
+    }
+}
+
+/// A model's primary key.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimaryKey {
+    /// One column of its own (`primary_key: { name: id, type: auto }`, the default).
+    Column(Field),
+    /// Several of the model's fields together (`primary_key: [student, course]`), by their
+    /// field names (`student_id` for a foreign key), in key order; the generated
+    /// `<Model>Key` struct holds their values.
+    Composite(Vec<String>),
 }
 
 /// One column.

@@ -115,6 +115,16 @@ pub fn migrate(old: &Schema, new: &Schema, dialect: Dialect) -> Result<Vec<Strin
 }
 
 /// The old and new version of each model present in both.
+/// A model's primary key as the database holds it: each column with its type, and whether
+/// the database assigns it.
+fn key_shape(model: &Model) -> Vec<(String, String, bool)> {
+    model
+        .key_fields()
+        .iter()
+        .map(|f| (f.column.clone(), crate::validate::type_key(&f.ty), f.auto))
+        .collect()
+}
+
 fn match_models<'a>(old: &'a Schema, new: &'a Schema) -> Vec<(&'a Model, &'a Model)> {
     let mut pairs: Vec<(&Model, &Model)> = Vec::new();
     let unpaired_old = |pairs: &[(&Model, &Model)], m: &Model| !pairs.iter().any(|(o, _)| o.name == m.name);
@@ -135,7 +145,7 @@ fn match_models<'a>(old: &'a Schema, new: &'a Schema) -> Vec<(&'a Model, &'a Mod
             .map(|f| (f.column.clone(), crate::validate::type_key(&f.ty), f.nullable))
             .collect();
         columns.sort();
-        (m.primary_key.column.clone(), columns)
+        (key_shape(m), columns)
     };
     let unpaired_new: Vec<&Model> = new
         .models
@@ -193,10 +203,7 @@ impl Plan<'_> {
             self.renames
                 .push(format!("ALTER TABLE {} RENAME TO {table}", self.q(&old.table)));
         }
-        if old.primary_key.column != new.primary_key.column
-            || old.primary_key.ty != new.primary_key.ty
-            || old.primary_key.auto != new.primary_key.auto
-        {
+        if key_shape(old) != key_shape(new) {
             self.refuse(
                 &new.name,
                 "changing the primary key rewrites every row and every reference to it: migrate it by hand".to_owned(),

@@ -85,7 +85,7 @@ pub struct ModelDef {
     /// Time to live in seconds (default 3600).
     pub ttl: Option<i64>,
     /// Primary key (default `{name: id, type: auto}`).
-    pub primary_key: Option<PrimaryKeyDef>,
+    pub primary_key: Option<PrimaryKeySpec>,
     /// Fields by name, in file order (required).
     pub fields: Option<IndexMap<String, FieldDef>>,
     /// Field names, `-name` for descending.
@@ -106,7 +106,42 @@ pub struct NearDef {
     pub entries: Option<i64>,
 }
 
-/// `primary_key:` of a model.
+/// `primary_key:` of a model: a column of its own, or a list of the model's fields.
+#[derive(Clone, Debug)]
+pub enum PrimaryKeySpec {
+    /// `{ name: id, type: auto }`.
+    Column(PrimaryKeyDef),
+    /// `[student, course]`: fields (or foreign keys) that together identify a row.
+    Composite(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for PrimaryKeySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Spec;
+
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = PrimaryKeySpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping (`{ name: id, type: auto }`) or a list of fields (`[student, course]`)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let def = PrimaryKeyDef::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(PrimaryKeySpec::Column(def))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let parts = Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(PrimaryKeySpec::Composite(parts))
+            }
+        }
+
+        deserializer.deserialize_any(Spec)
+    }
+}
+
+/// `primary_key: { … }` of a model.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrimaryKeyDef {

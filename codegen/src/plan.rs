@@ -346,7 +346,9 @@ fn collection_kind(kind: ReverseKind) -> &'static str {
 
 fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let prefix = key_prefix(schema, model);
-    let pk = &model.primary_key.name;
+    // A composite key's text is its parts' texts, comma separated (`<student_id>,<course_id>`).
+    let key_names: Vec<&str> = model.key_fields().iter().map(|f| f.name.as_str()).collect();
+    let pk = &key_names.join(">,<");
     let pk_key = format!("{prefix}:pk:<{pk}>");
     let unique_keys: Vec<(String, String, String)> = unique_lookups(model)
         .into_iter()
@@ -367,7 +369,10 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     keys.extend(unique_keys.iter().map(|(method, pattern, fields)| KeyPlan {
         read_by: format!("get_by_{method}"),
         pattern: pattern.clone(),
-        holds: format!("the `{pk}` of the row with that `{fields}`, or \"does not exist\""),
+        holds: format!(
+            "the `{}` of the row with that `{fields}`, or \"does not exist\"",
+            key_names.join("`, `")
+        ),
     }));
     let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern, _)| pattern.clone()).collect();
     let old_unique: Vec<String> = unique_keys

@@ -200,8 +200,10 @@ fn describe(model: &Model, field: &Field) -> String {
             relation.related_name
         ));
     }
-    if std::ptr::eq(field, &model.primary_key) {
+    if model.key_column().is_some_and(|key| std::ptr::eq(field, key)) {
         doc.push_str("; primary key");
+    } else if model.is_key(field) {
+        doc.push_str("; part of the primary key");
     }
     doc.push('.');
     doc
@@ -263,9 +265,7 @@ fn write_doc(effect: &WriteEffect) -> Vec<String> {
 }
 
 fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
-    let pk = &model.primary_key;
-    let (id_param, id_arg) = param(&pk.ty);
-    let id_arg = id_arg.replace("value", &pk.name);
+    let key = key_context(schema.dialect, model);
     let statements = sql::statements(schema.dialect, model);
     let uniques: Vec<Value> = plan::unique_lookups(model)
         .iter()
@@ -294,11 +294,17 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         "key_prefix": plan.key_prefix,
         "retired_prefixes": plan.retired_prefixes.iter().map(|p| rust_str(p)).collect::<Vec<_>>(),
         "rollout_secs": plan.rollout_secs,
-        "pk_name": pk.name,
-        "pk_auto": pk.auto,
-        "id_type": base_type(&pk.ty),
-        "id_param": id_param,
-        "id_arg": id_arg,
+        "pk_name": key["name"],
+        "pk_pattern": key["pattern"],
+        "pk_auto": key["auto"],
+        "id_type": key["ty"],
+        "id_param": key["param"],
+        "id_arg": key["arg"],
+        "id_expr": key["expr"],
+        "id_binds": key["binds"],
+        "key_binds": key["row_binds"],
+        "key_columns": key["columns"],
+        "key_struct": key["key_struct"],
         "columns": sql::columns(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
         "updated": sql::updated(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
         "inserted": sql::inserted(model).into_iter().map(|f| column_context(schema.dialect, model, f)).collect::<Vec<_>>(),
@@ -328,6 +334,72 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)).map(|f| f.name.clone())
         }).collect::<Vec<_>>(),
     })
+}
+
+/// How the model's primary key is named, typed, built from a row, bound and spelled in keys:
+/// its column's value, or for a composite key the generated `<Model>Key` struct of its
+/// parts (`key_struct`), whose `Display` composes the parts' key texts.
+fn key_context(dialect: Dialect, model: &Model) -> Value {
+    let parts = model.key_fields();
+    let binds = |of: &str| -> String {
+        parts
+            .iter()
+            .map(|f| format!(".bind({})", bind_of(dialect, &f.ty, &format!("{of}.{}", f.name), false)))
+            .collect()
+    };
+    let owned = |f: &Field, of: &str| {
+        if is_copy(&f.ty) {
+            format!("{of}.{}", f.name)
+        } else {
+            format!("{of}.{}.clone()", f.name)
+        }
+    };
+    match model.key_column() {
+        Some(pk) => {
+            let (param, arg) = param(&pk.ty);
+            json!({
+                "name": pk.name,
+                "pattern": format!("<{}>", pk.name),
+                "auto": pk.auto,
+                "ty": base_type(&pk.ty),
+                "param": param,
+                "arg": arg.replace("value", &pk.name),
+                "expr": owned(pk, "self"),
+                "binds": ".bind(id)",
+                "row_binds": binds("self"),
+                "columns": 1,
+                "key_struct": null,
+            })
+        }
+        None => {
+            let name = format!("{}Key", model.name);
+            let texts: Vec<String> = parts
+                .iter()
+                .map(|f| format!("&{}", key_text(&f.ty, &format!("self.{}", f.name))))
+                .collect();
+            let fields: Vec<Value> = parts
+                .iter()
+                .map(|f| json!({ "rust_name": f.name, "rust_type": rust_type(f), "doc": describe(model, f) }))
+                .collect();
+            let values: Vec<String> = parts
+                .iter()
+                .map(|f| format!("{}: {}", f.name, owned(f, "self")))
+                .collect();
+            json!({
+                "name": "key",
+                "pattern": parts.iter().map(|f| format!("<{}>", f.name)).collect::<Vec<_>>().join(","),
+                "auto": false,
+                "ty": name,
+                "param": name,
+                "arg": "key",
+                "expr": format!("{name} {{ {} }}", values.join(", ")),
+                "binds": binds("id"),
+                "row_binds": binds("self"),
+                "columns": parts.len(),
+                "key_struct": { "name": name, "fields": fields, "text": format!("autocache::key::compose(&[{}])", texts.join(", ")) },
+            })
+        }
+    }
 }
 
 /// A unique lookup's `get_by_<…>` method, key and statement, and how `unique_values`
@@ -579,15 +651,15 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
             let sql = sql::texts_where(
                 dialect,
                 j.through,
-                (j.owner_column, &j.owner.primary_key.ty),
-                (j.member_column, &model.primary_key.ty),
+                (j.owner_column, &j.owner.target_key().ty),
+                (j.member_column, &model.target_key().ty),
             );
             let members = sql::members_through_text(
                 dialect,
                 model,
                 j.through,
                 (j.member_column, j.owner_column),
-                &j.owner.primary_key.ty,
+                &j.owner.target_key().ty,
             );
             json!({ "collection": j.collection.const_name, "sql": rust_str(&sql), "members": rust_str(&members) })
         })

@@ -44,9 +44,10 @@ fn placeholder(dialect: Dialect, n: usize) -> String {
     }
 }
 
-/// The columns a row is selected with: primary key first, then fields in order.
+/// The columns a row is selected with: the primary key column first (a composite key's
+/// parts are fields), then fields in order.
 pub fn columns(model: &Model) -> Vec<&Field> {
-    std::iter::once(&model.primary_key).chain(&model.fields).collect()
+    model.key_column().into_iter().chain(&model.fields).collect()
 }
 
 /// The fields an insert binds: all but an auto-increment primary key and the columns the
@@ -59,20 +60,30 @@ pub fn inserted(model: &Model) -> Vec<&Field> {
 }
 
 /// The fields an update binds (and a bulk update may change), in order: every field but
-/// those the database sets itself.
+/// the parts of a composite key (a row's identity) and those the database sets itself.
 pub fn updated(model: &Model) -> Vec<&Field> {
     model
         .fields
         .iter()
-        .filter(|field| field.set_by_database.is_none())
+        .filter(|field| field.set_by_database.is_none() && !model.is_key(field))
         .collect()
+}
+
+/// What a statement compares a row's primary key with: the key column, or a composite
+/// key's parts as a row value (`("a", "b")`, compared with `((?, ?), …)`).
+fn key_term(dialect: Dialect, model: &Model) -> String {
+    let columns: Vec<String> = model.key_fields().iter().map(|f| quote(dialect, &f.column)).collect();
+    match columns.as_slice() {
+        [column] => column.clone(),
+        _ => format!("({})", columns.join(", ")),
+    }
 }
 
 /// Writes every statement of `model`.
 pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     let q = |ident: &str| quote(dialect, ident);
     let table = q(&model.table);
-    let pk = q(&model.primary_key.column);
+    let pk = key_term(dialect, model);
     let select_list = columns(model)
         .iter()
         .map(|field| q(&field.column))
@@ -110,6 +121,7 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     let assignments: Vec<String> = model
         .fields
         .iter()
+        .filter(|field| !model.is_key(field))
         .filter_map(|field| match field.set_by_database {
             Some(SetBy::Insert) => None,
             Some(SetBy::EveryWrite) => Some(format!("{} = {now}", q(&field.column))),
@@ -119,13 +131,21 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
             }
         })
         .collect();
+    let key_columns: Vec<String> = model.key_fields().iter().map(|f| q(&f.column)).collect();
     let assignments = if assignments.is_empty() {
         // Nothing but the primary key: the update changes nothing, and returns the row.
-        format!("{pk} = {pk}")
+        let first = &key_columns[0];
+        format!("{first} = {first}")
     } else {
         assignments.join(", ")
     };
-    let update_pk = placeholder(dialect, bound + 1);
+    // The key's columns, each equal to its bound part.
+    let update_pk: String = key_columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = {}", placeholder(dialect, bound + 1 + i)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     // Bulk updates append their assignments to `update_set`.
     let touched: String = model
         .fields
@@ -147,9 +167,9 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
             (true, Dialect::Sqlite | Dialect::Postgres) => format!("INSERT INTO {table} DEFAULT VALUES{returning}"),
         },
         update: match dialect {
-            Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
+            Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {update_pk}"),
             Dialect::Sqlite | Dialect::Postgres => {
-                format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}")
+                format!("UPDATE {table} SET {assignments} WHERE {update_pk}{returning}")
             }
         },
         update_returns: dialect != Dialect::Mysql,
@@ -201,8 +221,11 @@ pub fn order_by(dialect: Dialect, model: &Model, alias: &str) -> String {
             Some(format!("{term} {}", if *descending { "DESC" } else { "ASC" }))
         })
         .collect();
-    if !model.ordering.iter().any(|(name, _)| *name == model.primary_key.name) {
-        terms.push(format!("{alias}{} ASC", quote(dialect, &model.primary_key.column)));
+    for key in model.key_fields() {
+        let named = |name: &String| *name == key.name || key.relation.as_ref().is_some_and(|r| r.name == *name);
+        if !model.ordering.iter().any(|(name, _)| named(name)) {
+            terms.push(format!("{alias}{} ASC", quote(dialect, &key.column)));
+        }
     }
     format!(" ORDER BY {}", terms.join(", "))
 }
@@ -277,7 +300,7 @@ fn paired_rows(
         q(&members.table),
         q(through),
         q(member_column),
-        q(&members.primary_key.column),
+        q(&members.target_key().column),
         q(owner_column),
         order_by(dialect, members, "m.")
     )

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostics, SchemaError, SchemaErrors, closest, did_you_mean};
 use crate::ir::{
-    DefaultValue, Dialect, EnumType, EnumValue, Field, FieldType, ManyToMany, Model, OnDelete, Relation, RelationKind,
-    Reverse, ReverseKind, Schema, SetBy,
+    DefaultValue, Dialect, EnumType, EnumValue, Field, FieldType, ManyToMany, Model, OnDelete, PrimaryKey, Relation,
+    RelationKind, Reverse, ReverseKind, Schema, SetBy,
 };
 use crate::parse::{self, FieldDef, ModelDef, Parsed, Pos, Positions, join};
 
@@ -172,8 +172,10 @@ struct ModelInfo<'a> {
     ttl: u64,
     /// Near cache entries (0: none).
     near: u64,
-    /// `None` when the primary key declaration is invalid (already reported).
+    /// `None` when the primary key declaration is invalid (already reported), or composite.
     pk: Option<Field>,
+    /// The parts of a composite key, as written (`primary_key: [student, course]`).
+    composite: Option<&'a [String]>,
     pk_pos: Pos,
     pk_implicit: bool,
     fields: Vec<FieldInfo<'a>>,
@@ -458,7 +460,9 @@ impl<'a> Validator<'a> {
                 })
             })
             .filter_map(|(source, target, field)| Some((source, index(target)?, field)))
-            .filter(|&(source, target, _)| source != target || schema.models[source].primary_key.auto)
+            .filter(|&(source, target, _)| {
+                source != target || schema.models[source].key_column().is_some_and(|key| key.auto)
+            })
             .collect();
         let n = schema.models.len();
         let mut reach = vec![vec![false; n]; n];
@@ -747,6 +751,10 @@ impl<'a> Validator<'a> {
 
         let near = self.near_entries(&path, def);
         let (pk, pk_pos, pk_implicit) = self.primary_key(name, &path, def);
+        let composite = match &def.primary_key {
+            Some(parse::PrimaryKeySpec::Composite(parts)) => Some(parts.as_slice()),
+            _ => None,
+        };
 
         let mut fields = Vec::new();
         let fields_path = join(&path, "fields");
@@ -781,6 +789,7 @@ impl<'a> Validator<'a> {
             ttl,
             near,
             pk,
+            composite,
             pk_pos,
             pk_implicit,
             fields,
@@ -815,9 +824,14 @@ impl<'a> Validator<'a> {
 
     fn primary_key(&mut self, model: &str, path: &str, def: &ModelDef) -> (Option<Field>, Pos, bool) {
         let pk_path = join(path, "primary_key");
-        let Some(pk) = &def.primary_key else {
-            let pos = self.p.key_or_up(path);
-            return (Some(pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true)), pos, true);
+        let pk = match &def.primary_key {
+            None => {
+                let pos = self.p.key_or_up(path);
+                return (Some(pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true)), pos, true);
+            }
+            // Its parts are checked with the fields (see `composite_key`).
+            Some(parse::PrimaryKeySpec::Composite(_)) => return (None, self.p.value_or_up(&pk_path), false),
+            Some(parse::PrimaryKeySpec::Column(pk)) => pk,
         };
         let name = pk.name.as_deref().unwrap_or(DEFAULT_PRIMARY_KEY);
         let name_pos = self
@@ -1312,8 +1326,21 @@ impl<'a> Validator<'a> {
             .set_help(format!("known models: {}", listing(known)));
             return None;
         };
-        if let Some(found) = infos.iter().enumerate().find(|(_, m)| m.name == to) {
-            return Some(found);
+        if let Some((index, target)) = infos.iter().enumerate().find(|(_, m)| m.name == to) {
+            if target.composite.is_some() {
+                let pos = self.p.value_or_up(&join(&field.path, "to"));
+                self.err(
+                    "schema::composite_target",
+                    pos,
+                    format!("`{model}.{}` points at `{to}`, whose primary key is composite", field.name),
+                    "composite key",
+                )
+                .set_help(format!(
+                    "relations can point only at models with a single-column primary key; reach `{to}` rows through its own foreign keys"
+                ));
+                return None;
+            }
+            return Some((index, target));
         }
         let pos = self.p.value_or_up(&join(&field.path, "to"));
         let help = did_you_mean(to, known.iter().copied(), || None);
@@ -1354,26 +1381,29 @@ impl<'a> Validator<'a> {
             .pk
             .clone()
             .unwrap_or_else(|| pk_field(DEFAULT_PRIMARY_KEY, FieldType::BigInt, true));
-        members.insert(
-            pk.name.clone(),
-            Member {
-                pos: info.pk_pos,
-                what: format!("the primary key `{}`", pk.name),
-                reverse: false,
-            },
-        );
-        sql_columns.insert(
-            pk.column.to_lowercase(),
-            (info.pk_pos, format!("the primary key `{}`", pk.name)),
-        );
-        columns.insert(
-            pk.name.clone(),
-            Column {
-                ir_name: pk.name.clone(),
-                ty: Some(pk.ty.clone()),
-                many_to_many: false,
-            },
-        );
+        // A composite key has no column of its own: its parts are fields.
+        if info.composite.is_none() {
+            members.insert(
+                pk.name.clone(),
+                Member {
+                    pos: info.pk_pos,
+                    what: format!("the primary key `{}`", pk.name),
+                    reverse: false,
+                },
+            );
+            sql_columns.insert(
+                pk.column.to_lowercase(),
+                (info.pk_pos, format!("the primary key `{}`", pk.name)),
+            );
+            columns.insert(
+                pk.name.clone(),
+                Column {
+                    ir_name: pk.name.clone(),
+                    ty: Some(pk.ty.clone()),
+                    many_to_many: false,
+                },
+            );
+        }
 
         for field in &info.fields {
             let key_pos = self.p.key_or_up(&field.path);
@@ -1604,7 +1634,10 @@ impl<'a> Validator<'a> {
             near_entries: info.near,
             digest: String::new(),
             retired: Vec::new(),
-            primary_key: pk,
+            primary_key: match info.composite {
+                Some(parts) => PrimaryKey::Composite(self.composite_key(info, parts, &columns, &fields)),
+                None => PrimaryKey::Column(pk),
+            },
             fields,
             unique_together: Vec::new(),
             indexes: Vec::new(),
@@ -1613,6 +1646,88 @@ impl<'a> Validator<'a> {
             reverse: Vec::new(),
         };
         (model, members, columns, reverses)
+    }
+
+    /// The fields (IR names) of a composite key `parts`: at least two, each a non-null
+    /// column of the model (a field or a foreign key) of a type that keys compare and spell
+    /// exactly, none twice, none set by the database.
+    fn composite_key(
+        &mut self,
+        info: &ModelInfo<'_>,
+        parts: &[String],
+        columns: &HashMap<String, Column>,
+        fields: &[Field],
+    ) -> Vec<String> {
+        let path = join(&info.path, "primary_key");
+        if parts.len() < 2 {
+            let pos = self.p.value_or_up(&path);
+            self.err(
+                "schema::invalid_primary_key",
+                pos,
+                format!(
+                    "a composite primary key needs at least two fields; `{}` lists {}",
+                    info.name,
+                    parts.len()
+                ),
+                "fewer than two fields",
+            )
+            .set_help("list two or more fields (`primary_key: [student, course]`), or declare one column as `primary_key: { name: id, type: integer }`");
+            return Vec::new();
+        }
+        let mut names: Vec<String> = Vec::new();
+        let mut seen: HashMap<String, Pos> = HashMap::new();
+        for (i, part) in parts.iter().enumerate() {
+            let pos = self.p.value_or_up(&join(&path, &i.to_string()));
+            let Some((ir_name, _)) = self.resolve_column(info, columns, part, pos, "the primary key") else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&ir_name) {
+                self.err(
+                    "schema::invalid_primary_key",
+                    pos,
+                    format!("the primary key of `{}` names `{part}` twice", info.name),
+                    "repeated",
+                )
+                .add_label(first, "first here")
+                .set_help("each field may appear once in a composite primary key");
+                continue;
+            }
+            seen.insert(ir_name.clone(), pos);
+            let Some(field) = fields.iter().find(|f| f.name == ir_name) else {
+                continue;
+            };
+            let problem = if field.nullable {
+                Some("is nullable (`null: true`)".to_owned())
+            } else if field.set_by_database.is_some() {
+                Some("is set by the database".to_owned())
+            } else if !matches!(
+                field.ty,
+                FieldType::SmallInt
+                    | FieldType::Int
+                    | FieldType::PositiveInt
+                    | FieldType::BigInt
+                    | FieldType::String { .. }
+                    | FieldType::Uuid
+                    | FieldType::Date
+                    | FieldType::Enum(_)
+            ) {
+                Some(format!("has type `{}`", type_key(&field.ty)))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.err(
+                    "schema::invalid_primary_key",
+                    pos,
+                    format!("`{}.{part}` cannot be part of the primary key: it {problem}", info.name),
+                    "not a key part",
+                )
+                .set_help("key parts are non-null foreign keys or fields of type integer, small_integer, positive_integer, big_integer, string, uuid, date or enum, that the program sets");
+                continue;
+            }
+            names.push(ir_name);
+        }
+        names
     }
 
     /// Where a reverse-name problem is reported: the `related_name`, else `to`, else the field.
@@ -1900,7 +2015,7 @@ impl Validator<'_> {
                 continue;
             }
             if let [field] = fields.as_slice()
-                && (field.unique || std::ptr::eq(*field, &model.primary_key))
+                && (field.unique || model.key_column().is_some_and(|key| std::ptr::eq(*field, key)))
             {
                 self.err(
                     "schema::invalid_index",
@@ -2062,8 +2177,10 @@ fn enum_variant(value: &str) -> String {
 /// bytes (namespace, model name, primary key and fields: names, types, nullability, in order).
 pub fn digest_input(namespace: &str, model: &Model) -> String {
     let mut out = format!("autocache-row-v1\nnamespace={namespace}\nmodel={}\n", model.name);
-    let pk = &model.primary_key;
-    out.push_str(&format!("pk={}:{}\n", pk.name, type_key(&pk.ty)));
+    match &model.primary_key {
+        PrimaryKey::Column(pk) => out.push_str(&format!("pk={}:{}\n", pk.name, type_key(&pk.ty))),
+        PrimaryKey::Composite(parts) => out.push_str(&format!("pk=({})\n", parts.join(","))),
+    }
     for field in &model.fields {
         let null = if field.nullable { "null" } else { "not_null" };
         out.push_str(&format!("field={}:{}:{null}\n", field.name, type_key(&field.ty)));

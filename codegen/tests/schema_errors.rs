@@ -57,6 +57,13 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("bad_rollout", &["1:10"]),
     ("bad_ttl", &["3:10", "7:10"]),
     ("bad_type", &["4:21", "5:21"]),
+    // A composite key: a part twice (by field and column name), an unknown part, a
+    // many_to_many, a float and a nullable part; one part only; relations to a model with a
+    // composite key.
+    (
+        "composite_key_errors",
+        &["9:36", "9:48", "9:54", "9:60", "9:67", "17:18", "22:44", "23:39"],
+    ),
     // Only comments, `---` and `...`: empty, reported at the start.
     ("comments_and_markers_only", &["1:1"]),
     // `char` needs `max_length` (at most 255); `unsigned` is for the signed integer types.
@@ -425,9 +432,9 @@ fn sample_schema_loads_with_reverse_relations() {
         (person.table.as_str(), person.backend.as_str(), person.ttl_secs),
         ("person", "default", 3600)
     );
-    assert_eq!(person.primary_key.name, "id");
-    assert_eq!(person.primary_key.ty, FieldType::BigInt);
-    assert!(person.primary_key.auto);
+    assert_eq!(person.target_key().name, "id");
+    assert_eq!(person.target_key().ty, FieldType::BigInt);
+    assert!(person.target_key().auto);
     assert_eq!(person.fields.len(), 1);
     assert_eq!(person.fields[0].ty, FieldType::String { max_length: 64 });
     let reverse: Vec<_> = person
@@ -566,11 +573,11 @@ models:
 ";
     let schema = load(source, "pk.yaml").expect("valid");
     let account = &schema.models[0];
-    assert_eq!(account.primary_key.ty, FieldType::String { max_length: 32 });
-    assert!(!account.primary_key.auto);
+    assert_eq!(account.target_key().ty, FieldType::String { max_length: 32 });
+    assert!(!account.target_key().auto);
     assert!(account.ordering.is_empty());
     let session = &schema.models[1];
-    assert_eq!(session.primary_key.ty, FieldType::Uuid);
+    assert_eq!(session.target_key().ty, FieldType::Uuid);
     let fk = &session.fields[0];
     assert_eq!((fk.name.as_str(), fk.column.as_str()), ("account_id", "owner"));
     assert_eq!(fk.ty, FieldType::String { max_length: 32 });

@@ -89,8 +89,8 @@ mod generated {
             where_ids: " WHERE \"id\" IN ({ids})",
         };
         const NEAR_ENTRIES: u64 = 10000;
-        fn id(&self) -> &Self::Id {
-            &self.id
+        fn id(&self) -> Self::Id {
+            self.id
         }
         fn from_row(
             row: &<Db as autocache::sqlx::Database>::Row,
@@ -460,8 +460,8 @@ mod generated {
             update_set: "UPDATE \"book\" SET ",
             where_ids: " WHERE \"id\" IN ({ids})",
         };
-        fn id(&self) -> &Self::Id {
-            &self.id
+        fn id(&self) -> Self::Id {
+            self.id
         }
         fn from_row(
             row: &<Db as autocache::sqlx::Database>::Row,
@@ -936,8 +936,8 @@ mod generated {
             update_set: "UPDATE \"volume\" SET ",
             where_ids: " WHERE \"id\" IN ({ids})",
         };
-        fn id(&self) -> &Self::Id {
-            &self.id
+        fn id(&self) -> Self::Id {
+            self.id
         }
         fn from_row(
             row: &<Db as autocache::sqlx::Database>::Row,

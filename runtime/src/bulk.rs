@@ -9,7 +9,7 @@
 use sqlx::Database;
 
 use crate::context::Context;
-use crate::db::{Dialect, placeholders};
+use crate::db::{Dialect, key_list};
 use crate::error::Result;
 use crate::filter::{self, Filter};
 use crate::model::{Changes, Model};
@@ -53,7 +53,7 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
     if old.is_empty() || columns.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<M::Id> = old.iter().map(|row| row.id().clone()).collect();
+    let ids: Vec<M::Id> = old.iter().map(M::id).collect();
     let assignments: Vec<String> = columns
         .iter()
         .enumerate()
@@ -63,9 +63,10 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
         "{}{}{}",
         M::SQL.update_set,
         assignments.join(", "),
-        M::SQL
-            .where_ids
-            .replace("{ids}", &placeholders::<M::Db>(columns.len() + 1, ids.len()))
+        M::SQL.where_ids.replace(
+            "{ids}",
+            &key_list::<M::Db>(columns.len() + 1, ids.len(), M::KEY_COLUMNS)
+        )
     );
     let query = M::bind_ids(changes.bind(sqlx::query(sqlx::AssertSqlSafe(sql))), &ids);
     fetch(ctx, &M::INFO, conn, query).await?;
@@ -97,7 +98,7 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
     let matching: Vec<M> = select_matching(ctx, conn, filter).await?;
     let mut deleted = 0;
     for row in &matching {
-        if delete_planned::<M>(ctx, conn, plans, row.id()).await? {
+        if delete_planned::<M>(ctx, conn, plans, &row.id()).await? {
             deleted += 1;
         }
     }

@@ -42,9 +42,10 @@ pub trait Dialect: Database {
     /// The `n`-th (1-based) bind placeholder: `?` or `$n`.
     fn placeholder(n: usize) -> String;
 
-    /// Replaces the `{ids}` marker of a generated statement with `count` placeholders.
-    fn expand_id_list(sql: &'static str, count: usize) -> sqlx::AssertSqlSafe<String> {
-        sqlx::AssertSqlSafe(sql.replace("{ids}", &placeholders::<Self>(1, count)))
+    /// Replaces the `{ids}` marker of a generated statement with the placeholders of
+    /// `count` keys of `parts` columns each (see [`key_list`]).
+    fn expand_id_list(sql: &'static str, count: usize, parts: usize) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(sql.replace("{ids}", &key_list::<Self>(1, count, parts)))
     }
 }
 
@@ -133,6 +134,19 @@ pub(crate) async fn begin_write<DB: Dialect>(
 pub fn placeholders<DB: Dialect>(first: usize, count: usize) -> String {
     (first..first + count)
         .map(DB::placeholder)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The placeholders of `count` keys from the `first`-th on: one each for single-column keys
+/// (`?, ?`), a row value each for keys of several `parts` (`(?, ?), (?, ?)`, what a
+/// generated `(<a>, <b>) IN ({ids})` compares with).
+pub fn key_list<DB: Dialect>(first: usize, count: usize, parts: usize) -> String {
+    if parts == 1 {
+        return placeholders::<DB>(first, count);
+    }
+    (0..count)
+        .map(|i| format!("({})", placeholders::<DB>(first + i * parts, parts)))
         .collect::<Vec<_>>()
         .join(", ")
 }

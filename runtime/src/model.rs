@@ -59,20 +59,9 @@ pub struct ModelSql {
 pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     /// The database this model is generated for.
     type Db: Dialect;
-    /// The primary key type.
-    type Id: Display
-        + for<'r> sqlx::Decode<'r, Self::Db>
-        + Clone
-        + Eq
-        + Hash
-        + Send
-        + Sync
-        + Unpin
-        + Serialize
-        + DeserializeOwned
-        + for<'q> sqlx::Encode<'q, Self::Db>
-        + sqlx::Type<Self::Db>
-        + 'static;
+    /// The primary key type: a column's value, or a generated key struct of several
+    /// (`EnrollmentKey`) whose `Display` is its parts' key text (see [`crate::key::compose`]).
+    type Id: Display + Clone + Eq + Hash + Send + Sync + Unpin + Serialize + DeserializeOwned + 'static;
 
     /// Static facts: name, backend, TTL, key prefix.
     const INFO: ModelInfo;
@@ -82,13 +71,17 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     /// context's [`Options::near_entries`](crate::Options::near_entries) decides.
     const NEAR_ENTRIES: u64 = 0;
 
+    /// How many columns hold the primary key: 1, or the parts of a composite key, which
+    /// statements bind one after another and `{ids}` lists as row values.
+    const KEY_COLUMNS: usize = 1;
+
     /// The row's primary key.
-    fn id(&self) -> &Self::Id;
+    fn id(&self) -> Self::Id;
 
     /// Decodes a row selected with the model's column list.
     fn from_row(row: &<Self::Db as sqlx::Database>::Row) -> Result<Self, sqlx::Error>;
 
-    /// Binds the primary keys for [`ModelSql::select_by_ids`].
+    /// Binds the primary keys (every part of each) for [`ModelSql::select_by_ids`].
     fn bind_ids(query: SqlQuery<Self::Db>, ids: &[Self::Id]) -> SqlQuery<Self::Db>;
 
     /// Binds every non-key column, then the primary key, for [`ModelSql::update`].

@@ -30,6 +30,12 @@ impl<DB: Dialect, T> KeyValue<DB> for T where
 {
 }
 
+/// A single-column primary key, as a many-to-many join table holds it: bound to its
+/// statements and decoded from their rows.
+pub trait JoinKey<DB: Dialect>: KeyValue<DB> + for<'r> sqlx::Decode<'r, DB> {}
+
+impl<DB: Dialect, T> JoinKey<DB> for T where T: KeyValue<DB> + for<'r> sqlx::Decode<'r, DB> {}
+
 /// Selects the members of `collection` owned by `owner`, in order (one counted query).
 pub(crate) async fn select_members<M: Model, O: KeyValue<M::Db>>(
     ctx: &Context<M::Db>,
@@ -61,7 +67,7 @@ pub(crate) async fn collection<M: Model, O: KeyValue<M::Db>>(
             let (owner, loaded) = (owner.clone(), &loaded);
             async move {
                 let rows = select_members::<M, O>(ctx, collection, owner).await?;
-                let ids = rows.iter().map(|row| row.id().clone()).collect();
+                let ids = rows.iter().map(M::id).collect();
                 *loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(rows);
                 Ok(vec![Some(ids)])
             }
@@ -135,11 +141,7 @@ pub(crate) fn plan_refill<'f, M: Model>(
     match collection.holds {
         Holds::Rows => plan.refill(key, members),
         Holds::Ids => plan.refill(key, async move {
-            Ok(members
-                .await?
-                .iter()
-                .map(|row| row.id().clone())
-                .collect::<Vec<M::Id>>())
+            Ok(members.await?.iter().map(M::id).collect::<Vec<M::Id>>())
         }),
     }
 }
@@ -179,8 +181,8 @@ pub(crate) async fn join_write<S, O>(
     change: JoinChange<'_, O::Id>,
 ) -> Result<()>
 where
-    S: Model,
-    O: Model<Db = S::Db>,
+    S: Model<Id: JoinKey<S::Db>>,
+    O: Model<Db = S::Db, Id: JoinKey<S::Db>>,
 {
     write_alone!(ctx, &S::INFO, "join_write", |tx| tx
         .join_write::<S, O>(side, id, change))
@@ -196,8 +198,8 @@ pub(crate) async fn join_write_planned<'a, S, O>(
     change: JoinChange<'_, O::Id>,
 ) -> Result<()>
 where
-    S: Model,
-    O: Model<Db = S::Db>,
+    S: Model<Id: JoinKey<S::Db>>,
+    O: Model<Db = S::Db, Id: JoinKey<S::Db>>,
 {
     let current: Vec<O::Id> = {
         let rows = fetch(ctx, &S::INFO, conn, sqlx::query(side.select_others).bind(id.clone())).await?;

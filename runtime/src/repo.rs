@@ -47,7 +47,7 @@ pub(crate) async fn select_by_ids<M: Model>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = M::Db::expand_id_list(sql, ids.len());
+    let sql = M::Db::expand_id_list(sql, ids.len(), M::KEY_COLUMNS);
     let rows = fetch(ctx, &M::INFO, conn, M::bind_ids(sqlx::query(sql), ids)).await?;
     rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
 }
@@ -70,7 +70,7 @@ pub(crate) async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> R
             let rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
                 .await?
                 .into_iter()
-                .map(|row| (row.id().clone(), row))
+                .map(|row| (row.id(), row))
                 .collect();
             // An id asked for twice gets the row twice (cloned, not moved out of the map).
             Ok(wanted.iter().map(|id| rows.get(id).cloned()).collect())
@@ -105,7 +105,7 @@ where
             let mut conn = ctx.pool().acquire().await?;
             let rows = fetch(ctx, &M::INFO, &mut conn, bind(sqlx::query(unique.select_row))).await?;
             let row = rows.first().map(M::from_row).transpose()?;
-            Ok(vec![row.map(|row| row.id().clone())])
+            Ok(vec![row.map(|row| row.id())])
         })
         .await?;
         match ids.into_iter().next().flatten() {
@@ -137,9 +137,10 @@ fn plan_row<'a, M: Model>(
     let prefix = cache.prefix.clone();
     match effect {
         RowEffect::Current => {
-            plan.fill(key::primary(&prefix, row.id()), Some(row));
+            let id = row.id();
+            plan.fill(key::primary(&prefix, &id), Some(row));
             for (field, value) in row.unique_values() {
-                plan.fill(key::unique(&prefix, field, &value), Some(row.id()));
+                plan.fill(key::unique(&prefix, field, &value), Some(&id));
             }
         }
         RowEffect::Former => {
@@ -260,7 +261,7 @@ pub(crate) fn plan_dependents<'a, 'c, M: Model>(
             }
             plan_row(plans, ctx, &row, RowEffect::Former)?;
             let (cache, plan) = plans.of(&M::INFO)?;
-            let key = key::primary(&cache.prefix, row.id());
+            let key = key::primary(&cache.prefix, &row.id());
             if cascade {
                 plan.fill::<M>(key, None);
             } else {
@@ -304,7 +305,7 @@ pub(crate) async fn update_planned<'a, M: Model>(
     plans: &mut PlanSet<'a, M::Db>,
     row: &M,
 ) -> Result<Option<M>> {
-    let id = std::slice::from_ref(row.id());
+    let id = &[row.id()];
     let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
     let returned = fetch(ctx, &M::INFO, conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
     let new = if M::SQL.update_returns {
@@ -330,12 +331,13 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 ) -> Result<()> {
     for row in new {
         plan_row(plans, ctx, row, RowEffect::Current)?;
-        let before = old.iter().find(|o| o.id() == row.id());
+        let id = row.id();
+        let before = old.iter().find(|o| o.id() == id);
         if let Some(before) = before {
             plan_row(plans, ctx, before, RowEffect::Former)?;
         }
         if before.is_none_or(|before| !row.same_order(before)) {
-            plan_footprint::<M>(plans, ctx, conn, row.id().to_string(), false, &mut Visited::new()).await?;
+            plan_footprint::<M>(plans, ctx, conn, id.to_string(), false, &mut Visited::new()).await?;
         }
     }
     Ok(())

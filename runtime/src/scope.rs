@@ -11,7 +11,7 @@ use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::model::{Changes, Collection, Model, NewModel, UniqueField};
-use crate::relation::{JoinChange, JoinSide, KeyValue};
+use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue};
 use crate::transaction::Transaction;
 use crate::{bulk, relation, repo};
 
@@ -100,8 +100,8 @@ pub trait Scope<DB: Dialect>: sealed::Sealed + Send + Sync {
         change: JoinChange<'_, O::Id>,
     ) -> impl Future<Output = Result<()>> + Send
     where
-        S: Model<Db = DB>,
-        O: Model<Db = DB>;
+        S: Model<Db = DB, Id: JoinKey<DB>>,
+        O: Model<Db = DB, Id: JoinKey<DB>>;
 
     /// Updates the rows matching `filter` (see [`crate::bulk::update_where`]).
     #[doc(hidden)]
@@ -177,8 +177,8 @@ impl<DB: Dialect> Scope<DB> for Context<DB> {
         change: JoinChange<'_, O::Id>,
     ) -> impl Future<Output = Result<()>> + Send
     where
-        S: Model<Db = DB>,
-        O: Model<Db = DB>,
+        S: Model<Db = DB, Id: JoinKey<DB>>,
+        O: Model<Db = DB, Id: JoinKey<DB>>,
     {
         relation::join_write::<S, O>(self, side, id, change)
     }

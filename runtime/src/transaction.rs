@@ -24,7 +24,7 @@ use crate::model::{Changes, Model, NewModel};
 use crate::model::{Collection, UniqueField};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
-use crate::relation::{JoinChange, JoinSide, KeyValue, join_write_planned};
+use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue, join_write_planned};
 use crate::repo::{delete_planned, fetch, insert_planned, select_by_ids, update_planned};
 use crate::scope::Scope;
 
@@ -177,7 +177,7 @@ impl<DB: Dialect> Scope<DB> for Transaction<'_, DB> {
         let rows = select_by_ids::<M>(self.ctx, open.conn(), M::SQL.select_by_ids, ids).await?;
         Ok(ids
             .iter()
-            .map(|id| rows.iter().find(|row| row.id() == id).cloned())
+            .map(|id| rows.iter().find(|row| &row.id() == id).cloned())
             .collect())
     }
 
@@ -227,8 +227,8 @@ impl<DB: Dialect> Scope<DB> for Transaction<'_, DB> {
 
     async fn join_write<S, O>(&self, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>
     where
-        S: Model<Db = DB>,
-        O: Model<Db = DB>,
+        S: Model<Db = DB, Id: JoinKey<DB>>,
+        O: Model<Db = DB, Id: JoinKey<DB>>,
     {
         planned!(self, |ctx, conn, plans| join_write_planned::<S, O>(
             ctx, conn, plans, side, id, change

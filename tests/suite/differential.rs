@@ -137,7 +137,7 @@ where
     for<'c> &'c mut <M::Db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = M::Db>,
     <M::Db as sqlx::Database>::Arguments: sqlx::IntoArguments<M::Db>,
 {
-    pick_row::<M>(ctx, rng).await.map(|row| row.id().clone())
+    pick_row::<M>(ctx, rng).await.map(|row| row.id())
 }
 
 /// Up to `most` primary keys of random existing rows of `M` (possibly none).
@@ -148,9 +148,7 @@ where
 {
     let rows = rows::<M>(ctx).await;
     let count = rng.random_range(0..=most.min(rows.len()));
-    (0..count)
-        .map(|_| rows[rng.random_range(0..rows.len())].id().clone())
-        .collect()
+    (0..count).map(|_| rows[rng.random_range(0..rows.len())].id()).collect()
 }
 
 /// A random string of at most `max_length` characters: one of a few (so orderings tie), or
@@ -192,14 +190,14 @@ where
 {
     let rows = rows::<M>(ctx).await;
     for row in &rows {
-        let cached = autocache::Scope::get::<M>(ctx, row.id()).await;
+        let cached = autocache::Scope::get::<M>(ctx, &row.id()).await;
         tally.compare(
             || format!("{}::get({})", M::INFO.name, row.id()),
             cached,
             Some(row.clone()),
         );
     }
-    let ids: Vec<M::Id> = rows.iter().map(|row| row.id().clone()).collect();
+    let ids: Vec<M::Id> = rows.iter().map(M::id).collect();
     let cached = autocache::Scope::get_many::<M>(ctx, &ids).await;
     tally.compare(
         || format!("{}::get_many", M::INFO.name),

@@ -81,14 +81,16 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
         .models
         .iter()
         .map(|model| {
-            let pk = &model.primary_key;
-            let pk_type = if pk.auto {
-                "auto".to_owned()
-            } else {
-                type_key(&stored_as(dialect, &pk.ty, true))
+            let pk_type = match model.key_column() {
+                Some(pk) if pk.auto => "auto".to_owned(),
+                Some(pk) => type_key(&stored_as(dialect, &pk.ty, true)),
+                None => "composite".to_owned(),
             };
+            let pk_columns: Vec<String> = model.key_fields().iter().map(|f| f.column.clone()).collect();
             let column_of = |name: &str| {
-                std::iter::once(&model.primary_key)
+                model
+                    .key_column()
+                    .into_iter()
                     .chain(&model.fields)
                     .find(|f| f.name == name || f.relation.as_ref().is_some_and(|r| r.name == name))
                     .map(|f| f.column.clone())
@@ -128,7 +130,7 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
                 })
                 .collect();
             let shape = TableShape {
-                primary_key: (pk.column.clone(), pk_type),
+                primary_key: (pk_columns.join(", "), pk_type),
                 columns,
                 unique_together: model
                     .unique_together

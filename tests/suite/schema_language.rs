@@ -2,7 +2,8 @@
 //! (`codegen/tests/fixtures/shop.yaml`, generated per dialect for the differential checker):
 //! decimal, enum and char values as the database returns them, small integer keys,
 //! `unsigned`, lookups on `unique_together` groups kept in step by writes, and bulk writes
-//! with ranges, NULL tests and conjunctions that touch exactly the matching rows' keys. On
+//! with ranges, NULL tests and conjunctions that touch exactly the matching rows' keys, and a
+//! composite primary key (`Stock`) read and written by its key struct. On
 //! SQLite, PostgreSQL and MariaDB, with the in-process cache and memcached.
 
 /// The scenarios, on the shop schema generated for database `$db`.
@@ -14,8 +15,9 @@ macro_rules! schema_language_scenarios {
         use crate::differential::$db::shop::repositories::Db;
         use crate::differential::$db::shop::repositories::{
             Country, CountryRepo, Customer, CustomerChanges, CustomerFilter, CustomerRepo, CustomerTier, NewCountry,
-            NewCustomer, NewProduct, NewPurchase, NewStore, Product, ProductChanges, ProductFilter, ProductRating,
-            ProductRepo, PurchaseChanges, PurchaseFilter, PurchaseRepo, PurchaseStatus, Store, StoreRepo,
+            NewCustomer, NewProduct, NewPurchase, NewStock, NewStore, Product, ProductChanges, ProductFilter,
+            ProductRating, ProductRepo, PurchaseChanges, PurchaseFilter, PurchaseRepo, PurchaseStatus, Stock,
+            StockChanges, StockFilter, StockGrade, StockKey, StockRepo, Store, StoreRepo,
         };
         use crate::env::{Kind, empty_env};
 
@@ -544,9 +546,172 @@ macro_rules! schema_language_scenarios {
             assert_eq!(after, vec![], "the cascaded purchases left the index lookup");
         }
 
+        /// A composite primary key (`Stock`: store, product and grade): rows are read, updated
+        /// and deleted by their `StockKey`, `get_many` answers several keys in one round trip,
+        /// and every write keeps the instance keys, the unique lookup and the collections of
+        /// both foreign keys in the key exactly in step, bulk writes and a cascade included.
+        async fn composite_keys_follow_writes(env: &Env) {
+            let norway = country(env, 3, "no").await;
+            let (north, south) = (store(env, &norway).await, store(env, &norway).await);
+            let apple = product(env, "apple", None, None).await;
+            let pear = product(env, "pear", None, None).await;
+            let stocks = StockRepo::new(&env.ctx);
+            let (stores, products) = (StoreRepo::new(&env.ctx), ProductRepo::new(&env.ctx));
+            let key = |store: &Store, product: &Product, grade| StockKey {
+                store_id: store.id,
+                product_id: product.id,
+                grade,
+            };
+            let new = |store: &Store, product: &Product, grade, quantity, bin: Option<&str>| NewStock {
+                store_id: store.id,
+                product_id: product.id,
+                grade,
+                quantity,
+                bin: bin.map(str::to_owned),
+            };
+            let a = stocks
+                .insert(&new(&north, &apple, StockGrade::New, Some(5), Some("A1")))
+                .await
+                .unwrap();
+            let b = stocks
+                .insert(&new(&north, &apple, StockGrade::Used, Some(2), None))
+                .await
+                .unwrap();
+            let c = stocks
+                .insert(&new(&south, &apple, StockGrade::New, Some(9), Some("B1")))
+                .await
+                .unwrap();
+            let d = stocks
+                .insert(&new(&north, &pear, StockGrade::New, None, None))
+                .await
+                .unwrap();
+            assert_eq!(d.quantity, 0, "the default, as the database returned it");
+            let (ka, kb, kc, kd) = (
+                key(&north, &apple, StockGrade::New),
+                key(&north, &apple, StockGrade::Used),
+                key(&south, &apple, StockGrade::New),
+                key(&north, &pear, StockGrade::New),
+            );
+            assert_eq!(autocache::Model::id(&a), ka);
+            assert!(
+                stocks
+                    .insert(&new(&north, &apple, StockGrade::New, Some(1), None))
+                    .await
+                    .is_err(),
+                "the same key twice"
+            );
+            // Inserts wrote the rows through: reads by key cost no query.
+            assert_eq!(
+                env.queries(0, stocks.get(ka.clone())).await.unwrap(),
+                Some(a.clone())
+            );
+            let missing = key(&south, &pear, StockGrade::Used);
+            let many = [ka.clone(), kb.clone(), missing.clone(), ka.clone(), kc.clone()];
+            let expected = vec![
+                Some(a.clone()),
+                Some(b.clone()),
+                None,
+                Some(a.clone()),
+                Some(c.clone()),
+            ];
+            assert_eq!(env.queries(1, stocks.get_many(&many)).await.unwrap(), expected);
+            assert_eq!(
+                env.queries(0, stocks.get_many(&many)).await.unwrap(),
+                expected,
+                "the absence is cached too"
+            );
+            // The collections of both foreign keys in the key were refilled after commit.
+            assert_eq!(
+                env.queries(0, stores.stock(north.id)).await.unwrap(),
+                vec![a.clone(), b.clone(), d.clone()]
+            );
+            assert_eq!(
+                env.queries(0, products.stocked(apple.id)).await.unwrap(),
+                vec![c.clone(), a.clone(), b.clone()]
+            );
+            assert_eq!(stocks.get_by_bin("A1").await.unwrap(), Some(a.clone()));
+            // An update by key: the row, its unique keys and its owners' collections follow.
+            let a = stocks
+                .update(&Stock {
+                    quantity: 1,
+                    bin: Some("A2".into()),
+                    ..a
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                env.queries(0, stocks.get(ka.clone())).await.unwrap(),
+                Some(a.clone())
+            );
+            assert_eq!(
+                env.queries(0, stores.stock(north.id)).await.unwrap(),
+                vec![b.clone(), a.clone(), d.clone()],
+                "re-sorted by quantity"
+            );
+            assert_eq!(stocks.get_by_bin("A1").await.unwrap(), None);
+            assert_eq!(stocks.get_by_bin("A2").await.unwrap(), Some(a.clone()));
+            let gone = Stock {
+                product_id: pear.id,
+                grade: StockGrade::Used,
+                ..a.clone()
+            };
+            assert_eq!(stocks.update(&gone).await.unwrap(), None, "no row has that key");
+            // A bulk update touches exactly the matching rows' keys.
+            let north_new = StockFilter::All(vec![
+                StockFilter::StoreIdEq(north.id),
+                StockFilter::GradeEq(StockGrade::New),
+            ]);
+            let changes = StockChanges {
+                quantity: Some(7),
+                ..Default::default()
+            };
+            assert_eq!(stocks.update_where(&north_new, &changes).await.unwrap(), 2);
+            let (a, d) = (Stock { quantity: 7, ..a }, Stock { quantity: 7, ..d });
+            assert_eq!(
+                env.queries(0, stocks.get_many(&[ka.clone(), kb.clone(), kd.clone()]))
+                    .await
+                    .unwrap(),
+                vec![Some(a.clone()), Some(b.clone()), Some(d.clone())]
+            );
+            assert_eq!(
+                env.queries(0, products.stocked(pear.id)).await.unwrap(),
+                vec![d.clone()]
+            );
+            // Deletes by key, one and in bulk.
+            assert!(stocks.delete(kb.clone()).await.unwrap());
+            assert!(!stocks.delete(kb.clone()).await.unwrap(), "already deleted");
+            assert_eq!(env.queries(0, stocks.get(kb.clone())).await.unwrap(), None);
+            assert_eq!(
+                env.queries(0, stores.stock(north.id)).await.unwrap(),
+                vec![a.clone(), d.clone()]
+            );
+            let south_new = StockFilter::All(vec![
+                StockFilter::StoreIdEq(south.id),
+                StockFilter::GradeEq(StockGrade::New),
+            ]);
+            assert_eq!(stocks.delete_where(&south_new).await.unwrap(), 1);
+            assert_eq!(stocks.get(kc).await.unwrap(), None);
+            assert_eq!(stocks.get_by_bin("B1").await.unwrap(), None);
+            assert_eq!(
+                env.queries(0, products.stocked(apple.id)).await.unwrap(),
+                vec![a.clone()]
+            );
+            // Deleting a product cascades to its stock, by key.
+            assert!(products.delete(pear.id).await.unwrap());
+            assert_eq!(stocks.get(kd).await.unwrap(), None);
+            assert_eq!(stores.stock(north.id).await.unwrap(), vec![a.clone()]);
+            // An eviction costs one query, and nothing else.
+            stocks.evict(ka.clone()).await.unwrap();
+            assert_eq!(env.queries(1, stocks.get(ka)).await.unwrap(), Some(a));
+        }
+
         async fn all_scenarios(kind: Kind) {
             type Scenario = for<'a> fn(&'a Env) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
-            let scenarios: [(&str, Scenario); 5] = [
+            let scenarios: [(&str, Scenario); 6] = [
+                ("composite_keys", |env| {
+                    Box::pin(composite_keys_follow_writes(env))
+                }),
                 ("indexes", |env| Box::pin(index_lookups_follow_writes(env))),
                 ("times", |env| {
                     Box::pin(database_set_times_are_cached_as_returned(env))

@@ -37,7 +37,8 @@ pub struct Imported {
 struct ModelOut {
     name: String,
     table: String,
-    /// `primary_key:` as a YAML flow mapping, when not the default (`id`, `auto`).
+    /// `primary_key:` as a YAML flow mapping, or a flow sequence of fields for a composite
+    /// key, when not the default (`id`, `auto`).
     primary_key: Option<String>,
     /// `(field name, flow mapping)`.
     fields: Vec<(String, String)>,
@@ -130,13 +131,29 @@ pub fn infer(catalog: &Catalog, dialect: Dialect) -> Imported {
     }
 }
 
-/// The `type` (and `max_length`) of a table's primary key, or why it has none the schema can say.
+/// The `type` (and `max_length`) of a table's primary key (`composite` for a key of several
+/// columns, which become fields), or why it has none the schema can say.
 fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
     let [column] = table.primary_key.as_slice() else {
-        return Err(match table.primary_key.len() {
-            0 => "the table has no primary key".to_owned(),
-            n => format!("its primary key has {n} columns (only single-column keys are supported)"),
-        });
+        if table.primary_key.is_empty() {
+            return Err("the table has no primary key".to_owned());
+        }
+        for part in &table.primary_key {
+            let column = table.column(part).ok_or("a column of its primary key is missing")?;
+            match column_type(table, column, dialect) {
+                Ok(ty)
+                    if ty.starts_with("string(")
+                        || ["uuid", "big_integer", "integer", "small_integer", "date", "enum"]
+                            .contains(&ty.as_str()) => {}
+                Ok(ty) => {
+                    return Err(format!(
+                        "its primary key column `{part}` is of type {ty} (a composite key's parts can be string, uuid, big_integer, integer, small_integer, date or enum)"
+                    ));
+                }
+                Err(reason) => return Err(reason),
+            }
+        }
+        return Ok("composite".to_owned());
     };
     let column = table.column(column).ok_or("its primary key column is missing")?;
     if column.auto {
@@ -261,11 +278,13 @@ fn model(
     notes: &mut Vec<Note>,
 ) -> ModelOut {
     let name = models[&table.name].clone();
-    let pk_column = &table.primary_key[0];
     let pk_type = primary_key_type(table, dialect).expect("only keyed tables are models");
+    let composite = pk_type == "composite";
+    // A composite key has no column of its own: its columns are fields.
+    let pk_column = if composite { "" } else { table.primary_key[0].as_str() };
     let pk_name = field_name(pk_column);
     let mut primary_key = None;
-    if pk_name != "id" || pk_type != "auto" || pk_name != *pk_column {
+    if !composite && (pk_name != "id" || pk_type != "auto" || pk_name != *pk_column) {
         let ty = type_flow(&pk_type, &[]);
         let ty = ty.strip_prefix("type: ").unwrap_or(&ty);
         if pk_name != *pk_column {
@@ -276,7 +295,9 @@ fn model(
         }
         primary_key = Some(format!("{{ name: {pk_name}, type: {ty} }}"));
     }
-    accessors.claim(&name, &pk_name);
+    if !composite {
+        accessors.claim(&name, &pk_name);
+    }
     let unique_columns: BTreeSet<&str> = table
         .indexes
         .iter()
@@ -295,7 +316,7 @@ fn model(
         .collect();
     let mut field_names: BTreeMap<&str, String> = BTreeMap::new();
     let mut fields = Vec::new();
-    for column in table.columns.iter().filter(|c| c.name != *pk_column) {
+    for column in table.columns.iter().filter(|c| c.name != pk_column) {
         let place = format!("{}.{}", table.name, column.name);
         let unique = unique_columns.contains(column.name.as_str());
         let relation = table
@@ -416,6 +437,14 @@ fn model(
         accessors.claim(&name, &field);
         field_names.insert(column.name.as_str(), field.clone());
         fields.push((field, format!("{{ {flow} }}")));
+    }
+    if composite {
+        let parts: Option<Vec<String>> = table
+            .primary_key
+            .iter()
+            .map(|column| field_names.get(column.as_str()).cloned())
+            .collect();
+        primary_key = parts.map(|parts| format!("[{}]", parts.join(", ")));
     }
     let mut unique_together = Vec::new();
     let mut indexes = Vec::new();
@@ -698,19 +727,29 @@ mod tests {
             columns: vec![column("a", "int4"), column("b", "int4"), column("c", "int4")],
             ..Table::default()
         };
+        let measure = Table {
+            name: "measure".to_owned(),
+            primary_key: vec!["a".to_owned(), "at".to_owned()],
+            columns: vec![column("a", "int4"), column("at", "float8")],
+            ..Table::default()
+        };
         let imported = infer(
             &Catalog {
-                tables: vec![item, pair],
+                tables: vec![item, pair, measure],
             },
             Dialect::Postgres,
         );
         let places: Vec<&str> = imported.notes.iter().map(|n| n.place.as_str()).collect();
-        assert_eq!(places, ["item.price", "item.seen", "pair"], "{:?}", imported.notes);
+        assert_eq!(places, ["item.price", "item.seen", "measure"], "{:?}", imported.notes);
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("the rest is a valid schema");
         let fields: Vec<&str> = schema.models[0].fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(fields, ["seen", "type_field", "a", "b"]);
         assert_eq!(schema.models[0].fields[1].column, "type");
         assert_eq!(schema.models[0].indexes, [["a", "b"]], "a non-unique index is kept");
+        assert!(
+            matches!(&schema.models[1].primary_key, crate::ir::PrimaryKey::Composite(parts) if parts == &["a", "b"]),
+            "a composite key of plain columns is kept"
+        );
     }
 
     #[test]
@@ -766,7 +805,7 @@ mod tests {
         );
         let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
         let model = &schema.models[0];
-        assert_eq!(model.primary_key.ty, crate::ir::FieldType::SmallInt);
+        assert_eq!(model.target_key().ty, crate::ir::FieldType::SmallInt);
         let types: Vec<String> = model.fields.iter().map(|f| crate::validate::type_key(&f.ty)).collect();
         assert_eq!(
             types,
