@@ -11,10 +11,11 @@ pub struct Statements {
     pub select_for_update: String,
     /// One insert returning every column.
     pub insert: String,
-    /// One update by primary key, returning every column where the dialect can.
+    /// One update by primary key, returning every column where the dialect can: on
+    /// PostgreSQL the row as it was (locked) and as it is, in two rows.
     pub update: String,
-    /// Whether `update` returns the row (MySQL/MariaDB have no `UPDATE … RETURNING`).
-    pub update_returns: bool,
+    /// What `update` returns: the variant of `autocache::UpdateReturns`.
+    pub update_returns: &'static str,
     /// Delete by primary key (`{ids}`) returning every column.
     pub delete: String,
     /// `SELECT <columns> FROM <table> WHERE ` (bulk writes add their condition).
@@ -121,11 +122,20 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         .collect();
     let assignments = if assignments.is_empty() {
         // Nothing but the primary key: the update changes nothing, and returns the row.
-        format!("{pk} = {pk}")
+        // (PostgreSQL's update joins the old row, so the column is named with its table.)
+        match dialect {
+            Dialect::Postgres => format!("{pk} = autocache_row.{pk}"),
+            Dialect::Sqlite | Dialect::Mysql => format!("{pk} = {pk}"),
+        }
     } else {
         assignments.join(", ")
     };
     let update_pk = placeholder(dialect, bound + 1);
+    let new_list = columns(model)
+        .iter()
+        .map(|field| format!("autocache_row.{}", q(&field.column)))
+        .collect::<Vec<_>>()
+        .join(", ");
     // Bulk updates append their assignments to `update_set`.
     let touched: String = model
         .fields
@@ -148,11 +158,22 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         },
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}"),
-            Dialect::Sqlite | Dialect::Postgres => {
-                format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}")
-            }
+            Dialect::Sqlite => format!("UPDATE {table} SET {assignments} WHERE {pk} = {update_pk}{returning}"),
+            // The old row is locked and returned by the statement itself (no `SELECT … FOR
+            // UPDATE` before it): the first row as it was, the second as it is now.
+            Dialect::Postgres => format!(
+                "WITH autocache_old AS ({select} WHERE {pk} = {update_pk}{lock}), \
+                 autocache_new AS (UPDATE {table} AS autocache_row SET {assignments} FROM autocache_old \
+                 WHERE autocache_row.{pk} = autocache_old.{pk} RETURNING {new_list}) \
+                 SELECT 1 AS autocache_version, {select_list} FROM autocache_old \
+                 UNION ALL SELECT 2, {select_list} FROM autocache_new ORDER BY 1"
+            ),
         },
-        update_returns: dialect != Dialect::Mysql,
+        update_returns: match dialect {
+            Dialect::Mysql => "Nothing",
+            Dialect::Sqlite => "Row",
+            Dialect::Postgres => "OldThenRow",
+        },
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
     }
 }

@@ -30,7 +30,7 @@ pub use db::Dialect;
 pub use error::{Error, Result};
 pub use model::{
     Changes, Collection, Dependent, DependentRows, Filter, Footprint, Holds, Joined, Membership, Model, ModelInfo,
-    ModelSql, NewModel, OnDelete, UniqueField,
+    ModelSql, NewModel, OnDelete, UniqueField, UpdateReturns,
 };
 pub use relation::{JoinChange, JoinSide};
 pub use stats::{Stats, StatsSnapshot};
