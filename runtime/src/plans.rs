@@ -71,25 +71,26 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
 /// Commits `tx`, then completes every locked write (or aborts them if the commit fails).
 /// Invalidations that did not reach their server are settled by the fence before this
 /// returns (`fenced`: those already recorded in `tx`). With near caches, the keys are
-/// published right after the commit, while the remote keys are filled; the keys that were
-/// not filled with this write's value under its own lock are published again once the
-/// remote cache and the fence are done with them (`docs/consistency.md`, near caches).
+/// published as the commit is sent (every lock is confirmed or fenced by then), while the
+/// commit runs and the remote keys are filled; the keys that were not filled with this
+/// write's value under its own lock are published again once the remote cache and the
+/// fence are done with them (`docs/consistency.md`, near caches).
 pub(crate) async fn finish<DB: Dialect>(
     ctx: &Context<DB>,
     tx: sqlx::Transaction<'_, DB>,
     locked: Vec<LockedWrite<'_, '_>>,
     fenced: &HashSet<Undelivered>,
 ) -> Result<()> {
-    if let Err(error) = tx.commit().await {
-        futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
-        return Err(error.into());
-    }
-    let committed = Instant::now();
     let near_keys: Vec<String> = match ctx.near() {
         Some(_) => locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect(),
         None => Vec::new(),
     };
-    let remote = async {
+    let write = async {
+        if let Err(error) = tx.commit().await {
+            futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+            return Err(error.into());
+        }
+        let committed = Instant::now();
         let mut missed = Vec::new();
         let mut unfilled = Vec::new();
         for completed in futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await {
@@ -99,14 +100,14 @@ pub(crate) async fn finish<DB: Dialect>(
         if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
             fence.settle(missed, fenced, committed).await;
         }
-        unfilled
+        Ok(unfilled)
     };
     match ctx.near() {
-        None => drop(remote.await),
+        None => write.await.map(drop),
         Some(near) => {
-            let (published, unfilled) = futures::future::join(near.publish(&near_keys), remote).await;
-            near.settle(published, &unfilled, Instant::now()).await;
+            let (published, written) = futures::future::join(near.publish(&near_keys), write).await;
+            near.settle(published, &near_keys, &written?, Instant::now()).await;
+            Ok(())
         }
     }
-    Ok(())
 }
