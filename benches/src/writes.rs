@@ -1,5 +1,5 @@
 //! P9: the repositories' writes on PostgreSQL against their floors, bare sqlx transactions
-//! (`BEGIN`, the statement the repository runs for the row, `COMMIT`) on the same pool.
+//! (`BEGIN`, the plain statement for the row, `COMMIT`) on the same pool.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -11,6 +11,10 @@ use sqlx::{PgPool, Postgres};
 
 use crate::measure::{Plan, Samples, Table, pair, ratio};
 use crate::setup::pg::{NewPerson, Person, PersonRepo};
+
+/// The floor of an update: the plain statement an application would send (the repository's
+/// own update also returns the old row, locked, on PostgreSQL).
+const BARE_UPDATE: &str = "UPDATE person SET name = $1 WHERE id = $2 RETURNING id, name";
 
 /// The three ratios: update, insert and delete over their bare transactions.
 pub struct Figures {
@@ -42,7 +46,7 @@ pub async fn measure(
         &mut bare,
         |i| async {
             let id = ids[i % ids.len()];
-            let query = sqlx::query_as(sql.update).bind(format!("{id}:f{i}")).bind(id);
+            let query = sqlx::query_as(BARE_UPDATE).bind(format!("{id}:f{i}")).bind(id);
             let row: Option<(i64, String)> = in_transaction(pool, query).await;
             black_box(row.expect("bare update: a row"));
         },

@@ -11,10 +11,11 @@ pub struct Statements {
     pub select_for_update: String,
     /// One insert returning every column.
     pub insert: String,
-    /// One update by primary key, returning every column where the dialect can.
+    /// One update by primary key, returning every column where the dialect can: on
+    /// PostgreSQL the row as it was (locked) and as it is, in two rows.
     pub update: String,
-    /// Whether `update` returns the row (MySQL/MariaDB have no `UPDATE … RETURNING`).
-    pub update_returns: bool,
+    /// What `update` returns: the variant of `autocache::UpdateReturns`.
+    pub update_returns: &'static str,
     /// Delete by primary key (`{ids}`) returning every column.
     pub delete: String,
     /// `SELECT <columns> FROM <table> WHERE ` (bulk writes add their condition).
@@ -134,8 +135,12 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
     let key_columns: Vec<String> = model.key_fields().iter().map(|f| q(&f.column)).collect();
     let assignments = if assignments.is_empty() {
         // Nothing but the primary key: the update changes nothing, and returns the row.
+        // (PostgreSQL's update joins the old row, so the column is named with its table.)
         let first = &key_columns[0];
-        format!("{first} = {first}")
+        match dialect {
+            Dialect::Postgres => format!("{first} = autocache_row.{first}"),
+            Dialect::Sqlite | Dialect::Mysql => format!("{first} = {first}"),
+        }
     } else {
         assignments.join(", ")
     };
@@ -146,6 +151,17 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         .map(|(i, column)| format!("{column} = {}", placeholder(dialect, bound + 1 + i)))
         .collect::<Vec<_>>()
         .join(" AND ");
+    // PostgreSQL's update: the updated row joined to the old one by every key column.
+    let same_row: String = key_columns
+        .iter()
+        .map(|column| format!("autocache_row.{column} = autocache_old.{column}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let new_list = columns(model)
+        .iter()
+        .map(|field| format!("autocache_row.{}", q(&field.column)))
+        .collect::<Vec<_>>()
+        .join(", ");
     // Bulk updates append their assignments to `update_set`.
     let touched: String = model
         .fields
@@ -168,11 +184,22 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         },
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {update_pk}"),
-            Dialect::Sqlite | Dialect::Postgres => {
-                format!("UPDATE {table} SET {assignments} WHERE {update_pk}{returning}")
-            }
+            Dialect::Sqlite => format!("UPDATE {table} SET {assignments} WHERE {update_pk}{returning}"),
+            // The old row is locked and returned by the statement itself (no `SELECT … FOR
+            // UPDATE` before it): the first row as it was, the second as it is now.
+            Dialect::Postgres => format!(
+                "WITH autocache_old AS ({select} WHERE {update_pk}{lock}), \
+                 autocache_new AS (UPDATE {table} AS autocache_row SET {assignments} FROM autocache_old \
+                 WHERE {same_row} RETURNING {new_list}) \
+                 SELECT 1 AS autocache_version, {select_list} FROM autocache_old \
+                 UNION ALL SELECT 2, {select_list} FROM autocache_new ORDER BY 1"
+            ),
         },
-        update_returns: dialect != Dialect::Mysql,
+        update_returns: match dialect {
+            Dialect::Mysql => "Nothing",
+            Dialect::Sqlite => "Row",
+            Dialect::Postgres => "OldThenRow",
+        },
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
     }
 }

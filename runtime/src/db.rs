@@ -36,8 +36,8 @@ pub trait Dialect: Database {
     /// Binds a text value (primary keys as text, in footprint statements).
     fn bind_text(query: SqlQuery<Self>, text: String) -> SqlQuery<Self>;
 
-    /// Decodes column 0 of a row as text.
-    fn text_column(row: &Self::Row) -> Result<String, sqlx::Error>;
+    /// Decodes column `index` of a row as text.
+    fn text_column(row: &Self::Row, index: usize) -> Result<String, sqlx::Error>;
 
     /// The `n`-th (1-based) bind placeholder: `?` or `$n`.
     fn placeholder(n: usize) -> String;
@@ -86,8 +86,8 @@ macro_rules! dialect {
                 query.bind(text)
             }
 
-            fn text_column(row: &Self::Row) -> Result<String, sqlx::Error> {
-                sqlx::Row::try_get(row, 0)
+            fn text_column(row: &Self::Row, index: usize) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, index)
             }
 
             fn placeholder(n: usize) -> String {

@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use filter::{Filter, Op, Test};
 pub use model::{
     Changes, Collection, Dependent, DependentRows, Footprint, Holds, Joined, Membership, Model, ModelInfo, ModelSql,
-    NewModel, OnDelete, UniqueField,
+    NewModel, OnDelete, UniqueField, UpdateReturns,
 };
 pub use relation::{JoinChange, JoinSide};
 pub use scope::Scope;

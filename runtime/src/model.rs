@@ -35,11 +35,11 @@ pub struct ModelSql {
     pub select_by_ids: &'static str,
     /// Inserts one row and returns every column.
     pub insert: &'static str,
-    /// Updates every non-key column of one row by primary key (returning every column when
-    /// `update_returns`).
+    /// Updates every non-key column of one row by primary key (returning what
+    /// `update_returns` says).
     pub update: &'static str,
-    /// Whether `update` returns the row (`RETURNING`); if not, the row is selected after it.
-    pub update_returns: bool,
+    /// What `update` returns.
+    pub update_returns: UpdateReturns,
     /// Deletes the row whose primary key is in `{ids}` and returns every column.
     pub delete: &'static str,
     /// Like `select_by_ids`, locking the selected rows until commit where the dialect can.
@@ -53,6 +53,19 @@ pub struct ModelSql {
     pub update_set: &'static str,
     /// ` WHERE <primary key> IN ({ids})`, for bulk updates.
     pub where_ids: &'static str,
+}
+
+/// What a model's [`ModelSql::update`] returns, in the generator's SQL for the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateReturns {
+    /// Nothing (MySQL/MariaDB have no `RETURNING`): the old row is selected `FOR UPDATE`
+    /// before it, the new one after it.
+    Nothing,
+    /// The row as updated; the old row is selected `FOR UPDATE` before it.
+    Row,
+    /// Two rows: the old row (locked by the statement itself), then the row as updated;
+    /// none if no row has the key.
+    OldThenRow,
 }
 
 /// A cached model: implemented by generated code, used by [`crate::repo`].

@@ -76,36 +76,44 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
 
 /// Commits `tx`, then completes every locked write (or aborts them if the commit fails).
 /// Invalidations that did not reach their server are settled by the fence before this
-/// returns (`fenced`: those already recorded in `tx`).
+/// returns (`fenced`: those already recorded in `tx`). With near caches, the keys are
+/// published as the commit is sent (every lock is confirmed or fenced by then), while the
+/// commit runs and the remote keys are filled; the keys that were not filled with this
+/// write's value under its own lock are published again once the remote cache and the
+/// fence are done with them (`docs/consistency.md`, near caches).
 pub(crate) async fn finish<DB: Dialect>(
     ctx: &Context<DB>,
     tx: sqlx::Transaction<'_, DB>,
     locked: Vec<LockedWrite<'_, '_>>,
     fenced: &HashSet<Undelivered>,
 ) -> Result<()> {
-    match tx.commit().await {
-        Ok(()) => {
-            let committed = Instant::now();
-            let near_keys: Vec<String> = match ctx.near() {
-                Some(_) => locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect(),
-                None => Vec::new(),
-            };
-            let missed: Vec<Undelivered> = futures::future::join_all(locked.into_iter().map(LockedWrite::complete))
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
-            if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
-                fence.settle(missed, fenced, committed).await;
-            }
-            if let Some(near) = ctx.near() {
-                near.invalidate(&near_keys, Instant::now()).await;
-            }
-            Ok(())
-        }
-        Err(error) => {
+    let near_keys: Vec<String> = match ctx.near() {
+        Some(_) => locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect(),
+        None => Vec::new(),
+    };
+    let write = async {
+        if let Err(error) = tx.commit().await {
             futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
-            Err(error.into())
+            return Err(error.into());
+        }
+        let committed = Instant::now();
+        let mut missed = Vec::new();
+        let mut unfilled = Vec::new();
+        for completed in futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await {
+            missed.extend(completed.missed);
+            unfilled.extend(completed.unfilled);
+        }
+        if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
+            fence.settle(missed, fenced, committed).await;
+        }
+        Ok(unfilled)
+    };
+    match ctx.near() {
+        None => write.await.map(drop),
+        Some(near) => {
+            let (published, written) = futures::future::join(near.publish(&near_keys), write).await;
+            near.settle(published, &near_keys, &written?, Instant::now()).await;
+            Ok(())
         }
     }
 }

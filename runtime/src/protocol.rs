@@ -340,15 +340,14 @@ impl LockedWrite<'_, '_> {
         &self.missed
     }
 
-    /// Fills every key with its own token, or evicts it; returns the invalidations that did
-    /// not reach their server, which must be fenced before the write resolves. A fill that
-    /// is refused means another write locked the key after this one; its own fill may have
-    /// read the database before this write committed, so the key is evicted: the next
-    /// reader fills it afresh. Keys planned for eviction are deleted whatever they hold (not
-    /// only this write's lock): a later writer whose lock is deleted has its own fill
-    /// refused, and evicts in turn. A key whose lock never reached the server is evicted
-    /// too, now that the commit is done.
-    pub async fn complete(self) -> Vec<Undelivered> {
+    /// Fills every key with its own token, or evicts it. A fill that is refused means
+    /// another write locked the key after this one; its own fill may have read the database
+    /// before this write committed, so the key is evicted: the next reader fills it afresh.
+    /// Keys planned for eviction are deleted whatever they hold (not only this write's
+    /// lock): a later writer whose lock is deleted has its own fill refused, and evicts in
+    /// turn. A key whose lock never reached the server is evicted too, now that the commit
+    /// is done.
+    pub async fn complete(self) -> Completed {
         let cache = &self.cache;
         let mut evicted: Vec<String> = Vec::new();
         let mut filled = Vec::new();
@@ -370,19 +369,26 @@ impl LockedWrite<'_, '_> {
                 Some(bytes) => cache.fill(&key, bytes, token).await == Filled::Stored,
                 None => false,
             };
-            if stored {
+            let missed = if stored {
                 Vec::new()
             } else {
                 cache.backend.evict_each(&[&key]).await
-            }
+            };
+            (key, stored, missed)
         });
         let evictions = async {
             let keys: Vec<&str> = evicted.iter().map(String::as_str).collect();
             cache.backend.evict_each(&keys).await
         };
         let (filled, mut missed) = futures::future::join(futures::future::join_all(fills), evictions).await;
-        missed.extend(filled.into_iter().flatten());
-        missed
+        let mut unfilled = evicted;
+        for (key, stored, undelivered) in filled {
+            missed.extend(undelivered);
+            if !stored {
+                unfilled.push(key);
+            }
+        }
+        Completed { missed, unfilled }
     }
 
     /// What [`LockedWrite::abort`] needs, owned, for a task that outlives this borrow (a
@@ -407,6 +413,17 @@ impl LockedWrite<'_, '_> {
             .filter_map(|((key, _), token)| Some(cache.backend.release(key, token?)));
         futures::future::join_all(steps).await;
     }
+}
+
+/// What [`LockedWrite::complete`] did.
+pub(crate) struct Completed {
+    /// The invalidations that did not reach their server: they must be fenced before the
+    /// write resolves.
+    pub missed: Vec<Undelivered>,
+    /// The keys not filled with this write's value under its own lock (evicted, or their
+    /// eviction missed): between the commit and now they may have held a value older than
+    /// this write (see `docs/consistency.md`, near caches).
+    pub unfilled: Vec<String>,
 }
 
 /// How long ago a lock dated `at_ms` was taken (long ago for an undated one).

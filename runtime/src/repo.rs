@@ -12,7 +12,9 @@ use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::key;
-use crate::model::{Collection, Dependent, Model, ModelInfo, NewModel, OnDelete, UniqueField};
+use crate::model::{
+    Collection, Dependent, Footprint, Model, ModelInfo, NewModel, OnDelete, UniqueField, UpdateReturns,
+};
 use crate::plans::{PlanSet, cache_for, read_cache_for};
 use crate::protocol::read_through;
 use crate::relation::plan_refill;
@@ -169,7 +171,7 @@ async fn select_texts<DB: Dialect>(
     id: &str,
 ) -> Result<Vec<String>> {
     let rows = fetch(ctx, model, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
-    rows.iter().map(|row| Ok(DB::text_column(row)?)).collect()
+    rows.iter().map(|row| Ok(DB::text_column(row, 0)?)).collect()
 }
 
 /// Rows already planned as deleted by one delete, as `(model, primary key text)`: a cycle
@@ -201,8 +203,16 @@ fn plan_footprint<'a, 'c, M: Model>(
     visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
-        for joined in M::FOOTPRINT.joined {
-            let owners = select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?;
+        let footprint = &M::FOOTPRINT;
+        let mut found = match deleted.then(|| probe(footprint)).flatten() {
+            Some(sql) => Some(probe_parts::<M::Db>(ctx, &M::INFO, conn, sql, &id).await?),
+            None => None,
+        };
+        for (index, joined) in footprint.joined.iter().enumerate() {
+            let owners = match &mut found {
+                Some(found) => std::mem::take(&mut found[index]),
+                None => select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?,
+            };
             let (cache, plan) = plans.of(&M::INFO)?;
             let prefix = cache.prefix.clone();
             for owner in owners {
@@ -223,15 +233,72 @@ fn plan_footprint<'a, 'c, M: Model>(
         if !deleted {
             return Ok(());
         }
-        for &(members, collection) in M::FOOTPRINT.owned {
+        for &(members, collection) in footprint.owned {
             let (cache, plan) = plans.of(members)?;
             plan.evict(collection.key(&cache.prefix, &id));
         }
-        for dependent in M::FOOTPRINT.dependents {
-            (dependent.rows.0)(plans, ctx, conn, dependent, id.clone(), visited).await?;
+        for (index, dependent) in footprint.dependents.iter().enumerate() {
+            // Probed: only the dependents that have rows are selected.
+            if found
+                .as_ref()
+                .is_none_or(|found| !found[footprint.joined.len() + index].is_empty())
+            {
+                (dependent.rows.0)(plans, ctx, conn, dependent, id.clone(), visited).await?;
+            }
         }
         Ok(())
     })
+}
+
+/// For a deleted row whose footprint has more than one select: one statement asking them
+/// all, tagged by part (the many-to-many owners' keys, then a row of each dependent model
+/// that has any), so a delete sends one statement per level instead of one per part. Each
+/// part binds the deleted row's key text (once on PostgreSQL, whose parts share `$1`).
+fn probe<DB: Dialect>(footprint: &Footprint<DB>) -> Option<(String, usize)> {
+    if footprint.joined.len() + footprint.dependents.len() < 2 {
+        return None;
+    }
+    let joined = footprint.joined.iter().map(|joined| joined.owners);
+    let dependents = footprint.dependents.iter().map(|dependent| dependent.select_rows);
+    let parts: Vec<String> = joined
+        .enumerate()
+        .map(|(part, sql)| format!("SELECT '{part}', v.* FROM ({sql}) v"))
+        .chain(dependents.enumerate().map(|(index, sql)| {
+            let part = footprint.joined.len() + index;
+            format!("SELECT '{part}', '' FROM ({sql} LIMIT 1) v")
+        }))
+        .collect();
+    Some((parts.join(" UNION ALL "), parts.len()))
+}
+
+/// Runs a [`probe`]: per part, the texts it found (owners' keys; one empty text for a
+/// dependent model that has rows).
+async fn probe_parts<DB: Dialect>(
+    ctx: &Context<DB>,
+    model: &ModelInfo,
+    conn: &mut DB::Connection,
+    (sql, parts): (String, usize),
+    id: &str,
+) -> Result<Vec<Vec<String>>> {
+    // `?` placeholders are bound in order, one per part; `$1` once for every part.
+    let binds = if DB::placeholder(2) == DB::placeholder(1) {
+        parts
+    } else {
+        1
+    };
+    let query = (0..binds).fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, _| {
+        DB::bind_text(query, id.to_owned())
+    });
+    let mut found = vec![Vec::new(); parts];
+    for row in fetch(ctx, model, conn, query).await? {
+        let part: usize = DB::text_column(&row, 0)?
+            .parse()
+            .map_err(|_| sqlx::Error::Decode("a footprint probe's part is not a number".into()))?;
+        if let Some(texts) = found.get_mut(part) {
+            texts.push(DB::text_column(&row, 1)?);
+        }
+    }
+    Ok(found)
 }
 
 /// Plans the keys of the `M` rows that reference the deleted row `referenced` through
@@ -306,14 +373,29 @@ pub(crate) async fn update_planned<'a, M: Model>(
     row: &M,
 ) -> Result<Option<M>> {
     let id = &[row.id()];
-    let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
-    let returned = fetch(ctx, &M::INFO, conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
-    let new = if M::SQL.update_returns {
-        returned.first().map(M::from_row).transpose()?
-    } else if old.is_some() {
-        select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, id).await?.pop()
-    } else {
-        None
+    let update = row.bind_update(sqlx::query(M::SQL.update));
+    let (old, new) = match M::SQL.update_returns {
+        UpdateReturns::OldThenRow => {
+            let returned = fetch(ctx, &M::INFO, conn, update).await?;
+            match returned.as_slice() {
+                [old, new] => (Some(M::from_row(old)?), Some(M::from_row(new)?)),
+                _ => (None, None),
+            }
+        }
+        UpdateReturns::Row => {
+            let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
+            let returned = fetch(ctx, &M::INFO, conn, update).await?;
+            (old, returned.first().map(M::from_row).transpose()?)
+        }
+        UpdateReturns::Nothing => {
+            let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
+            fetch(ctx, &M::INFO, conn, update).await?;
+            let new = match old {
+                Some(_) => select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, id).await?.pop(),
+                None => None,
+            };
+            (old, new)
+        }
     };
     let Some(new) = new else { return Ok(None) };
     update_rows_planned(ctx, conn, plans, old.as_slice(), std::slice::from_ref(&new)).await?;

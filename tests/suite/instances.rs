@@ -157,6 +157,29 @@ macro_rules! instance_scenarios {
             assert_eq!(env.queries(1, books.get(book.id)).await.unwrap(), Some(book));
         }
 
+        /// Writes send the fewest statements the dialect allows: an update one where the
+        /// statement returns the old row itself (PostgreSQL), else the old row's select too
+        /// (and MySQL's select of the new row); a delete of a row nothing depends on, one
+        /// probe of its footprint (many-to-many owners and dependents asked together) and
+        /// the `DELETE`.
+        async fn writes_send_the_fewest_statements(env: &Env) {
+            let fay = person(env, "Fay").await;
+            let people = PersonRepo::new(&env.ctx);
+            let update = match <Person as autocache::Model>::SQL.update_returns {
+                autocache::UpdateReturns::OldThenRow => 1,
+                autocache::UpdateReturns::Row => 2,
+                autocache::UpdateReturns::Nothing => 3,
+            };
+            let renamed = Person {
+                name: "Fay Renamed".into(),
+                ..fay.clone()
+            };
+            let updated = env.queries(update, people.update(&renamed)).await.unwrap();
+            assert_eq!(updated, Some(renamed));
+            assert!(env.queries(2, people.delete(fay.id)).await.unwrap());
+            assert_eq!(env.queries(0, people.get(fay.id)).await.unwrap(), None);
+        }
+
         async fn all_scenarios(kind: Kind) {
             let env = env_on::<Db>(kind).await;
             inserted_row_reads_from_cache(&env).await;
@@ -168,6 +191,7 @@ macro_rules! instance_scenarios {
             get_many_batches_misses(&env).await;
             get_many_repeats_ids(&env).await;
             other_backend_model(&env).await;
+            writes_send_the_fewest_statements(&env).await;
         }
     };
 }

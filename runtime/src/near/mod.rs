@@ -12,10 +12,12 @@
 //! - no invalidation of its key arrived since the read that fetched it began (striped
 //!   counters, [`store::Store::keep`]).
 //!
-//! A writer, after its commit and its remote fills, publishes every key it changed on the
-//! channel and waits until every registered holder dropped them or ran out of its near
-//! lease ([`Channel::invalidate`]); if the channel cannot be used, it waits one fence lease
-//! instead, after which no process serves a copy read before. `docs/consistency.md`, "Near
+//! A writer, as it sends its commit (its keys locked) and while it fills its remote keys,
+//! publishes every key it changed on the channel and waits until every registered holder dropped them or ran
+//! out of its near lease ([`Channel::invalidate`]); the keys it did not fill under its own
+//! lock (evicted, refused, fenced) are published again once the remote cache is done with
+//! them. If the channel cannot be used, it waits one fence lease instead, after which no
+//! process serves a copy read before. `docs/consistency.md`, "Near
 //! caches", has the argument.
 
 #[cfg(feature = "redis")]
@@ -93,20 +95,35 @@ impl Near {
         Some(Stamp { fence, epoch })
     }
 
-    /// After a write committed and completed its remote keys (`completed`: the moment
-    /// after): makes sure no process serves a near copy of `keys` older than the write.
-    pub async fn invalidate(&self, keys: &[String], completed: Instant) {
-        if keys.is_empty() {
-            return;
+    /// As a write's commit is sent (every key it changes is locked, or its lock's miss
+    /// recorded): drops this process's copies of `keys`, publishes them and waits until
+    /// every holder dropped them or can no longer serve them; `false` if the channel could
+    /// not be used. (The naive control publishes after the commit, in [`Near::settle`].)
+    pub async fn publish(&self, keys: &[String]) -> bool {
+        if keys.is_empty() || self.asynchronous {
+            return true;
         }
         // This process's own copies go at once.
         self.store.invalidate(keys.iter().map(String::as_str));
+        self.channel.invalidate(keys).await
+    }
+
+    /// Once the write of `keys` committed and its remote keys are done (`completed`: the
+    /// moment after, fence included), after [`Near::publish`] answered `published`:
+    /// publishes `unfilled` again (keys whose remote value may have been older than the
+    /// write after the first publish), or, if either publish could not use the channel,
+    /// waits until no process serves a copy read before `completed`.
+    pub async fn settle(&self, published: bool, keys: &[String], unfilled: &[String], completed: Instant) {
         if self.asynchronous {
+            if keys.is_empty() {
+                return;
+            }
+            self.store.invalidate(keys.iter().map(String::as_str));
             let (channel, keys) = (Arc::clone(&self.channel), keys.to_vec());
             tokio::spawn(async move { channel.invalidate(&keys).await });
             return;
         }
-        if self.channel.invalidate(keys).await {
+        if published && (unfilled.is_empty() || self.publish(unfilled).await) {
             return;
         }
         // Every process renews its fence lease within one lease; copies read before that

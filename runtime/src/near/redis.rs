@@ -13,7 +13,8 @@
 //!   invalidations, after every one published before the registration: a holder that
 //!   serves again has applied them. A new subscription drops every near copy (messages
 //!   sent while unsubscribed are lost) and serves only after its first echo.
-//! - **Invalidating** (a writer, after its commit and its remote fills): one script
+//! - **Invalidating** (a writer, as it sends its commit; again after its remote fills for
+//!   the keys it did not fill under its own lock): one script
 //!   publishes the keys and returns the holders still registered and the redis time; the
 //!   writer waits for each one's acknowledgement (but its own: it dropped its copies before
 //!   publishing), or until its registration must have run out. A holder drops its copies,
