@@ -158,3 +158,21 @@ pub(crate) fn next_placeholder<DB: Dialect>(next: &mut usize) -> String {
     *next += 1;
     placeholder
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lists_are_placeholders_or_row_values() {
+        assert_eq!(key_list::<sqlx::Sqlite>(1, 3, 1), "?, ?, ?");
+        assert_eq!(key_list::<sqlx::Sqlite>(1, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(key_list::<sqlx::Sqlite>(1, 0, 2), "");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn row_values_number_on_from_the_first() {
+        assert_eq!(key_list::<sqlx::Postgres>(3, 2, 2), "($3, $4), ($5, $6)");
+    }
+}
