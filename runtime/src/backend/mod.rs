@@ -20,6 +20,8 @@ pub mod memory;
 #[cfg(feature = "memcached")]
 mod meta;
 #[cfg(any(feature = "memcached", feature = "redis"))]
+mod mux;
+#[cfg(any(feature = "memcached", feature = "redis"))]
 mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -13,12 +13,15 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+use super::mux::Mux;
 
 /// Idle connections kept per server; more are closed when they come back.
 const MAX_IDLE: usize = 64;
@@ -87,13 +90,18 @@ pub(super) struct Pool<W: Wire> {
     /// The addresses dialed (resolved once).
     addrs: Vec<SocketAddr>,
     idle: Mutex<Vec<Connection>>,
-    greeting: Option<Greeting<W>>,
+    greeting: Option<Arc<Greeting<W>>>,
     connect_timeout: Duration,
     /// Bound on a whole call, dial included.
     call_timeout: Duration,
+    /// Calls running on a connection of their own.
+    busy: AtomicUsize,
+    /// If set, calls beyond `direct` concurrent ones share this one connection.
+    shared: Option<Mux<W>>,
+    direct: usize,
 }
 
-impl<W: Wire> Pool<W> {
+impl<W: Wire + 'static> Pool<W> {
     /// A pool for `addrs`: dials are bounded by `connect_timeout`, whole calls by
     /// `call_timeout`; `greeting` is sent on every new connection.
     pub fn new(
@@ -105,10 +113,26 @@ impl<W: Wire> Pool<W> {
         Self {
             addrs,
             idle: Mutex::new(Vec::new()),
-            greeting,
+            greeting: greeting.map(Arc::new),
             connect_timeout,
             call_timeout,
+            busy: AtomicUsize::new(0),
+            shared: None,
+            direct: usize::MAX,
         }
+    }
+
+    /// Runs at most `direct` calls at a time on connections of their own (the fastest way
+    /// for one call); the calls beyond share one multiplexed connection ([`Mux`]).
+    pub fn sharing_beyond(mut self, direct: usize) -> Self {
+        self.shared = Some(Mux::new(
+            self.addrs.clone(),
+            self.greeting.clone(),
+            self.connect_timeout,
+            self.call_timeout,
+        ));
+        self.direct = direct;
+        self
     }
 
     /// Sends the commands `encode` writes, in one write, and passes each answer, in order,
@@ -120,6 +144,22 @@ impl<W: Wire> Pool<W> {
         encode: impl FnOnce(&mut Request<'_>),
         mut parse: impl FnMut(W::Reply<'_>) -> Result<T, Failure>,
     ) -> Result<Vec<T>, Failure> {
+        if let Some(shared) = &self.shared {
+            if self.busy.load(Ordering::Relaxed) >= self.direct {
+                let (answered, commands) = shared.call(encode).await?;
+                let mut answers = Vec::with_capacity(commands);
+                let mut start = 0;
+                for _ in 0..commands {
+                    let Some((frame, length)) = W::frame(&answered[start..])? else {
+                        return Err(Failure::Protocol("an answer cut short".into()));
+                    };
+                    answers.push(parse(W::reply(&answered[start..start + length], frame)?)?);
+                    start += length;
+                }
+                return Ok(answers);
+            }
+        }
+        let _busy = Busy::enter(&self.busy);
         let deadline = Instant::now() + self.call_timeout;
         let timed_out = || {
             Failure::Io(io::Error::new(
@@ -185,39 +225,77 @@ impl<W: Wire> Pool<W> {
         }
     }
 
-    /// A new connection, greeted, by `deadline` (and within the connect timeout).
     async fn dial(&self, deadline: Instant) -> Result<Connection, Failure> {
-        let deadline = deadline.min(Instant::now() + self.connect_timeout);
-        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(self.addrs.as_slice())).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(Failure::Io(error)),
+        dial(&self.addrs, self.greeting.as_deref(), deadline, self.connect_timeout).await
+    }
+}
+
+/// Counts a call running on a connection of its own while it lives.
+struct Busy<'p>(&'p AtomicUsize);
+
+impl<'p> Busy<'p> {
+    fn enter(busy: &'p AtomicUsize) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Busy(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A new connection to `addrs`, greeted with `greeting`, by `deadline` (and within
+/// `connect_timeout`).
+pub(super) async fn dial<W: Wire>(
+    addrs: &[SocketAddr],
+    greeting: Option<&Greeting<W>>,
+    deadline: Instant,
+    connect_timeout: Duration,
+) -> Result<Connection, Failure> {
+    let deadline = deadline.min(Instant::now() + connect_timeout);
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addrs)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(Failure::Io(error)),
+        Err(_) => {
+            return Err(Failure::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect took over {connect_timeout:?}"),
+            )));
+        }
+    };
+    stream.set_nodelay(true).map_err(Failure::Io)?;
+    let mut connection = Connection::new(stream);
+    if let Some(greeting) = greeting {
+        connection.request.extend_from_slice(&greeting.request);
+        let mut answers = Vec::new();
+        let mut check = greeting.check;
+        let greeted = connection.exchange::<W, ()>(greeting.commands, &mut check, &mut answers);
+        match tokio::time::timeout_at(deadline, greeted).await {
+            Ok(Ok(())) => connection.request.clear(),
+            Ok(Err(error)) => return Err(error.into_failure()),
             Err(_) => {
                 return Err(Failure::Io(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("connect took over {:?}", self.connect_timeout),
+                    format!("no greeting within {connect_timeout:?}"),
                 )));
             }
-        };
-        stream.set_nodelay(true).map_err(Failure::Io)?;
-        let mut connection = Connection::new(stream);
-        if let Some(greeting) = &self.greeting {
-            connection.request.extend_from_slice(&greeting.request);
-            let mut answers = Vec::new();
-            let mut check = greeting.check;
-            let greeted = connection.exchange::<W, ()>(greeting.commands, &mut check, &mut answers);
-            match tokio::time::timeout_at(deadline, greeted).await {
-                Ok(Ok(())) => connection.request.clear(),
-                Ok(Err(error)) => return Err(error.into_failure()),
-                Err(_) => {
-                    return Err(Failure::Io(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no greeting within {:?}", self.connect_timeout),
-                    )));
-                }
-            }
         }
-        Ok(connection)
     }
+    Ok(connection)
+}
+
+/// The length of the first `commands` answers in `buffered`, if they are all complete.
+pub(super) fn frames<W: Wire>(buffered: &[u8], commands: usize) -> Result<Option<usize>, Failure> {
+    let mut length = 0;
+    for _ in 0..commands {
+        match W::frame(&buffered[length..])? {
+            Some((_, answer)) => length += answer,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(length))
 }
 
 /// How an exchange failed.
@@ -241,8 +319,9 @@ impl Exchange {
 }
 
 /// One connection and its buffers (reused across calls).
-struct Connection {
-    stream: TcpStream,
+pub(super) struct Connection {
+    /// The socket.
+    pub(super) stream: TcpStream,
     request: Vec<u8>,
     response: Vec<u8>,
 }

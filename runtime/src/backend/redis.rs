@@ -90,6 +90,9 @@ const SINGLE_CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
 /// context's default cache deadline (250 ms), so the guard arms no second timer per call
 /// (see [`CacheBackend::deadline`]).
 const SINGLE_CALL_TIMEOUT: Duration = Duration::from_millis(230);
+/// Concurrent calls to a single server that run on a connection of their own; those beyond
+/// share one multiplexed connection (see `docs/performance.md`, Redis).
+const DIRECT_CALLS: usize = 1;
 
 const LOOKUP_LUA: &str = r"
 local out = {}
@@ -176,7 +179,8 @@ impl RedisBackend {
             .map_err(unavailable)?
             .collect();
         let greeting = resp::greeting(settings.username(), settings.password(), settings.db());
-        let pool = resp::Pool::new(addrs, greeting, SINGLE_CONNECT_TIMEOUT, SINGLE_CALL_TIMEOUT);
+        let pool =
+            resp::Pool::new(addrs, greeting, SINGLE_CONNECT_TIMEOUT, SINGLE_CALL_TIMEOUT).sharing_beyond(DIRECT_CALLS);
         let backend = Self {
             connection: Connection::Single { pool, url: shown },
         };
@@ -780,6 +784,35 @@ mod tests {
         proxy
     }
 
+    /// 32 concurrent lookups of distinct keys (most of them share the multiplexed
+    /// connection), then 32 concurrent fills of the leases they got, then the values read back.
+    async fn concurrently(backend: &RedisBackend, prefix: &str) {
+        let keys: Vec<String> = (0..32).map(|i| format!("{prefix}:{i}")).collect();
+        let leases = futures::future::join_all(
+            keys.iter()
+                .map(|key| async move { backend.lookup(&[key], LEASE).await }),
+        )
+        .await;
+        let fills = keys.iter().zip(leases).map(|(key, found)| async move {
+            let [Lookup::Lease(token)] = found.unwrap()[..] else {
+                panic!("a new key grants the lease");
+            };
+            backend.fill(key, key.as_bytes(), token, TTL).await.unwrap()
+        });
+        assert!(futures::future::join_all(fills).await.into_iter().all(|filled| filled));
+        let found = futures::future::join_all(
+            keys.iter()
+                .map(|key| async move { backend.lookup(&[key], LEASE).await }),
+        )
+        .await;
+        for (key, found) in keys.iter().zip(found) {
+            assert!(
+                matches!(&found.unwrap()[..], [Lookup::Value { bytes, .. }] if bytes[..] == *key.as_bytes()),
+                "{key}"
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn speaks_resp_to_a_real_server() {
         let mut server = Redis::start();
@@ -808,6 +841,7 @@ mod tests {
             panic!("the large value");
         };
         assert_eq!(bytes.len(), huge.len());
+        concurrently(&backend, "before").await;
 
         // A restart: the pooled connections are closed and the scripts gone; the next calls
         // dial again and load the scripts with EVAL.
@@ -817,6 +851,7 @@ mod tests {
             panic!("the restarted server is empty");
         };
         assert!(backend.fill("k", b"after", token, TTL).await.unwrap());
+        concurrently(&backend, "after").await;
 
         // Every answer split across reads.
         let proxy = dribbling_proxy(server.port()).await;
@@ -831,6 +866,7 @@ mod tests {
         assert!(split.fill("absent", b"filled", token, TTL).await.unwrap());
         let found = split.lookup(&["absent"], LEASE).await.unwrap();
         assert!(matches!(&found[..], [Lookup::Value { bytes, .. }] if &bytes[..] == b"filled"));
+        concurrently(&split, "split").await;
 
         // AUTH and SELECT from the URL.
         command(server.port(), &["CONFIG", "SET", "requirepass", "secret"]).unwrap();
