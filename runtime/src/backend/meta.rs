@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use super::pool::{self, Request, Wire, parse_u64, push_u64};
+use super::pool::{self, Request, Wire, push_u64};
 
 pub(super) use super::pool::Failure;
 
@@ -168,9 +168,31 @@ fn reply<'b>(line: &'b [u8], value: Option<&'b [u8]>) -> Result<Reply<'b>, Failu
     Ok(Reply { code, flags, value })
 }
 
+/// The number `digits` spell in decimal, if they are 1–20 ASCII digits and it fits.
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |number, &byte| {
+        byte.is_ascii_digit()
+            .then(|| number.checked_mul(10)?.checked_add(u64::from(byte - b'0')))
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_read() {
+        for number in [0, 7, 10, 12345, u64::MAX] {
+            assert_eq!(parse_u64(number.to_string().as_bytes()), Some(number));
+        }
+        assert_eq!(parse_u64(b""), None);
+        assert_eq!(parse_u64(b"1x"), None);
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
 
     #[test]
     fn answers_are_parsed() {

@@ -86,10 +86,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time to dial (and greet) a single server.
 const SINGLE_CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
-/// Time one call to a single server may take in all, a dial included. It stays below the
-/// context's default cache deadline (250 ms), so the guard arms no second timer per call
-/// (see [`CacheBackend::deadline`]).
-const SINGLE_CALL_TIMEOUT: Duration = Duration::from_millis(230);
+/// Time one call to a single server may take in all, a dial included (the response timeout
+/// the `redis` crate's connection had). It stays below the context's default cache deadline
+/// (250 ms), so the guard arms no second timer per call (see [`CacheBackend::deadline`]).
+const SINGLE_CALL_TIMEOUT: Duration = Duration::from_millis(150);
 /// Concurrent calls to a single server that run on a connection of their own; those beyond
 /// share one multiplexed connection (see `docs/performance.md`, Redis).
 const DIRECT_CALLS: usize = 1;

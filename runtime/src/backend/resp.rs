@@ -6,7 +6,7 @@
 //! iterator over its items, so an `MGET` of 100 keys allocates nothing but the values the
 //! caller keeps. Why not the `redis` crate for this: see `docs/performance.md` (Redis).
 
-use super::pool::{self, Failure, Greeting, Request, Wire, parse_u64, push_u64};
+use super::pool::{self, Failure, Greeting, Request, Wire, push_u64};
 
 /// The connections to one redis server.
 pub(super) type Pool = pool::Pool<Resp>;
@@ -56,13 +56,10 @@ impl<'b> Iterator for Items<'b> {
             return None;
         }
         self.left -= 1;
-        let item = scan(self.rest, 0).and_then(|end| {
-            let end = end.ok_or_else(|| Failure::Protocol("an array item cut short".into()))?;
-            let (item, rest) = self.rest.split_at(end);
-            self.rest = rest;
-            parse(item)
-        });
-        Some(item)
+        Some(parse(self.rest).map(|(item, length)| {
+            self.rest = self.rest.get(length..).unwrap_or_default();
+            item
+        }))
     }
 }
 
@@ -76,7 +73,7 @@ impl Wire for Resp {
     }
 
     fn reply(buffered: &[u8], (): ()) -> Result<Reply<'_>, Failure> {
-        parse(buffered)
+        parse(buffered).map(|(reply, _)| reply)
     }
 }
 
@@ -160,16 +157,26 @@ fn line(buffered: &[u8]) -> Result<Option<(&[u8], usize)>, Failure> {
     Ok(Some((&buffered[..newline - 1], newline + 1)))
 }
 
-/// A length or integer: decimal digits, or `-` and digits.
-fn number(digits: &[u8]) -> Result<i64, Failure> {
-    let (negative, digits) = match digits.strip_prefix(b"-") {
+/// A length or integer: decimal digits, or `-` and digits (at most 18: every number this
+/// client reads is far smaller, and 18 digits cannot overflow).
+fn number(text: &[u8]) -> Result<i64, Failure> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
         Some(digits) => (true, digits),
-        None => (false, digits),
+        None => (false, text),
     };
-    parse_u64(digits)
-        .and_then(|number| i64::try_from(number).ok())
-        .map(|number| if negative { -number } else { number })
-        .ok_or_else(|| Failure::Protocol(format!("`{}` is not a number", String::from_utf8_lossy(digits))))
+    let not_a_number = || Failure::Protocol(format!("`{}` is not a number", String::from_utf8_lossy(text)));
+    if digits.is_empty() || digits.len() > 18 {
+        return Err(not_a_number());
+    }
+    let mut number: i64 = 0;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(not_a_number());
+        }
+        number = number * 10 + i64::from(digit);
+    }
+    Ok(if negative { -number } else { number })
 }
 
 /// A length of a bulk string or an array: `None` for `-1` (null).
@@ -222,21 +229,30 @@ fn scan(buffered: &[u8], depth: usize) -> Result<Option<usize>, Failure> {
     }
 }
 
-/// The answer `encoded`, which [`scan`] found complete.
-fn parse(encoded: &[u8]) -> Result<Reply<'_>, Failure> {
-    let Some((header, start)) = line(encoded)? else {
-        return Err(Failure::Protocol("an answer cut short".into()));
-    };
+/// The answer at the start of `encoded`, which [`scan`] found complete, and its length.
+fn parse(encoded: &[u8]) -> Result<(Reply<'_>, usize), Failure> {
+    let cut_short = || Failure::Protocol("an answer cut short".into());
+    let (header, start) = line(encoded)?.ok_or_else(cut_short)?;
     let body = &header[1..];
     match header.first() {
-        Some(b'+') => Ok(Reply::Status(body)),
-        Some(b'-') => Ok(Reply::Error(body)),
-        Some(b':') => number(body).map(Reply::Int),
-        Some(b'$') => Ok(Reply::Bulk(length(body)?.map(|length| &encoded[start..start + length]))),
-        Some(b'*') => Ok(Reply::Array(length(body)?.map(|left| Items {
-            rest: &encoded[start..],
-            left,
-        }))),
+        Some(b'+') => Ok((Reply::Status(body), start)),
+        Some(b'-') => Ok((Reply::Error(body), start)),
+        Some(b':') => Ok((Reply::Int(number(body)?), start)),
+        Some(b'$') => match length(body)? {
+            None => Ok((Reply::Bulk(None), start)),
+            Some(length) => {
+                let value = encoded.get(start..start + length).ok_or_else(cut_short)?;
+                Ok((Reply::Bulk(Some(value)), start + length + 2))
+            }
+        },
+        Some(b'*') => {
+            let end = scan(encoded, 0)?.ok_or_else(cut_short)?;
+            let items = length(body)?.map(|left| Items {
+                rest: encoded.get(start..end).unwrap_or_default(),
+                left,
+            });
+            Ok((Reply::Array(items), end))
+        }
         _ => Err(Failure::Protocol("unexpected answer".into())),
     }
 }
@@ -260,19 +276,19 @@ mod tests {
     fn answers_are_framed_and_parsed() {
         let encoded = b"+OK\r\n-NOSCRIPT No matching script\r\n:-12\r\n$3\r\na\r\n\r\n$-1\r\n*3\r\n:1\r\n$-1\r\n*1\r\n$0\r\n\r\n*-1\r\n";
         assert_eq!(frames(encoded), [5, 30, 6, 9, 5, 23, 5]);
-        assert!(matches!(parse(b"+OK\r\n").unwrap(), Reply::Status(b"OK")));
+        assert!(matches!(parse(b"+OK\r\n").unwrap().0, Reply::Status(b"OK")));
         assert!(matches!(
-            parse(b"-NOSCRIPT x\r\n").unwrap(),
+            parse(b"-NOSCRIPT x\r\n").unwrap().0,
             Reply::Error(b"NOSCRIPT x")
         ));
-        assert!(matches!(parse(b":-12\r\n").unwrap(), Reply::Int(-12)));
+        assert!(matches!(parse(b":-12\r\n").unwrap().0, Reply::Int(-12)));
         assert!(matches!(
-            parse(b"$3\r\na\r\n\r\n").unwrap(),
+            parse(b"$3\r\na\r\n\r\n").unwrap().0,
             Reply::Bulk(Some(b"a\r\n"))
         ));
-        assert!(matches!(parse(b"$-1\r\n").unwrap(), Reply::Bulk(None)));
-        assert!(matches!(parse(b"*-1\r\n").unwrap(), Reply::Array(None)));
-        let Reply::Array(Some(items)) = parse(b"*3\r\n:1\r\n$-1\r\n*1\r\n$0\r\n\r\n").unwrap() else {
+        assert!(matches!(parse(b"$-1\r\n").unwrap().0, Reply::Bulk(None)));
+        assert!(matches!(parse(b"*-1\r\n").unwrap().0, Reply::Array(None)));
+        let Reply::Array(Some(items)) = parse(b"*3\r\n:1\r\n$-1\r\n*1\r\n$0\r\n\r\n").unwrap().0 else {
             panic!("an array");
         };
         assert_eq!(items.len(), 3);
