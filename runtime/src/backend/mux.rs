@@ -48,6 +48,7 @@ pub(super) struct Mux<W: Wire> {
 
 impl<W: Wire + 'static> Mux<W> {
     /// A shared connection to `addrs` (dialed on the first call), greeted with `greeting`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only redis shares a connection"))]
     pub fn new(
         addrs: Vec<SocketAddr>,
         greeting: Option<Arc<Greeting<W>>>,

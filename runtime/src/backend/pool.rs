@@ -124,6 +124,7 @@ impl<W: Wire + 'static> Pool<W> {
 
     /// Runs at most `direct` calls at a time on connections of their own (the fastest way
     /// for one call); the calls beyond share one multiplexed connection ([`Mux`]).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only redis shares a connection"))]
     pub fn sharing_beyond(mut self, direct: usize) -> Self {
         self.shared = Some(Mux::new(
             self.addrs.clone(),
@@ -144,20 +145,20 @@ impl<W: Wire + 'static> Pool<W> {
         encode: impl FnOnce(&mut Request<'_>),
         mut parse: impl FnMut(W::Reply<'_>) -> Result<T, Failure>,
     ) -> Result<Vec<T>, Failure> {
-        if let Some(shared) = &self.shared {
-            if self.busy.load(Ordering::Relaxed) >= self.direct {
-                let (answered, commands) = shared.call(encode).await?;
-                let mut answers = Vec::with_capacity(commands);
-                let mut start = 0;
-                for _ in 0..commands {
-                    let Some((frame, length)) = W::frame(&answered[start..])? else {
-                        return Err(Failure::Protocol("an answer cut short".into()));
-                    };
-                    answers.push(parse(W::reply(&answered[start..start + length], frame)?)?);
-                    start += length;
-                }
-                return Ok(answers);
+        if let Some(shared) = &self.shared
+            && self.busy.load(Ordering::Relaxed) >= self.direct
+        {
+            let (answered, commands) = shared.call(encode).await?;
+            let mut answers = Vec::with_capacity(commands);
+            let mut start = 0;
+            for _ in 0..commands {
+                let Some((frame, length)) = W::frame(&answered[start..])? else {
+                    return Err(Failure::Protocol("an answer cut short".into()));
+                };
+                answers.push(parse(W::reply(&answered[start..start + length], frame)?)?);
+                start += length;
             }
+            return Ok(answers);
         }
         let _busy = Busy::enter(&self.busy);
         let deadline = Instant::now() + self.call_timeout;
