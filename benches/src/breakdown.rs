@@ -9,41 +9,15 @@ use std::time::{Duration, Instant};
 
 use autocache::{Context, Model, SharedBackend};
 use autocache_generated::{Person, PersonRepo};
-use autocache_testkit::memcached::Memcached;
-use autocache_testkit::redis::Redis;
 use memcache::exp::{AsyncMetaClient, Get, Meta};
 
 use sqlx::Sqlite;
 
-use crate::floor::{Protocol, RawClient};
 use crate::measure::{Plan, Samples, Table, pair};
 use crate::setup::{self, Database};
+use crate::{Bare, Kind, Server};
 
 const LEASE: Duration = Duration::from_secs(5);
-
-/// The cache server a [`Fixture`] runs.
-enum Server {
-    Memcached(Memcached),
-    Redis(Redis),
-}
-
-impl Server {
-    /// The backend URL of the server.
-    fn url(&self) -> String {
-        match self {
-            Server::Memcached(server) => format!("memcache://{}", server.addr()),
-            Server::Redis(server) => server.url(),
-        }
-    }
-
-    /// The `host:port` a raw client dials.
-    fn addr(&self) -> String {
-        match self {
-            Server::Memcached(server) => server.addr(),
-            Server::Redis(server) => format!("127.0.0.1:{}", server.port()),
-        }
-    }
-}
 
 /// A cache server, a SQLite database, and 100 people cached through a context over it.
 struct Fixture {
@@ -58,11 +32,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn start(label: &str, protocol: Protocol) -> Fixture {
-        let server = match protocol {
-            Protocol::Memcached => Server::Memcached(Memcached::start()),
-            Protocol::Redis => Server::Redis(Redis::start()),
-        };
+    async fn start(label: &str, kind: Kind) -> Fixture {
+        let server = Server::start(kind);
         let db = Database::create(1_000, label).await;
         let backend: SharedBackend = autocache::backend::connect(&server.url()).await.expect("connect");
         let ctx = setup::context(&db.pool, backend.clone(), label);
@@ -87,7 +58,7 @@ impl Fixture {
 #[derive(Clone, Copy)]
 pub struct Profiled {
     op: Op,
-    protocol: Protocol,
+    kind: Kind,
 }
 
 /// The reads `--profile` repeats (the bare client is memcache's exp client on memcached,
@@ -113,9 +84,9 @@ impl Profiled {
     /// The operation named on the command line: `hit`, `bare`, `floor`, `many`, `bare-many`
     /// or `floor-many`, on redis with an `-r` suffix.
     pub fn parse(name: &str) -> Option<Profiled> {
-        let (name, protocol) = match name.strip_suffix("-r") {
-            Some(name) => (name, Protocol::Redis),
-            None => (name, Protocol::Memcached),
+        let (name, kind) = match name.strip_suffix("-r") {
+            Some(name) => (name, Kind::Redis),
+            None => (name, Kind::Memcached),
         };
         let op = match name {
             "hit" => Op::Hit,
@@ -126,73 +97,29 @@ impl Profiled {
             "floor-many" => Op::FloorMany,
             _ => return None,
         };
-        Some(Profiled { op, protocol })
+        Some(Profiled { op, kind })
     }
 }
 
-/// The bare client of a `--profile` run.
-enum BareClient {
-    Memcached(AsyncMetaClient),
-    Redis(redis::aio::ConnectionManager),
-}
-
-impl BareClient {
-    async fn connect(server: &Server) -> BareClient {
-        match server {
-            Server::Memcached(server) => {
-                BareClient::Memcached(AsyncMetaClient::connect(server.addr()).await.expect("client"))
-            }
-            Server::Redis(server) => {
-                let client = redis::Client::open(server.url()).expect("bare redis client");
-                BareClient::Redis(
-                    redis::aio::ConnectionManager::new(client)
-                        .await
-                        .expect("bare redis connection"),
-                )
-            }
-        }
-    }
-
-    /// One get; the bytes read.
-    async fn get(&mut self, key: &str) -> usize {
-        match self {
-            BareClient::Memcached(client) => client
-                .get(key)
-                .send()
+/// One batch of `keys` by the bare client (lease gets on memcached, `MGET` on redis); the
+/// answers read.
+async fn bare_many(bare: &mut Bare, keys: &[String]) -> usize {
+    match bare {
+        Bare::Memcached(client) => {
+            let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
+            client
+                .run_many(keys.iter().map(|key| lease_get(key)))
                 .await
-                .expect("get")
-                .value
-                .map_or(0, |value| value.len()),
-            BareClient::Redis(connection) => {
-                let value: Option<Vec<u8>> = redis::cmd("GET")
-                    .arg(key)
-                    .query_async(connection)
-                    .await
-                    .expect("bare redis get");
-                value.map_or(0, |value| value.len())
-            }
+                .expect("run_many")
+                .len()
         }
-    }
-
-    /// One batch of `keys` (lease gets on memcached, `MGET` on redis); the answers read.
-    async fn get_many(&mut self, keys: &[String]) -> usize {
-        match self {
-            BareClient::Memcached(client) => {
-                let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
-                client
-                    .run_many(keys.iter().map(|key| lease_get(key)))
-                    .await
-                    .expect("run_many")
-                    .len()
-            }
-            BareClient::Redis(connection) => {
-                let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                    .arg(keys)
-                    .query_async(connection)
-                    .await
-                    .expect("bare redis mget");
-                values.len()
-            }
+        Bare::Redis(connection) => {
+            let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(keys)
+                .query_async(connection)
+                .await
+                .expect("bare redis mget");
+            values.len()
         }
     }
 }
@@ -201,14 +128,12 @@ impl BareClient {
 /// of one kind (one key per call, or 100 per call for the `many` kinds, `calls` keys in
 /// all), so that two runs' counters differ by `calls` times the difference per key read.
 pub async fn profile(profiled: Profiled, calls: usize) {
-    let fixture = Fixture::start("profile", profiled.protocol).await;
+    let fixture = Fixture::start("profile", profiled.kind).await;
     let (hot, keys) = (&fixture.hot, &fixture.keys);
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let people = PersonRepo::new(&fixture.ctx);
-    let mut client = BareClient::connect(&fixture.server).await;
-    let mut raw = RawClient::connect(profiled.protocol, &fixture.server.addr())
-        .await
-        .expect("raw client");
+    let mut client = Bare::connect(&fixture.server).await;
+    let mut raw = fixture.server.raw().await;
     let batches = calls / hot.len();
     let start = Instant::now();
     match profiled.op {
@@ -234,7 +159,7 @@ pub async fn profile(profiled: Profiled, calls: usize) {
         }
         Op::BareMany => {
             for _ in 0..batches {
-                black_box(client.get_many(keys).await);
+                black_box(bare_many(&mut client, keys).await);
             }
         }
         Op::FloorMany => {
@@ -247,12 +172,15 @@ pub async fn profile(profiled: Profiled, calls: usize) {
 }
 
 pub async fn run(plan: Plan) {
-    let fixture = Fixture::start("breakdown", Protocol::Memcached).await;
+    let fixture = Fixture::start("breakdown", Kind::Memcached).await;
+    let Server::Memcached(server) = &fixture.server else {
+        unreachable!("the breakdown runs on memcached")
+    };
     let (backend, ctx, hot, keys) = (&fixture.backend, &fixture.ctx, &fixture.hot, &fixture.keys);
     let people = PersonRepo::new(ctx);
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let guarded = ctx.backend_for(&Person::INFO).expect("backend");
-    let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
+    let client = AsyncMetaClient::connect(server.addr()).await.expect("client");
     let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
     let mut table = Table::default();
 
