@@ -56,10 +56,21 @@ impl<'b> Iterator for Items<'b> {
             return None;
         }
         self.left -= 1;
-        Some(parse(self.rest).map(|(item, length)| {
-            self.rest = self.rest.get(length..).unwrap_or_default();
-            item
-        }))
+        Some(self.item())
+    }
+}
+
+impl<'b> Items<'b> {
+    /// The next item, and `rest` moved past it.
+    fn item(&mut self) -> Result<Reply<'b>, Failure> {
+        let (mut item, mut end) = parse(self.rest)?;
+        if let Reply::Array(_) = item {
+            // A nested array (never in this client's answers): find where it ends.
+            end = scan(self.rest, 0)?.ok_or_else(|| Failure::Protocol("an array item cut short".into()))?;
+            item = parse(self.rest.get(..end).unwrap_or_default())?.0;
+        }
+        self.rest = self.rest.get(end..).unwrap_or_default();
+        Ok(item)
     }
 }
 
@@ -229,7 +240,9 @@ fn scan(buffered: &[u8], depth: usize) -> Result<Option<usize>, Failure> {
     }
 }
 
-/// The answer at the start of `encoded`, which [`scan`] found complete, and its length.
+/// The answer at the start of `encoded`, which [`scan`] found complete, and where it ends;
+/// an array's items are taken to run to the end of `encoded` (and it is said to end where its
+/// header does).
 fn parse(encoded: &[u8]) -> Result<(Reply<'_>, usize), Failure> {
     let cut_short = || Failure::Protocol("an answer cut short".into());
     let (header, start) = line(encoded)?.ok_or_else(cut_short)?;
@@ -246,12 +259,11 @@ fn parse(encoded: &[u8]) -> Result<(Reply<'_>, usize), Failure> {
             }
         },
         Some(b'*') => {
-            let end = scan(encoded, 0)?.ok_or_else(cut_short)?;
             let items = length(body)?.map(|left| Items {
-                rest: encoded.get(start..end).unwrap_or_default(),
+                rest: &encoded[start..],
                 left,
             });
-            Ok((Reply::Array(items), end))
+            Ok((Reply::Array(items), start))
         }
         _ => Err(Failure::Protocol("unexpected answer".into())),
     }
