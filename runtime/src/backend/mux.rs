@@ -135,7 +135,8 @@ struct Waiting {
 impl<W: Wire> Task<W> {
     /// Dials, then serves calls until the connection fails; every call waiting then fails.
     async fn run(mut self) {
-        let deadline = Instant::now() + self.connect_timeout;
+        let started = Instant::now();
+        let deadline = started + self.connect_timeout;
         let greeting = self.greeting.as_deref();
         let mut connection = match dial(&self.addrs, greeting, deadline, self.connect_timeout).await {
             Ok(connection) => connection,
@@ -152,8 +153,9 @@ impl<W: Wire> Task<W> {
         let mut response = BytesMut::with_capacity(16 * 1024);
         let mut request = Vec::with_capacity(16 * 1024);
         // One timer for the connection, not one per batch: when it fires, the oldest call is
-        // checked, and the timer set again to when that call is due.
-        let overdue = tokio::time::sleep(self.call_timeout);
+        // checked, and the timer set again to when that call is due. The first call was made
+        // when the task was started (before the dial).
+        let overdue = tokio::time::sleep_until(started + self.call_timeout);
         tokio::pin!(overdue);
         let failure = loop {
             tokio::select! {
@@ -170,7 +172,8 @@ impl<W: Wire> Task<W> {
                         waiting.push_back(Waiting { commands: job.commands, answer: job.answer, queued: job.queued });
                         next = self.receiver.try_recv().ok();
                     }
-                    if let Err(failure) = write(&mut connection.stream, &request, self.call_timeout).await {
+                    let due = waiting.front().map_or(Instant::now(), |oldest| oldest.queued) + self.call_timeout;
+                    if let Err(failure) = write(&mut connection.stream, &request, due, self.call_timeout).await {
                         break failure;
                     }
                     if request.capacity() > 1 << 20 {
@@ -232,8 +235,8 @@ fn hand_out<W: Wire>(response: &mut BytesMut, waiting: &mut VecDeque<Waiting>) -
 }
 
 /// Writes `request`: at once if the socket takes it all (the common case, no timer), else
-/// within `call_timeout`.
-async fn write(stream: &mut TcpStream, request: &[u8], call_timeout: Duration) -> Result<(), Failure> {
+/// by `due` (when the oldest waiting call fails).
+async fn write(stream: &mut TcpStream, request: &[u8], due: Instant, call_timeout: Duration) -> Result<(), Failure> {
     let written = match stream.try_write(request) {
         Ok(written) => written,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
@@ -242,7 +245,7 @@ async fn write(stream: &mut TcpStream, request: &[u8], call_timeout: Duration) -
     if written == request.len() {
         return Ok(());
     }
-    match tokio::time::timeout(call_timeout, stream.write_all(&request[written..])).await {
+    match tokio::time::timeout_at(due, stream.write_all(&request[written..])).await {
         Ok(written) => written.map_err(Failure::Io),
         Err(_) => Err(timed_out(call_timeout)),
     }

@@ -51,8 +51,11 @@
 //! ([`SINGLE_CONNECT_TIMEOUT`] to dial, [`SINGLE_CALL_TIMEOUT`] in all), a new connection
 //! first sends `AUTH` and `SELECT` as the URL asks, a connection whose call failed is
 //! dropped, and a pooled one the server closed while idle (a restart) is replaced once
-//! within the call. A cluster goes through the `redis` crate's cluster client, which
-//! follows the slot map and redirections.
+//! within the call. One call at a time runs on a connection of its own (the fastest way for
+//! one caller); the calls beyond share one multiplexed connection ([`super::mux`]), so that
+//! many concurrent callers cost the server one read and one write per batch. Why not the
+//! `redis` crate here: `docs/performance.md`, "The redis client". A cluster goes through
+//! the crate's cluster client, which follows the slot map and redirections.
 //!
 //! Every failure is returned as [`CacheError::Unavailable`] (the server could not be reached
 //! or answered too late, or the cluster is re-sharding) or [`CacheError::Protocol`] (an answer
@@ -91,7 +94,7 @@ const SINGLE_CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
 /// (250 ms), so the guard arms no second timer per call (see [`CacheBackend::deadline`]).
 const SINGLE_CALL_TIMEOUT: Duration = Duration::from_millis(150);
 /// Concurrent calls to a single server that run on a connection of their own; those beyond
-/// share one multiplexed connection (see `docs/performance.md`, Redis).
+/// share one multiplexed connection (see `docs/performance.md`, "The redis client").
 const DIRECT_CALLS: usize = 1;
 
 const LOOKUP_LUA: &str = r"

@@ -4,7 +4,7 @@
 //!
 //! Answers are read in place: a bulk string is a slice of the read buffer and an array an
 //! iterator over its items, so an `MGET` of 100 keys allocates nothing but the values the
-//! caller keeps. Why not the `redis` crate for this: see `docs/performance.md` (Redis).
+//! caller keeps. Why not the `redis` crate for this: `docs/performance.md`, "The redis client".
 
 use super::pool::{self, Failure, Greeting, Request, Wire, push_u64};
 
