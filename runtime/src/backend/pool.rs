@@ -9,7 +9,9 @@
 //! connection whose exchange failed in any way is dropped, never pooled, since it may carry
 //! half a request or an unread answer. A pooled connection that the server closed while it
 //! was idle (a restart) fails before anything is read; the call is then retried once on a
-//! fresh connection (no answer means the old server never ran the commands).
+//! fresh connection (no answer means the old server never ran the commands). A pool can
+//! also send the calls beyond a number of concurrent ones over one shared, multiplexed
+//! connection instead ([`Pool::sharing_beyond`], [`super::mux`]; redis uses it).
 
 use std::io;
 use std::net::SocketAddr;
