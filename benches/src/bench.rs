@@ -267,7 +267,7 @@ fn main() {
                 Some(op) => profiled = Some(op),
                 None => {
                     eprintln!(
-                        "usage: autocache-bench [--quick] [--breakdown | --codegen | --profile=<hit|bare|floor|many|bare-many|floor-many>]"
+                        "usage: autocache-bench [--quick] [--breakdown | --codegen | --profile=<hit|bare|floor|many|bare-many|floor-many>[-r]]"
                     );
                     std::process::exit(2);
                 }

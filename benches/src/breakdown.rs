@@ -1,27 +1,27 @@
 //! `--breakdown`: where the time of a memcached hit goes, layer by layer, each layer
 //! measured interleaved with the bare client's plain get of the same key; and
 //! `--profile=<op>`: one kind of read repeated, for `perf stat` or
-//! `valgrind --tool=callgrind` (see docs/performance.md).
+//! `valgrind --tool=callgrind` (see docs/performance.md), on memcached or (the `-r` kinds)
+//! on redis.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use autocache::{Context, Model, SharedBackend};
 use autocache_generated::{Person, PersonRepo};
-use autocache_testkit::memcached::Memcached;
 use memcache::exp::{AsyncMetaClient, Get, Meta};
 
 use sqlx::Sqlite;
 
-use crate::floor::{Protocol, RawClient};
 use crate::measure::{Plan, Samples, Table, pair};
 use crate::setup::{self, Database};
+use crate::{Bare, Kind, Server};
 
 const LEASE: Duration = Duration::from_secs(5);
 
-/// A memcached server, a SQLite database, and 100 people cached through a context over it.
+/// A cache server, a SQLite database, and 100 people cached through a context over it.
 struct Fixture {
-    server: Memcached,
+    server: Server,
     /// Kept for the pool's file.
     _db: Database,
     backend: SharedBackend,
@@ -32,11 +32,10 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn start(label: &str) -> Fixture {
-        let server = Memcached::start();
+    async fn start(label: &str, kind: Kind) -> Fixture {
+        let server = Server::start(kind);
         let db = Database::create(1_000, label).await;
-        let url = format!("memcache://{}", server.addr());
-        let backend: SharedBackend = autocache::backend::connect(&url).await.expect("connect");
+        let backend: SharedBackend = autocache::backend::connect(&server.url()).await.expect("connect");
         let ctx = setup::context(&db.pool, backend.clone(), label);
         let hot: Vec<i64> = (1..=100).collect();
         PersonRepo::new(&ctx).get_many(&hot).await.expect("warm");
@@ -55,35 +54,72 @@ impl Fixture {
     }
 }
 
-/// What `--profile` repeats.
+/// What `--profile` repeats, and on which server.
 #[derive(Clone, Copy)]
-pub enum Profiled {
+pub struct Profiled {
+    op: Op,
+    kind: Kind,
+}
+
+/// The reads `--profile` repeats (the bare client is memcache's exp client on memcached,
+/// a redis `ConnectionManager` on redis).
+#[derive(Clone, Copy)]
+enum Op {
     /// `PersonRepo::get` hits.
     Hit,
-    /// The bare memcache exp client's gets.
+    /// The bare client's gets.
     Bare,
-    /// The raw-socket `mg k v c` (P1's floor).
+    /// The raw-socket `mg k v c` / `GET k` (P1's floor).
     Floor,
     /// `PersonRepo::get_many` of 100 hits.
     Many,
     /// The bare memcache exp client's `run_many` of 100 `mg k v c N5` (what the backend
-    /// sent before it spoke the protocol itself).
+    /// sent before it spoke the protocol itself); the bare redis `MGET` of 100.
     BareMany,
-    /// The raw-socket 100 × `mg k v q` + `mn` (P3's floor).
+    /// The raw-socket 100 × `mg k v q` + `mn` / `MGET` of 100 (P3's floor).
     FloorMany,
 }
 
 impl Profiled {
-    /// The operation named on the command line.
+    /// The operation named on the command line: `hit`, `bare`, `floor`, `many`, `bare-many`
+    /// or `floor-many`, on redis with an `-r` suffix.
     pub fn parse(name: &str) -> Option<Profiled> {
-        match name {
-            "hit" => Some(Profiled::Hit),
-            "bare" => Some(Profiled::Bare),
-            "floor" => Some(Profiled::Floor),
-            "many" => Some(Profiled::Many),
-            "bare-many" => Some(Profiled::BareMany),
-            "floor-many" => Some(Profiled::FloorMany),
-            _ => None,
+        let (name, kind) = match name.strip_suffix("-r") {
+            Some(name) => (name, Kind::Redis),
+            None => (name, Kind::Memcached),
+        };
+        let op = match name {
+            "hit" => Op::Hit,
+            "bare" => Op::Bare,
+            "floor" => Op::Floor,
+            "many" => Op::Many,
+            "bare-many" => Op::BareMany,
+            "floor-many" => Op::FloorMany,
+            _ => return None,
+        };
+        Some(Profiled { op, kind })
+    }
+}
+
+/// One batch of `keys` by the bare client (lease gets on memcached, `MGET` on redis); the
+/// answers read.
+async fn bare_many(bare: &mut Bare, keys: &[String]) -> usize {
+    match bare {
+        Bare::Memcached(client) => {
+            let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
+            client
+                .run_many(keys.iter().map(|key| lease_get(key)))
+                .await
+                .expect("run_many")
+                .len()
+        }
+        Bare::Redis(connection) => {
+            let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(keys)
+                .query_async(connection)
+                .await
+                .expect("bare redis mget");
+            values.len()
         }
     }
 }
@@ -91,50 +127,42 @@ impl Profiled {
 /// `--profile`: the same set-up for every operation, then `calls` reads of 100 cached people
 /// of one kind (one key per call, or 100 per call for the `many` kinds, `calls` keys in
 /// all), so that two runs' counters differ by `calls` times the difference per key read.
-pub async fn profile(op: Profiled, calls: usize) {
-    let fixture = Fixture::start("profile").await;
+pub async fn profile(profiled: Profiled, calls: usize) {
+    let fixture = Fixture::start("profile", profiled.kind).await;
     let (hot, keys) = (&fixture.hot, &fixture.keys);
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let people = PersonRepo::new(&fixture.ctx);
-    let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
-    let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
-    let mut raw = RawClient::connect(Protocol::Memcached, &fixture.server.addr())
-        .await
-        .expect("raw client");
+    let mut client = Bare::connect(&fixture.server).await;
+    let mut raw = fixture.server.raw().await;
     let batches = calls / hot.len();
     let start = Instant::now();
-    match op {
-        Profiled::Hit | Profiled::Bare | Profiled::Floor => {
+    match profiled.op {
+        Op::Hit => {
             for i in 0..calls {
-                match op {
-                    Profiled::Hit => {
-                        black_box(people.get(hot[i % 100]).await.expect("get").expect("a hit"));
-                    }
-                    Profiled::Bare => {
-                        black_box(client.get(&keys[i % 100]).send().await.expect("get"));
-                    }
-                    _ => {
-                        black_box(raw.get(&keys[i % 100]).await.expect("raw get"));
-                    }
-                }
+                black_box(people.get(hot[i % 100]).await.expect("get").expect("a hit"));
             }
         }
-        Profiled::Many => {
+        Op::Bare => {
+            for i in 0..calls {
+                black_box(client.get(&keys[i % 100]).await);
+            }
+        }
+        Op::Floor => {
+            for i in 0..calls {
+                black_box(raw.get(&keys[i % 100]).await.expect("raw get"));
+            }
+        }
+        Op::Many => {
             for _ in 0..batches {
                 black_box(people.get_many(hot).await.expect("get_many"));
             }
         }
-        Profiled::BareMany => {
+        Op::BareMany => {
             for _ in 0..batches {
-                black_box(
-                    client
-                        .run_many(keys.iter().map(|key| lease_get(key)))
-                        .await
-                        .expect("run_many"),
-                );
+                black_box(bare_many(&mut client, keys).await);
             }
         }
-        Profiled::FloorMany => {
+        Op::FloorMany => {
             for _ in 0..batches {
                 black_box(raw.get_many(&refs).await.expect("raw get_many"));
             }
@@ -144,12 +172,15 @@ pub async fn profile(op: Profiled, calls: usize) {
 }
 
 pub async fn run(plan: Plan) {
-    let fixture = Fixture::start("breakdown").await;
+    let fixture = Fixture::start("breakdown", Kind::Memcached).await;
+    let Server::Memcached(server) = &fixture.server else {
+        unreachable!("the breakdown runs on memcached")
+    };
     let (backend, ctx, hot, keys) = (&fixture.backend, &fixture.ctx, &fixture.hot, &fixture.keys);
     let people = PersonRepo::new(ctx);
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let guarded = ctx.backend_for(&Person::INFO).expect("backend");
-    let client = AsyncMetaClient::connect(fixture.server.addr()).await.expect("client");
+    let client = AsyncMetaClient::connect(server.addr()).await.expect("client");
     let lease_get = |key: &str| Get::new(key).meta(Meta::NONE.cas()).lease_ttl(5);
     let mut table = Table::default();
 

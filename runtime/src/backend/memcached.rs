@@ -468,7 +468,7 @@ impl Server {
                         if addrs.is_empty() {
                             return Err("the address resolves to nothing".to_owned());
                         }
-                        Ok(Pool::new(addrs, CONNECT_TIMEOUT, CONNECT_TIMEOUT + IO_TIMEOUT))
+                        Ok(Pool::new(addrs, None, CONNECT_TIMEOUT, CONNECT_TIMEOUT + IO_TIMEOUT))
                     }
                     Ok(Err(error)) => Err(format!("cannot resolve the address: {error}")),
                     Err(_) => Err(format!("resolving the address took over {CONNECT_TIMEOUT:?}")),

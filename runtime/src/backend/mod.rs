@@ -19,8 +19,14 @@ pub mod memcached;
 pub mod memory;
 #[cfg(feature = "memcached")]
 mod meta;
+#[cfg(any(feature = "memcached", feature = "redis"))]
+mod mux;
+#[cfg(any(feature = "memcached", feature = "redis"))]
+mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+mod resp;
 
 /// Guards a conditional write: the fill succeeds only while the key still carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

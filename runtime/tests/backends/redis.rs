@@ -230,11 +230,11 @@ async fn single_server_restart() {
         assert!(filled.expect("a fill to a dead server hung").is_err());
     }
 
-    // Stay down long enough for the background reconnect attempts to give up.
+    // Stay down a while: every call meanwhile dials in vain.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    // The connection manager reconnects by itself once the server is back (empty: no
-    // persistence), and the scripts are loaded again on first use.
+    // The backend dials again by itself once the server is back (empty: no persistence),
+    // and the scripts are loaded again on first use.
     redis.restart();
     let restarted = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(10);
