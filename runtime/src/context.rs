@@ -145,6 +145,18 @@ impl<DB: Dialect> Context<DB> {
         self.uncached
     }
 
+    /// Empties every cache of the context, remote and near: the next read of every key costs
+    /// a query (for tests; see [`crate::CacheBackend::flush`]). Fails with the first
+    /// backend that could not be flushed, after trying them all.
+    pub async fn flush(&self) -> Result<(), CacheError> {
+        if let Some(near) = self.near() {
+            near.clear();
+        }
+        let backends = self.inner.backends.values().chain(&self.inner.fallback);
+        let flushed = futures::future::join_all(backends.map(|backend| backend.flush())).await;
+        flushed.into_iter().collect()
+    }
+
     /// The database pool.
     pub fn pool(&self) -> &Pool<DB> {
         &self.inner.pool

@@ -90,6 +90,23 @@ macro_rules! instance_scenarios {
             assert_eq!(read.map(|p| p.name).as_deref(), Some("Fey"));
         }
 
+        /// 7. `Context::flush` empties every cache: a cached row then costs 1 query, and is
+        ///    cached again.
+        async fn flush_empties_the_cache(env: &Env) {
+            let gil = person(env, "Gil").await;
+            let people = PersonRepo::new(&env.ctx);
+            assert_eq!(
+                env.queries(0, people.get(gil.id)).await.unwrap(),
+                Some(gil.clone())
+            );
+            env.ctx.flush().await.expect("flush every backend");
+            assert_eq!(
+                env.queries(1, people.get(gil.id)).await.unwrap(),
+                Some(gil.clone())
+            );
+            assert_eq!(env.queries(0, people.get(gil.id)).await.unwrap(), Some(gil));
+        }
+
         /// `get_many`: one cache round trip, the misses in exactly one query, order kept.
         async fn get_many_batches_misses(env: &Env) {
             let people = PersonRepo::new(&env.ctx);
@@ -188,6 +205,7 @@ macro_rules! instance_scenarios {
             evicted_row_costs_one_query(&env).await;
             deleted_and_evicted_costs_one_query(&env).await;
             uncached_reads_skip_the_cache(&env).await;
+            flush_empties_the_cache(&env).await;
             get_many_batches_misses(&env).await;
             get_many_repeats_ids(&env).await;
             other_backend_model(&env).await;

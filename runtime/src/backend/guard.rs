@@ -224,6 +224,10 @@ impl CacheBackend for Guarded {
         self.call(self.inner.evict(keys)).await
     }
 
+    async fn flush(&self) -> Result<(), CacheError> {
+        self.call(self.inner.flush()).await
+    }
+
     fn servers(&self) -> Vec<String> {
         self.inner.servers()
     }

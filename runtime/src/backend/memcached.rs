@@ -329,6 +329,15 @@ impl CacheBackend for MemcachedBackend {
             .into_iter()
             .try_for_each(|answer| answer.map(drop))
     }
+
+    async fn flush(&self) -> Result<(), CacheError> {
+        let flushed = self.servers.iter().map(|server| async move {
+            flush_all(&server.addr)
+                .await
+                .map_err(|reason| CacheError::Unavailable(format!("memcached {}: flush_all: {reason}", server.addr)))
+        });
+        join_all(flushed).await.into_iter().collect()
+    }
 }
 
 /// One configured server: its connections (resolved on first use), its health and its flush.

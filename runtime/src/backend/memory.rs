@@ -160,4 +160,9 @@ impl CacheBackend for MemoryBackend {
         }
         Ok(())
     }
+
+    async fn flush(&self) -> Result<(), CacheError> {
+        self.items.invalidate_all();
+        Ok(())
+    }
 }

@@ -98,6 +98,16 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Deletes keys unconditionally (eviction; used by tests and operators).
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError>;
 
+    /// Deletes every key (a cold cache, for tests and operators): memcached `flush_all` on
+    /// every server, redis `FLUSHDB` (on every master of a cluster). Writers' locks go too,
+    /// which costs their fills (refused, so evicted), never freshness.
+    async fn flush(&self) -> Result<(), CacheError> {
+        Err(CacheError::Unavailable(format!(
+            "the {} backend cannot flush",
+            self.kind()
+        )))
+    }
+
     /// Checks that every server answers (a delete of a key no one uses); for
     /// [`crate::ContextBuilder::backend_url`], so a wrong address is noticed at start.
     async fn probe(&self) -> Result<(), CacheError> {

@@ -546,6 +546,28 @@ impl CacheBackend for RedisBackend {
         }
     }
 
+    async fn flush(&self) -> Result<(), CacheError> {
+        match &self.connection {
+            Connection::Single { pool, url } => {
+                let encode = |request: &mut Request<'_>| {
+                    request.array(1);
+                    request.bulk(b"FLUSHDB");
+                };
+                let flushed = pool.call(encode, |reply| match reply {
+                    Reply::Status(_) => Ok(()),
+                    other => Err(refused("FLUSHDB", &other)),
+                });
+                flushed.await.map(drop).map_err(|failure| single_error(url, failure))
+            }
+            // The crate sends FLUSHDB to every master.
+            Connection::Cluster(connection) => {
+                let answer: Result<Value, RedisError> =
+                    redis::cmd("FLUSHDB").query_async(&mut connection.clone()).await;
+                answer.map(drop).map_err(cache_error)
+            }
+        }
+    }
+
     async fn evict(&self, keys: &[&str]) -> Result<(), CacheError> {
         if keys.is_empty() {
             return Ok(());

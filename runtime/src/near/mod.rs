@@ -74,6 +74,11 @@ impl Near {
         }
     }
 
+    /// Drops every near copy of every model.
+    pub fn clear(&self) {
+        self.store.clear();
+    }
+
     /// The near cache of `model` (keys under `prefix`), if it has one: `schema_entries`
     /// from the schema, else the context's default; none if both are 0.
     pub fn scope(&self, model: &'static str, prefix: &str, schema_entries: u64) -> Option<NearScope<'_>> {

@@ -116,11 +116,8 @@ impl Store {
         }
     }
 
-    /// Drops every near copy (a new subscription: invalidations may have been missed).
-    #[cfg_attr(
-        not(feature = "redis"),
-        allow(dead_code, reason = "only the redis channel subscribes")
-    )]
+    /// Drops every near copy (a new subscription: invalidations may have been missed; a
+    /// flush).
     pub fn clear(&self) {
         let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
         for cache in models.values() {
