@@ -11,6 +11,8 @@
 //! autocache_codegen::compile("schema.yaml").unwrap();
 //! ```
 
+#![deny(unreachable_pub)]
+
 pub mod config;
 pub mod ddl;
 pub mod diagnostic;

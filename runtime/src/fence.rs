@@ -148,7 +148,7 @@ pub(crate) struct Fence {
 
 impl Fence {
     /// A fence over `backends` (name, unguarded backend), with its outbox in `pool`.
-    pub fn new<DB: Dialect>(
+    pub(crate) fn new<DB: Dialect>(
         pool: Pool<DB>,
         lease: Duration,
         timeout: Duration,
@@ -184,13 +184,13 @@ impl Fence {
     }
 
     /// Whether the lease is held with nothing blocked and no renewal due: the hit path.
-    pub fn fresh(&self) -> bool {
+    pub(crate) fn fresh(&self) -> bool {
         self.now() < self.renew_after.load(Ordering::Acquire) && !self.any_blocked.load(Ordering::Acquire)
     }
 
     /// Succeeds if a call may be served from these scopes now; renews the lease first if it
     /// ran out, or starts a renewal in the background if one is due.
-    pub async fn admit(self: &Arc<Self>, scopes: impl Iterator<Item = &str>) -> Result<(), CacheError> {
+    pub(crate) async fn admit(self: &Arc<Self>, scopes: impl Iterator<Item = &str>) -> Result<(), CacheError> {
         if self.now() >= self.valid_until.load(Ordering::Acquire) {
             self.renew().await;
         } else {
@@ -213,14 +213,14 @@ impl Fence {
     }
 
     /// The lease's length.
-    pub fn lease(&self) -> Duration {
+    pub(crate) fn lease(&self) -> Duration {
         self.lease
     }
 
     /// The number of the last completed renewal while the lease is held (starting a renewal
     /// in the background if one is due); `None` once it ran out. A near copy read after
     /// renewal `n` may be served only while this is still `n`.
-    pub fn generation(self: &Arc<Self>) -> Option<u64> {
+    pub(crate) fn generation(self: &Arc<Self>) -> Option<u64> {
         if self.now() >= self.valid_until.load(Ordering::Acquire) {
             return None;
         }
@@ -229,13 +229,13 @@ impl Fence {
     }
 
     /// Makes the next call renew the lease first (this process missed an invalidation).
-    pub fn expire(&self) {
+    pub(crate) fn expire(&self) {
         self.valid_until.store(0, Ordering::Release);
         self.renew_after.store(0, Ordering::Release);
     }
 
     /// Creates the outbox table if this process has not seen it yet.
-    pub async fn ensure_created(&self) -> bool {
+    pub(crate) async fn ensure_created(&self) -> bool {
         if self.created.load(Ordering::Acquire) {
             return true;
         }
@@ -350,7 +350,7 @@ impl Fence {
     /// Those not yet in the outbox (`recorded` are, since `committed`) are recorded; then
     /// the writer delivers them itself, or waits until every lease granted before the
     /// outbox held them has run out, whichever comes first.
-    pub async fn settle(&self, missed: Vec<Undelivered>, recorded: &HashSet<Undelivered>, committed: Instant) {
+    pub(crate) async fn settle(&self, missed: Vec<Undelivered>, recorded: &HashSet<Undelivered>, committed: Instant) {
         let unrecorded: Vec<Undelivered> = missed.iter().filter(|m| !recorded.contains(*m)).cloned().collect();
         let mut fenced_at = committed;
         if !unrecorded.is_empty() {

@@ -6,8 +6,10 @@
 //! - [`key`] and [`codec`]: safe keys and compact, versioned values.
 //! - [`Stats`]: hits, misses, fills, invalidations and database queries, per context.
 
+#![deny(unreachable_pub)]
+
 pub mod backend;
-pub mod bulk;
+mod bulk;
 pub mod codec;
 pub mod context;
 pub mod db;
@@ -21,10 +23,10 @@ mod plans;
 mod protocol;
 pub mod relation;
 pub mod repo;
-pub mod scope;
+mod scope;
 pub mod stats;
 mod trace;
-pub mod transaction;
+mod transaction;
 
 pub use backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 pub use context::{Context, ContextBuilder, Options};

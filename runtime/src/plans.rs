@@ -48,12 +48,12 @@ pub(crate) struct PlanSet<'a, DB: Dialect> {
 
 impl<'a, DB: Dialect> PlanSet<'a, DB> {
     /// No keys planned yet.
-    pub fn new(ctx: &'a Context<DB>) -> Self {
+    pub(crate) fn new(ctx: &'a Context<DB>) -> Self {
         Self { ctx, plans: Vec::new() }
     }
 
     /// The plan (and cache) of `model`'s keys.
-    pub fn of(&mut self, model: &'static ModelInfo) -> Result<(&Cache<'a>, &mut WritePlan<'a>)> {
+    pub(crate) fn of(&mut self, model: &'static ModelInfo) -> Result<(&Cache<'a>, &mut WritePlan<'a>)> {
         let index = match self.plans.iter().position(|(name, _, _)| *name == model.name) {
             Some(index) => index,
             None => {
@@ -69,7 +69,7 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
     /// Locks every planned key (after the statements, before commit): the models' locks
     /// in parallel, so a write touching several models waits for one round trip, not one
     /// per model (the order of the locks does not matter, only that all precede the commit).
-    pub async fn lock(self) -> Vec<LockedWrite<'a, 'a>> {
+    pub(crate) async fn lock(self) -> Vec<LockedWrite<'a, 'a>> {
         futures::future::join_all(self.plans.into_iter().map(|(_, cache, plan)| plan.lock(cache))).await
     }
 }

@@ -26,7 +26,7 @@ use crate::near::NearScope;
 use crate::stats::Meter;
 
 /// The cache and settings one protocol call works against.
-pub struct Cache<'a> {
+pub(crate) struct Cache<'a> {
     pub backend: &'a Arc<Guarded>,
     pub options: &'a Options,
     pub stats: Meter<'a>,
@@ -254,14 +254,14 @@ pub(crate) struct WritePlan<'f> {
 
 impl<'f> WritePlan<'f> {
     /// After commit, `key` holds `value` (`None`: "does not exist").
-    pub fn fill<T: Serialize>(&mut self, key: String, value: Option<&T>) {
+    pub(crate) fn fill<T: Serialize>(&mut self, key: String, value: Option<&T>) {
         self.keys.retain(|(planned, _)| *planned != key);
         self.keys.push((key, AfterCommit::Fill(codec::encode(value))));
     }
 
     /// After commit, `key` holds what `query` returns then (it runs after the commit, and
     /// after the key was locked, so it sees every write that could race with this one).
-    pub fn refill<T, Q>(&mut self, key: String, query: Q)
+    pub(crate) fn refill<T, Q>(&mut self, key: String, query: Q)
     where
         T: Serialize,
         Q: Future<Output = Result<T>> + Send + 'f,
@@ -274,7 +274,7 @@ impl<'f> WritePlan<'f> {
     }
 
     /// After commit, `key` is emptied and refilled by the next reader.
-    pub fn evict(&mut self, key: String) {
+    pub(crate) fn evict(&mut self, key: String) {
         if !self.keys.iter().any(|(planned, _)| *planned == key) {
             self.keys.push((key, AfterCommit::Evict));
         }
@@ -297,7 +297,7 @@ impl<'f> WritePlan<'f> {
     }
 
     /// Locks every key (call after the SQL statements, before commit).
-    pub async fn lock<'a>(mut self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
+    pub(crate) async fn lock<'a>(mut self, cache: Cache<'a>) -> LockedWrite<'a, 'f> {
         if !cache.retired.is_empty() {
             self.cover_retired(&cache.prefix, &cache.retired);
         }
@@ -331,12 +331,12 @@ pub(crate) struct LockedWrite<'a, 'f> {
 
 impl LockedWrite<'_, '_> {
     /// Every key this write changes.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(|(key, _)| key.as_str())
     }
 
     /// The keys whose lock did not reach their server: they are fenced before the commit.
-    pub fn missed(&self) -> &[Undelivered] {
+    pub(crate) fn missed(&self) -> &[Undelivered] {
         &self.missed
     }
 
@@ -347,7 +347,7 @@ impl LockedWrite<'_, '_> {
     /// lock): a later writer whose lock is deleted has its own fill refused, and evicts in
     /// turn. A key whose lock never reached the server is evicted too, now that the commit
     /// is done.
-    pub async fn complete(self) -> Completed {
+    pub(crate) async fn complete(self) -> Completed {
         let cache = &self.cache;
         let mut evicted: Vec<String> = Vec::new();
         let mut filled = Vec::new();
@@ -393,7 +393,7 @@ impl LockedWrite<'_, '_> {
 
     /// What [`LockedWrite::abort`] needs, owned, for a task that outlives this borrow (a
     /// transaction dropped without commit or rollback).
-    pub fn into_locks(self) -> (SharedBackend, Vec<(String, Token)>) {
+    pub(crate) fn into_locks(self) -> (SharedBackend, Vec<(String, Token)>) {
         let keys = self
             .keys
             .into_iter()
@@ -404,7 +404,7 @@ impl LockedWrite<'_, '_> {
     }
 
     /// Gives every lock back (the transaction did not commit).
-    pub async fn abort(self) {
+    pub(crate) async fn abort(self) {
         let cache = &self.cache;
         let steps = self
             .keys

@@ -94,7 +94,7 @@ pub(crate) struct Meter<'a> {
 
 impl Meter<'_> {
     /// Adds `n` to the counter `which` of both.
-    pub fn add(&self, which: fn(&Stats) -> &AtomicU64, n: u64) {
+    pub(crate) fn add(&self, which: fn(&Stats) -> &AtomicU64, n: u64) {
         if n > 0 {
             Stats::add(which(self.total), n);
             Stats::add(which(&self.model), n);
@@ -110,7 +110,7 @@ pub(crate) struct ModelStats {
 
 impl ModelStats {
     /// The counters of `model`, created on first use.
-    pub fn of(&self, model: &'static str) -> Arc<Stats> {
+    pub(crate) fn of(&self, model: &'static str) -> Arc<Stats> {
         if let Some(stats) = self.models.read().unwrap_or_else(|p| p.into_inner()).get(model) {
             return Arc::clone(stats);
         }
@@ -119,7 +119,7 @@ impl ModelStats {
     }
 
     /// A snapshot of every model's counters.
-    pub fn snapshot(&self) -> BTreeMap<String, StatsSnapshot> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, StatsSnapshot> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         models
             .iter()

@@ -68,7 +68,7 @@ pub(super) struct Reply<'b> {
 
 impl Reply<'_> {
     /// The value of flag `name` (`c` → the digits after it), if it was returned.
-    pub fn flag(&self, name: u8) -> Option<&[u8]> {
+    pub(super) fn flag(&self, name: u8) -> Option<&[u8]> {
         self.flags
             .split(|&byte| byte == b' ')
             .find(|token| token.first() == Some(&name))
@@ -76,7 +76,7 @@ impl Reply<'_> {
     }
 
     /// The CAS value (`c` flag), if returned.
-    pub fn cas(&self) -> Option<u64> {
+    pub(super) fn cas(&self) -> Option<u64> {
         self.flag(b'c').and_then(parse_u64)
     }
 }
@@ -84,7 +84,7 @@ impl Reply<'_> {
 /// The meta commands.
 impl Request<'_> {
     /// `mg <key> v c N<lease>`: the value and CAS, vivifying a miss for `lease` seconds.
-    pub fn get_leased(&mut self, key: &str, lease: u32) {
+    pub(super) fn get_leased(&mut self, key: &str, lease: u32) {
         self.start_command(b"mg ", key);
         self.buffer.extend_from_slice(b" v c N");
         push_u64(self.buffer, u64::from(lease));
@@ -93,7 +93,7 @@ impl Request<'_> {
 
     /// `ms <key> <len> T<ttl> [C<cas>] [c]` and the value: a set, conditional on `cas`,
     /// returning the new CAS if `return_cas`.
-    pub fn set(&mut self, key: &str, value: &[u8], ttl: u32, cas: Option<u64>, return_cas: bool) {
+    pub(super) fn set(&mut self, key: &str, value: &[u8], ttl: u32, cas: Option<u64>, return_cas: bool) {
         self.start_command(b"ms ", key);
         self.buffer.push(b' ');
         push_u64(self.buffer, value.len() as u64);
@@ -112,7 +112,7 @@ impl Request<'_> {
     }
 
     /// `md <key> [C<cas>]`: a delete, conditional on `cas`.
-    pub fn delete(&mut self, key: &str, cas: Option<u64>) {
+    pub(super) fn delete(&mut self, key: &str, cas: Option<u64>) {
         self.start_command(b"md ", key);
         if let Some(cas) = cas {
             self.buffer.extend_from_slice(b" C");

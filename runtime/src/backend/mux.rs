@@ -49,7 +49,7 @@ pub(super) struct Mux<W: Wire> {
 impl<W: Wire + 'static> Mux<W> {
     /// A shared connection to `addrs` (dialed on the first call), greeted with `greeting`.
     #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only redis shares a connection"))]
-    pub fn new(
+    pub(super) fn new(
         addrs: Vec<SocketAddr>,
         greeting: Option<Arc<Greeting<W>>>,
         connect_timeout: Duration,
@@ -67,7 +67,7 @@ impl<W: Wire + 'static> Mux<W> {
     /// Queues the commands `encode` writes and waits for the bytes of their answers
     /// (complete, one per command). The task fails the call once it is a call deadline old,
     /// so the caller needs no timer of its own.
-    pub async fn call(&self, encode: impl FnOnce(&mut Request<'_>)) -> Result<(BytesMut, usize), Failure> {
+    pub(super) async fn call(&self, encode: impl FnOnce(&mut Request<'_>)) -> Result<(BytesMut, usize), Failure> {
         let mut request = Vec::with_capacity(256);
         let mut encoder = Request {
             buffer: &mut request,

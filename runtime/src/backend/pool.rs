@@ -106,7 +106,7 @@ pub(super) struct Pool<W: Wire> {
 impl<W: Wire + 'static> Pool<W> {
     /// A pool for `addrs`: dials are bounded by `connect_timeout`, whole calls by
     /// `call_timeout`; `greeting` is sent on every new connection.
-    pub fn new(
+    pub(super) fn new(
         addrs: Vec<SocketAddr>,
         greeting: Option<Greeting<W>>,
         connect_timeout: Duration,
@@ -127,7 +127,7 @@ impl<W: Wire + 'static> Pool<W> {
     /// Runs at most `direct` calls at a time on connections of their own (the fastest way
     /// for one call); the calls beyond share one multiplexed connection ([`Mux`]).
     #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "only redis shares a connection"))]
-    pub fn sharing_beyond(mut self, direct: usize) -> Self {
+    pub(super) fn sharing_beyond(mut self, direct: usize) -> Self {
         self.shared = Some(Mux::new(
             self.addrs.clone(),
             self.greeting.clone(),
@@ -142,7 +142,7 @@ impl<W: Wire + 'static> Pool<W> {
     /// to `parse`, whose outputs are returned. Fails if the server cannot be reached, does not
     /// answer in time, or answers something that is not the protocol (then nothing is
     /// returned, even for the answers read before).
-    pub async fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         encode: impl FnOnce(&mut Request<'_>),
         mut parse: impl FnMut(W::Reply<'_>) -> Result<T, Failure>,

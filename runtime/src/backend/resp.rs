@@ -43,7 +43,7 @@ pub(super) struct Items<'b> {
 
 impl Items<'_> {
     /// How many items are left.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.left
     }
 }
@@ -92,7 +92,7 @@ impl Wire for Resp {
 impl Request<'_> {
     /// Starts a command of `args` arguments (its name included); the arguments follow with
     /// [`Request::bulk`] and [`Request::bulk_u64`].
-    pub fn array(&mut self, args: usize) {
+    pub(super) fn array(&mut self, args: usize) {
         self.commands += 1;
         self.buffer.push(b'*');
         push_u64(self.buffer, args as u64);
@@ -100,7 +100,7 @@ impl Request<'_> {
     }
 
     /// One argument.
-    pub fn bulk(&mut self, bytes: &[u8]) {
+    pub(super) fn bulk(&mut self, bytes: &[u8]) {
         self.buffer.push(b'$');
         push_u64(self.buffer, bytes.len() as u64);
         self.buffer.extend_from_slice(b"\r\n");
@@ -109,7 +109,7 @@ impl Request<'_> {
     }
 
     /// One argument, a number in decimal.
-    pub fn bulk_u64(&mut self, number: u64) {
+    pub(super) fn bulk_u64(&mut self, number: u64) {
         let digits = number.checked_ilog10().unwrap_or(0) + 1;
         self.buffer.push(b'$');
         push_u64(self.buffer, u64::from(digits));
@@ -119,7 +119,7 @@ impl Request<'_> {
     }
 
     /// One whole command: `args`, the name first.
-    pub fn command(&mut self, args: &[&[u8]]) {
+    pub(super) fn command(&mut self, args: &[&[u8]]) {
         self.array(args.len());
         for arg in args {
             self.bulk(arg);

@@ -58,7 +58,7 @@ pub(crate) struct Near {
 
 impl Near {
     /// Near caches of `store` kept right by `channel` and `fence`.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<Store>,
         channel: Arc<dyn Channel>,
         fence: Arc<Fence>,
@@ -75,13 +75,13 @@ impl Near {
     }
 
     /// Drops every near copy of every model.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.store.clear();
     }
 
     /// The near cache of `model` (keys under `prefix`), if it has one: `schema_entries`
     /// from the schema, else the context's default; none if both are 0.
-    pub fn scope(&self, model: &'static str, prefix: &str, schema_entries: u64) -> Option<NearScope<'_>> {
+    pub(crate) fn scope(&self, model: &'static str, prefix: &str, schema_entries: u64) -> Option<NearScope<'_>> {
         let entries = if schema_entries > 0 {
             schema_entries
         } else {
@@ -104,7 +104,7 @@ impl Near {
     /// recorded): drops this process's copies of `keys`, publishes them and waits until
     /// every holder dropped them or can no longer serve them; `false` if the channel could
     /// not be used. (The naive control publishes after the commit, in [`Near::settle`].)
-    pub async fn publish(&self, keys: &[String]) -> bool {
+    pub(crate) async fn publish(&self, keys: &[String]) -> bool {
         if keys.is_empty() || self.asynchronous {
             return true;
         }
@@ -118,7 +118,7 @@ impl Near {
     /// publishes `unfilled` again (keys whose remote value may have been older than the
     /// write after the first publish), or, if either publish could not use the channel,
     /// waits until no process serves a copy read before `completed`.
-    pub async fn settle(&self, published: bool, keys: &[String], unfilled: &[String], completed: Instant) {
+    pub(crate) async fn settle(&self, published: bool, keys: &[String], unfilled: &[String], completed: Instant) {
         if self.asynchronous {
             if keys.is_empty() {
                 return;
@@ -153,14 +153,14 @@ pub(crate) struct Ticket {
 
 impl NearScope<'_> {
     /// The near copy of every key, if each one has a servable copy.
-    pub fn get_all(&self, keys: &[String]) -> Option<Vec<Bytes>> {
+    pub(crate) fn get_all(&self, keys: &[String]) -> Option<Vec<Bytes>> {
         let stamp = self.near.stamp()?;
         keys.iter().map(|key| self.cache.get(key, stamp)).collect()
     }
 
     /// Notes what a remote lookup of `keys` starting now needs to keep its answers; `None`
     /// if nothing may be served near now.
-    pub fn ticket(&self, keys: &[String]) -> Option<Ticket> {
+    pub(crate) fn ticket(&self, keys: &[String]) -> Option<Ticket> {
         let stamp = self.near.stamp()?;
         let counters = self.near.store.ticket(keys.iter().map(String::as_str));
         Some(Ticket { stamp, counters })
@@ -168,7 +168,7 @@ impl NearScope<'_> {
 
     /// Keeps `bytes`, the remote answer for `keys[index]`, unless it was invalidated since
     /// `ticket`.
-    pub fn keep(&self, ticket: &Ticket, keys: &[String], index: usize, bytes: Bytes) {
+    pub(crate) fn keep(&self, ticket: &Ticket, keys: &[String], index: usize, bytes: Bytes) {
         self.near
             .store
             .keep(&self.cache, &keys[index], bytes, ticket.stamp, ticket.counters[index]);

@@ -99,7 +99,7 @@ impl RedisChannel {
     /// copies in `store` for at most `lease` after each renewal; calls time out after
     /// `timeout`. The connections are made in the background (and remade after a fault):
     /// until the first renewal is echoed, nothing is served near.
-    pub fn open(
+    pub(crate) fn open(
         url: &str,
         namespace: &str,
         store: Arc<Store>,

@@ -37,7 +37,7 @@ pub(crate) struct ModelCache {
 
 impl ModelCache {
     /// The bytes near-cached under `key`, if read under `stamp`.
-    pub fn get(&self, key: &str, stamp: Stamp) -> Option<Bytes> {
+    pub(crate) fn get(&self, key: &str, stamp: Stamp) -> Option<Bytes> {
         self.entries
             .get(key)
             .filter(|entry| entry.stamp == stamp)
@@ -58,7 +58,7 @@ impl Store {
         not(feature = "redis"),
         allow(dead_code, reason = "only the redis channel makes stores")
     )]
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             models: RwLock::new(HashMap::new()),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
@@ -68,7 +68,7 @@ impl Store {
 
     /// The near copies of `model` (keys starting with `prefix`), a cache of `entries`
     /// entries created on first use.
-    pub fn model(&self, model: &'static str, prefix: &str, entries: u64) -> Arc<ModelCache> {
+    pub(crate) fn model(&self, model: &'static str, prefix: &str, entries: u64) -> Arc<ModelCache> {
         if let Some(cache) = self.models.read().unwrap_or_else(PoisonError::into_inner).get(model) {
             return Arc::clone(cache);
         }
@@ -86,7 +86,7 @@ impl Store {
     }
 
     /// The invalidation counter of each key now: what [`Store::keep`] compares with.
-    pub fn ticket<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<u64> {
+    pub(crate) fn ticket<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<u64> {
         keys.map(|key| self.stripe(key).load(Ordering::SeqCst)).collect()
     }
 
@@ -94,7 +94,7 @@ impl Store {
     /// invalidated since its counter read `ticket`. The counter is checked again after the
     /// insert: an invalidation that raced with it either is seen then, or ran its removal
     /// after the insert.
-    pub fn keep(&self, cache: &ModelCache, key: &str, bytes: Bytes, stamp: Stamp, ticket: u64) {
+    pub(crate) fn keep(&self, cache: &ModelCache, key: &str, bytes: Bytes, stamp: Stamp, ticket: u64) {
         let stripe = self.stripe(key);
         if stripe.load(Ordering::SeqCst) != ticket {
             return;
@@ -106,7 +106,7 @@ impl Store {
     }
 
     /// Drops the near copies of `keys`, and makes every read of them in flight keep nothing.
-    pub fn invalidate<'k>(&self, keys: impl Iterator<Item = &'k str>) {
+    pub(crate) fn invalidate<'k>(&self, keys: impl Iterator<Item = &'k str>) {
         let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
         for key in keys {
             self.stripe(key).fetch_add(1, Ordering::SeqCst);
@@ -118,7 +118,7 @@ impl Store {
 
     /// Drops every near copy (a new subscription: invalidations may have been missed; a
     /// flush).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
         for cache in models.values() {
             cache.entries.invalidate_all();
