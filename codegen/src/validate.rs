@@ -1682,10 +1682,11 @@ impl<'a> Validator<'a> {
                     continue;
                 };
                 let foreign_key = |to: &str| {
-                    let mut found = through
-                        .fields
-                        .iter()
-                        .filter(|f| f.relation.as_ref().is_some_and(|r| r.target == to));
+                    let mut found = through.fields.iter().filter(|f| {
+                        f.relation
+                            .as_ref()
+                            .is_some_and(|r| r.target == to && r.kind == RelationKind::ForeignKey)
+                    });
                     match (found.next(), found.next()) {
                         (Some(field), None) => Some(field),
                         _ => None,
@@ -1705,7 +1706,7 @@ impl<'a> Validator<'a> {
                         None
                     }
                     _ => Some(format!(
-                        "through model `{name}` of {relation} needs `primary_key: [<its foreign key to `{}`>, <its foreign key to `{}`>]`, one foreign key to each side",
+                        "through model `{name}` of {relation} needs `primary_key: [<its foreign key to `{}`>, <its foreign key to `{}`>]`: exactly one `foreign_key` (not `one_to_one`) to each side, together its key",
                         source.name, m2m.target
                     )),
                 };
