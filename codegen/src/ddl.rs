@@ -36,7 +36,8 @@ pub fn statements(schema: &Schema) -> Vec<String> {
         );
     }
     for model in &schema.models {
-        for m2m in &model.many_to_many {
+        // A through model's own table is the join table.
+        for m2m in model.many_to_many.iter().filter(|m2m| m2m.through_model.is_none()) {
             let target = schema.models.iter().find(|m| m.name == m2m.target).unwrap_or(model);
             let column = |name: &str, of: &Model| {
                 format!(

@@ -326,8 +326,12 @@ pub struct ManyToMany {
     pub target: String,
     /// Accessor on the target (`edited`; default `<model>_set`).
     pub related_name: String,
-    /// Join table (`through:`; default `<table>_<name>`).
+    /// Join table (`through:`; default `<table>_<name>`), or the through model's table.
     pub through: String,
+    /// The through model (`through:` naming a model): its rows are the pairs, its two
+    /// foreign keys (its composite primary key) the join columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through_model: Option<String>,
     /// Join-table column pointing at the declaring model (`<model>_id`).
     pub source_column: String,
     /// Join-table column pointing at the target (`<target>_id`).

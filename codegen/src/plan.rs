@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use heck::ToShoutySnakeCase;
 
-use crate::ir::{Field, Model, OnDelete, Relation, ReverseKind, Schema};
+use crate::ir::{Field, ManyToMany, Model, OnDelete, Relation, ReverseKind, Schema};
 
 /// The cache plan of one model.
 #[derive(Clone, Debug, Serialize)]
@@ -316,6 +316,53 @@ pub fn footprint<'s>(schema: &'s Schema, model: &'s Model) -> Footprint<'s> {
     }
 }
 
+/// The through model of `m2m` (declared on `source`) and its foreign keys to the source and
+/// to the target (validated: exactly one each, its composite key).
+pub fn through_keys<'s>(
+    schema: &'s Schema,
+    source: &Model,
+    m2m: &ManyToMany,
+) -> Option<(&'s Model, &'s Field, &'s Field)> {
+    let through = model(schema, m2m.through_model.as_deref()?);
+    let key_to = |to: &str| {
+        through
+            .fields
+            .iter()
+            .find(|field| field.relation.as_ref().is_some_and(|r| r.target == to))
+    };
+    Some((through, key_to(&source.name)?, key_to(&m2m.target)?))
+}
+
+/// For a through model: the many-to-many collections holding its row's pair (both sides),
+/// as key patterns, emptied by every write of the row.
+fn pair_keys(schema: &Schema, through: &Model) -> Vec<String> {
+    let mut keys = Vec::new();
+    for source in &schema.models {
+        for m2m in &source.many_to_many {
+            let Some((found, source_key, target_key)) = through_keys(schema, source, m2m) else {
+                continue;
+            };
+            if found.name != through.name {
+                continue;
+            }
+            let target = model(schema, &m2m.target);
+            keys.push(format!(
+                "{}:rel.{}:<{}>",
+                key_prefix(schema, target),
+                collection_name(&source.name, &m2m.name),
+                source_key.name
+            ));
+            keys.push(format!(
+                "{}:rel.{}:<{}>",
+                key_prefix(schema, source),
+                collection_name(&target.name, &m2m.related_name),
+                target_key.name
+            ));
+        }
+    }
+    keys
+}
+
 /// The collections a row of `model` is a member of through its own columns, as key patterns:
 /// the relations' collections of the rows it points at (by their owner's primary key), and
 /// The index lookups it is in, by its values.
@@ -482,13 +529,15 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         fills.extend(new_unique.iter().cloned());
         fills
     };
-    let update_releases = old_unique.clone();
+    let pairs = pair_keys(schema, model);
+    deleted.extend(pairs.iter().cloned());
+    let update_releases: Vec<String> = old_unique.iter().chain(&pairs).cloned().collect();
     let mut writes = vec![
         WriteEffect {
             op: "insert".into(),
             fills: fills_row(),
             refills: memberships.clone(),
-            releases: Vec::new(),
+            releases: pairs.clone(),
             notes: Vec::new(),
         },
         WriteEffect {
@@ -513,15 +562,37 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     let join_names = model
         .many_to_many
         .iter()
-        .map(|m| (m.name.clone(), m.target.clone(), m.related_name.clone()))
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.target.clone(),
+                m.related_name.clone(),
+                through_keys(schema, model, m),
+            )
+        })
         .chain(
             model
                 .reverse
                 .iter()
                 .filter(|r| r.kind == ReverseKind::ManyToMany)
-                .map(|r| (r.name.clone(), r.source.clone(), r.field.clone())),
+                .map(|r| {
+                    let source = self::model(schema, &r.source);
+                    let m2m = source.many_to_many.iter().find(|m| m.name == r.field);
+                    let through = m2m.and_then(|m2m| through_keys(schema, source, m2m));
+                    (r.name.clone(), r.source.clone(), r.field.clone(), through)
+                }),
         );
-    for (name, other, theirs) in join_names {
+    for (name, other, theirs, through) in join_names {
+        // With a through model: the changed pairs' rows and their foreign keys' collections.
+        let through_keys: Vec<String> = through
+            .map(|(through, _, _)| {
+                let parts: Vec<&str> = through.key_fields().iter().map(|f| f.name.as_str()).collect();
+                let prefix = key_prefix(schema, through);
+                let mut keys = vec![format!("{prefix}:pk:<{}>", parts.join(">,<"))];
+                keys.extend(membership_keys(schema, through));
+                keys
+            })
+            .unwrap_or_default();
         let other_prefix = schema
             .models
             .iter()
@@ -539,7 +610,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                         collection_name(&other, &theirs)
                     ),
                 ],
-                releases: Vec::new(),
+                releases: through_keys.clone(),
                 notes: Vec::new(),
             });
         }

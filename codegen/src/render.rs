@@ -7,7 +7,7 @@ use handlebars::{Handlebars, no_escape};
 use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use serde_json::{Value, json};
 
-use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, RelationKind, ReverseKind, Schema};
+use crate::ir::{Dialect, Field, FieldType, Model, OnDelete, PrimaryKey, RelationKind, ReverseKind, Schema};
 use crate::plan::{ModelPlan, WriteEffect, shout};
 use crate::{ddl, plan, sql};
 
@@ -614,13 +614,15 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
             "holds": "Ids",
             "sql": rust_str(&sql::members_through(dialect, model, &m2m.through, &m2m.source_column, &m2m.target_column)),
         }));
-        for (side, this, other, own, theirs) in [
+        let keys = plan::through_keys(schema, model, m2m);
+        for (side, this, other, own, theirs, first) in [
             (
                 format!("{own}_SIDE"),
                 &m2m.source_column,
                 &m2m.target_column,
                 &own,
                 &theirs,
+                true,
             ),
             (
                 format!("{theirs}_SIDE"),
@@ -628,12 +630,28 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
                 &m2m.source_column,
                 &theirs,
                 &own,
+                false,
             ),
         ] {
             let [insert, delete, select] = sql::join_side(dialect, &m2m.through, this, other);
+            let through = keys.map(|(through, source_key, target_key)| {
+                let (this_key, other_key) = if first {
+                    (source_key, target_key)
+                } else {
+                    (target_key, source_key)
+                };
+                let rows =
+                    |key: &Field| shout(&[&through.name, "by", &key.relation.as_ref().expect("a foreign key").name]);
+                let this_first =
+                    matches!(&through.primary_key, PrimaryKey::Composite(parts) if parts[0] == this_key.name);
+                json!({
+                    "const_name": format!("{side}_THROUGH"), "model": through.name, "info": info(&through.name),
+                    "this_first": this_first, "own": rows(this_key), "theirs": rows(other_key),
+                })
+            });
             join_sides.push(json!({
                 "const_name": side, "insert": rust_str(&insert), "delete": rust_str(&delete),
-                "select": rust_str(&select), "own": own, "theirs": theirs,
+                "select": rust_str(&select), "own": own, "theirs": theirs, "through": through,
             }));
         }
     }
@@ -719,7 +737,24 @@ fn relations_context(schema: &Schema, model: &Model) -> Value {
             Some(json!({ "name": relation.name, "target": relation.target, "field": field.name, "nullable": field.nullable }))
         })
         .collect();
+    // A through model's row: the two many-to-many collections holding its pair.
+    let pairs: Vec<Value> = schema
+        .models
+        .iter()
+        .flat_map(|source| source.many_to_many.iter().map(move |m2m| (source, m2m)))
+        .filter(|(_, m2m)| m2m.through_model.as_deref() == Some(&model.name))
+        .filter_map(|(source, m2m)| {
+            let (_, source_key, target_key) = plan::through_keys(schema, source, m2m)?;
+            let target = plan::model(schema, &m2m.target);
+            Some([
+                json!({ "info": info(&target.name), "collection": shout(&[&source.name, &m2m.name]), "field": source_key.name }),
+                json!({ "info": info(&source.name), "collection": shout(&[&target.name, &m2m.related_name]), "field": target_key.name }),
+            ])
+        })
+        .flatten()
+        .collect();
     json!({
+        "pairs": pairs,
         "collections": collections,
         "memberships": memberships,
         "join_sides": join_sides,

@@ -365,6 +365,9 @@ impl<'a> Validator<'a> {
             model.ordering = ordering;
             model.unique_together = unique_together;
             model.indexes = indexes;
+        }
+        self.through_models(&mut schema);
+        for model in &mut schema.models {
             model.digest = digest(&schema.namespace, model);
         }
         self.enum_type_clashes(&infos, &schema);
@@ -1557,7 +1560,15 @@ impl<'a> Validator<'a> {
                     );
                     let target = self.target(infos, known, model_name, field);
                     let related_name = self.related_name(field, format!("{}_set", info.snake));
+                    // A `through:` naming a model: its table and columns are set once every
+                    // model is known (see `through_models`).
+                    let through_model = field
+                        .def
+                        .through
+                        .clone()
+                        .filter(|through| infos.iter().any(|m| m.name == through));
                     let through = match &field.def.through {
+                        Some(through) if through_model.is_some() => through.clone(),
                         Some(through) => {
                             let pos = self.p.value_or_up(&join(&field.path, "through"));
                             self.check_sql_name(through, pos, "join table");
@@ -1577,11 +1588,13 @@ impl<'a> Validator<'a> {
                         }
                     };
                     let through_pos = self.p.value(&join(&field.path, "through")).unwrap_or(key_pos);
-                    self.register_table(
-                        &through,
-                        through_pos,
-                        format!("many_to_many `{model_name}.{}`", field.name),
-                    );
+                    if through_model.is_none() {
+                        self.register_table(
+                            &through,
+                            through_pos,
+                            format!("many_to_many `{model_name}.{}`", field.name),
+                        );
+                    }
                     let target_name = field.def.to.clone().unwrap_or_default();
                     let target_snake = target
                         .map(|(_, t)| t.snake.clone())
@@ -1620,6 +1633,7 @@ impl<'a> Validator<'a> {
                         target: target_name,
                         related_name,
                         through,
+                        through_model,
                         source_column,
                         target_column,
                     });
@@ -1646,6 +1660,101 @@ impl<'a> Validator<'a> {
             reverse: Vec::new(),
         };
         (model, members, columns, reverses)
+    }
+
+    /// Checks each many-to-many whose `through:` names a model and points it at that model's
+    /// table and foreign-key columns: the through model's composite key is exactly one
+    /// foreign key to each side, and its other fields are plain columns an `add_…` insert can
+    /// leave out (nullable, defaulted or set by the database; no relation, unique or index).
+    fn through_models(&mut self, schema: &mut Schema) {
+        let mut used: Vec<String> = Vec::new();
+        for index in 0..schema.models.len() {
+            for m2m_index in 0..schema.models[index].many_to_many.len() {
+                let source = &schema.models[index];
+                let m2m = &source.many_to_many[m2m_index];
+                let Some(name) = m2m.through_model.clone() else {
+                    continue;
+                };
+                let path = format!("models.{}.fields.{}.through", source.name, m2m.name);
+                let pos = self.p.value_or_up(&path);
+                let relation = format!("many_to_many `{}.{}`", source.name, m2m.name);
+                let Some(through) = schema.models.iter().find(|m| m.name == name) else {
+                    continue;
+                };
+                let foreign_key = |to: &str| {
+                    let mut found = through.fields.iter().filter(|f| {
+                        f.relation
+                            .as_ref()
+                            .is_some_and(|r| r.target == to && r.kind == RelationKind::ForeignKey)
+                    });
+                    match (found.next(), found.next()) {
+                        (Some(field), None) => Some(field),
+                        _ => None,
+                    }
+                };
+                let sides = (foreign_key(&source.name), foreign_key(&m2m.target));
+                let problem = match (&through.primary_key, sides) {
+                    _ if source.name == m2m.target => {
+                        Some("a many_to_many of a model with itself cannot have a through model".to_string())
+                    }
+                    _ if used.contains(&name) => {
+                        Some(format!("`{name}` is already the through model of another many_to_many"))
+                    }
+                    (PrimaryKey::Composite(parts), (Some(this), Some(other)))
+                        if parts.len() == 2 && parts.contains(&this.name) && parts.contains(&other.name) =>
+                    {
+                        None
+                    }
+                    _ => Some(format!(
+                        "through model `{name}` of {relation} needs `primary_key: [<its foreign key to `{}`>, <its foreign key to `{}`>]`: exactly one `foreign_key` (not `one_to_one`) to each side, together its key",
+                        source.name, m2m.target
+                    )),
+                };
+                if let Some(message) = problem {
+                    self.err("schema::invalid_through_model", pos, message, "through model")
+                        .set_help("declare the pair's model with exactly one foreign key to each side, and `primary_key:` made of those two");
+                    continue;
+                }
+                used.push(name.clone());
+                let (this, other) = (sides.0.map(|f| f.column.clone()), sides.1.map(|f| f.column.clone()));
+                let mut problems = Vec::new();
+                for field in &through.fields {
+                    if field
+                        .relation
+                        .as_ref()
+                        .is_some_and(|r| r.target == source.name || r.target == m2m.target)
+                    {
+                        continue;
+                    }
+                    let yaml_name = field.relation.as_ref().map_or(&field.name, |r| &r.name);
+                    let plain = field.relation.is_none() && !field.unique;
+                    if !plain || !(field.nullable || field.default.is_some() || field.set_by_database.is_some()) {
+                        let field_pos = self.p.key_or_up(&format!("models.{name}.fields.{yaml_name}"));
+                        problems.push((field_pos, format!(
+                            "field `{name}.{yaml_name}` of through model `{name}` ({relation}) must be a plain column (no relation or `unique`) with `null: true`, a `default` or `auto_now`/`auto_now_add`"
+                        )));
+                    }
+                }
+                if !through.indexes.is_empty() || !through.unique_together.is_empty() {
+                    let model_pos = self.p.key_or_up(&format!("models.{name}"));
+                    problems.push((
+                        model_pos,
+                        format!(
+                            "through model `{name}` ({relation}) cannot have `indexes`, `index` or `unique_together`"
+                        ),
+                    ));
+                }
+                for (problem_pos, message) in problems {
+                    self.err("schema::invalid_through_model", problem_pos, message, "through model column")
+                        .add_label(pos, "used as a through model here")
+                        .set_help("`add_…` inserts a pair with its two keys only: the other columns need a value the database gives");
+                }
+                let table = through.table.clone();
+                let m2m = &mut schema.models[index].many_to_many[m2m_index];
+                m2m.through = table;
+                (m2m.source_column, m2m.target_column) = (this.unwrap_or_default(), other.unwrap_or_default());
+            }
+        }
     }
 
     /// The fields (IR names) of a composite key `parts`: at least two, each a non-null

@@ -159,6 +159,9 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("syntax_unclosed_quote", &["4:12"]),
     ("syntax_unclosed_sequence", &["4:11"]),
     ("syntax_undefined_alias", &["3:13"]),
+    // A through model keyed otherwise than by its two foreign keys; its other columns
+    // without a value an `add_…` insert could leave to the database, or unique.
+    ("through_model_errors", &["5:55", "17:7", "18:7"]),
     ("unique_together_errors", &["3:23", "3:40", "3:56"]),
     // `tabel` is not a model key, `nul` is not a field key.
     ("unknown_key", &["4:5", "6:45"]),

@@ -696,6 +696,7 @@ mod generated {
         select_others: "SELECT \"person_id\" FROM \"book_editors\" WHERE \"book_id\" = ?",
         own: &BOOK_EDITORS,
         theirs: &PERSON_EDITED,
+        through: None,
     };
     /// One side of a many-to-many join table.
     pub const PERSON_EDITED_SIDE: autocache::JoinSide = autocache::JoinSide {
@@ -704,6 +705,7 @@ mod generated {
         select_others: "SELECT \"book_id\" FROM \"book_editors\" WHERE \"person_id\" = ?",
         own: &PERSON_EDITED,
         theirs: &BOOK_EDITORS,
+        through: None,
     };
     /// Cached repository for `Book`: reads come from cache backend `other`, every
     /// write keeps the cache exactly in step with table `book`. Over a context

@@ -35,9 +35,9 @@ pub use error::{Error, Result};
 pub use filter::{Filter, Op, Test};
 pub use model::{
     Changes, Collection, Dependent, DependentRows, Footprint, Holds, Joined, Membership, Model, ModelInfo, ModelSql,
-    NewModel, OnDelete, UniqueField, UpdateReturns,
+    NewModel, OnDelete, Pair, UniqueField, UpdateReturns,
 };
-pub use relation::{JoinChange, JoinSide};
+pub use relation::{JoinChange, JoinSide, Through};
 pub use scope::Scope;
 pub use stats::{Stats, StatsSnapshot};
 pub use transaction::Transaction;

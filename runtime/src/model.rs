@@ -107,6 +107,12 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     /// one-to-one points at the owner); `None` values are skipped.
     fn memberships(&self) -> Vec<Membership<Self>>;
 
+    /// For a through model's row: the many-to-many collections its pair is in, emptied by
+    /// every write of the row. Empty for other models.
+    fn pairs(&self) -> Vec<Pair> {
+        Vec::new()
+    }
+
     /// Whether `self` sorts like `other` in collections (the ordering fields are equal).
     fn same_order(&self, other: &Self) -> bool;
 
@@ -160,6 +166,16 @@ pub struct Membership<M: Model> {
     pub owner: String,
     /// Binds the owner's primary key, read from a row, to the collection's select.
     pub bind_owner: BindOwner<M>,
+}
+
+/// A many-to-many collection holding one side of a through model's pair.
+pub struct Pair {
+    /// The collection's members' model.
+    pub members: &'static ModelInfo,
+    /// The collection.
+    pub collection: &'static Collection,
+    /// The owner's primary key as it appears in keys (a part of the through row's key).
+    pub owner: String,
 }
 
 /// Binds an owner's primary key, read from a member row, to a statement.

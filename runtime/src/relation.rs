@@ -12,7 +12,8 @@ use tracing::Instrument;
 use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
-use crate::model::{Collection, Holds, Model};
+use crate::key;
+use crate::model::{Collection, Holds, Model, ModelInfo};
 use crate::plans::{PlanSet, read_cache_for};
 use crate::protocol::{Cache, WritePlan, read_through};
 use crate::repo::{fetch, fetch_rows, get_many};
@@ -159,6 +160,41 @@ pub struct JoinSide {
     pub own: &'static Collection,
     /// The collection of this side's rows owned by an other-side row (`edited`).
     pub theirs: &'static Collection,
+    /// The through model whose rows are the pairs, if the relation has one.
+    pub through: Option<&'static Through>,
+}
+
+/// A many-to-many relation's through model, as seen from one side: the keys of its rows
+/// that a pair written by the relation's writers changes.
+#[derive(Debug)]
+pub struct Through {
+    /// The through model.
+    pub model: &'static ModelInfo,
+    /// Whether this side's key is the first part of the through model's key.
+    pub this_first: bool,
+    /// The through model's rows pointing at one row of this side (its foreign key's reverse).
+    pub own: &'static Collection,
+    /// The through model's rows pointing at one row of the other side.
+    pub theirs: &'static Collection,
+}
+
+impl Through {
+    /// Plans the eviction of the keys a changed pair (`this`, `others`) leaves wrong: the
+    /// through rows' instance keys and the collections of them owned by either side.
+    fn plan<DB: Dialect>(&self, plans: &mut PlanSet<'_, DB>, this: &str, others: &[String]) -> Result<()> {
+        let (cache, plan) = plans.of(self.model)?;
+        plan.evict(self.own.key(&cache.prefix, this));
+        for other in others {
+            let parts = if self.this_first {
+                [this, other]
+            } else {
+                [other.as_str(), this]
+            };
+            plan.evict(key::primary(&cache.prefix, &key::compose(&parts)));
+            plan.evict(self.theirs.key(&cache.prefix, other));
+        }
+        Ok(())
+    }
 }
 
 /// How a many-to-many write changes the pairs of one row.
@@ -173,7 +209,8 @@ pub enum JoinChange<'v, T> {
 
 /// Changes the pairs of row `id` of `S` on `side`; refills, after commit, the collection
 /// `<O prefix>:rel.<own>:<id>` and `<S prefix>:rel.<theirs>:<other>` of every other row
-/// whose pairing changed.
+/// whose pairing changed; with a through model, empties the changed pairs' instance keys
+/// and the through model's collections owned by `id` and by those rows.
 pub(crate) async fn join_write<S, O>(
     ctx: &Context<S::Db>,
     side: &'static JoinSide,
@@ -239,6 +276,12 @@ where
             sqlx::query(sql).bind(id.clone()).bind(other.clone()),
         )
         .await?;
+    }
+    if let Some(through) = side.through {
+        let others: Vec<String> = remove.iter().chain(&add).map(ToString::to_string).collect();
+        if !others.is_empty() {
+            through.plan(plans, &id.to_string(), &others)?;
+        }
     }
     let (cache, plan) = plans.of(&O::INFO)?;
     let members = select_members::<O, S::Id>(ctx, side.own, id.clone());

@@ -127,8 +127,9 @@ enum RowEffect {
     Former,
 }
 
-/// Plans the keys of one version of `row`: instance and unique keys, and a refill of every
-/// collection the row is a member of through its own columns.
+/// Plans the keys of one version of `row`: instance and unique keys, a refill of every
+/// collection the row is a member of through its own columns and, for a through model's
+/// row, an eviction of the many-to-many collections holding its pair.
 fn plan_row<'a, M: Model>(
     plans: &mut PlanSet<'a, M::Db>,
     ctx: &'a Context<M::Db>,
@@ -158,6 +159,10 @@ fn plan_row<'a, M: Model>(
             fetch_rows::<M>(ctx, query).await
         };
         plan_refill(plan, &prefix, membership.collection, &membership.owner, members);
+    }
+    for pair in row.pairs() {
+        let (cache, plan) = plans.of(pair.members)?;
+        plan.evict(pair.collection.key(&cache.prefix, &pair.owner));
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! decimal, enum and char values as the database returns them, small integer keys,
 //! `unsigned`, lookups on `unique_together` groups kept in step by writes, and bulk writes
 //! with ranges, NULL tests and conjunctions that touch exactly the matching rows' keys, and a
-//! composite primary key (`Stock`) read and written by its key struct. On
+//! composite primary key (`Stock`) read and written by its key struct, and a through model
+//! (`Supply`) whose rows are a many-to-many relation's pairs. On
 //! SQLite, PostgreSQL and MariaDB, with the in-process cache and memcached.
 
 /// The scenarios, on the shop schema generated for database `$db`.
@@ -15,9 +16,10 @@ macro_rules! schema_language_scenarios {
         use crate::differential::$db::shop::repositories::Db;
         use crate::differential::$db::shop::repositories::{
             Country, CountryRepo, Customer, CustomerChanges, CustomerFilter, CustomerRepo, CustomerTier, NewCountry,
-            NewCustomer, NewProduct, NewPurchase, NewStock, NewStore, Product, ProductChanges, ProductFilter,
-            ProductRating, ProductRepo, PurchaseChanges, PurchaseFilter, PurchaseRepo, PurchaseStatus, Stock,
-            StockChanges, StockFilter, StockGrade, StockKey, StockRepo, Store, StoreRepo,
+            NewCustomer, NewProduct, NewPurchase, NewStock, NewStore, NewSupplier, NewSupply, Product, ProductChanges,
+            ProductFilter, ProductRating, ProductRepo, PurchaseChanges, PurchaseFilter, PurchaseRepo, PurchaseStatus,
+            Stock, StockChanges, StockFilter, StockGrade, StockKey, StockRepo, Store, StoreRepo, Supplier,
+            SupplierRepo, Supply, SupplyChanges, SupplyFilter, SupplyKey, SupplyRepo,
         };
         use crate::env::{Kind, empty_env};
 
@@ -706,11 +708,201 @@ macro_rules! schema_language_scenarios {
             assert_eq!(env.queries(1, stocks.get(ka)).await.unwrap(), Some(a));
         }
 
+        /// Every read of a supplier's pairs, from the cache and from the database: both sides'
+        /// many-to-many collections, both foreign keys' `Supply` collections and each pair's
+        /// row. The cached reads must equal the database's (never stale); returns the pairs'
+        /// products.
+        async fn pairs_as_read(env: &Env, supplier: &Supplier, products: &[&Product]) -> Vec<Product> {
+            let fresh = env.ctx.uncached();
+            let (cached, suppliers) = (SupplierRepo::new(&env.ctx), SupplierRepo::new(&fresh));
+            let paired = cached.products(supplier.id).await.unwrap();
+            assert_eq!(
+                paired,
+                suppliers.products(supplier.id).await.unwrap(),
+                "stale products"
+            );
+            assert_eq!(
+                cached.supplies(supplier.id).await.unwrap(),
+                suppliers.supplies(supplier.id).await.unwrap(),
+                "stale supplies of the supplier"
+            );
+            for product in products {
+                let (cached, products) = (ProductRepo::new(&env.ctx), ProductRepo::new(&fresh));
+                assert_eq!(
+                    cached.suppliers(product.id).await.unwrap(),
+                    products.suppliers(product.id).await.unwrap(),
+                    "stale suppliers of {}",
+                    product.sku
+                );
+                assert_eq!(
+                    cached.supplies(product.id).await.unwrap(),
+                    products.supplies(product.id).await.unwrap(),
+                    "stale supplies of {}",
+                    product.sku
+                );
+                let key = SupplyKey {
+                    product_id: product.id,
+                    supplier_id: supplier.id,
+                };
+                assert_eq!(
+                    SupplyRepo::new(&env.ctx).get(key.clone()).await.unwrap(),
+                    SupplyRepo::new(&fresh).get(key).await.unwrap(),
+                    "stale pair row ({})",
+                    product.sku
+                );
+            }
+            paired
+        }
+
+        /// A through model (`Supply`, the pairs of `Supplier.products`, with columns of its
+        /// own): pairs written either way, by the many-to-many writers on either side or as
+        /// `Supply` rows (insert, update, delete, bulk, cascade), are read right after on
+        /// both sides, as rows and as the foreign keys' collections, equal to the database's,
+        /// and then from the cache.
+        async fn through_model_pairs_follow_writes(env: &Env) {
+            let (suppliers, products, supplies) = (
+                SupplierRepo::new(&env.ctx),
+                ProductRepo::new(&env.ctx),
+                SupplyRepo::new(&env.ctx),
+            );
+            let acme = suppliers
+                .insert(&NewSupplier { name: "acme".into() })
+                .await
+                .unwrap();
+            let apple = product(env, "apple", None, None).await;
+            let pear = product(env, "pear", None, None).await;
+            let both = [&apple, &pear];
+            let key = |product: &Product| SupplyKey {
+                product_id: product.id,
+                supplier_id: acme.id,
+            };
+            let sku = |paired: Vec<Product>| paired.into_iter().map(|p| p.sku).collect::<Vec<_>>();
+            // Every key is cached empty ("does not exist" for the pairs' rows) first.
+            assert!(pairs_as_read(env, &acme, &both).await.is_empty());
+            assert_eq!(env.queries(0, supplies.get(key(&apple))).await.unwrap(), None);
+            // The many-to-many writers insert `Supply` rows with the database's values.
+            suppliers
+                .add_products(acme.id, &[apple.id, pear.id])
+                .await
+                .unwrap();
+            assert_eq!(
+                env.queries(0, products.suppliers(apple.id)).await.unwrap(),
+                vec![acme.clone()],
+                "refilled after commit"
+            );
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            let apple_pair = supplies
+                .get(key(&apple))
+                .await
+                .unwrap()
+                .expect("inserted by add_products");
+            assert_eq!(apple_pair.cost, None);
+            assert_eq!(
+                env.queries(0, supplies.get(key(&apple))).await.unwrap(),
+                Some(apple_pair.clone())
+            );
+            // The pair's own column, written as a row.
+            let apple_pair = supplies
+                .update(&Supply {
+                    cost: Some(dec(150, 2)),
+                    ..apple_pair
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                env.queries(0, supplies.get(key(&apple))).await.unwrap(),
+                Some(apple_pair.clone())
+            );
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            // A pair deleted as a row leaves both sides.
+            assert!(supplies.delete(key(&pear)).await.unwrap());
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple"]);
+            assert_eq!(
+                env.queries(0, suppliers.products(acme.id)).await.unwrap(),
+                vec![apple.clone()]
+            );
+            assert_eq!(env.queries(0, products.suppliers(pear.id)).await.unwrap(), vec![]);
+            // A pair inserted as a row joins both sides.
+            let pear_pair = supplies
+                .insert(&NewSupply {
+                    supplier_id: acme.id,
+                    product_id: pear.id,
+                    cost: Some(dec(99, 2)),
+                })
+                .await
+                .unwrap();
+            assert_eq!(pear_pair.cost, Some(dec(99, 2)));
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            assert_eq!(
+                env.queries(0, products.suppliers(pear.id)).await.unwrap(),
+                vec![acme.clone()]
+            );
+            // Removed from the other side: the row is gone, the cached row with it.
+            products.remove_suppliers(pear.id, &[acme.id]).await.unwrap();
+            assert_eq!(supplies.get(key(&pear)).await.unwrap(), None);
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple"]);
+            assert!(!supplies.delete(key(&pear)).await.unwrap(), "already deleted");
+            // Set and clear: the rows follow exactly.
+            suppliers.set_products(acme.id, &[pear.id]).await.unwrap();
+            assert_eq!(supplies.get(key(&apple)).await.unwrap(), None);
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["pear"]);
+            products.set_suppliers(apple.id, &[acme.id]).await.unwrap();
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            // Bulk writes of the rows.
+            let changes = SupplyChanges {
+                cost: Some(Some(dec(7, 0))),
+            };
+            let of_acme = SupplyFilter::SupplierIdEq(acme.id);
+            assert_eq!(supplies.update_where(&of_acme, &changes).await.unwrap(), 2);
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            assert_eq!(
+                env.queries(0, supplies.get(key(&pear)))
+                    .await
+                    .unwrap()
+                    .map(|p| p.cost),
+                Some(Some(dec(700, 2)))
+            );
+            assert_eq!(
+                supplies
+                    .delete_where(&SupplyFilter::ProductIdEq(apple.id))
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["pear"]);
+            suppliers.clear_products(acme.id).await.unwrap();
+            assert!(pairs_as_read(env, &acme, &both).await.is_empty());
+            // Cascades: deleting either side deletes its pairs' rows.
+            suppliers
+                .set_products(acme.id, &[apple.id, pear.id])
+                .await
+                .unwrap();
+            assert_eq!(sku(pairs_as_read(env, &acme, &both).await), ["apple", "pear"]);
+            assert!(products.delete(pear.id).await.unwrap());
+            assert_eq!(supplies.get(key(&pear)).await.unwrap(), None);
+            assert_eq!(sku(pairs_as_read(env, &acme, &[&apple]).await), ["apple"]);
+            assert!(suppliers.delete(acme.id).await.unwrap());
+            assert_eq!(supplies.get(key(&apple)).await.unwrap(), None);
+            assert_eq!(products.suppliers(apple.id).await.unwrap(), vec![]);
+            assert_eq!(products.supplies(apple.id).await.unwrap(), vec![]);
+            assert_eq!(
+                products.supplies(apple.id).await.unwrap(),
+                ProductRepo::new(&env.ctx.uncached())
+                    .supplies(apple.id)
+                    .await
+                    .unwrap()
+            );
+        }
+
         async fn all_scenarios(kind: Kind) {
             type Scenario = for<'a> fn(&'a Env) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
-            let scenarios: [(&str, Scenario); 6] = [
+            let scenarios: [(&str, Scenario); 7] = [
                 ("composite_keys", |env| {
                     Box::pin(composite_keys_follow_writes(env))
+                }),
+                ("through_model", |env| {
+                    Box::pin(through_model_pairs_follow_writes(env))
                 }),
                 ("indexes", |env| Box::pin(index_lookups_follow_writes(env))),
                 ("times", |env| {
