@@ -143,9 +143,11 @@ pub(crate) fn shape(schema: &Schema, dialect: Dialect) -> BTreeMap<String, Table
                     .map(|group| group.iter().map(|name| column_of(name)).collect())
                     .filter(|group| !foreign_key(group))
                     .collect(),
+                // Join tables; a through model's table is a model's own, compared as such.
                 many_to_many: model
                     .many_to_many
                     .iter()
+                    .filter(|m2m| m2m.through_model.is_none())
                     .map(|m2m| (m2m.through.clone(), table_of(&m2m.target)))
                     .collect(),
             };
