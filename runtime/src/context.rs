@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use sqlx::Pool;
 
-use crate::backend::guard::Guarded;
 use crate::backend::memory::{DEFAULT_CAPACITY, MemoryBackend};
 use crate::backend::{self, CacheBackend, CacheError, SharedBackend};
 use crate::db::Dialect;
 use crate::error::{Error, Result};
 use crate::fence::Fence;
+use crate::guard::Guarded;
 use crate::model::ModelInfo;
 use crate::near::{Channel, Near, Store};
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};

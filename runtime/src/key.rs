@@ -10,7 +10,17 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::Holds;
+/// What a collection key caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// The member rows, in order: one lookup answers the whole collection. For reverse
+    /// foreign keys and one-to-ones, whose members name their owner in their own row, so
+    /// that every write to a member refills its owners' keys.
+    Rows,
+    /// The members' primary keys, in order; the rows come from their instance keys. For
+    /// many-to-many sides, whose members' rows change without their pairs changing.
+    Ids,
+}
 
 /// Longest key memcached accepts.
 pub const MAX_KEY_LEN: usize = 250;

@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 mod fence;
 pub mod filter;
+mod guard;
 pub mod key;
 pub mod model;
 mod near;
@@ -33,9 +34,10 @@ pub use context::{Context, ContextBuilder, Options};
 pub use db::Dialect;
 pub use error::{Error, Result};
 pub use filter::{Filter, Op, Test};
+pub use key::Holds;
 pub use model::{
-    Changes, Collection, Dependent, DependentRows, Footprint, Holds, Joined, Membership, Model, ModelInfo, ModelSql,
-    NewModel, OnDelete, Pair, UniqueField, UpdateReturns,
+    Changes, Collection, Dependent, DependentRows, Footprint, Joined, Membership, Model, ModelInfo, ModelSql, NewModel,
+    OnDelete, Pair, UniqueField, UpdateReturns,
 };
 pub use relation::{JoinChange, JoinSide, Through};
 pub use scope::Scope;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::db::{Dialect, SqlQuery};
+use crate::key::Holds;
 
 /// Static facts about a model, decided by the generator.
 #[derive(Debug)]
@@ -144,18 +145,6 @@ impl Collection {
     pub fn key(&self, prefix: &str, owner: &str) -> String {
         crate::key::collection(prefix, self.holds, self.name, owner)
     }
-}
-
-/// What a collection key caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holds {
-    /// The member rows, in order: one lookup answers the whole collection. For reverse
-    /// foreign keys and one-to-ones, whose members name their owner in their own row, so
-    /// that every write to a member refills its owners' keys.
-    Rows,
-    /// The members' primary keys, in order; the rows come from their instance keys. For
-    /// many-to-many sides, whose members' rows change without their pairs changing.
-    Ids,
 }
 
 /// A collection a row belongs to through one of its own columns.

@@ -16,12 +16,12 @@ use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
-use crate::backend::guard::Guarded;
 use crate::backend::{CacheBackend, Lookup, SharedBackend, Token};
 use crate::codec::{self, Cached};
 use crate::context::Options;
 use crate::error::Result;
 use crate::fence::Undelivered;
+use crate::guard::Guarded;
 use crate::near::NearScope;
 use crate::stats::Meter;
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub mod guard;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
@@ -127,7 +126,7 @@ pub trait CacheBackend: Send + Sync + 'static {
     }
 
     /// The longest any call can take by this backend's own connect and I/O deadlines, if it
-    /// has them: [`guard::Guarded`] then arms no timer of its own unless its deadline is
+    /// has them: `Guarded` (the context's wrapper of every backend) then arms no timer of its own unless its deadline is
     /// shorter.
     fn deadline(&self) -> Option<Duration> {
         None

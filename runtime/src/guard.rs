@@ -13,12 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::join_all;
 
-use super::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
+use crate::backend::{CacheBackend, CacheError, Lookup, SharedBackend, Token};
 use crate::fence::{Fence, Undelivered, scopes};
 use crate::stats::Stats;
 
 /// A backend with deadlines and a fence lease.
-pub struct Guarded {
+pub(crate) struct Guarded {
     inner: SharedBackend,
     timeout: Duration,
     /// Whether calls need a timer of their own: not when the backend's own deadlines end
