@@ -69,9 +69,7 @@ fn main() {
             panic!("autocache-codegen failed for {}:\n{error}", dir.display());
         }
         for path in DIFFERENTIAL {
-            let schema = config.load(Path::new(path)).expect("generated above");
-            let generated = config.generate(Path::new(path)).expect("generated above");
-            let name = generated.keys().next().expect("a file per schema");
+            let (schema, name) = config.load_named(Path::new(path)).expect("generated above");
             let repositories = dir.join(name);
             let adapter = differential_adapter::adapter(&schema, &repositories.display().to_string());
             let file = out.join(&dir).join(format!("{}_adapter.rs", schema.namespace));

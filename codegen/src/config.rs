@@ -104,37 +104,35 @@ impl Config {
     /// Reads and validates the schema at `path`, with its models' retired digests from the
     /// lock file.
     pub fn load(&self, path: &Path) -> Result<Schema, Error> {
-        Ok(self.load_with_declared(path)?.0)
+        Ok(self.load_named(path)?.0)
     }
 
-    /// [`Config::load`], and the dialect the schema itself declares (`database:`).
-    fn load_with_declared(&self, path: &Path) -> Result<(Schema, Dialect), Error> {
+    /// [`Config::load`], and the name of the schema's generated file: `<namespace>.rs`, or
+    /// `<namespace>_<dialect>.rs` (`sample_postgres.rs`) when [`Config::dialect`] is another
+    /// than the schema's `database:`, so one schema generated for several databases fills one
+    /// directory without one file replacing another.
+    pub fn load_named(&self, path: &Path) -> Result<(Schema, String), Error> {
         let source = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
         })?;
         let mut schema = validate::load_bytes(&source, &path.display().to_string())?;
-        let declared = schema.dialect;
+        let name = match self.dialect {
+            Some(dialect) if dialect != schema.dialect => format!("{}_{}.rs", schema.namespace, dialect.name()),
+            _ => format!("{}.rs", schema.namespace),
+        };
         if let Some(dialect) = self.dialect {
             schema.dialect = dialect;
         }
         if let Some(lock_path) = self.lock_path(path) {
             lock::read(&lock_path)?.apply(&mut schema);
         }
-        Ok((schema, declared))
+        Ok((schema, name))
     }
 
-    /// The files generated for the schema at `path`, by name: `<namespace>.rs`, or
-    /// `<namespace>_<dialect>.rs` (`sample_postgres.rs`) when [`Config::dialect`] is another
-    /// than the schema's `database:`, so one schema generated for several databases fills one
-    /// directory without one file replacing another.
+    /// The files generated for the schema at `path`, by name (see [`Config::load_named`]).
     pub fn generate(&self, path: &Path) -> Result<BTreeMap<String, String>, Error> {
-        let (schema, declared) = self.load_with_declared(path)?;
-        let name = if schema.dialect == declared {
-            format!("{}.rs", schema.namespace)
-        } else {
-            format!("{}_{}.rs", schema.namespace, schema.dialect.name())
-        };
+        let (schema, name) = self.load_named(path)?;
         let plans = plan::plan(&schema);
         let source = render::render(&schema, &plans)?;
         let schema_name = path

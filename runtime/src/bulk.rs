@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::filter::{self, Filter};
 use crate::model::{Changes, Model};
 use crate::plans::PlanSet;
-use crate::repo::{delete_planned, fetch, select_by_ids, update_rows_planned};
+use crate::repo::{delete_planned, fetch, fetch_models, select_by_ids, update_rows_planned};
 use crate::scope::Scope as _;
 use crate::transaction::write_alone;
 
@@ -30,14 +30,7 @@ async fn select_matching<M: Model, F: Filter<M::Db>>(
         filter::condition(filter, &mut 1),
         M::SQL.lock_rows
     );
-    let rows = fetch(
-        ctx,
-        &M::INFO,
-        conn,
-        filter::bind(filter, sqlx::query(sqlx::AssertSqlSafe(sql))),
-    )
-    .await?;
-    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+    fetch_models(ctx, conn, filter::bind(filter, sqlx::query(sqlx::AssertSqlSafe(sql)))).await
 }
 
 /// Runs `update_where` on `conn` and plans its keys.

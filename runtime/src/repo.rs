@@ -32,11 +32,20 @@ pub(crate) async fn fetch<DB: Dialect>(
     Ok(DB::fetch_all(conn, query).await?)
 }
 
+/// Runs `query` on `conn`, counted for `M`, and decodes every row.
+pub(crate) async fn fetch_models<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    query: SqlQuery<M::Db>,
+) -> Result<Vec<M>> {
+    let rows = fetch(ctx, &M::INFO, conn, query).await?;
+    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+}
+
 /// Runs `query` on a connection of the pool, counted for `M`, and decodes every row.
 pub(crate) async fn fetch_rows<M: Model>(ctx: &Context<M::Db>, query: SqlQuery<M::Db>) -> Result<Vec<M>> {
     let mut conn = ctx.pool().acquire().await?;
-    let rows = fetch(ctx, &M::INFO, &mut conn, query).await?;
-    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+    fetch_models(ctx, &mut *conn, query).await
 }
 
 /// Selects the rows with these primary keys, in one statement.
@@ -50,8 +59,22 @@ pub(crate) async fn select_by_ids<M: Model>(
         return Ok(Vec::new());
     }
     let sql = M::Db::expand_id_list(sql, ids.len(), M::KEY_COLUMNS);
-    let rows = fetch(ctx, &M::INFO, conn, M::bind_ids(sqlx::query(sql), ids)).await?;
-    rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+    fetch_models(ctx, conn, M::bind_ids(sqlx::query(sql), ids)).await
+}
+
+/// Reads the rows with these primary keys on `conn`, in the order of `ids` (`None`: no
+/// such row; an id asked for twice gets the row twice).
+pub(crate) async fn select_in_order<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    ids: &[M::Id],
+) -> Result<Vec<Option<M>>> {
+    let rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, ids)
+        .await?
+        .into_iter()
+        .map(|row| (row.id(), row))
+        .collect();
+    Ok(ids.iter().map(|id| rows.get(id).cloned()).collect())
 }
 
 /// The cache key of the row with primary key `id`, in `ctx`'s key namespace.
@@ -69,13 +92,7 @@ pub(crate) async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> R
         read_through(&cache, &keys, |indices| async move {
             let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
             let mut conn = ctx.pool().acquire().await?;
-            let rows: HashMap<M::Id, M> = select_by_ids::<M>(ctx, &mut conn, M::SQL.select_by_ids, &wanted)
-                .await?
-                .into_iter()
-                .map(|row| (row.id(), row))
-                .collect();
-            // An id asked for twice gets the row twice (cloned, not moved out of the map).
-            Ok(wanted.iter().map(|id| rows.get(id).cloned()).collect())
+            select_in_order::<M>(ctx, &mut conn, &wanted).await
         })
         .await
     }

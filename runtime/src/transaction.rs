@@ -25,7 +25,7 @@ use crate::model::{Collection, UniqueField};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
 use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue, join_write_planned};
-use crate::repo::{delete_planned, fetch, insert_planned, select_by_ids, update_planned};
+use crate::repo::{delete_planned, fetch_models, insert_planned, select_in_order, update_planned};
 use crate::scope::Scope;
 
 /// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
@@ -144,8 +144,7 @@ impl<DB: Dialect> Transaction<'_, DB> {
     /// Runs one query on the transaction's connection and decodes its rows as `M`.
     async fn rows<M: Model<Db = DB>>(&self, query: SqlQuery<DB>) -> Result<Vec<M>> {
         let mut open = self.open.lock().await;
-        let rows = fetch(self.ctx, &M::INFO, open.conn(), query).await?;
-        rows.iter().map(|row| Ok(M::from_row(row)?)).collect()
+        fetch_models(self.ctx, open.conn(), query).await
     }
 }
 
@@ -174,11 +173,7 @@ impl<DB: Dialect> Scope<DB> for Transaction<'_, DB> {
 
     async fn get_many<M: Model<Db = DB>>(&self, ids: &[M::Id]) -> Result<Vec<Option<M>>> {
         let mut open = self.open.lock().await;
-        let rows = select_by_ids::<M>(self.ctx, open.conn(), M::SQL.select_by_ids, ids).await?;
-        Ok(ids
-            .iter()
-            .map(|id| rows.iter().find(|row| &row.id() == id).cloned())
-            .collect())
+        select_in_order::<M>(self.ctx, open.conn(), ids).await
     }
 
     async fn get_by_unique<M, B>(&self, unique: &UniqueField, _value: &str, bind: B) -> Result<Option<M>>
