@@ -276,6 +276,26 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         .map(|lookup| index_context(schema.dialect, model, lookup))
         .collect();
     let relations = relations_context(schema, model);
+    let ordering_fields: Vec<String> = model
+        .ordering
+        .iter()
+        .filter_map(|(name, _)| {
+            model
+                .fields
+                .iter()
+                .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
+                .map(|f| f.name.clone())
+        })
+        .collect();
+    // Every key an update touches follows from the primary key (see the runtime's
+    // `Model::UPDATE_LOCKS_FIRST`): no unique or indexed lookups, no collections joined
+    // through its own columns, no through-model pairs, and no many-to-many order to re-sort.
+    let empty = |name: &str| relations[name].as_array().is_none_or(Vec::is_empty);
+    let update_locks_first = uniques.is_empty()
+        && finders.is_empty()
+        && empty("memberships")
+        && empty("pairs")
+        && (ordering_fields.is_empty() || empty("joined"));
     let write = |op: &str| {
         plan.writes
             .iter()
@@ -330,9 +350,8 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             _ => None,
         }).collect::<Vec<_>>(),
         "changes": sql::updated(model).into_iter().map(|f| change_context(schema.dialect, f)).collect::<Vec<_>>(),
-        "ordering_fields": model.ordering.iter().filter_map(|(name, _)| {
-            model.fields.iter().find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name)).map(|f| f.name.clone())
-        }).collect::<Vec<_>>(),
+        "ordering_fields": ordering_fields,
+        "update_locks_first": update_locks_first,
     })
 }
 

@@ -89,6 +89,7 @@ mod generated {
             where_ids: " WHERE \"id\" IN ({ids})",
         };
         const NEAR_ENTRIES: u64 = 10000;
+        const UPDATE_LOCKS_FIRST: bool = true;
         fn id(&self) -> Self::Id {
             self.id
         }

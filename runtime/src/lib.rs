@@ -18,6 +18,7 @@ mod fence;
 pub mod filter;
 mod guard;
 pub mod key;
+mod lock_first;
 pub mod model;
 mod near;
 mod plans;

@@ -2,6 +2,7 @@
 //! touched by a transaction, all locked before its commit and completed after it.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::Instant;
 
 use crate::context::Context;
@@ -74,29 +75,43 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
     }
 }
 
-/// Commits `tx`, then completes every locked write (or aborts them if the commit fails).
-/// Invalidations that did not reach their server are settled by the fence before this
-/// returns (`fenced`: those already recorded in `tx`). With near caches, the keys are
-/// published as the commit is sent (every lock is confirmed or fenced by then), while the
-/// commit runs and the remote keys are filled; the keys that were not filled with this
-/// write's value under its own lock are published again once the remote cache and the
-/// fence are done with them (`docs/consistency.md`, near caches).
+/// Commits `tx`, then completes every locked write (see [`complete_after`]).
 pub(crate) async fn finish<DB: Dialect>(
     ctx: &Context<DB>,
     tx: sqlx::Transaction<'_, DB>,
     locked: Vec<LockedWrite<'_, '_>>,
     fenced: &HashSet<Undelivered>,
 ) -> Result<()> {
+    complete_after(ctx, async { Ok(tx.commit().await?) }, locked, fenced).await
+}
+
+/// Runs `commit` (what makes the write visible: a transaction's `COMMIT`, or a statement that
+/// commits on its own), then completes every locked write, or aborts them if it fails.
+/// Invalidations that did not reach their server are settled by the fence before this
+/// returns (`fenced`: those already recorded in the transaction). With near caches, the keys
+/// are published as the commit is sent (every lock is confirmed or fenced by then), while the
+/// commit runs and the remote keys are filled; the keys that were not filled with this
+/// write's value under its own lock are published again once the remote cache and the
+/// fence are done with them (`docs/consistency.md`, near caches).
+pub(crate) async fn complete_after<DB: Dialect, T>(
+    ctx: &Context<DB>,
+    commit: impl Future<Output = Result<T>>,
+    locked: Vec<LockedWrite<'_, '_>>,
+    fenced: &HashSet<Undelivered>,
+) -> Result<T> {
     let near_keys: Vec<String> = match ctx.near() {
         Some(_) => locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect(),
         None => Vec::new(),
     };
     let write = async {
-        if let Err(error) = tx.commit().await {
-            futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
-            return Err(error.into());
-        }
-        let committed = Instant::now();
+        let committed = match commit.await {
+            Ok(committed) => committed,
+            Err(error) => {
+                futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+                return Err(error);
+            }
+        };
+        let committed_at = Instant::now();
         let mut missed = Vec::new();
         let mut unfilled = Vec::new();
         for completed in futures::future::join_all(locked.into_iter().map(LockedWrite::complete)).await {
@@ -104,16 +119,17 @@ pub(crate) async fn finish<DB: Dialect>(
             unfilled.extend(completed.unfilled);
         }
         if let (false, Some(fence)) = (missed.is_empty(), ctx.fence()) {
-            fence.settle(missed, fenced, committed).await;
+            fence.settle(missed, fenced, committed_at).await;
         }
-        Ok(unfilled)
+        Ok((committed, unfilled))
     };
     match ctx.near() {
-        None => write.await.map(drop),
+        None => write.await.map(|(committed, _)| committed),
         Some(near) => {
             let (published, written) = futures::future::join(near.publish(&near_keys), write).await;
-            near.settle(published, &near_keys, &written?, Instant::now()).await;
-            Ok(())
+            let (committed, unfilled) = written?;
+            near.settle(published, &near_keys, &unfilled, Instant::now()).await;
+            Ok(committed)
         }
     }
 }

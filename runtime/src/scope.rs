@@ -13,7 +13,7 @@ use crate::filter::Filter;
 use crate::model::{Changes, Collection, Model, NewModel, UniqueField};
 use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue};
 use crate::transaction::Transaction;
-use crate::{bulk, relation, repo};
+use crate::{bulk, lock_first, relation, repo};
 
 mod sealed {
     /// Only the runtime's scopes are scopes.
@@ -163,7 +163,7 @@ impl<DB: Dialect> Scope<DB> for Context<DB> {
     }
 
     fn update<M: Model<Db = DB>>(&self, row: &M) -> impl Future<Output = Result<Option<M>>> + Send {
-        repo::update(self, row)
+        lock_first::update(self, row)
     }
 
     fn delete<M: Model<Db = DB>>(&self, id: &M::Id) -> impl Future<Output = Result<bool>> + Send {

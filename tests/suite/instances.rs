@@ -7,7 +7,7 @@
 macro_rules! instance_scenarios {
     ($db:ident) => {
         use crate::databases::$db::Db;
-        use crate::databases::$db::sample::{BookRepo, NewBook, NewPerson, Person, PersonRepo};
+        use crate::databases::$db::sample::{Book, BookRepo, NewBook, NewPerson, Person, PersonRepo};
         use crate::env::{Kind, env_on};
 
         type Env = crate::env::Env<Db>;
@@ -174,25 +174,53 @@ macro_rules! instance_scenarios {
             assert_eq!(env.queries(1, books.get(book.id)).await.unwrap(), Some(book));
         }
 
-        /// Writes send the fewest statements the dialect allows: an update one where the
-        /// statement returns the old row itself (PostgreSQL), else the old row's select too
-        /// (and MySQL's select of the new row); a delete of a row nothing depends on, one
-        /// probe of its footprint (many-to-many owners and dependents asked together) and
-        /// the `DELETE`.
+        /// Writes send the fewest statements the dialect allows: an update whose keys follow
+        /// from the primary key (`Person`) locks first and sends only its statement where the
+        /// statement returns the row (SQLite, PostgreSQL); another update (`Book`, a member of
+        /// its author's two collections) needs the old row: one statement where it returns the
+        /// old row itself (PostgreSQL), else the old row's select too (and MySQL's select of
+        /// the new row), then the re-reads of the two collections; a delete of a row nothing depends on, one probe of its footprint
+        /// (many-to-many owners and dependents asked together) and the `DELETE`.
         async fn writes_send_the_fewest_statements(env: &Env) {
             let fay = person(env, "Fay").await;
             let people = PersonRepo::new(&env.ctx);
-            let update = match <Person as autocache::Model>::SQL.update_returns {
+            let update = |returns| match returns {
                 autocache::UpdateReturns::OldThenRow => 1,
                 autocache::UpdateReturns::Row => 2,
-                autocache::UpdateReturns::Nothing => 3,
+                _ => 3,
             };
+            let person_update = match <Person as autocache::Model>::SQL.update_returns {
+                autocache::UpdateReturns::Nothing => 3,
+                _ => 1,
+            };
+            assert!(<Person as autocache::Model>::UPDATE_LOCKS_FIRST);
+            assert!(!<Book as autocache::Model>::UPDATE_LOCKS_FIRST);
             let renamed = Person {
                 name: "Fay Renamed".into(),
                 ..fay.clone()
             };
-            let updated = env.queries(update, people.update(&renamed)).await.unwrap();
-            assert_eq!(updated, Some(renamed));
+            let updated = env.queries(person_update, people.update(&renamed)).await.unwrap();
+            assert_eq!(updated, Some(renamed.clone()));
+            assert_eq!(env.queries(0, people.get(fay.id)).await.unwrap(), Some(renamed));
+            let book = BookRepo::new(&env.ctx)
+                .insert(&NewBook {
+                    title: "Fay's".into(),
+                    author_id: fay.id,
+                    rank: 1,
+                })
+                .await
+                .unwrap();
+            let retitled = Book {
+                title: "Fay's, revised".into(),
+                ..book.clone()
+            };
+            let book_update = update(<Book as autocache::Model>::SQL.update_returns) + 2;
+            let books = BookRepo::new(&env.ctx);
+            assert_eq!(
+                env.queries(book_update, books.update(&retitled)).await.unwrap(),
+                Some(retitled)
+            );
+            assert!(books.delete(book.id).await.unwrap());
             assert!(env.queries(2, people.delete(fay.id)).await.unwrap());
             assert_eq!(env.queries(0, people.get(fay.id)).await.unwrap(), None);
         }
