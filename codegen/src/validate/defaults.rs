@@ -6,6 +6,7 @@ use serde_yaml::Value;
 use super::context::{Kind, Validator, describe};
 use crate::ir::{DefaultValue, FieldType};
 use crate::parse::{FieldDef, join};
+use crate::type_names;
 
 impl Validator<'_> {
     /// The `default:` of a column field (`None` without one, or when it is invalid: reported).
@@ -61,7 +62,8 @@ type DefaultError = (String, Option<String>);
 
 /// Checks a `default:` against the column type.
 fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultError> {
-    let int_in = |lo: i64, hi: i64, what: &str| -> Result<DefaultValue, DefaultError> {
+    let int_in = |lo: i64, hi: i64| -> Result<DefaultValue, DefaultError> {
+        let what = type_names::of(ty).name;
         match value {
             Value::Number(n) if !n.is_f64() => match n.as_i64() {
                 Some(i) if (lo..=hi).contains(&i) => Ok(DefaultValue::Int(i)),
@@ -80,10 +82,10 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
         }
     };
     match ty {
-        FieldType::SmallInt => int_in(i16::MIN.into(), i16::MAX.into(), "small_integer"),
-        FieldType::Int => int_in(i32::MIN.into(), i32::MAX.into(), "integer"),
-        FieldType::PositiveInt => int_in(0, i32::MAX.into(), "positive_integer"),
-        FieldType::BigInt => int_in(i64::MIN, i64::MAX, "big_integer"),
+        FieldType::SmallInt => int_in(i16::MIN.into(), i16::MAX.into()),
+        FieldType::Int => int_in(i32::MIN.into(), i32::MAX.into()),
+        FieldType::PositiveInt => int_in(0, i32::MAX.into()),
+        FieldType::BigInt => int_in(i64::MIN, i64::MAX),
         FieldType::Bool => match value {
             Value::Bool(b) => Ok(DefaultValue::Bool(*b)),
             other => Err((format!("expected `true` or `false`, found {}", describe(other)), None)),

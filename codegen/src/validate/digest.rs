@@ -3,33 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ir::{FieldType, Model, PrimaryKey};
-
-/// The canonical name of a type, as used in the digest and in messages.
-pub fn type_key(ty: &FieldType) -> String {
-    match ty {
-        FieldType::SmallInt => "small_integer".into(),
-        FieldType::Int => "integer".into(),
-        FieldType::PositiveInt => "positive_integer".into(),
-        FieldType::BigInt => "big_integer".into(),
-        FieldType::Bool => "boolean".into(),
-        FieldType::Float => "float".into(),
-        FieldType::String { max_length } => format!("string({max_length})"),
-        FieldType::Text => "text".into(),
-        FieldType::Bytes => "bytes".into(),
-        FieldType::Uuid => "uuid".into(),
-        FieldType::Date => "date".into(),
-        FieldType::Time => "time".into(),
-        FieldType::DateTime => "datetime".into(),
-        FieldType::Json => "json".into(),
-        FieldType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-        FieldType::Enum(e) => format!(
-            "enum({})",
-            e.values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join("|")
-        ),
-        FieldType::Char { length } => format!("char({length})"),
-    }
-}
+use crate::ir::{Model, PrimaryKey};
+use crate::type_names::type_key;
 
 /// The canonical text the digest is computed over: everything that shapes a cached row's
 /// bytes (namespace, model name, primary key and fields: names, types, nullability, in order).

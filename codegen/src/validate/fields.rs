@@ -1,61 +1,11 @@
-//! One field as declared: its name, its `type:` (with the parameters in `type_params`), the
-//! keys that apply to that type, its `default:` and `auto_now`/`auto_now_add`.
+//! One field as declared: its name, its `type:` (a name of `type_names`, with the parameters in
+//! `type_params`), the keys that apply to that type, its `default:` and `auto_now`/`auto_now_add`.
 
 use super::context::{FieldInfo, Kind, Validator};
-use super::type_params::MAX_STRING_LENGTH;
 use crate::diagnostic::did_you_mean;
 use crate::ir::{DefaultValue, FieldType, RelationKind, SetBy};
 use crate::parse::{self, FieldDef, Pos, join};
-
-/// Every field type, in documentation order.
-pub const FIELD_TYPES: &[&str] = &[
-    "small_integer",
-    "integer",
-    "positive_integer",
-    "big_integer",
-    "boolean",
-    "float",
-    "string",
-    "text",
-    "bytes",
-    "uuid",
-    "date",
-    "time",
-    "datetime",
-    "json",
-    "decimal",
-    "enum",
-    "char",
-    "foreign_key",
-    "one_to_one",
-    "many_to_many",
-];
-const COLUMN_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "index"];
-const INTEGER_KEYS: &[&str] = &["type", "null", "default", "unique", "column", "unsigned", "index"];
-const DECIMAL_KEYS: &[&str] = &[
-    "type",
-    "precision",
-    "scale",
-    "null",
-    "default",
-    "unique",
-    "column",
-    "index",
-];
-const ENUM_KEYS: &[&str] = &["type", "values", "null", "default", "unique", "column", "index"];
-const DATETIME_KEYS: &[&str] = &[
-    "type",
-    "null",
-    "default",
-    "unique",
-    "column",
-    "auto_now_add",
-    "auto_now",
-    "index",
-];
-const STRING_KEYS: &[&str] = &["type", "max_length", "null", "default", "unique", "column", "index"];
-const RELATION_KEYS: &[&str] = &["type", "to", "related_name", "on_delete", "null", "column"];
-const M2M_KEYS: &[&str] = &["type", "to", "related_name", "through"];
+use crate::type_names::{self, Declares, FIELD_TYPES};
 
 impl<'a> Validator<'a> {
     /// Reads one field: its name, what it is, its default and whether the database sets it.
@@ -93,65 +43,33 @@ impl<'a> Validator<'a> {
                 .set_help(format!("valid types: {}", FIELD_TYPES.join(", ")));
                 Kind::Invalid
             }
-            Some(ty) => match ty {
-                "small_integer" => Kind::Column(FieldType::SmallInt),
-                "integer" => Kind::Column(FieldType::Int),
-                "positive_integer" => Kind::Column(FieldType::PositiveInt),
-                "big_integer" => Kind::Column(FieldType::BigInt),
-                "boolean" => Kind::Column(FieldType::Bool),
-                "float" => Kind::Column(FieldType::Float),
-                "text" => Kind::Column(FieldType::Text),
-                "bytes" => Kind::Column(FieldType::Bytes),
-                "uuid" => Kind::Column(FieldType::Uuid),
-                "date" => Kind::Column(FieldType::Date),
-                "time" => Kind::Column(FieldType::Time),
-                "datetime" => Kind::Column(FieldType::DateTime),
-                "json" => Kind::Column(FieldType::Json),
-                "decimal" => Kind::Column(self.decimal(model, name, path, def)),
-                "enum" => Kind::Column(self.enumeration(model, name, path, def)),
-                "char" => Kind::Column(FieldType::Char {
+            Some(ty) => match type_names::by_name(ty).map(|t| &t.declares) {
+                Some(Declares::Column(FieldType::String { .. })) => {
+                    Kind::Column(self.string(model, name, path, def, type_pos))
+                }
+                Some(Declares::Column(FieldType::Decimal { .. })) => Kind::Column(self.decimal(model, name, path, def)),
+                Some(Declares::Column(FieldType::Enum(_))) => Kind::Column(self.enumeration(model, name, path, def)),
+                Some(Declares::Column(FieldType::Char { .. })) => Kind::Column(FieldType::Char {
                     length: self.char_length(model, name, path, def),
                 }),
-                "foreign_key" => Kind::Relation(RelationKind::ForeignKey),
-                "one_to_one" => Kind::Relation(RelationKind::OneToOne),
-                "many_to_many" => Kind::ManyToMany,
-                "string" => match def.max_length {
-                    None => {
-                        self.err(
-                            "schema::missing_max_length",
-                            type_pos,
-                            format!("string field `{model}.{name}` needs `max_length`"),
-                            "string without max_length",
-                        )
-                        .set_help(format!(
-                            "add `max_length: 255` (between 1 and {MAX_STRING_LENGTH}), or use `type: text` for unbounded text"
-                        ));
-                        Kind::Column(FieldType::String {
-                            max_length: MAX_STRING_LENGTH as u32,
-                        })
-                    }
-                    Some(n) => {
-                        let max_length = self.max_length(n, &join(path, "max_length"));
-                        Kind::Column(FieldType::String {
-                            max_length: max_length.unwrap_or(MAX_STRING_LENGTH as u32),
-                        })
-                    }
-                },
-                "auto" => {
+                Some(Declares::Column(ty)) => Kind::Column(ty.clone()),
+                Some(Declares::Relation(kind)) => Kind::Relation(*kind),
+                Some(Declares::ManyToMany) => Kind::ManyToMany,
+                Some(Declares::AutoKey) => {
                     self.err("schema::unknown_type", type_pos, "`auto` is only a primary key type", "not a field type")
                         .set_help(format!(
                             "declare it as `primary_key: {{ name: {name}, type: auto }}`, or use `big_integer` for a plain column"
                         ));
                     Kind::Invalid
                 }
-                other => {
-                    let help = did_you_mean(other, FIELD_TYPES.iter().copied(), || {
-                        type_alias(other).map(|t| format!("did you mean `{t}`?"))
+                None => {
+                    let help = did_you_mean(ty, FIELD_TYPES.iter().copied(), || {
+                        type_names::alias(ty).map(|t| format!("did you mean `{t}`?"))
                     });
                     let e = self.err(
                         "schema::unknown_type",
                         type_pos,
-                        format!("unknown type `{other}`; valid types: {}", FIELD_TYPES.join(", ")),
+                        format!("unknown type `{ty}`; valid types: {}", FIELD_TYPES.join(", ")),
                         "unknown type",
                     );
                     if let Some(help) = help {
@@ -205,16 +123,11 @@ impl<'a> Validator<'a> {
 
     /// Reports keys given to a field whose type does not take them.
     fn check_applicable_keys(&mut self, path: &str, ty: &str, kind: &Kind) {
-        let allowed = match kind {
-            Kind::Invalid => return,
-            Kind::Column(FieldType::String { .. } | FieldType::Char { .. }) => STRING_KEYS,
-            Kind::Column(FieldType::SmallInt | FieldType::Int | FieldType::BigInt) => INTEGER_KEYS,
-            Kind::Column(FieldType::Decimal { .. }) => DECIMAL_KEYS,
-            Kind::Column(FieldType::Enum(_)) => ENUM_KEYS,
-            Kind::Column(FieldType::DateTime) => DATETIME_KEYS,
-            Kind::Column(_) => COLUMN_KEYS,
-            Kind::Relation(_) => RELATION_KEYS,
-            Kind::ManyToMany => M2M_KEYS,
+        let Some(allowed) = type_names::by_name(ty)
+            .filter(|_| !matches!(kind, Kind::Invalid))
+            .map(|t| t.keys)
+        else {
+            return;
         };
         let keys: Vec<(String, Pos)> = self.p.keys(path).to_vec();
         for (key, pos) in keys {
@@ -222,21 +135,18 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let why = match (key.as_str(), kind) {
-                ("max_length", _) => "only `string` and `char` fields take `max_length`".to_string(),
-                ("precision" | "scale", _) => format!("only `decimal` fields take `{key}`"),
-                ("values", _) => "only `enum` fields take `values`".to_string(),
-                ("auto_now_add" | "auto_now", _) => format!("only `datetime` fields take `{key}`"),
                 ("index", Kind::Relation(_)) => {
                     "foreign keys are indexed already: their rows are the target's reverse collection (or name the column in a model's `indexes:` group)".to_string()
                 }
                 ("unsigned", Kind::Column(FieldType::PositiveInt)) => {
                     "a `positive_integer` is never negative already".to_string()
                 }
-                ("unsigned", _) => {
-                    "only `small_integer`, `integer` and `big_integer` fields take `unsigned`".to_string()
+                ("max_length" | "precision" | "scale" | "values" | "auto_now_add" | "auto_now" | "unsigned", _) => {
+                    format!("only {} fields take `{key}`", type_names::taking(&key))
                 }
                 ("to" | "related_name" | "on_delete", Kind::Column(_)) => {
-                    format!("`{key}` is for relations (foreign_key, one_to_one, many_to_many)")
+                    let relations: Vec<&str> = type_names::relations().collect();
+                    format!("`{key}` is for relations ({})", relations.join(", "))
                 }
                 ("through", _) => "`through` (the join table) is for many_to_many only".to_string(),
                 ("unique", Kind::Relation(RelationKind::ForeignKey)) => {
@@ -263,28 +173,4 @@ impl<'a> Validator<'a> {
             ));
         }
     }
-}
-
-/// The autocache type for a type name from SQL, Rust or other ORMs, for "did you mean".
-fn type_alias(name: &str) -> Option<&'static str> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "int" | "int4" | "i32" | "int32" => "integer",
-        "smallint" | "int2" | "i16" | "int16" => "small_integer",
-        "bigint" | "int8" | "i64" | "int64" | "long" => "big_integer",
-        "uint" | "u32" | "unsigned" | "positive" => "positive_integer",
-        "bool" => "boolean",
-        "double" | "real" | "f64" | "f32" => "float",
-        "numeric" | "money" | "decimalfield" => "decimal",
-        "enumeration" | "choice" | "choices" => "enum",
-        "character" | "bpchar" => "char",
-        "str" | "varchar" | "charfield" => "string",
-        "textfield" | "clob" | "longtext" => "text",
-        "blob" | "binary" | "bytea" | "vec<u8>" => "bytes",
-        "timestamp" | "timestamptz" | "datetimefield" => "datetime",
-        "fk" | "foreignkey" | "belongs_to" | "reference" => "foreign_key",
-        "o2o" | "onetoone" | "has_one" => "one_to_one",
-        "m2m" | "manytomany" | "has_many" => "many_to_many",
-        "jsonb" => "json",
-        _ => return None,
-    })
 }

@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 
 use super::context::{Column, ModelInfo, Validator};
-use super::digest::type_key;
 use super::type_params::MAX_STRING_LENGTH;
 use crate::diagnostic::did_you_mean;
 use crate::ir::{Field, FieldType};
-use crate::parse::{ModelDef, Pos, PrimaryKeySpec, join};
+use crate::parse::{ModelDef, Pos, PrimaryKeyDef, PrimaryKeySpec, join};
+use crate::type_names::{self, Declares, KEY_PART_TYPES, PRIMARY_KEY_TYPES, type_key};
 
-/// Primary key types.
-pub const PRIMARY_KEY_TYPES: &[&str] = &["auto", "string", "uuid", "big_integer", "integer", "small_integer"];
 /// Default primary key name.
 pub const DEFAULT_PRIMARY_KEY: &str = "id";
 
@@ -35,18 +33,46 @@ impl Validator<'_> {
             .value(&join(&pk_path, "name"))
             .unwrap_or_else(|| self.p.key_or_up(&pk_path));
         let mut ok = self.check_snake_name(name, name_pos, "primary key name");
+        let ty_name = pk.ty.as_deref().unwrap_or("auto");
+        let declares = type_names::by_name(ty_name)
+            .filter(|t| t.is_primary_key())
+            .map(|t| &t.declares);
+        let ty = self.primary_key_type(model, ty_name, declares, pk, &pk_path);
+        let is_string = matches!(declares, Some(Declares::Column(FieldType::String { .. })));
+        if !is_string && pk.max_length.is_some() {
+            let pos = self.p.key_or_up(&join(&pk_path, "max_length"));
+            self.err(
+                "schema::key_not_applicable",
+                pos,
+                format!("`max_length` does not apply to a `{ty_name}` primary key"),
+                "does not apply",
+            )
+            .set_help("only `string` primary keys take `max_length`");
+            ok = false;
+        }
+        let field = ty
+            .filter(|_| ok)
+            .map(|ty| pk_field(name, ty, matches!(declares, Some(Declares::AutoKey))));
+        (field, name_pos, false)
+    }
+
+    /// The IR type of a primary key of type `ty_name` (what it `declares`, if it may be a
+    /// primary key); reports a type that cannot be one, or a string without `max_length`.
+    fn primary_key_type(
+        &mut self,
+        model: &str,
+        ty_name: &str,
+        declares: Option<&Declares>,
+        pk: &PrimaryKeyDef,
+        pk_path: &str,
+    ) -> Option<FieldType> {
         let type_pos = self
             .p
-            .value(&join(&pk_path, "type"))
-            .unwrap_or_else(|| self.p.key_or_up(&pk_path));
-        let ty_name = pk.ty.as_deref().unwrap_or("auto");
-        let ty = match ty_name {
-            "auto" => Some(FieldType::BigInt),
-            "uuid" => Some(FieldType::Uuid),
-            "big_integer" => Some(FieldType::BigInt),
-            "integer" => Some(FieldType::Int),
-            "small_integer" => Some(FieldType::SmallInt),
-            "string" => match pk.max_length {
+            .value(&join(pk_path, "type"))
+            .unwrap_or_else(|| self.p.key_or_up(pk_path));
+        match declares {
+            Some(Declares::AutoKey) => Some(FieldType::BigInt),
+            Some(Declares::Column(FieldType::String { .. })) => match pk.max_length {
                 None => {
                     self.err(
                         "schema::missing_max_length",
@@ -58,16 +84,17 @@ impl Validator<'_> {
                     None
                 }
                 Some(n) => self
-                    .max_length(n, &join(&pk_path, "max_length"))
+                    .max_length(n, &join(pk_path, "max_length"))
                     .map(|n| FieldType::String { max_length: n }),
             },
-            other => {
-                let help = did_you_mean(other, PRIMARY_KEY_TYPES.iter().copied(), || None);
+            Some(Declares::Column(ty)) => Some(ty.clone()),
+            _ => {
+                let help = did_you_mean(ty_name, PRIMARY_KEY_TYPES.iter().copied(), || None);
                 let e = self.err(
                     "schema::invalid_primary_key",
                     type_pos,
                     format!(
-                        "`{other}` cannot be a primary key type; valid primary key types: {}",
+                        "`{ty_name}` cannot be a primary key type; valid primary key types: {}",
                         PRIMARY_KEY_TYPES.join(", ")
                     ),
                     "invalid primary key type",
@@ -77,20 +104,7 @@ impl Validator<'_> {
                 }
                 None
             }
-        };
-        if ty_name != "string" && pk.max_length.is_some() {
-            let pos = self.p.key_or_up(&join(&pk_path, "max_length"));
-            self.err(
-                "schema::key_not_applicable",
-                pos,
-                format!("`max_length` does not apply to a `{ty_name}` primary key"),
-                "does not apply",
-            )
-            .set_help("only `string` primary keys take `max_length`");
-            ok = false;
         }
-        let field = ty.filter(|_| ok).map(|ty| pk_field(name, ty, ty_name == "auto"));
-        (field, name_pos, false)
     }
 
     /// The fields (IR names) of a composite key `parts`: at least two, each a non-null
@@ -145,17 +159,7 @@ impl Validator<'_> {
                 Some("is nullable (`null: true`)".to_owned())
             } else if field.set_by_database.is_some() {
                 Some("is set by the database".to_owned())
-            } else if !matches!(
-                field.ty,
-                FieldType::SmallInt
-                    | FieldType::Int
-                    | FieldType::PositiveInt
-                    | FieldType::BigInt
-                    | FieldType::String { .. }
-                    | FieldType::Uuid
-                    | FieldType::Date
-                    | FieldType::Enum(_)
-            ) {
+            } else if !type_names::of(&field.ty).is_key_part() {
                 Some(format!("has type `{}`", type_key(&field.ty)))
             } else {
                 None
@@ -167,7 +171,10 @@ impl Validator<'_> {
                     format!("`{}.{part}` cannot be part of the primary key: it {problem}", info.name),
                     "not a key part",
                 )
-                .set_help("key parts are non-null foreign keys or fields of type integer, small_integer, positive_integer, big_integer, string, uuid, date or enum, that the program sets");
+                .set_help(format!(
+                    "key parts are non-null foreign keys or fields of type {}, that the program sets",
+                    type_names::spelled(KEY_PART_TYPES, "or")
+                ));
                 continue;
             }
             names.push(ir_name);

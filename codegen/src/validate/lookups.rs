@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::context::{Column, Kind, ModelInfo, Validator};
-use super::digest::type_key;
 use crate::ir::{Field, FieldType, Model};
 use crate::parse::{Pos, join};
+use crate::type_names::type_key;
 
 impl Validator<'_> {
     /// The model's `unique_together` groups (two or more fields each, none twice in a group).

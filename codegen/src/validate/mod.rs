@@ -7,7 +7,8 @@
 //! must differ), `model` (one model, field by field), `fields`, `type_params` and `defaults`
 //! (a field's type, parameters and default), `keys` (primary keys), `relations` and
 //! `many_to_many`, `field_refs`, `ordering` and `lookups` (fields named in groups), `digest`
-//! (the row digest); `context` holds what they share.
+//! (the row digest); `context` holds what they share. Type names come from one table,
+//! `crate::type_names`.
 
 mod clashes;
 mod context;
@@ -34,9 +35,8 @@ use crate::diagnostic::{Diagnostics, SchemaErrors};
 use crate::ir::Schema;
 use crate::parse::{self, ModelDef, Parsed, SchemaFile};
 
-pub use self::digest::{digest, digest_input, type_key};
-pub use self::fields::FIELD_TYPES;
-pub use self::keys::{DEFAULT_PRIMARY_KEY, PRIMARY_KEY_TYPES};
+pub use self::digest::{digest, digest_input};
+pub use self::keys::DEFAULT_PRIMARY_KEY;
 pub use self::names::{MAX_NAME_LEN, MAX_SQL_IDENTIFIER, RESERVED_MODEL_NAMES, RUST_KEYWORDS};
 pub use self::options::{
     DATABASES, DEFAULT_BACKEND, DEFAULT_NAMESPACE, DEFAULT_ROLLOUT_SECS, DEFAULT_TTL_SECS, MAX_NAMESPACE_LEN,
@@ -44,6 +44,7 @@ pub use self::options::{
 pub use self::relations::ON_DELETE_VALUES;
 pub(crate) use self::type_params::valid_enum_value;
 pub use self::type_params::{MAX_CHAR_LENGTH, MAX_DECIMAL_PRECISION, MAX_ENUM_VALUE_LEN, MAX_STRING_LENGTH};
+pub use crate::type_names::{FIELD_TYPES, PRIMARY_KEY_TYPES, type_key};
 
 /// Parses and validates a schema file: the public entry point.
 ///

@@ -5,7 +5,7 @@ use heck::ToUpperCamelCase;
 
 use super::context::Validator;
 use crate::ir::{EnumType, EnumValue, FieldType};
-use crate::parse::{FieldDef, join};
+use crate::parse::{FieldDef, Pos, join};
 
 /// Most digits of a `decimal` (what rust_decimal's `Decimal` holds exactly).
 pub const MAX_DECIMAL_PRECISION: i64 = 28;
@@ -17,6 +17,32 @@ pub const MAX_ENUM_VALUE_LEN: usize = 63;
 pub const MAX_STRING_LENGTH: i64 = 65535;
 
 impl Validator<'_> {
+    /// A `string` field: its `max_length` is required.
+    pub(super) fn string(&mut self, model: &str, name: &str, path: &str, def: &FieldDef, type_pos: Pos) -> FieldType {
+        match def.max_length {
+            None => {
+                self.err(
+                    "schema::missing_max_length",
+                    type_pos,
+                    format!("string field `{model}.{name}` needs `max_length`"),
+                    "string without max_length",
+                )
+                .set_help(format!(
+                    "add `max_length: 255` (between 1 and {MAX_STRING_LENGTH}), or use `type: text` for unbounded text"
+                ));
+                FieldType::String {
+                    max_length: MAX_STRING_LENGTH as u32,
+                }
+            }
+            Some(n) => {
+                let max_length = self.max_length(n, &join(path, "max_length"));
+                FieldType::String {
+                    max_length: max_length.unwrap_or(MAX_STRING_LENGTH as u32),
+                }
+            }
+        }
+    }
+
     /// Checks a `max_length` value at `path`.
     pub(super) fn max_length(&mut self, n: i64, path: &str) -> Option<u32> {
         if (1..=MAX_STRING_LENGTH).contains(&n) {
