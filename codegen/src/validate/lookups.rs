@@ -30,25 +30,8 @@ impl Validator<'_> {
                 .set_help("for a single field, use `unique: true` on the field");
                 continue;
             }
-            let mut names: Vec<String> = Vec::new();
-            let mut ok = true;
-            for (j, name) in group.iter().enumerate() {
-                let pos = self.p.value_or_up(&join(&group_path, &j.to_string()));
-                match self.resolve_column(info, columns, name, pos, "`unique_together`") {
-                    Some((ir_name, _)) if names.contains(&ir_name) => {
-                        self.err(
-                            "schema::invalid_unique_together",
-                            pos,
-                            format!("`unique_together` names `{name}` twice in one group"),
-                            "repeated",
-                        );
-                        ok = false;
-                    }
-                    Some((ir_name, _)) => names.push(ir_name),
-                    None => ok = false,
-                }
-            }
-            if ok {
+            let code = "schema::invalid_unique_together";
+            if let Some(names) = self.field_group(info, columns, group, &group_path, "`unique_together`", code) {
                 groups.push(names);
             }
         }
@@ -85,28 +68,50 @@ impl Validator<'_> {
                 .set_help("list the fields of the index, e.g. `indexes: [[store, last_name]]`");
                 continue;
             }
-            let mut names: Vec<String> = Vec::new();
-            let mut ok = true;
-            for (j, name) in group.iter().enumerate() {
-                let pos = self.p.value_or_up(&join(&group_path, &j.to_string()));
-                match self.resolve_column(info, columns, name, pos, "`indexes`") {
-                    Some((ir_name, _)) if names.contains(&ir_name) => {
-                        self.err(
-                            "schema::invalid_index",
-                            pos,
-                            format!("`indexes` names `{name}` twice in one group"),
-                            "repeated",
-                        );
-                        ok = false;
-                    }
-                    Some((ir_name, _)) => names.push(ir_name),
-                    None => ok = false,
-                }
-            }
-            if ok {
+            if let Some(names) =
+                self.field_group(info, columns, group, &group_path, "`indexes`", "schema::invalid_index")
+            {
                 groups.push((names, group_pos));
             }
         }
+        self.indexable(model, groups)
+    }
+
+    /// The fields (IR names) of one group of `context` (`unique_together`, `indexes`) at
+    /// `group_path`; `None` when a name is unknown or repeated (reported with `code`).
+    fn field_group(
+        &mut self,
+        info: &ModelInfo<'_>,
+        columns: &HashMap<String, Column>,
+        group: &[String],
+        group_path: &str,
+        context: &str,
+        code: &'static str,
+    ) -> Option<Vec<String>> {
+        let mut names: Vec<String> = Vec::new();
+        let mut ok = true;
+        for (j, name) in group.iter().enumerate() {
+            let pos = self.p.value_or_up(&join(group_path, &j.to_string()));
+            match self.resolve_column(info, columns, name, pos, context) {
+                Some((ir_name, _)) if names.contains(&ir_name) => {
+                    self.err(
+                        code,
+                        pos,
+                        format!("{context} names `{name}` twice in one group"),
+                        "repeated",
+                    );
+                    ok = false;
+                }
+                Some((ir_name, _)) => names.push(ir_name),
+                None => ok = false,
+            }
+        }
+        ok.then_some(names)
+    }
+
+    /// The index groups (each with where it is declared) that may be indexes: not on json or
+    /// bytes, not a unique field alone, each once.
+    fn indexable(&mut self, model: &Model, groups: Vec<(Vec<String>, Pos)>) -> Vec<Vec<String>> {
         let mut out: Vec<Vec<String>> = Vec::new();
         for (group, pos) in groups {
             let fields: Vec<&Field> = group.iter().filter_map(|name| model.key_or_field(name)).collect();

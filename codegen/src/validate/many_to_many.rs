@@ -37,41 +37,7 @@ impl Validator<'_> {
         );
         let target = self.target(build.infos, build.known, model_name, field);
         let related_name = self.related_name(field, format!("{}_set", info.snake));
-        // A `through:` naming a model: its table and columns are set once every
-        // model is known (see `through_models`).
-        let through_model = field
-            .def
-            .through
-            .clone()
-            .filter(|through| build.infos.iter().any(|m| m.name == through));
-        let through = match &field.def.through {
-            Some(through) if through_model.is_some() => through.clone(),
-            Some(through) => {
-                let pos = self.p.value_or_up(&join(&field.path, "through"));
-                self.check_sql_name(through, pos, "join table");
-                through.clone()
-            }
-            None => {
-                let through = format!("{}_{}", info.table, field.name);
-                if info.table.len() <= MAX_SQL_IDENTIFIER && field.name.len() <= MAX_NAME_LEN {
-                    self.check_derived_length(
-                        &through,
-                        key_pos,
-                        &format!("join table name `{through}` derived from `{model_name}.{}`", field.name),
-                        "set `through:` to a shorter name",
-                    );
-                }
-                through
-            }
-        };
-        let through_pos = self.p.value(&join(&field.path, "through")).unwrap_or(key_pos);
-        if through_model.is_none() {
-            self.register_table(
-                &through,
-                through_pos,
-                format!("many_to_many `{model_name}.{}`", field.name),
-            );
-        }
+        let (through, through_model) = self.join_table(info, field, build.infos);
         let target_name = field.def.to.clone().unwrap_or_default();
         let target_snake = target
             .map(|(_, t)| t.snake.clone())
@@ -107,6 +73,55 @@ impl Validator<'_> {
             source_column,
             target_column,
         });
+    }
+
+    /// The join table of many-to-many `field` of `info`, and the through model when
+    /// `through:` names one of `infos` (its table and columns are set by `through_models`);
+    /// a join table of its own is checked and registered.
+    fn join_table(
+        &mut self,
+        info: &ModelInfo<'_>,
+        field: &FieldInfo<'_>,
+        infos: &[ModelInfo<'_>],
+    ) -> (String, Option<String>) {
+        let model_name = info.name;
+        let key_pos = self.p.key_or_up(&field.path);
+        // A `through:` naming a model: its table and columns are set once every
+        // model is known (see `through_models`).
+        let through_model = field
+            .def
+            .through
+            .clone()
+            .filter(|through| infos.iter().any(|m| m.name == through));
+        let through = match &field.def.through {
+            Some(through) if through_model.is_some() => through.clone(),
+            Some(through) => {
+                let pos = self.p.value_or_up(&join(&field.path, "through"));
+                self.check_sql_name(through, pos, "join table");
+                through.clone()
+            }
+            None => {
+                let through = format!("{}_{}", info.table, field.name);
+                if info.table.len() <= MAX_SQL_IDENTIFIER && field.name.len() <= MAX_NAME_LEN {
+                    self.check_derived_length(
+                        &through,
+                        key_pos,
+                        &format!("join table name `{through}` derived from `{model_name}.{}`", field.name),
+                        "set `through:` to a shorter name",
+                    );
+                }
+                through
+            }
+        };
+        let through_pos = self.p.value(&join(&field.path, "through")).unwrap_or(key_pos);
+        if through_model.is_none() {
+            self.register_table(
+                &through,
+                through_pos,
+                format!("many_to_many `{model_name}.{}`", field.name),
+            );
+        }
+        (through, through_model)
     }
 
     /// Checks each many-to-many whose `through:` names a model and points it at that model's
