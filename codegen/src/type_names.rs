@@ -100,7 +100,7 @@ const fn relation(
 
 /// Every type name: `auto`, then the field types in documentation order.
 #[rustfmt::skip]
-pub(crate) const TYPES: &[TypeName] = &[
+const TYPES: &[TypeName] = &[
     TypeName {
         name: "auto",
         declares: Declares::AutoKey,
@@ -109,6 +109,7 @@ pub(crate) const TYPES: &[TypeName] = &[
         keys: &[],
         aliases: &[],
     },
+    // name, IR type, place among primary key types, place among key part types, keys, aliases
     column("small_integer", FieldType::SmallInt, Some(5), Some(1), INTEGER_KEYS, &["smallint", "int2", "i16", "int16"]),
     column("integer", FieldType::Int, Some(4), Some(0), INTEGER_KEYS, &["int", "int4", "i32", "int32"]),
     column("positive_integer", FieldType::PositiveInt, None, Some(2), COLUMN_KEYS, &["uint", "u32", "unsigned", "positive"]),
