@@ -6,8 +6,8 @@ use heck::ToSnakeCase;
 
 use super::context::{Column, FieldInfo, ModelBuild, ModelInfo, Validator};
 use super::names::{MAX_NAME_LEN, MAX_SQL_IDENTIFIER};
-use crate::ir::{ManyToMany, PrimaryKey, RelationKind, ReverseKind, Schema};
-use crate::parse::join;
+use crate::ir::{ManyToMany, Model, PrimaryKey, RelationKind, ReverseKind, Schema};
+use crate::parse::{Pos, join};
 
 impl Validator<'_> {
     /// Reads a many-to-many of `info`: its join table and columns, its target, and the
@@ -179,43 +179,56 @@ impl Validator<'_> {
                 }
                 used.push(name.clone());
                 let (this, other) = (sides.0.map(|f| f.column.clone()), sides.1.map(|f| f.column.clone()));
-                let mut problems = Vec::new();
-                for field in &through.fields {
-                    if field
-                        .relation
-                        .as_ref()
-                        .is_some_and(|r| r.target == source.name || r.target == m2m.target)
-                    {
-                        continue;
-                    }
-                    let yaml_name = field.relation.as_ref().map_or(&field.name, |r| &r.name);
-                    let plain = field.relation.is_none() && !field.unique;
-                    if !plain || !(field.nullable || field.default.is_some() || field.set_by_database.is_some()) {
-                        let field_pos = self.p.key_or_up(&format!("models.{name}.fields.{yaml_name}"));
-                        problems.push((field_pos, format!(
-                            "field `{name}.{yaml_name}` of through model `{name}` ({relation}) must be a plain column (no relation or `unique`) with `null: true`, a `default` or `auto_now`/`auto_now_add`"
-                        )));
-                    }
-                }
-                if !through.indexes.is_empty() || !through.unique_together.is_empty() {
-                    let model_pos = self.p.key_or_up(&format!("models.{name}"));
-                    problems.push((
-                        model_pos,
-                        format!(
-                            "through model `{name}` ({relation}) cannot have `indexes`, `index` or `unique_together`"
-                        ),
-                    ));
-                }
-                for (problem_pos, message) in problems {
-                    self.err("schema::invalid_through_model", problem_pos, message, "through model column")
-                        .add_label(pos, "used as a through model here")
-                        .set_help("`add_…` inserts a pair with its two keys only: the other columns need a value the database gives");
-                }
+                self.through_columns(through, &source.name, &m2m.target, &relation, pos);
                 let table = through.table.clone();
                 let m2m = &mut schema.models[index].many_to_many[m2m_index];
                 m2m.through = table;
                 (m2m.source_column, m2m.target_column) = (this.unwrap_or_default(), other.unwrap_or_default());
             }
+        }
+    }
+
+    /// Reports the columns of `through` (the through model of `relation`, used at `pos`,
+    /// between `source` and `target`) that an `add_…` insert could not leave out, and its
+    /// indexes.
+    fn through_columns(&mut self, through: &Model, source: &str, target: &str, relation: &str, pos: Pos) {
+        let name = &through.name;
+        let mut problems = Vec::new();
+        for field in &through.fields {
+            if field
+                .relation
+                .as_ref()
+                .is_some_and(|r| r.target == source || r.target == target)
+            {
+                continue;
+            }
+            let yaml_name = field.relation.as_ref().map_or(&field.name, |r| &r.name);
+            let plain = field.relation.is_none() && !field.unique;
+            if !plain || !(field.nullable || field.default.is_some() || field.set_by_database.is_some()) {
+                let field_pos = self.p.key_or_up(&format!("models.{name}.fields.{yaml_name}"));
+                problems.push((field_pos, format!(
+                    "field `{name}.{yaml_name}` of through model `{name}` ({relation}) must be a plain column (no relation or `unique`) with `null: true`, a `default` or `auto_now`/`auto_now_add`"
+                )));
+            }
+        }
+        if !through.indexes.is_empty() || !through.unique_together.is_empty() {
+            let model_pos = self.p.key_or_up(&format!("models.{name}"));
+            problems.push((
+                model_pos,
+                format!("through model `{name}` ({relation}) cannot have `indexes`, `index` or `unique_together`"),
+            ));
+        }
+        for (problem_pos, message) in problems {
+            self.err(
+                "schema::invalid_through_model",
+                problem_pos,
+                message,
+                "through model column",
+            )
+            .add_label(pos, "used as a through model here")
+            .set_help(
+                "`add_…` inserts a pair with its two keys only: the other columns need a value the database gives",
+            );
         }
     }
 }

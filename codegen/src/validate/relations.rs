@@ -105,34 +105,17 @@ impl Validator<'_> {
             Some((_, t)) => t.pk.as_ref().map(|pk| fk_type(&pk.ty)).unwrap_or(FieldType::BigInt),
             None => FieldType::BigInt,
         };
-        let column_entry = Column {
-            ir_name: ir_name.clone(),
-            ty: Some(ty.clone()),
-            many_to_many: false,
-        };
-        build.columns.insert(field.name.to_string(), column_entry);
-        build.columns.insert(
-            ir_name.clone(),
-            Column {
+        // Named by either name: the relation's or its column's.
+        for name in [field.name.to_string(), ir_name.clone()] {
+            let column = Column {
                 ir_name: ir_name.clone(),
                 ty: Some(ty.clone()),
                 many_to_many: false,
-            },
-        );
-        let on_delete = self.on_delete(field);
-        let nullable = field.def.null.unwrap_or(false);
-        if on_delete == OnDelete::SetNull && !nullable {
-            let pos = self.p.value_or_up(&join(&field.path, "on_delete"));
-            let message = format!(
-                "`on_delete: set_null` on `{model_name}.{}` requires `null: true`",
-                field.name
-            );
-            self.err("schema::set_null_not_nullable", pos, message, "column is not nullable")
-                .set_help(format!(
-                    "add `null: true` to `{}`, or use `on_delete: cascade` or `on_delete: restrict`",
-                    field.name
-                ));
+            };
+            build.columns.insert(name, column);
         }
+        let nullable = field.def.null.unwrap_or(false);
+        let on_delete = self.on_delete(model_name, field, nullable);
         let default_related = match kind {
             RelationKind::ForeignKey => format!("{}_set", info.snake),
             RelationKind::OneToOne => info.snake.clone(),
@@ -192,9 +175,10 @@ impl Validator<'_> {
             .unwrap_or_else(|| self.p.key_or_up(&field.path))
     }
 
-    /// `on_delete:` of a relation: cascade (the default), set_null or restrict.
-    fn on_delete(&mut self, field: &FieldInfo<'_>) -> OnDelete {
-        match field.def.on_delete.as_deref() {
+    /// `on_delete:` of a relation: cascade (the default), set_null or restrict; `set_null`
+    /// needs a `nullable` column.
+    fn on_delete(&mut self, model_name: &str, field: &FieldInfo<'_>, nullable: bool) -> OnDelete {
+        let on_delete = match field.def.on_delete.as_deref() {
             None | Some("cascade") => OnDelete::Cascade,
             Some("set_null") => OnDelete::SetNull,
             Some("restrict") => OnDelete::Restrict,
@@ -215,7 +199,20 @@ impl Validator<'_> {
                 }
                 OnDelete::Cascade
             }
+        };
+        if on_delete == OnDelete::SetNull && !nullable {
+            let pos = self.p.value_or_up(&join(&field.path, "on_delete"));
+            let message = format!(
+                "`on_delete: set_null` on `{model_name}.{}` requires `null: true`",
+                field.name
+            );
+            self.err("schema::set_null_not_nullable", pos, message, "column is not nullable")
+                .set_help(format!(
+                    "add `null: true` to `{}`, or use `on_delete: cascade` or `on_delete: restrict`",
+                    field.name
+                ));
         }
+        on_delete
     }
 
     /// Reports every cycle of foreign keys (or one-to-ones) whose columns are all NOT NULL:
