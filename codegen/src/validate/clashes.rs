@@ -130,35 +130,39 @@ impl Validator<'_> {
     ) {
         for (target, reverse, pos) in reverses {
             let target_name = infos[target].name;
+            let (source, field) = (&reverse.source, &reverse.field);
             match members[target].get(&reverse.name) {
-                Some(existing) if existing.reverse => {
-                    let message = format!(
-                        "reverse relation `{}` on `{target_name}` is defined twice: by {} and by `{}.{}`",
-                        reverse.name, existing.what, reverse.source, reverse.field
-                    );
-                    let first = existing.pos;
-                    self.err("schema::reverse_clash", pos, message, "same related_name")
-                        .add_label(first, "first defined here")
-                        .set_help(format!(
-                            "give `{}.{}` a distinct `related_name:` (the default is `<model>_set`, or `<model>` for one_to_one)",
-                            reverse.source, reverse.field
-                        ));
-                }
                 Some(existing) => {
-                    let message = format!(
-                        "related name `{}` of `{}.{}` clashes with {} of `{target_name}`",
-                        reverse.name, reverse.source, reverse.field, existing.what
-                    );
+                    let (message, label, first_label, help) = if existing.reverse {
+                        (
+                            format!(
+                                "reverse relation `{}` on `{target_name}` is defined twice: by {} and by `{source}.{field}`",
+                                reverse.name, existing.what
+                            ),
+                            "same related_name",
+                            "first defined here",
+                            format!(
+                                "give `{source}.{field}` a distinct `related_name:` (the default is `<model>_set`, or `<model>` for one_to_one)"
+                            ),
+                        )
+                    } else {
+                        (
+                            format!(
+                                "related name `{}` of `{source}.{field}` clashes with {} of `{target_name}`",
+                                reverse.name, existing.what
+                            ),
+                            "clashing related_name",
+                            "already a name on the target",
+                            format!("set `related_name:` on `{source}.{field}` to a name `{target_name}` does not use"),
+                        )
+                    };
                     let first = existing.pos;
-                    self.err("schema::reverse_clash", pos, message, "clashing related_name")
-                        .add_label(first, "already a name on the target")
-                        .set_help(format!(
-                            "set `related_name:` on `{}.{}` to a name `{target_name}` does not use",
-                            reverse.source, reverse.field
-                        ));
+                    self.err("schema::reverse_clash", pos, message, label)
+                        .add_label(first, first_label)
+                        .set_help(help);
                 }
                 None => {
-                    let what = format!("`{}.{}`", reverse.source, reverse.field);
+                    let what = format!("`{source}.{field}`");
                     members[target].insert(
                         reverse.name.clone(),
                         Member {
