@@ -25,6 +25,7 @@ pub mod parse;
 pub mod plan;
 pub mod render;
 pub mod sql;
+mod type_names;
 pub mod validate;
 pub mod write;
 

@@ -147,7 +147,7 @@ impl<'de> Deserialize<'de> for PrimaryKeySpec {
 pub struct PrimaryKeyDef {
     /// Column and field name (default `id`).
     pub name: Option<String>,
-    /// `auto` (default), `string`, `uuid`, `big_integer`, `integer` or `small_integer`.
+    /// One of `validate::PRIMARY_KEY_TYPES` (default `auto`).
     #[serde(rename = "type")]
     pub ty: Option<String>,
     /// Required for `string`.

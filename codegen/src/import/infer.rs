@@ -10,6 +10,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use crate::import::catalog::{Catalog, Column, ForeignKey, Table, quoted_literals};
 use crate::ir::Dialect;
+use crate::type_names::{self, PRIMARY_KEY_TYPES};
 use crate::validate::{RESERVED_MODEL_NAMES, RUST_KEYWORDS};
 
 /// Tables of autocache itself and of migration tools: never models.
@@ -160,14 +161,10 @@ fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
         return Ok("auto".to_owned());
     }
     match column_type(table, column, dialect) {
-        Ok(ty)
-            if ty.starts_with("string(")
-                || ["uuid", "big_integer", "integer", "small_integer"].contains(&ty.as_str()) =>
-        {
-            Ok(ty)
-        }
+        Ok(ty) if type_names::is_column_primary_key(&ty) => Ok(ty),
         Ok(ty) => Err(format!(
-            "its primary key is of type {ty} (auto, string, uuid, big_integer, integer or small_integer are supported)"
+            "its primary key is of type {ty} ({} are supported)",
+            type_names::spelled(PRIMARY_KEY_TYPES, "or")
         )),
         Err(reason) => Err(reason),
     }
