@@ -11,12 +11,11 @@ use sqlx::Database;
 use crate::context::Context;
 use crate::db::{Dialect, key_list};
 use crate::error::Result;
+use crate::fetch::{fetch, fetch_models, select_by_ids};
 use crate::filter::{self, Filter};
 use crate::model::{Changes, Model};
 use crate::plans::PlanSet;
-use crate::repo::{delete_planned, fetch, fetch_models, select_by_ids, update_rows_planned};
-use crate::scope::Scope as _;
-use crate::transaction::write_alone;
+use crate::write::{delete_planned, update_rows_planned};
 
 /// Selects, and locks, the rows matching `filter`.
 async fn select_matching<M: Model, F: Filter<M::Db>>(
@@ -33,7 +32,11 @@ async fn select_matching<M: Model, F: Filter<M::Db>>(
     fetch_models(ctx, conn, filter::bind(filter, sqlx::query(sqlx::AssertSqlSafe(sql)))).await
 }
 
-/// Runs `update_where` on `conn` and plans its keys.
+/// Updates the columns `changes` sets on every row matching `filter`, on `conn`, and plans
+/// its keys; how many rows changed. After commit, the instance and new unique keys of exactly
+/// those rows hold them, their old unique keys are emptied, the collections of their old and
+/// new owners are refilled, and the many-to-many collections of rows whose ordering fields
+/// changed are re-sorted.
 pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
     ctx: &'a Context<M::Db>,
     conn: &mut <M::Db as Database>::Connection,
@@ -68,20 +71,10 @@ pub(crate) async fn update_where_planned<'a, M: Model, F: Filter<M::Db>, C: Chan
     Ok(new.len() as u64)
 }
 
-/// Updates the columns `changes` sets on every row matching `filter`; how many rows changed.
-/// Writes through the instance and new unique keys of exactly those rows, empties their old
-/// unique keys, refills the collections of their old and new owners, and re-sorts the
-/// many-to-many collections of rows whose ordering fields changed.
-pub(crate) async fn update_where<M: Model, F: Filter<M::Db>, C: Changes<M::Db>>(
-    ctx: &Context<M::Db>,
-    filter: &F,
-    changes: &C,
-) -> Result<u64> {
-    write_alone!(ctx, &M::INFO, "update_where", |tx| tx
-        .update_where::<M, F, C>(filter, changes))
-}
-
-/// Runs `delete_where` on `conn` and plans its keys.
+/// Deletes every row matching `filter`, on `conn`, and plans its keys; how many were deleted.
+/// Each row's keys are planned as by [`crate::write::delete_planned`]: "does not exist"
+/// cached, unique keys and dependent keys (owned collections, cascaded rows) emptied, owners'
+/// collections refilled.
 pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
     ctx: &'a Context<M::Db>,
     conn: &mut <M::Db as Database>::Connection,
@@ -96,11 +89,4 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
         }
     }
     Ok(deleted)
-}
-
-/// Deletes every row matching `filter`; how many were deleted. Each row's keys are handled
-/// as by [`crate::repo::delete`]: "does not exist" cached, unique keys and dependent keys
-/// (owned collections, cascaded rows) emptied, owners' collections refilled.
-pub(crate) async fn delete_where<M: Model, F: Filter<M::Db>>(ctx: &Context<M::Db>, filter: &F) -> Result<u64> {
-    write_alone!(ctx, &M::INFO, "delete_where", |tx| tx.delete_where::<M, F>(filter))
 }

@@ -3,7 +3,7 @@
 //! statement needs no transaction of its own: it commits by itself, between the lock and the
 //! fill (`docs/consistency.md`, "Updates that lock first"). A standalone update then costs
 //! the statement and two cache round trips, not `BEGIN`, the statement, a lock, `COMMIT`
-//! and a fill.
+//! and a fill. The standalone update (`standalone.rs`) tries this first.
 
 use std::collections::HashSet;
 
@@ -12,25 +12,24 @@ use tracing::Instrument;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::fetch::fetch;
 use crate::key;
 use crate::model::{Model, UpdateReturns};
 use crate::plans::{PlanSet, complete_after};
 use crate::protocol::LockedWrite;
-use crate::repo::{self, fetch};
 
-/// Updates every column of a row by primary key, locking first where the model allows it
-/// and the dialect's update returns the row; otherwise (and when a lock does not reach its
-/// server, which the fence must then record inside a transaction) as [`repo::update`] does.
-pub(crate) async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<M>> {
+/// Updates every column of a row by primary key, locking first, where the model allows it
+/// and the dialect's update returns the row. `None` where it does not, or when the lock did
+/// not reach its server (nothing was written; the fence must then record the key inside a
+/// transaction): the caller runs the update in a transaction of its own.
+pub(crate) async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<Option<M>>> {
     let returns_row = M::SQL.update_returns != UpdateReturns::Nothing;
     if !(M::UPDATE_LOCKS_FIRST && returns_row) {
-        return repo::update(ctx, row).await;
+        return Ok(None);
     }
-    let span = crate::trace::call(&M::INFO, "update");
-    match locked_update(ctx, row).instrument(span).await? {
-        Some(updated) => Ok(updated),
-        None => repo::update(ctx, row).await,
-    }
+    locked_update(ctx, row)
+        .instrument(crate::trace::call(&M::INFO, "update"))
+        .await
 }
 
 /// Locks the row's instance key, runs the update on its own, then fills the key with the

@@ -1,7 +1,9 @@
 //! What generated code declares about each model: the runtime's only view of a schema.
 
+use std::any::Any;
 use std::fmt::Display;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -69,7 +71,7 @@ pub enum UpdateReturns {
     OldThenRow,
 }
 
-/// A cached model: implemented by generated code, used by [`crate::repo`].
+/// A cached model: implemented by generated code, read and written through a [`crate::Scope`].
 pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     /// The database this model is generated for.
     type Db: Dialect;
@@ -230,14 +232,14 @@ pub enum OnDelete {
 
 /// How the keys of the referencing rows of one [`Dependent`] are planned: typed by their
 /// model, so each row is decoded and every key holding it (its instance and unique keys,
-/// every collection it is a member of through any of its columns) is planned.
-pub struct DependentRows<DB: Dialect>(pub(crate) crate::repo::PlanDependents<DB>);
-
-impl<DB: Dialect> DependentRows<DB> {
-    /// The planner of rows of model `M`.
-    pub const fn of<M: Model<Db = DB>>() -> Self {
-        Self(crate::repo::plan_dependents::<M>)
-    }
+/// every collection it is a member of through any of its columns) is planned. Made by
+/// `DependentRows::of::<Model>()`, which the write planner defines (`crate::effects`): this
+/// layer holds the planner without knowing its type, so descriptions stay below it.
+pub struct DependentRows<DB: Dialect> {
+    /// The planner of the referencing model's rows (a `crate::effects::PlanDependents<DB>`).
+    pub(crate) planner: &'static (dyn Any + Send + Sync),
+    /// The dialect the planner is for.
+    pub(crate) dialect: PhantomData<fn() -> DB>,
 }
 
 impl<DB: Dialect> std::fmt::Debug for DependentRows<DB> {

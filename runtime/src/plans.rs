@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
 use crate::fence::Undelivered;
-use crate::model::{Model, ModelInfo};
+use crate::model::ModelInfo;
 use crate::protocol::{Cache, LockedWrite, WritePlan};
 
 /// The cache of one model within a context.
@@ -24,21 +24,6 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
         near: None,
         uncached: false,
     })
-}
-
-/// The cache a read of `M` works against: [`cache_for`] with the model's near cache, if
-/// the context has near caches and sizes one for `M`, or none at all on a view made by
-/// [`Context::uncached`].
-pub(crate) fn read_cache_for<M: Model>(ctx: &Context<M::Db>) -> Result<Cache<'_>> {
-    let mut cache = cache_for(ctx, &M::INFO)?;
-    if ctx.reads_uncached() {
-        cache.uncached = true;
-        return Ok(cache);
-    }
-    cache.near = ctx
-        .near()
-        .and_then(|near| near.scope(M::INFO.name, &cache.prefix, M::NEAR_ENTRIES));
-    Ok(cache)
 }
 
 /// Write plans by model, for one transaction.

@@ -19,34 +19,15 @@ use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::fence::{Undelivered, record_in};
+use crate::fetch::{fetch_models, select_in_order};
 use crate::filter::Filter;
-use crate::model::{Changes, Model, NewModel};
-use crate::model::{Collection, UniqueField};
+use crate::join::join_write_planned;
+use crate::model::{Changes, Collection, Model, NewModel, UniqueField};
 use crate::plans::{PlanSet, finish};
 use crate::protocol::LockedWrite;
-use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue, join_write_planned};
-use crate::repo::{delete_planned, fetch_models, insert_planned, select_in_order, update_planned};
-use crate::scope::Scope;
-
-/// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
-/// a [`Transaction`] method call on `$tx`. What a standalone `insert`, `update`, ... is.
-macro_rules! write_alone {
-    ($ctx:expr, $model:expr, $op:literal, |$tx:ident| $write:expr) => {{
-        let ctx = $ctx;
-        let span = crate::trace::call($model, $op);
-        tracing::Instrument::instrument(
-            async move {
-                let $tx = ctx.begin().await?;
-                let written = $write.await?;
-                $tx.commit().await?;
-                Ok(written)
-            },
-            span,
-        )
-        .await
-    }};
-}
-pub(crate) use write_alone;
+use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue};
+use crate::scope::{Scope, Sealed};
+use crate::write::{delete_planned, insert_planned, update_planned};
 
 /// An open database transaction whose cache invalidations wait for its commit. Repositories
 /// run in it as on the context: `BookRepo::new(&tx).add_editors(…)` (see [`Scope`]).
@@ -163,6 +144,8 @@ macro_rules! planned {
         Ok(written)
     }};
 }
+
+impl<DB: Dialect> Sealed for Transaction<'_, DB> {}
 
 /// Reads see the transaction's writes and never touch the cache; writes lock their keys
 /// right after their statements and complete them after the commit.

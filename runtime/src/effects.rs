@@ -1,0 +1,313 @@
+//! The cache keys a write of a row changes, planned into a [`PlanSet`]: its instance and
+//! unique keys, the collections it is a member of, and what depends on it (its footprint:
+//! collections it owns, many-to-many collections it is in, the rows that point at it,
+//! recursively for cascaded deletes). The planned writes (`crate::write`, `crate::join`,
+//! `crate::bulk`) call these after their statements.
+
+use std::collections::HashSet;
+use std::marker::PhantomData;
+
+use futures::future::BoxFuture;
+use sqlx::Database;
+
+use crate::context::Context;
+use crate::db::Dialect;
+use crate::error::Result;
+use crate::fetch::{fetch, fetch_rows};
+use crate::key::{self, Holds};
+use crate::model::{Collection, Dependent, DependentRows, Footprint, Model, ModelInfo, OnDelete};
+use crate::plans::PlanSet;
+use crate::protocol::WritePlan;
+use crate::relation::Through;
+
+/// What a write does to the keys of one row version.
+pub(crate) enum RowEffect {
+    /// The row as it now is: write through its instance and unique keys.
+    Current,
+    /// The row as it was (before an update or delete): empty its old unique keys.
+    Former,
+}
+
+/// Plans the keys of one version of `row`: instance and unique keys, a refill of every
+/// collection the row is a member of through its own columns and, for a through model's
+/// row, an eviction of the many-to-many collections holding its pair.
+pub(crate) fn plan_row<'a, M: Model>(
+    plans: &mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    row: &M,
+    effect: RowEffect,
+) -> Result<()> {
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let prefix = cache.prefix.clone();
+    match effect {
+        RowEffect::Current => {
+            let id = row.id();
+            plan.fill(key::primary(&prefix, &id), Some(row));
+            for (field, value) in row.unique_values() {
+                plan.fill(key::unique(&prefix, field, &value), Some(&id));
+            }
+        }
+        RowEffect::Former => {
+            for (field, value) in row.unique_values() {
+                plan.evict(key::unique(&prefix, field, &value));
+            }
+        }
+    }
+    for membership in row.memberships() {
+        let row = row.clone();
+        let members = async move {
+            let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
+            fetch_rows::<M>(ctx, query).await
+        };
+        plan_refill(plan, &prefix, membership.collection, &membership.owner, members);
+    }
+    for pair in row.pairs() {
+        let (cache, plan) = plans.of(pair.members)?;
+        plan.evict(pair.collection.key(&cache.prefix, &pair.owner));
+    }
+    Ok(())
+}
+
+/// Selects primary keys as text with a footprint statement.
+async fn select_texts<DB: Dialect>(
+    ctx: &Context<DB>,
+    model: &ModelInfo,
+    conn: &mut DB::Connection,
+    sql: &'static str,
+    id: &str,
+) -> Result<Vec<String>> {
+    let rows = fetch(ctx, model, conn, DB::bind_text(sqlx::query(sql), id.to_owned())).await?;
+    rows.iter().map(|row| Ok(DB::text_column(row, 0)?)).collect()
+}
+
+/// Rows already planned as deleted by one delete, as `(model, primary key text)`: a cycle
+/// of cascades (rows that point at each other) is followed once.
+pub(crate) type Visited = HashSet<(&'static str, String)>;
+
+/// Plans the keys of the rows of one model that reference a deleted row (see
+/// [`crate::DependentRows`]): `(plans, ctx, conn, dependent, referenced key text, visited)`.
+type PlanDependents<DB> = for<'a, 'c> fn(
+    &'c mut PlanSet<'a, DB>,
+    &'a Context<DB>,
+    &'c mut <DB as Database>::Connection,
+    &'static Dependent<DB>,
+    String,
+    &'c mut Visited,
+) -> BoxFuture<'c, Result<()>>;
+
+impl<DB: Dialect> DependentRows<DB> {
+    /// The planner of rows of model `M`.
+    pub const fn of<M: Model<Db = DB>>() -> Self {
+        Self {
+            planner: &Planner::<M>::PLAN,
+            dialect: PhantomData,
+        }
+    }
+
+    /// The planner [`DependentRows::of`] holds.
+    fn planner(&self) -> PlanDependents<DB> {
+        *self
+            .planner
+            .downcast_ref::<PlanDependents<DB>>()
+            .expect("DependentRows::of holds a planner of its own dialect")
+    }
+}
+
+/// [`plan_dependents`] of `M`, as a constant: what [`DependentRows::of`] refers to.
+struct Planner<M>(PhantomData<M>);
+
+impl<M: Model> Planner<M> {
+    const PLAN: PlanDependents<M::Db> = plan_dependents::<M>;
+}
+
+/// Plans every key that depends on row `id` of `M`: its many-to-many memberships
+/// (re-sorted after commit, or emptied when `deleted`) and, when `deleted`, the collections
+/// it owns and the rows that point at it
+/// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
+/// before the write, while the dependents still exist.
+pub(crate) fn plan_footprint<'a, 'c, M: Model>(
+    plans: &'c mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    conn: &'c mut <M::Db as Database>::Connection,
+    id: String,
+    deleted: bool,
+    visited: &'c mut Visited,
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        let footprint = &M::FOOTPRINT;
+        let mut found = match deleted.then(|| probe(footprint)).flatten() {
+            Some(sql) => Some(probe_parts::<M::Db>(ctx, &M::INFO, conn, sql, &id).await?),
+            None => None,
+        };
+        for (index, joined) in footprint.joined.iter().enumerate() {
+            let owners = match &mut found {
+                Some(found) => std::mem::take(&mut found[index]),
+                None => select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?,
+            };
+            let (cache, plan) = plans.of(&M::INFO)?;
+            let prefix = cache.prefix.clone();
+            for owner in owners {
+                if deleted {
+                    plan.evict(joined.collection.key(&prefix, &owner));
+                    continue;
+                }
+                // The row stays but its ordering fields changed: re-sort (re-read after
+                // commit), so the next read of the collection costs no query.
+                let text = owner.clone();
+                let members = async move {
+                    let query = <M::Db as Dialect>::bind_text(sqlx::query(joined.members), text);
+                    fetch_rows::<M>(ctx, query).await
+                };
+                plan_refill(plan, &prefix, joined.collection, &owner, members);
+            }
+        }
+        if !deleted {
+            return Ok(());
+        }
+        for &(members, collection) in footprint.owned {
+            let (cache, plan) = plans.of(members)?;
+            plan.evict(collection.key(&cache.prefix, &id));
+        }
+        for (index, dependent) in footprint.dependents.iter().enumerate() {
+            // Probed: only the dependents that have rows are selected.
+            if found
+                .as_ref()
+                .is_none_or(|found| !found[footprint.joined.len() + index].is_empty())
+            {
+                (dependent.rows.planner())(plans, ctx, conn, dependent, id.clone(), visited).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// For a deleted row whose footprint has more than one select: one statement asking them
+/// all, tagged by part (the many-to-many owners' keys, then a row of each dependent model
+/// that has any), so a delete sends one statement per level instead of one per part. Each
+/// part binds the deleted row's key text (once on PostgreSQL, whose parts share `$1`).
+fn probe<DB: Dialect>(footprint: &Footprint<DB>) -> Option<(String, usize)> {
+    if footprint.joined.len() + footprint.dependents.len() < 2 {
+        return None;
+    }
+    let joined = footprint.joined.iter().map(|joined| joined.owners);
+    let dependents = footprint.dependents.iter().map(|dependent| dependent.select_rows);
+    let parts: Vec<String> = joined
+        .enumerate()
+        .map(|(part, sql)| format!("SELECT '{part}', v.* FROM ({sql}) v"))
+        .chain(dependents.enumerate().map(|(index, sql)| {
+            let part = footprint.joined.len() + index;
+            format!("SELECT '{part}', '' FROM ({sql} LIMIT 1) v")
+        }))
+        .collect();
+    Some((parts.join(" UNION ALL "), parts.len()))
+}
+
+/// Runs a [`probe`]: per part, the texts it found (owners' keys; one empty text for a
+/// dependent model that has rows).
+async fn probe_parts<DB: Dialect>(
+    ctx: &Context<DB>,
+    model: &ModelInfo,
+    conn: &mut DB::Connection,
+    (sql, parts): (String, usize),
+    id: &str,
+) -> Result<Vec<Vec<String>>> {
+    // `?` placeholders are bound in order, one per part; `$1` once for every part.
+    let binds = if DB::placeholder(2) == DB::placeholder(1) {
+        parts
+    } else {
+        1
+    };
+    let query = (0..binds).fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, _| {
+        DB::bind_text(query, id.to_owned())
+    });
+    let mut found = vec![Vec::new(); parts];
+    for row in fetch(ctx, model, conn, query).await? {
+        let part: usize = DB::text_column(&row, 0)?
+            .parse()
+            .map_err(|_| sqlx::Error::Decode("a footprint probe's part is not a number".into()))?;
+        if let Some(texts) = found.get_mut(part) {
+            texts.push(DB::text_column(&row, 1)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Plans the keys of the `M` rows that reference the deleted row `referenced` through
+/// `dependent`, selected before the delete: a cascaded row as if deleted itself (its
+/// instance key reads "does not exist", its unique keys are emptied, every collection it is
+/// a member of through any of its columns is refilled, and what depends on it follows); a
+/// row whose column is set to NULL has its instance and unique keys emptied and every
+/// collection it is a member of refilled (the one of the deleted owner included), and the
+/// many-to-many collections it is in emptied (its order may change).
+fn plan_dependents<'a, 'c, M: Model>(
+    plans: &'c mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    conn: &'c mut <M::Db as Database>::Connection,
+    dependent: &'static Dependent<M::Db>,
+    referenced: String,
+    visited: &'c mut Visited,
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        let query = <M::Db as Dialect>::bind_text(sqlx::query(dependent.select_rows), referenced);
+        let rows = fetch(ctx, &M::INFO, conn, query).await?;
+        let rows: Vec<M> = rows.iter().map(M::from_row).collect::<Result<_, _>>()?;
+        for row in rows {
+            let id = row.id().to_string();
+            let cascade = dependent.on_delete == OnDelete::Cascade;
+            if cascade && !visited.insert((M::INFO.name, id.clone())) {
+                continue;
+            }
+            plan_row(plans, ctx, &row, RowEffect::Former)?;
+            let (cache, plan) = plans.of(&M::INFO)?;
+            let key = key::primary(&cache.prefix, &row.id());
+            if cascade {
+                plan.fill::<M>(key, None);
+            } else {
+                plan.evict(key);
+            }
+            plan_footprint::<M>(plans, ctx, conn, id, cascade, visited).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Plans, after commit, a refill of the key of `collection` owned by `owner` with what
+/// `members` then returns (the rows, or their primary keys, as the collection holds).
+pub(crate) fn plan_refill<'f, M: Model>(
+    plan: &mut WritePlan<'f>,
+    prefix: &str,
+    collection: &Collection,
+    owner: &str,
+    members: impl Future<Output = Result<Vec<M>>> + Send + 'f,
+) {
+    let key = collection.key(prefix, owner);
+    match collection.holds {
+        Holds::Rows => plan.refill(key, members),
+        Holds::Ids => plan.refill(key, async move {
+            Ok(members.await?.iter().map(M::id).collect::<Vec<M::Id>>())
+        }),
+    }
+}
+
+/// Plans the eviction of the keys a changed many-to-many pair (`this`, each of `others`)
+/// leaves wrong when the relation has a through model: the through rows' instance keys and
+/// the collections of them owned by either side.
+pub(crate) fn plan_through<DB: Dialect>(
+    plans: &mut PlanSet<'_, DB>,
+    through: &Through,
+    this: &str,
+    others: &[String],
+) -> Result<()> {
+    let (cache, plan) = plans.of(through.model)?;
+    plan.evict(through.own.key(&cache.prefix, this));
+    for other in others {
+        let parts = if through.this_first {
+            [this, other]
+        } else {
+            [other.as_str(), this]
+        };
+        plan.evict(key::primary(&cache.prefix, &key::compose(&parts)));
+        plan.evict(through.theirs.key(&cache.prefix, other));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Writes of one row (insert, update, delete), run on a transaction's connection and
+//! planned into its [`PlanSet`]: their keys are locked before the commit and filled or
+//! emptied after it.
+
+use sqlx::Database;
+
+use crate::context::Context;
+use crate::effects::{RowEffect, Visited, plan_footprint, plan_row};
+use crate::error::Result;
+use crate::fetch::{fetch, select_by_ids};
+use crate::key;
+use crate::model::{Model, NewModel, UpdateReturns};
+use crate::plans::PlanSet;
+
+/// Inserts a row on `conn` and plans its keys: after commit, `<prefix>:pk:<id>` and its
+/// unique-field keys hold it and the collections it joins are refilled, so the next reads
+/// cost no query.
+pub(crate) async fn insert_planned<'a, N: NewModel>(
+    ctx: &'a Context<<N::Model as Model>::Db>,
+    conn: &mut <<N::Model as Model>::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, <N::Model as Model>::Db>,
+    new: &N,
+) -> Result<N::Model> {
+    let rows = fetch(
+        ctx,
+        &<N::Model as Model>::INFO,
+        conn,
+        new.bind_insert(sqlx::query(<N::Model as Model>::SQL.insert)),
+    )
+    .await?;
+    let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    plan_row(plans, ctx, &row, RowEffect::Current)?;
+    Ok(row)
+}
+
+/// Updates every column of a row by primary key on `conn` and plans its keys; `None` if no
+/// such row. After commit, `<prefix>:pk:<id>` and the new unique-field keys hold it, the old
+/// ones are emptied, the collections of its old and new owners are refilled and, when its
+/// ordering fields changed, the many-to-many collections it is in are re-sorted (re-read).
+pub(crate) async fn update_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    row: &M,
+) -> Result<Option<M>> {
+    let id = &[row.id()];
+    let update = row.bind_update(sqlx::query(M::SQL.update));
+    let (old, new) = match M::SQL.update_returns {
+        UpdateReturns::OldThenRow => {
+            let returned = fetch(ctx, &M::INFO, conn, update).await?;
+            match returned.as_slice() {
+                [old, new] => (Some(M::from_row(old)?), Some(M::from_row(new)?)),
+                _ => (None, None),
+            }
+        }
+        UpdateReturns::Row => {
+            let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
+            let returned = fetch(ctx, &M::INFO, conn, update).await?;
+            (old, returned.first().map(M::from_row).transpose()?)
+        }
+        UpdateReturns::Nothing => {
+            let old = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, id).await?.pop();
+            fetch(ctx, &M::INFO, conn, update).await?;
+            let new = match old {
+                Some(_) => select_by_ids::<M>(ctx, conn, M::SQL.select_by_ids, id).await?.pop(),
+                None => None,
+            };
+            (old, new)
+        }
+    };
+    let Some(new) = new else { return Ok(None) };
+    update_rows_planned(ctx, conn, plans, old.as_slice(), std::slice::from_ref(&new)).await?;
+    Ok(Some(new))
+}
+
+/// Plans the keys of updated rows, given their versions before (`old`, possibly missing)
+/// and after (`new`) the update.
+pub(crate) async fn update_rows_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    old: &[M],
+    new: &[M],
+) -> Result<()> {
+    for row in new {
+        plan_row(plans, ctx, row, RowEffect::Current)?;
+        let id = row.id();
+        let before = old.iter().find(|o| o.id() == id);
+        if let Some(before) = before {
+            plan_row(plans, ctx, before, RowEffect::Former)?;
+        }
+        if before.is_none_or(|before| !row.same_order(before)) {
+            plan_footprint::<M>(plans, ctx, conn, id.to_string(), false, &mut Visited::new()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a row by primary key on `conn` and plans its keys; whether it existed. After
+/// commit, `<prefix>:pk:<id>` caches "does not exist", its unique-field keys and every key
+/// that depended on it (collections it owned, rows the database deleted or changed with it)
+/// are emptied, and the collections it was a member of are refilled.
+pub(crate) async fn delete_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    id: &M::Id,
+) -> Result<bool> {
+    let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
+    plan_footprint::<M>(plans, ctx, conn, id.to_string(), true, &mut visited).await?;
+    let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
+        .await?
+        .pop()
+    else {
+        return Ok(false);
+    };
+    plan_row(plans, ctx, &old, RowEffect::Former)?;
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let key = key::primary(&cache.prefix, id);
+    plan.fill::<M>(key, None);
+    Ok(true)
+}
