@@ -106,6 +106,21 @@ pub(crate) async fn delete_planned<'a, M: Model>(
     plans: &mut PlanSet<'a, M::Db>,
     id: &M::Id,
 ) -> Result<bool> {
+    let footprint = &M::FOOTPRINT;
+    let selects_footprint = !(footprint.joined.is_empty() && footprint.dependents.is_empty());
+    if selects_footprint && !M::SQL.lock_rows.is_empty() {
+        // Lock the row before its footprint is selected: a row or pair that would point at
+        // it (an insert, an update, an `add_…`) waits for this commit instead of slipping in
+        // between the footprint's select and the `DELETE`, whose cascade would remove it
+        // unplanned. (SQLite's write transaction holds the whole database already.)
+        let sql = M::SQL.select_for_update;
+        if select_by_ids::<M>(ctx, conn, sql, std::slice::from_ref(id))
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+    }
     let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
     plan_footprint::<M>(plans, ctx, conn, id.to_string(), true, &mut visited).await?;
     let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))

@@ -150,6 +150,42 @@ macro_rules! cascades {
             );
             assert_eq!(invoices.get(cleared.id).await.unwrap(), None);
             assert_eq!(shops.customers(shop.id).await.unwrap(), vec![]);
+
+            // A row pointing at the parent, inserted by a transaction that commits while the
+            // parent's delete waits on it (the insert holds the parent row's key lock): the
+            // cascade removes it too, so its cached copy must read "does not exist".
+            let parent = customers
+                .insert(&NewCustomer {
+                    name: "racing".into(),
+                    shop_id: other_shop.id,
+                    address_id: None,
+                    referrer_id: None,
+                })
+                .await
+                .unwrap();
+            let tx = ctx.begin().await.unwrap();
+            let late = InvoiceRepo::new(&tx)
+                .insert(&NewInvoice {
+                    order_id: None,
+                    customer_id: parent.id,
+                    clerk_id: clerk.id,
+                    checker_id: None,
+                    total: 7,
+                })
+                .await
+                .unwrap();
+            let commit_later = async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                tx.commit().await.unwrap();
+            };
+            let (deleted, ()) = tokio::join!(customers.delete(parent.id), commit_later);
+            assert!(deleted.unwrap());
+            assert_eq!(
+                invoices.get(late.id).await.unwrap(),
+                None,
+                "a row inserted while its parent's delete waited, cascaded, still cached"
+            );
+            assert_eq!(clerks.invoices(clerk.id).await.unwrap(), vec![]);
         }
     };
 }
