@@ -10,7 +10,10 @@ pub type SqlQuery<DB> = sqlx::query::Query<'static, DB, <DB as Database>::Argume
 /// What the runtime needs from a database driver; implemented for each enabled sqlx driver.
 pub trait Dialect: Database {
     /// The statement that begins a write transaction (SQLite: `BEGIN IMMEDIATE`, so that a
-    /// transaction that reads before it writes waits for other writers instead of failing).
+    /// transaction that reads before it writes waits for other writers instead of failing;
+    /// MySQL: at `READ COMMITTED`, PostgreSQL's default, so that a statement run after a
+    /// row lock was waited for sees what the lock's holder committed — a delete's footprint,
+    /// selected after the row's lock, even in a transaction that read before).
     const BEGIN_WRITE: &'static str;
 
     /// Creates the fence outbox if it is missing (see [`crate::fence`]).
@@ -109,7 +112,7 @@ dialect!(
 dialect!(
     "mysql",
     sqlx::MySql,
-    "BEGIN",
+    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN",
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
      scope VARCHAR(255) NOT NULL, cache_key VARCHAR(1024) NOT NULL)",
     |_| "?".to_owned()

@@ -186,6 +186,51 @@ macro_rules! cascades {
                 "a row inserted while its parent's delete waited, cascaded, still cached"
             );
             assert_eq!(clerks.invoices(clerk.id).await.unwrap(), vec![]);
+
+            // The same inside a transaction that read before it deleted (on MySQL that read
+            // would fix the snapshot of a REPEATABLE READ transaction, older than the insert).
+            // Not on SQLite, whose write transactions do not overlap.
+            if <Customer as autocache::Model>::SQL.lock_rows.is_empty() {
+                return;
+            }
+            let parent = customers
+                .insert(&NewCustomer {
+                    name: "racing tx".into(),
+                    shop_id: other_shop.id,
+                    address_id: None,
+                    referrer_id: None,
+                })
+                .await
+                .unwrap();
+            let deleting = ctx.begin().await.unwrap();
+            let read = CustomerRepo::new(&deleting).get(parent.id).await.unwrap();
+            assert_eq!(read, Some(parent.clone()));
+            let inserting = ctx.begin().await.unwrap();
+            let late = InvoiceRepo::new(&inserting)
+                .insert(&NewInvoice {
+                    order_id: None,
+                    customer_id: parent.id,
+                    clerk_id: clerk.id,
+                    checker_id: None,
+                    total: 8,
+                })
+                .await
+                .unwrap();
+            let delete = async {
+                assert!(CustomerRepo::new(&deleting).delete(parent.id).await.unwrap());
+                deleting.commit().await.unwrap();
+            };
+            let commit_later = async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                inserting.commit().await.unwrap();
+            };
+            tokio::join!(delete, commit_later);
+            assert_eq!(
+                invoices.get(late.id).await.unwrap(),
+                None,
+                "a row inserted while its parent's delete waited in a transaction, cascaded, still cached"
+            );
+            assert_eq!(clerks.invoices(clerk.id).await.unwrap(), vec![]);
         }
     };
 }
