@@ -216,6 +216,23 @@ pub struct Footprint<'s> {
     pub dependents: Vec<Dependent<'s>>,
 }
 
+/// The fields a model's collections sort its rows by (an ordering entry naming a relation
+/// stands for its column): the generated `same_order` compares them, and an update that
+/// changes none of them re-sorts no collection.
+pub fn ordering_fields(model: &Model) -> Vec<String> {
+    model
+        .ordering
+        .iter()
+        .filter_map(|(name, _)| {
+            model
+                .fields
+                .iter()
+                .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
+                .map(|f| f.name.clone())
+        })
+        .collect()
+}
+
 /// A model by name (validated to exist).
 pub fn model<'s>(schema: &'s Schema, name: &str) -> &'s Model {
     schema
@@ -507,7 +524,8 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                     let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
                     format!("{source_prefix}:uq.{}:<{} of {rows}>", lookup.key_field, values.join(", "))
                 }));
-                deleted.extend(
+                // The row stays, its order may change: re-sorted (re-read after commit).
+                dependent_refills.extend(
                     self::footprint(schema, dependent.source)
                         .joined
                         .iter()
@@ -543,10 +561,11 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         WriteEffect {
             op: "update".into(),
             fills: fills_row(),
+            // Re-sorted only when an ordering field changed: without any, never.
             refills: memberships
                 .iter()
                 .map(|k| format!("{k}, old and new owner"))
-                .chain(joined.iter().cloned())
+                .chain(joined.iter().filter(|_| !ordering_fields(model).is_empty()).cloned())
                 .collect(),
             releases: update_releases,
             notes: Vec::new(),

@@ -276,17 +276,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         .map(|lookup| index_context(schema.dialect, model, lookup))
         .collect();
     let relations = relations_context(schema, model);
-    let ordering_fields: Vec<String> = model
-        .ordering
-        .iter()
-        .filter_map(|(name, _)| {
-            model
-                .fields
-                .iter()
-                .find(|f| f.name == *name || f.relation.as_ref().is_some_and(|r| r.name == *name))
-                .map(|f| f.name.clone())
-        })
-        .collect();
+    let ordering_fields = plan::ordering_fields(model);
     // Every key an update touches follows from the primary key (see the runtime's
     // `Model::UPDATE_LOCKS_FIRST`): no unique or indexed lookups, no collections joined
     // through its own columns, no through-model pairs, and no many-to-many order to re-sort.

@@ -276,7 +276,6 @@ mod generated {
         ///
         /// After commit (keys locked before commit, so no older fill can land):
         /// - writes through `sample:Person:9cc002a8:pk:<id>`
-        /// - refills from the database `sample:Person:9cc002a8:rel.Book.editors:<each paired Book> (if ordering fields changed)`
         pub async fn update(&self, row: &Person) -> autocache::Result<Option<Person>> {
             self.scope.update(row).await
         }
