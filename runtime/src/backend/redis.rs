@@ -481,6 +481,25 @@ impl CacheBackend for RedisBackend {
         let ttl_ms = ttl_ms(ttl);
         let tokens: Vec<u64> = keys.iter().map(|_| rand::random()).collect();
         let connection = match &self.connection {
+            // One key (a lock-first update, a single-row write): a plain `SET … PX`, which
+            // overwrites unconditionally like the script, without the script's cost.
+            Connection::Single { pool, url } if keys.len() == 1 => {
+                let value = encode(tokens[0], marker);
+                let set = |request: &mut Request<'_>| {
+                    request.array(5);
+                    request.bulk(b"SET");
+                    request.bulk(keys[0].as_bytes());
+                    request.bulk(&value);
+                    request.bulk(b"PX");
+                    request.bulk_u64(ttl_ms);
+                };
+                let parse = |reply: Reply<'_>| match reply {
+                    Reply::Status(_) => Ok(()),
+                    other => Err(refused("SET", &other)),
+                };
+                pool.call(set, parse).await.map_err(|failure| single_error(url, failure))?;
+                return Ok(tokens.into_iter().map(Token).collect());
+            }
             Connection::Single { pool, url } => {
                 let encode = |request: &mut Request<'_>| {
                     for key in keys {
