@@ -497,7 +497,9 @@ impl CacheBackend for RedisBackend {
                     Reply::Status(_) => Ok(()),
                     other => Err(refused("SET", &other)),
                 };
-                pool.call(set, parse).await.map_err(|failure| single_error(url, failure))?;
+                pool.call(set, parse)
+                    .await
+                    .map_err(|failure| single_error(url, failure))?;
                 return Ok(tokens.into_iter().map(Token).collect());
             }
             Connection::Single { pool, url } => {
