@@ -15,7 +15,7 @@ use crate::fetch::{fetch, fetch_models, select_by_ids};
 use crate::filter::{self, Filter};
 use crate::model::{Changes, Model};
 use crate::plans::PlanSet;
-use crate::write::{delete_planned, update_rows_planned};
+use crate::write::{delete_locked_planned, update_rows_planned};
 
 /// Selects, and locks, the rows matching `filter`.
 async fn select_matching<M: Model, F: Filter<M::Db>>(
@@ -84,7 +84,7 @@ pub(crate) async fn delete_where_planned<'a, M: Model, F: Filter<M::Db>>(
     let matching: Vec<M> = select_matching(ctx, conn, filter).await?;
     let mut deleted = 0;
     for row in &matching {
-        if delete_planned::<M>(ctx, conn, plans, &row.id()).await? {
+        if delete_locked_planned::<M>(ctx, conn, plans, &row.id()).await? {
             deleted += 1;
         }
     }

@@ -250,10 +250,7 @@ fn plan_dependents<'a, 'c, M: Model>(
     Box::pin(async move {
         // Locked until commit: no row comes to point at these (an insert, an update, an
         // `add_…` of one waits for this commit) before the cascade reaches them.
-        let sql = match M::SQL.lock_rows {
-            "" => dependent.select_rows.to_owned(),
-            lock => [dependent.select_rows, lock].concat(),
-        };
+        let sql = [dependent.select_rows, M::SQL.lock_rows].concat();
         let query = <M::Db as Dialect>::bind_text(sqlx::query(sqlx::AssertSqlSafe(sql)), referenced);
         let rows = fetch(ctx, &M::INFO, conn, query).await?;
         let rows: Vec<M> = rows.iter().map(M::from_row).collect::<Result<_, _>>()?;

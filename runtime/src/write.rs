@@ -121,6 +121,17 @@ pub(crate) async fn delete_planned<'a, M: Model>(
             return Ok(false);
         }
     }
+    delete_locked_planned::<M>(ctx, conn, plans, id).await
+}
+
+/// [`delete_planned`] of a row the transaction has already locked (a bulk delete's matching
+/// rows, selected `FOR UPDATE`).
+pub(crate) async fn delete_locked_planned<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    id: &M::Id,
+) -> Result<bool> {
     let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
     plan_footprint::<M>(plans, ctx, conn, id.to_string(), true, &mut visited).await?;
     let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
