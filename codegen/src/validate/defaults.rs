@@ -81,6 +81,26 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
             )),
         }
     };
+    // A string in a fixed format (`is`), described as `what` with `hint` when it is not.
+    let formatted = |is: fn(&str) -> bool, what: &str, hint: &str| {
+        string(&|s| match is(s) {
+            true => Ok(()),
+            false => Err((format!("`{s}` is not {what}"), Some(hint.into()))),
+        })
+    };
+    // A string of at most `limit` characters (`max_length`, or a `char`'s `length`).
+    let at_most = |limit: u32| {
+        string(&|s| {
+            let n = s.chars().count();
+            match n > limit as usize {
+                true => Err((
+                    format!("the string has {n} characters, more than `max_length` ({limit})"),
+                    None,
+                )),
+                false => Ok(()),
+            }
+        })
+    };
     match ty {
         FieldType::SmallInt => int_in(i16::MIN.into(), i16::MAX.into()),
         FieldType::Int => int_in(i32::MIN.into(), i32::MAX.into()),
@@ -97,72 +117,18 @@ fn check_default(ty: &FieldType, value: &Value) -> Result<DefaultValue, DefaultE
             },
             other => Err((format!("expected a number, found {}", describe(other)), None)),
         },
-        FieldType::String { max_length } => string(&|s| {
-            let n = s.chars().count();
-            if n > *max_length as usize {
-                Err((
-                    format!("the string has {n} characters, more than `max_length` ({max_length})"),
-                    None,
-                ))
-            } else {
-                Ok(())
-            }
-        }),
+        FieldType::String { max_length } => at_most(*max_length),
         FieldType::Text => string(&|_| Ok(())),
-        FieldType::Uuid => string(&|s| {
-            if is_uuid(s) {
-                Ok(())
-            } else {
-                Err((
-                    format!("`{s}` is not a UUID"),
-                    Some("write it as 8-4-4-4-12 hex digits".into()),
-                ))
-            }
-        }),
-        FieldType::Date => string(&|s| {
-            if is_date(s) {
-                Ok(())
-            } else {
-                Err((
-                    format!("`{s}` is not a date"),
-                    Some("write dates as `YYYY-MM-DD`".into()),
-                ))
-            }
-        }),
-        FieldType::Time => string(&|s| {
-            if is_time(s) {
-                Ok(())
-            } else {
-                Err((
-                    format!("`{s}` is not a time"),
-                    Some("write times as `HH:MM:SS` (optionally `.ffffff`)".into()),
-                ))
-            }
-        }),
+        FieldType::Uuid => formatted(is_uuid, "a UUID", "write it as 8-4-4-4-12 hex digits"),
+        FieldType::Date => formatted(is_date, "a date", "write dates as `YYYY-MM-DD`"),
+        FieldType::Time => formatted(is_time, "a time", "write times as `HH:MM:SS` (optionally `.ffffff`)"),
         FieldType::DateTime if value.as_str() == Some("now") => Ok(DefaultValue::Now),
-        FieldType::DateTime => string(&|s| {
-            if is_datetime(s) {
-                Ok(())
-            } else {
-                Err((
-                    format!("`{s}` is not a date and time"),
-                    Some(
-                        "write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`, or `now` for the time of the insert".into(),
-                    ),
-                ))
-            }
-        }),
-        FieldType::Char { length } => string(&|s| {
-            let n = s.chars().count();
-            if n > *length as usize {
-                Err((
-                    format!("the string has {n} characters, more than `max_length` ({length})"),
-                    None,
-                ))
-            } else {
-                Ok(())
-            }
-        }),
+        FieldType::DateTime => formatted(
+            is_datetime,
+            "a date and time",
+            "write it as RFC 3339, e.g. `2024-01-31T12:00:00Z`, or `now` for the time of the insert",
+        ),
+        FieldType::Char { length } => at_most(*length),
         FieldType::Enum(e) => string(&|s| {
             if e.values.iter().any(|v| v.value == s) {
                 Ok(())
