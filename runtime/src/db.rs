@@ -19,6 +19,10 @@ pub trait Dialect: Database {
     /// Creates the fence outbox if it is missing (see [`crate::fence`]).
     const CREATE_OUTBOX: &'static str;
 
+    /// Whether a `DELETE` may run inside a `WITH` of a query (PostgreSQL), so a delete's
+    /// footprint probe and the delete itself go in one statement.
+    const DELETES_IN_WITH: bool;
+
     /// Decodes a row of the fence outbox: its id, scope and cache key.
     fn outbox_entry(row: &Self::Row) -> Result<(i64, String, String), sqlx::Error>;
 
@@ -53,11 +57,12 @@ pub trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($feature:literal, $db:ty, $begin:literal, $outbox:literal, $placeholder:expr) => {
+    ($feature:literal, $db:ty, $begin:literal, $outbox:literal, $deletes_in_with:literal, $placeholder:expr) => {
         #[cfg(feature = $feature)]
         impl Dialect for $db {
             const BEGIN_WRITE: &'static str = $begin;
             const CREATE_OUTBOX: &'static str = $outbox;
+            const DELETES_IN_WITH: bool = $deletes_in_with;
 
             fn outbox_entry(row: &Self::Row) -> Result<(i64, String, String), sqlx::Error> {
                 Ok((
@@ -107,6 +112,7 @@ dialect!(
     "BEGIN IMMEDIATE",
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
+    false,
     |_| "?".to_owned()
 );
 dialect!(
@@ -115,6 +121,7 @@ dialect!(
     "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN",
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
      scope VARCHAR(255) NOT NULL, cache_key VARCHAR(1024) NOT NULL)",
+    false,
     |_| "?".to_owned()
 );
 dialect!(
@@ -123,6 +130,7 @@ dialect!(
     "BEGIN",
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGSERIAL PRIMARY KEY, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
+    true,
     |n| format!("${n}")
 );
 

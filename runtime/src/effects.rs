@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use sqlx::Database;
 
 use crate::context::Context;
-use crate::db::Dialect;
+use crate::db::{Dialect, key_list, placeholders};
 use crate::error::Result;
 use crate::fetch::{fetch, fetch_rows};
 use crate::key::{self, Holds};
@@ -134,11 +134,27 @@ pub(crate) fn plan_footprint<'a, 'c, M: Model>(
     visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
-        let footprint = &M::FOOTPRINT;
-        let mut found = match deleted.then(|| probe(footprint)).flatten() {
+        let found = match deleted.then(|| probe(&M::FOOTPRINT)).flatten() {
             Some(sql) => Some(probe_parts::<M::Db>(ctx, &M::INFO, conn, sql, &id).await?),
             None => None,
         };
+        plan_probed_footprint::<M>(plans, ctx, conn, id, found, deleted, visited).await
+    })
+}
+
+/// [`plan_footprint`] given what a [`probe`] of the row's footprint `found` (`None`: not
+/// probed; every part is then selected on its own).
+pub(crate) fn plan_probed_footprint<'a, 'c, M: Model>(
+    plans: &'c mut PlanSet<'a, M::Db>,
+    ctx: &'a Context<M::Db>,
+    conn: &'c mut <M::Db as Database>::Connection,
+    id: String,
+    mut found: Option<Vec<Vec<String>>>,
+    deleted: bool,
+    visited: &'c mut Visited,
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        let footprint = &M::FOOTPRINT;
         for (index, joined) in footprint.joined.iter().enumerate() {
             let owners = match &mut found {
                 Some(found) => std::mem::take(&mut found[index]),
@@ -182,24 +198,83 @@ pub(crate) fn plan_footprint<'a, 'c, M: Model>(
 }
 
 /// For a deleted row whose footprint has more than one select: one statement asking them
-/// all, tagged by part (the many-to-many owners' keys, then a row of each dependent model
-/// that has any), so a delete sends one statement per level instead of one per part. Each
-/// part binds the deleted row's key text (once on PostgreSQL, whose parts share `$1`).
+/// all, tagged by part (see [`probe_parts_sql`]), so a delete sends one statement per level
+/// instead of one per part.
 fn probe<DB: Dialect>(footprint: &Footprint<DB>) -> Option<(String, usize)> {
-    if footprint.joined.len() + footprint.dependents.len() < 2 {
-        return None;
-    }
+    let parts = probe_parts_sql(footprint);
+    (parts.len() >= 2).then(|| (parts.join(" UNION ALL "), parts.len()))
+}
+
+/// The selects of a deleted row's footprint, each tagged by its part: the many-to-many
+/// owners' keys, then a row of each dependent model that has any. Each part binds the
+/// deleted row's key text (once on PostgreSQL, whose parts share `$1`).
+fn probe_parts_sql<DB: Dialect>(footprint: &Footprint<DB>) -> Vec<String> {
     let joined = footprint.joined.iter().map(|joined| joined.owners);
     let dependents = footprint.dependents.iter().map(|dependent| dependent.select_rows);
-    let parts: Vec<String> = joined
+    joined
         .enumerate()
         .map(|(part, sql)| format!("SELECT '{part}', v.* FROM ({sql}) v"))
         .chain(dependents.enumerate().map(|(index, sql)| {
             let part = footprint.joined.len() + index;
             format!("SELECT '{part}', '' FROM ({sql} LIMIT 1) v")
         }))
-        .collect();
-    Some((parts.join(" UNION ALL "), parts.len()))
+        .collect()
+}
+
+/// Where a dialect can delete inside a `WITH` (PostgreSQL): the probe of a row's footprint
+/// and its delete in one statement, the delete done only when no dependent model has rows
+/// (so the database's cascade touches nothing the probe did not see). Binds the row's key
+/// text as `$1` and its key columns from `$2` on; its rows are the probe's, then one tagged
+/// with the part after the last holding how many rows it deleted. `None` when the dialect
+/// cannot or the model's footprint has nothing to probe.
+fn probe_and_delete_sql<M: Model>() -> Option<(String, usize)> {
+    let footprint = &M::FOOTPRINT;
+    let parts = probe_parts_sql(footprint);
+    if !M::Db::DELETES_IN_WITH || parts.is_empty() {
+        return None;
+    }
+    let keys = placeholders::<M::Db>(2, M::KEY_COLUMNS);
+    let ids = if footprint.dependents.is_empty() {
+        key_list::<M::Db>(2, 1, M::KEY_COLUMNS)
+    } else {
+        let dependents: Vec<String> = (footprint.joined.len()..parts.len())
+            .map(|part| format!("'{part}'"))
+            .collect();
+        format!(
+            "SELECT {keys} WHERE NOT EXISTS (SELECT 1 FROM autocache_probe WHERE part IN ({}))",
+            dependents.join(", ")
+        )
+    };
+    let count = parts.len();
+    let sql = format!(
+        "WITH autocache_probe (part, v) AS ({}), autocache_gone AS ({}) \
+         SELECT part, v FROM autocache_probe \
+         UNION ALL SELECT '{count}', CAST(COUNT(*) AS TEXT) FROM autocache_gone",
+        parts.join(" UNION ALL "),
+        M::SQL.delete.replace("{ids}", &ids),
+    );
+    Some((sql, count))
+}
+
+/// Runs [`probe_and_delete_sql`] for row `id` of `M`: what the probe found (as
+/// [`probe_parts`] returns it) and whether the row was deleted — `None` when the dialect or
+/// the footprint does not allow it (nothing was run).
+pub(crate) async fn probe_and_delete<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    id: &M::Id,
+) -> Result<Option<(Vec<Vec<String>>, bool)>> {
+    let Some((sql, parts)) = probe_and_delete_sql::<M>() else {
+        return Ok(None);
+    };
+    let query = <M::Db as Dialect>::bind_text(sqlx::query(sqlx::AssertSqlSafe(sql)), id.to_string());
+    let query = M::bind_ids(query, std::slice::from_ref(id));
+    let mut found = read_probe::<M::Db>(fetch(ctx, &M::INFO, conn, query).await?, parts + 1)?;
+    let deleted = found
+        .pop()
+        .and_then(|count| count.into_iter().next())
+        .is_some_and(|count| count != "0");
+    Ok(Some((found, deleted)))
 }
 
 /// Runs a [`probe`]: per part, the texts it found (owners' keys; one empty text for a
@@ -220,8 +295,13 @@ async fn probe_parts<DB: Dialect>(
     let query = (0..binds).fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, _| {
         DB::bind_text(query, id.to_owned())
     });
+    read_probe::<DB>(fetch(ctx, model, conn, query).await?, parts)
+}
+
+/// Sorts a probe's rows (part, text) into `parts` lists of texts.
+fn read_probe<DB: Dialect>(rows: Vec<DB::Row>, parts: usize) -> Result<Vec<Vec<String>>> {
     let mut found = vec![Vec::new(); parts];
-    for row in fetch(ctx, model, conn, query).await? {
+    for row in rows {
         let part: usize = DB::text_column(&row, 0)?
             .parse()
             .map_err(|_| sqlx::Error::Decode("a footprint probe's part is not a number".into()))?;

@@ -5,7 +5,7 @@
 use sqlx::Database;
 
 use crate::context::Context;
-use crate::effects::{RowEffect, Visited, plan_footprint, plan_row};
+use crate::effects::{RowEffect, Visited, plan_footprint, plan_probed_footprint, plan_row, probe_and_delete};
 use crate::error::Result;
 use crate::fetch::{fetch, select_by_ids};
 use crate::key;
@@ -113,12 +113,23 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         // it (an insert, an update, an `add_…`) waits for this commit instead of slipping in
         // between the footprint's select and the `DELETE`, whose cascade would remove it
         // unplanned. (SQLite's write transaction holds the whole database already.)
-        let sql = M::SQL.select_for_update;
-        if select_by_ids::<M>(ctx, conn, sql, std::slice::from_ref(id))
+        let ids = std::slice::from_ref(id);
+        let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, ids)
             .await?
-            .is_empty()
-        {
+            .pop()
+        else {
             return Ok(false);
+        };
+        // The probe and the delete in one statement, which deletes only a row no dependent
+        // points at; otherwise the dependents are selected (and locked) before the delete.
+        if let Some((found, deleted)) = probe_and_delete::<M>(ctx, conn, id).await? {
+            let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
+            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), true, &mut visited).await?;
+            if !deleted && select_by_ids::<M>(ctx, conn, M::SQL.delete, ids).await?.is_empty() {
+                return Ok(false);
+            }
+            plan_deleted(plans, ctx, &old)?;
+            return Ok(true);
         }
     }
     delete_locked_planned::<M>(ctx, conn, plans, id).await
@@ -140,9 +151,16 @@ pub(crate) async fn delete_locked_planned<'a, M: Model>(
     else {
         return Ok(false);
     };
-    plan_row(plans, ctx, &old, RowEffect::Former)?;
-    let (cache, plan) = plans.of(&M::INFO)?;
-    let key = key::primary(&cache.prefix, id);
-    plan.fill::<M>(key, None);
+    plan_deleted(plans, ctx, &old)?;
     Ok(true)
+}
+
+/// Plans the keys of a deleted row itself: its instance key caches "does not exist", its
+/// unique keys are emptied and the collections it was a member of refilled.
+fn plan_deleted<'a, M: Model>(plans: &mut PlanSet<'a, M::Db>, ctx: &'a Context<M::Db>, old: &M) -> Result<()> {
+    plan_row(plans, ctx, old, RowEffect::Former)?;
+    let (cache, plan) = plans.of(&M::INFO)?;
+    let key = key::primary(&cache.prefix, &old.id());
+    plan.fill::<M>(key, None);
+    Ok(())
 }
