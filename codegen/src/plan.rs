@@ -506,7 +506,7 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         footprint
             .owned
             .iter()
-            .map(|c| format!("<{}>:{}:<{pk}>", c.members, c.kind)),
+            .map(|c| format!("<{}>:{}:<{pk}> (if any row or pair points at it)", c.members, c.kind)),
     );
     let mut dependent_refills = Vec::new();
     let mut notes = Vec::new();

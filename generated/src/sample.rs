@@ -284,8 +284,8 @@ mod generated {
         /// After commit (keys locked before commit, so no older fill can land):
         /// - writes through `sample:Person:9cc002a8:pk:<id> ("does not exist")`
         /// - empties `sample:Person:9cc002a8:rel.Book.editors:<each paired Book>`
-        /// - empties `<Book>:rows.Person.books:<id>`
-        /// - empties `<Book>:rel.Person.edited:<id>`
+        /// - empties `<Book>:rows.Person.books:<id> (if any row or pair points at it)`
+        /// - empties `<Book>:rel.Person.edited:<id> (if any row or pair points at it)`
         /// - deletes each `Book` whose `author` is this row (cascade): its keys as `BookRepo::delete` plans them, recursively
         pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
             self.scope.delete::<Person>(&id).await
@@ -761,8 +761,8 @@ mod generated {
         /// - writes through `sample:Book:d831483a:pk:<id> ("does not exist")`
         /// - refills from the database `sample:Book:d831483a:rows.Person.books:<author_id> (owner Person)`
         /// - empties `sample:Book:d831483a:rel.Person.edited:<each paired Person>`
-        /// - empties `<Person>:rel.Book.editors:<id>`
-        /// - empties `<Volume>:rows.Book.volume:<id>`
+        /// - empties `<Person>:rel.Book.editors:<id> (if any row or pair points at it)`
+        /// - empties `<Volume>:rows.Book.volume:<id> (if any row or pair points at it)`
         /// - deletes each `Volume` whose `book` is this row (cascade): its keys as `VolumeRepo::delete` plans them, recursively
         pub async fn delete(&self, id: i64) -> autocache::Result<bool> {
             self.scope.delete::<Book>(&id).await

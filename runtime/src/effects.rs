@@ -180,7 +180,13 @@ pub(crate) fn plan_probed_footprint<'a, 'c, M: Model>(
         if !deleted {
             return Ok(());
         }
-        for &(members, collection) in footprint.owned {
+        // The collections the row owns change only through the rows that point at it and
+        // its pairs; when the probe found none, they are empty and stay so (nothing can come
+        // to point at a deleted row), so their cached copies are right as they are.
+        let points_at = found
+            .as_ref()
+            .is_none_or(|found| found.iter().any(|part| !part.is_empty()));
+        for &(members, collection) in footprint.owned.iter().filter(|_| points_at) {
             let (cache, plan) = plans.of(members)?;
             plan.evict(collection.key(&cache.prefix, &id));
         }
