@@ -10,7 +10,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use crate::import::catalog::{Catalog, Column, ForeignKey, Table, quoted_literals};
 use crate::ir::Dialect;
-use crate::type_names::{self, PRIMARY_KEY_TYPES};
+use crate::type_names::{self, KEY_PART_TYPES, PRIMARY_KEY_TYPES, spelled};
 use crate::validate::{RESERVED_MODEL_NAMES, RUST_KEYWORDS};
 
 /// Tables of autocache itself and of migration tools: never models.
@@ -142,13 +142,11 @@ fn primary_key_type(table: &Table, dialect: Dialect) -> Result<String, String> {
         for part in &table.primary_key {
             let column = table.column(part).ok_or("a column of its primary key is missing")?;
             match column_type(table, column, dialect) {
-                Ok(ty)
-                    if ty.starts_with("string(")
-                        || ["uuid", "big_integer", "integer", "small_integer", "date", "enum"]
-                            .contains(&ty.as_str()) => {}
+                Ok(ty) if KEY_PART_TYPES.contains(&ty.split('(').next().unwrap_or_default()) => {}
                 Ok(ty) => {
                     return Err(format!(
-                        "its primary key column `{part}` is of type {ty} (a composite key's parts can be string, uuid, big_integer, integer, small_integer, date or enum)"
+                        "its primary key column `{part}` is of type {ty} (a composite key's parts can be {})",
+                        spelled(KEY_PART_TYPES, "or")
                     ));
                 }
                 Err(reason) => return Err(reason),
@@ -746,6 +744,27 @@ mod tests {
         assert!(
             matches!(&schema.models[1].primary_key, crate::ir::PrimaryKey::Composite(parts) if parts == &["a", "b"]),
             "a composite key of plain columns is kept"
+        );
+    }
+
+    /// Every type the validator takes as a part of a composite key is imported as one: an
+    /// integer column checked non-negative (a `positive_integer`) among them.
+    #[test]
+    fn composite_keys_take_every_key_part_type() {
+        let table = Table {
+            name: "shelf".to_owned(),
+            primary_key: vec!["room".to_owned(), "slot".to_owned()],
+            columns: vec![column("room", "int4"), column("slot", "int4"), column("label", "text")],
+            checks: vec!["CHECK ((slot >= 0))".to_owned()],
+            ..Table::default()
+        };
+        let imported = infer(&Catalog { tables: vec![table] }, Dialect::Postgres);
+        assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+        let schema = crate::validate::load(&imported.yaml, "imported.yaml").expect("a valid schema");
+        let slot = schema.models[0].fields.iter().find(|f| f.name == "slot").expect("slot");
+        assert_eq!(crate::type_names::type_key(&slot.ty), "positive_integer");
+        assert!(
+            matches!(&schema.models[0].primary_key, crate::ir::PrimaryKey::Composite(parts) if parts == &["room", "slot"])
         );
     }
 
