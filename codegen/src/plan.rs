@@ -1,10 +1,13 @@
 //! Decides, from the IR, every cache key of every model and what each write does to which
 //! key. The rendered doc comments and `explain` both read this plan, so they can never
-//! disagree with each other.
+//! disagree with each other; what a write does to each kind of key is the planner the
+//! runtime's writes execute (`autocache_effects::plan`), here spelled as key patterns.
 
 use serde::Serialize;
 
 use heck::ToShoutySnakeCase;
+
+use autocache_effects::{self as effects, After, Change, Key, PairKey, Step};
 
 use crate::ir::{Field, ManyToMany, Model, OnDelete, Relation, ReverseKind, Schema};
 
@@ -438,12 +441,6 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             key_names.join("`, `")
         ),
     }));
-    let new_unique: Vec<String> = unique_keys.iter().map(|(_, pattern, _)| pattern.clone()).collect();
-    let old_unique: Vec<String> = unique_keys
-        .iter()
-        .map(|(_, pattern, _)| format!("{pattern} (old value)"))
-        .collect();
-
     keys.extend(index_lookups(model).into_iter().map(|lookup| {
         let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
         KeyPlan {
@@ -490,94 +487,104 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         });
     }
     let footprint = footprint(schema, model);
-    let joined: Vec<String> = footprint
-        .joined
-        .iter()
-        .map(|j| {
-            format!(
-                "{prefix}:{}:<each paired {}> (if ordering fields changed)",
-                j.collection.kind, j.owner.name
-            )
-        })
-        .collect();
-    let mut deleted: Vec<String> = old_unique.iter().map(|k| k.replace(" (old value)", "")).collect();
-    deleted.extend(joined.iter().map(|k| k.replace(" (if ordering fields changed)", "")));
-    deleted.extend(
-        footprint
+    let own = Patterns {
+        instance: pk_key.clone(),
+        uniques: unique_keys.iter().map(|(_, pattern, _)| pattern.clone()).collect(),
+        memberships: memberships.clone(),
+        pairs: pair_keys(schema, model),
+        joined: footprint
+            .joined
+            .iter()
+            .map(|j| format!("{prefix}:{}:<each paired {}>", j.collection.kind, j.owner.name))
+            .collect(),
+        owned: footprint
             .owned
             .iter()
-            .map(|c| format!("<{}>:{}:<{pk}> (if any row or pair points at it)", c.members, c.kind)),
-    );
-    let mut dependent_refills = Vec::new();
-    let mut notes = Vec::new();
+            .map(|c| format!("<{}>:{}:<{pk}>", c.members, c.kind))
+            .collect(),
+    };
+    let reorders = !ordering_fields(model).is_empty();
+    let insert = own.effect("insert", &[Change::Written], |_, _, pattern| pattern.to_owned());
+    // Re-sorted only when an ordering field changed: without any, never.
+    let update_changes: &[Change] = if reorders {
+        &[Change::Written, Change::Replaced, Change::Reordered]
+    } else {
+        &[Change::Written, Change::Replaced]
+    };
+    let update = own.effect("update", update_changes, |change, kind, pattern| match (change, kind) {
+        (_, Key::Memberships) => format!("{pattern}, old and new owner"),
+        (Change::Replaced, Key::Uniques) => format!("{pattern} (old value)"),
+        (_, Key::Joined) => format!("{pattern} (if ordering fields changed)"),
+        _ => pattern.to_owned(),
+    });
+    let deleted = [Change::Deleted, Change::Orphaned { points_at: true }];
+    let mut delete = own.effect("delete", &deleted, |_, kind, pattern| match kind {
+        Key::Instance => format!("{pattern} (\"does not exist\")"),
+        Key::Owned => format!("{pattern} (if any row or pair points at it)"),
+        _ => pattern.to_owned(),
+    });
     for dependent in &footprint.dependents {
         let (source_name, field) = (&dependent.source.name, &dependent.relation.name);
-        match dependent.relation.on_delete {
-            OnDelete::Cascade => notes.push(format!(
-                "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
-            )),
-            OnDelete::SetNull => {
-                let rows = format!("each {source_name} whose {field} is this row");
-                let source_prefix = key_prefix(schema, dependent.source);
-                deleted.push(format!("<{source_name}>:pk:<{rows}> (column set to NULL)"));
-                deleted.extend(unique_lookups(dependent.source).into_iter().map(|lookup| {
-                    let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
-                    format!("{source_prefix}:uq.{}:<{} of {rows}>", lookup.key_field, values.join(", "))
-                }));
-                // The row stays, its order may change: re-sorted (re-read after commit).
-                dependent_refills.extend(
-                    self::footprint(schema, dependent.source)
-                        .joined
-                        .iter()
-                        .map(|j| format!("{source_prefix}:{}:<each paired {} of {rows}>", j.collection.kind, j.owner.name)),
-                );
-                dependent_refills.extend(
-                    membership_keys(schema, dependent.source)
-                        .into_iter()
-                        .map(|key| format!("{key}, of {rows} (set to NULL)")),
-                );
+        let rule = match dependent.relation.on_delete {
+            OnDelete::Cascade => effects::OnDelete::Cascade,
+            OnDelete::SetNull => effects::OnDelete::SetNull,
+            OnDelete::Restrict => {
+                delete.notes.push(format!(
+                    "refused while a `{source_name}` row's `{field}` is this row (restrict): no key changes"
+                ));
+                continue;
             }
-            OnDelete::Restrict => notes.push(format!(
-                "refused while a `{source_name}` row's `{field}` is this row (restrict): no key changes"
-            )),
+        };
+        if rule == effects::OnDelete::Cascade {
+            delete.notes.push(format!(
+                "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
+            ));
+            continue;
         }
-    }
-    let fills_row = || {
-        let mut fills = vec![pk_key.clone()];
-        fills.extend(new_unique.iter().cloned());
-        fills
-    };
-    let pairs = pair_keys(schema, model);
-    deleted.extend(pairs.iter().cloned());
-    let update_releases: Vec<String> = old_unique.iter().chain(&pairs).cloned().collect();
-    let mut writes = vec![
-        WriteEffect {
-            op: "insert".into(),
-            fills: fills_row(),
-            refills: memberships.clone(),
-            releases: pairs.clone(),
-            notes: Vec::new(),
-        },
-        WriteEffect {
-            op: "update".into(),
-            fills: fills_row(),
-            // Re-sorted only when an ordering field changed: without any, never.
-            refills: memberships
-                .iter()
-                .map(|k| format!("{k}, old and new owner"))
-                .chain(joined.iter().filter(|_| !ordering_fields(model).is_empty()).cloned())
+        // A changed row: its keys as the planner says, each pattern naming the rows.
+        let rows = format!("each {source_name} whose {field} is this row");
+        let source_prefix = key_prefix(schema, dependent.source);
+        let theirs = Patterns {
+            instance: format!("<{source_name}>:pk:<{rows}>"),
+            uniques: unique_lookups(dependent.source)
+                .into_iter()
+                .map(|lookup| {
+                    let values: Vec<&str> = lookup.fields.iter().map(|f| f.name.as_str()).collect();
+                    format!(
+                        "{source_prefix}:uq.{}:<{} of {rows}>",
+                        lookup.key_field,
+                        values.join(", ")
+                    )
+                })
                 .collect(),
-            releases: update_releases,
-            notes: Vec::new(),
-        },
-        WriteEffect {
-            op: "delete".into(),
-            fills: vec![format!("{pk_key} (\"does not exist\")")],
-            refills: memberships.iter().cloned().chain(dependent_refills).collect(),
-            releases: deleted,
-            notes,
-        },
-    ];
+            memberships: membership_keys(schema, dependent.source)
+                .into_iter()
+                .map(|key| format!("{key}, of {rows}"))
+                .collect(),
+            pairs: pair_keys(schema, dependent.source)
+                .into_iter()
+                .map(|key| format!("{key}, of {rows}"))
+                .collect(),
+            joined: self::footprint(schema, dependent.source)
+                .joined
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{source_prefix}:{}:<each paired {} of {rows}>",
+                        j.collection.kind, j.owner.name
+                    )
+                })
+                .collect(),
+            owned: Vec::new(),
+        };
+        let changed = theirs.effect("", effects::dependents(rule), |_, kind, pattern| match kind {
+            Key::Instance => format!("{pattern} (column set to NULL)"),
+            Key::Memberships => format!("{pattern} (set to NULL)"),
+            _ => pattern.to_owned(),
+        });
+        delete.absorb(changed);
+    }
+    let mut writes = vec![insert, update, delete];
     let join_names = model
         .many_to_many
         .iter()
@@ -603,13 +610,14 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         );
     for (name, other, theirs, through) in join_names {
         // With a through model: the changed pairs' rows and their foreign keys' collections.
-        let through_keys: Vec<String> = through
+        let (through_rows, through_collections) = through
             .map(|(through, _, _)| {
                 let parts: Vec<&str> = through.key_fields().iter().map(|f| f.name.as_str()).collect();
                 let prefix = key_prefix(schema, through);
-                let mut keys = vec![format!("{prefix}:pk:<{}>", parts.join(">,<"))];
-                keys.extend(membership_keys(schema, through));
-                keys
+                (
+                    vec![format!("{prefix}:pk:<{}>", parts.join(">,<"))],
+                    membership_keys(schema, through),
+                )
             })
             .unwrap_or_default();
         let other_prefix = schema
@@ -618,20 +626,29 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
             .find(|m| m.name == other)
             .map(|m| key_prefix(schema, m))
             .unwrap_or_default();
+        let own = format!("{other_prefix}:rel.{}:<{pk}>", collection_name(&model.name, &name));
+        let theirs = format!(
+            "{prefix}:rel.{}:<each {other} paired or unpaired>",
+            collection_name(&other, &theirs)
+        );
         for op in ["add", "remove", "clear", "set"] {
-            writes.push(WriteEffect {
+            let mut effect = WriteEffect {
                 op: format!("{op}_{name}"),
                 fills: Vec::new(),
-                refills: vec![
-                    format!("{other_prefix}:rel.{}:<{pk}>", collection_name(&model.name, &name)),
-                    format!(
-                        "{prefix}:rel.{}:<each {other} paired or unpaired>",
-                        collection_name(&other, &theirs)
-                    ),
-                ],
-                releases: through_keys.clone(),
+                refills: Vec::new(),
+                releases: Vec::new(),
                 notes: Vec::new(),
-            });
+            };
+            for &(key, after) in effects::pairing() {
+                let patterns = match key {
+                    PairKey::Own => std::slice::from_ref(&own),
+                    PairKey::Theirs => std::slice::from_ref(&theirs),
+                    PairKey::ThroughRows => through_rows.as_slice(),
+                    PairKey::ThroughCollections => through_collections.as_slice(),
+                };
+                effect.list(after).extend(patterns.iter().cloned());
+            }
+            writes.push(effect);
         }
     }
     ModelPlan {
@@ -647,6 +664,75 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
         ttl_secs: model.ttl_secs,
         keys,
         writes,
+    }
+}
+
+/// A model's key patterns by the planner's kinds of key (see [`autocache_effects::Key`]).
+struct Patterns {
+    instance: String,
+    uniques: Vec<String>,
+    memberships: Vec<String>,
+    pairs: Vec<String>,
+    joined: Vec<String>,
+    owned: Vec<String>,
+}
+
+impl Patterns {
+    /// The patterns of one kind.
+    fn of(&self, kind: Key) -> &[String] {
+        match kind {
+            Key::Instance => std::slice::from_ref(&self.instance),
+            Key::Uniques => &self.uniques,
+            Key::Memberships => &self.memberships,
+            Key::Pairs => &self.pairs,
+            Key::Joined => &self.joined,
+            Key::Owned => &self.owned,
+        }
+    }
+
+    /// What write `op` does to these patterns: the planner's steps for `changes`, each
+    /// pattern worded by `word(change, kind, pattern)`, listed once. (What depends on the
+    /// row beyond its collections, `Step::Dependents`, is the caller's to describe.)
+    fn effect(&self, op: &str, changes: &[Change], word: impl Fn(Change, Key, &str) -> String) -> WriteEffect {
+        let mut effect = WriteEffect {
+            op: op.to_owned(),
+            fills: Vec::new(),
+            refills: Vec::new(),
+            releases: Vec::new(),
+            notes: Vec::new(),
+        };
+        for &change in changes {
+            for step in effects::plan(change) {
+                let &Step::Key(kind, after) = step else { continue };
+                let list = effect.list(after);
+                for pattern in self.of(kind) {
+                    let worded = word(change, kind, pattern);
+                    if !list.contains(&worded) {
+                        list.push(worded);
+                    }
+                }
+            }
+        }
+        effect
+    }
+}
+
+impl WriteEffect {
+    /// The list of keys that become what `after` says.
+    fn list(&mut self, after: After) -> &mut Vec<String> {
+        match after {
+            After::WriteThrough | After::DoesNotExist => &mut self.fills,
+            After::Refill => &mut self.refills,
+            After::Empty => &mut self.releases,
+        }
+    }
+
+    /// Adds `other`'s keys and notes to this write's.
+    fn absorb(&mut self, other: WriteEffect) {
+        self.fills.extend(other.fills);
+        self.refills.extend(other.refills);
+        self.releases.extend(other.releases);
+        self.notes.extend(other.notes);
     }
 }
 

@@ -3,6 +3,10 @@
 //! collections it owns, many-to-many collections it is in, the rows that point at it,
 //! recursively for cascaded deletes). The planned writes (`crate::write`, `crate::join`,
 //! `crate::bulk`) call these after their statements.
+//!
+//! Which kind of key becomes what is the planner's (`autocache_effects::plan`), the same
+//! the generator's `explain` prints; here the kinds become keys, spelled from the row's
+//! values, with the selects that find what depends on it.
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
@@ -19,51 +23,59 @@ use crate::model::{Collection, Dependent, DependentRows, Footprint, Model, Model
 use crate::plans::PlanSet;
 use crate::protocol::WritePlan;
 use crate::relation::Through;
+use autocache_effects::{self as effects, After, Change, Key, PairKey, Step};
 
-/// What a write does to the keys of one row version.
-pub(crate) enum RowEffect {
-    /// The row as it now is: write through its instance and unique keys.
-    Current,
-    /// The row as it was (before an update or delete): empty its old unique keys.
-    Former,
-}
-
-/// Plans the keys of one version of `row`: instance and unique keys, a refill of every
-/// collection the row is a member of through its own columns and, for a through model's
-/// row, an eviction of the many-to-many collections holding its pair.
+/// Plans the keys of one version of `row` that follow from the row itself, as the planner
+/// says for `change` (see [`autocache_effects::plan`]): its instance and unique keys, the
+/// collections it is a member of through its own columns (refilled) and, for a through
+/// model's row, the many-to-many collections holding its pair. What depends on the row is
+/// [`plan_footprint`]'s.
 pub(crate) fn plan_row<'a, M: Model>(
     plans: &mut PlanSet<'a, M::Db>,
     ctx: &'a Context<M::Db>,
     row: &M,
-    effect: RowEffect,
+    change: Change,
 ) -> Result<()> {
-    let (cache, plan) = plans.of(&M::INFO)?;
-    let prefix = cache.prefix.clone();
-    match effect {
-        RowEffect::Current => {
-            let id = row.id();
-            plan.fill(key::primary(&prefix, &id), Some(row));
-            for (field, value) in row.unique_values() {
-                plan.fill(key::unique(&prefix, field, &value), Some(&id));
+    for step in effects::plan(change) {
+        let &Step::Key(kind, after) = step else { continue };
+        let (cache, plan) = plans.of(&M::INFO)?;
+        let prefix = cache.prefix.clone();
+        match kind {
+            Key::Instance => {
+                let key = key::primary(&prefix, &row.id());
+                match after {
+                    After::WriteThrough => plan.fill(key, Some(row)),
+                    After::DoesNotExist => plan.fill::<M>(key, None),
+                    After::Refill | After::Empty => plan.evict(key),
+                }
             }
-        }
-        RowEffect::Former => {
-            for (field, value) in row.unique_values() {
-                plan.evict(key::unique(&prefix, field, &value));
+            Key::Uniques => {
+                for (field, value) in row.unique_values() {
+                    let key = key::unique(&prefix, field, &value);
+                    match after {
+                        After::WriteThrough => plan.fill(key, Some(&row.id())),
+                        _ => plan.evict(key),
+                    }
+                }
             }
+            Key::Memberships => {
+                for membership in row.memberships() {
+                    let row = row.clone();
+                    let members = async move {
+                        let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
+                        fetch_rows::<M>(ctx, query).await
+                    };
+                    plan_collection(plan, &prefix, membership.collection, &membership.owner, after, members);
+                }
+            }
+            Key::Pairs => {
+                for pair in row.pairs() {
+                    let (cache, plan) = plans.of(pair.members)?;
+                    plan.evict(pair.collection.key(&cache.prefix, &pair.owner));
+                }
+            }
+            Key::Joined | Key::Owned => {}
         }
-    }
-    for membership in row.memberships() {
-        let row = row.clone();
-        let members = async move {
-            let query = (membership.bind_owner)(&row, sqlx::query(membership.collection.select));
-            fetch_rows::<M>(ctx, query).await
-        };
-        plan_refill(plan, &prefix, membership.collection, &membership.owner, members);
-    }
-    for pair in row.pairs() {
-        let (cache, plan) = plans.of(pair.members)?;
-        plan.evict(pair.collection.key(&cache.prefix, &pair.owner));
     }
     Ok(())
 }
@@ -120,83 +132,92 @@ impl<M: Model> Planner<M> {
     const PLAN: PlanDependents<M::Db> = plan_dependents::<M>;
 }
 
-/// Plans every key that depends on row `id` of `M`: its many-to-many memberships
-/// (re-sorted after commit, or emptied when `deleted`) and, when `deleted`, the collections
-/// it owns and the rows that point at it
-/// (recursively for cascaded deletes). Runs its selects inside the write's transaction,
-/// before the write, while the dependents still exist.
+/// Plans every key that depends on row `id` of `M`, as the planner says for `change`: its
+/// many-to-many memberships (re-sorted after commit, or emptied when it is deleted) and, when
+/// it is deleted, the collections it owns and the rows that point at it (recursively for
+/// cascaded deletes). Runs its selects inside the write's transaction, before the write,
+/// while the dependents still exist.
 pub(crate) fn plan_footprint<'a, 'c, M: Model>(
     plans: &'c mut PlanSet<'a, M::Db>,
     ctx: &'a Context<M::Db>,
     conn: &'c mut <M::Db as Database>::Connection,
     id: String,
-    deleted: bool,
+    change: Change,
     visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
+        let deleted = matches!(change, Change::Orphaned { .. });
         let found = match deleted.then(|| probe(&M::FOOTPRINT)).flatten() {
             Some(sql) => Some(probe_parts::<M::Db>(ctx, &M::INFO, conn, sql, &id).await?),
             None => None,
         };
-        plan_probed_footprint::<M>(plans, ctx, conn, id, found, deleted, visited).await
+        plan_probed_footprint::<M>(plans, ctx, conn, id, found, change, visited).await
     })
 }
 
 /// [`plan_footprint`] given what a [`probe`] of the row's footprint `found` (`None`: not
-/// probed; every part is then selected on its own).
+/// probed; every part is then selected on its own). A deleted row's change is
+/// `Orphaned { points_at }` with `points_at` as the probe found it.
 pub(crate) fn plan_probed_footprint<'a, 'c, M: Model>(
     plans: &'c mut PlanSet<'a, M::Db>,
     ctx: &'a Context<M::Db>,
     conn: &'c mut <M::Db as Database>::Connection,
     id: String,
     mut found: Option<Vec<Vec<String>>>,
-    deleted: bool,
+    change: Change,
     visited: &'c mut Visited,
 ) -> BoxFuture<'c, Result<()>> {
     Box::pin(async move {
         let footprint = &M::FOOTPRINT;
-        for (index, joined) in footprint.joined.iter().enumerate() {
-            let owners = match &mut found {
-                Some(found) => std::mem::take(&mut found[index]),
-                None => select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?,
-            };
-            let (cache, plan) = plans.of(&M::INFO)?;
-            let prefix = cache.prefix.clone();
-            for owner in owners {
-                if deleted {
-                    plan.evict(joined.collection.key(&prefix, &owner));
-                    continue;
+        let change = match change {
+            Change::Orphaned { .. } => Change::Orphaned {
+                points_at: found
+                    .as_ref()
+                    .is_none_or(|found| found.iter().any(|part| !part.is_empty())),
+            },
+            other => other,
+        };
+        for step in effects::plan(change) {
+            match *step {
+                Step::Key(Key::Joined, after) => {
+                    for (index, joined) in footprint.joined.iter().enumerate() {
+                        let owners = match &mut found {
+                            Some(found) => std::mem::take(&mut found[index]),
+                            None => select_texts(ctx, &M::INFO, conn, joined.owners, &id).await?,
+                        };
+                        let (cache, plan) = plans.of(&M::INFO)?;
+                        let prefix = cache.prefix.clone();
+                        for owner in owners {
+                            // Refilled: re-sorted (re-read after commit), so the next read of
+                            // the collection costs no query.
+                            let text = owner.clone();
+                            let members = async move {
+                                let query = <M::Db as Dialect>::bind_text(sqlx::query(joined.members), text);
+                                fetch_rows::<M>(ctx, query).await
+                            };
+                            plan_collection(plan, &prefix, joined.collection, &owner, after, members);
+                        }
+                    }
                 }
-                // The row stays but its ordering fields changed: re-sort (re-read after
-                // commit), so the next read of the collection costs no query.
-                let text = owner.clone();
-                let members = async move {
-                    let query = <M::Db as Dialect>::bind_text(sqlx::query(joined.members), text);
-                    fetch_rows::<M>(ctx, query).await
-                };
-                plan_refill(plan, &prefix, joined.collection, &owner, members);
-            }
-        }
-        if !deleted {
-            return Ok(());
-        }
-        // The collections the row owns change only through the rows that point at it and
-        // its pairs; when the probe found none, they are empty and stay so (nothing can come
-        // to point at a deleted row), so their cached copies are right as they are.
-        let points_at = found
-            .as_ref()
-            .is_none_or(|found| found.iter().any(|part| !part.is_empty()));
-        for &(members, collection) in footprint.owned.iter().filter(|_| points_at) {
-            let (cache, plan) = plans.of(members)?;
-            plan.evict(collection.key(&cache.prefix, &id));
-        }
-        for (index, dependent) in footprint.dependents.iter().enumerate() {
-            // Probed: only the dependents that have rows are selected.
-            if found
-                .as_ref()
-                .is_none_or(|found| !found[footprint.joined.len() + index].is_empty())
-            {
-                (dependent.rows.planner())(plans, ctx, conn, dependent, id.clone(), visited).await?;
+                Step::Key(Key::Owned, _) => {
+                    for &(members, collection) in footprint.owned {
+                        let (cache, plan) = plans.of(members)?;
+                        plan.evict(collection.key(&cache.prefix, &id));
+                    }
+                }
+                Step::Dependents => {
+                    for (index, dependent) in footprint.dependents.iter().enumerate() {
+                        // Probed: only the dependents that have rows are selected.
+                        if found
+                            .as_ref()
+                            .is_none_or(|found| !found[footprint.joined.len() + index].is_empty())
+                        {
+                            (dependent.rows.planner())(plans, ctx, conn, dependent, id.clone(), visited).await?;
+                        }
+                    }
+                }
+                // The row's own keys are `plan_row`'s.
+                Step::Key(_, _) => {}
             }
         }
         Ok(())
@@ -342,22 +363,41 @@ fn plan_dependents<'a, 'c, M: Model>(
         let rows: Vec<M> = rows.iter().map(M::from_row).collect::<Result<_, _>>()?;
         for row in rows {
             let id = row.id().to_string();
-            let cascade = dependent.on_delete == OnDelete::Cascade;
-            if cascade && !visited.insert((M::INFO.name, id.clone())) {
+            if dependent.on_delete == OnDelete::Cascade && !visited.insert((M::INFO.name, id.clone())) {
                 continue;
             }
-            plan_row(plans, ctx, &row, RowEffect::Former)?;
-            let (cache, plan) = plans.of(&M::INFO)?;
-            let key = key::primary(&cache.prefix, &row.id());
-            if cascade {
-                plan.fill::<M>(key, None);
-            } else {
-                plan.evict(key);
+            for &change in effects::dependents(on_delete(dependent.on_delete)) {
+                plan_row(plans, ctx, &row, change)?;
+                plan_footprint::<M>(plans, ctx, conn, id.clone(), change, visited).await?;
             }
-            plan_footprint::<M>(plans, ctx, conn, id, cascade, visited).await?;
         }
         Ok(())
     })
+}
+
+/// The planner's name for an `on_delete` rule.
+fn on_delete(rule: OnDelete) -> effects::OnDelete {
+    match rule {
+        OnDelete::Cascade => effects::OnDelete::Cascade,
+        OnDelete::SetNull => effects::OnDelete::SetNull,
+    }
+}
+
+/// Plans what becomes of the key of `collection` owned by `owner` after commit: refilled
+/// with what `members` then returns, or emptied.
+pub(crate) fn plan_collection<'f, M: Model>(
+    plan: &mut WritePlan<'f>,
+    prefix: &str,
+    collection: &Collection,
+    owner: &str,
+    after: After,
+    members: impl Future<Output = Result<Vec<M>>> + Send + 'f,
+) {
+    match after {
+        After::Refill => plan_refill(plan, prefix, collection, owner, members),
+        // A collection is never written through: the planner refills or empties it.
+        After::WriteThrough | After::DoesNotExist | After::Empty => plan.evict(collection.key(prefix, owner)),
+    }
 }
 
 /// Plans, after commit, a refill of the key of `collection` owned by `owner` with what
@@ -378,25 +418,35 @@ pub(crate) fn plan_refill<'f, M: Model>(
     }
 }
 
-/// Plans the eviction of the keys a changed many-to-many pair (`this`, each of `others`)
-/// leaves wrong when the relation has a through model: the through rows' instance keys and
-/// the collections of them owned by either side.
+/// Plans the eviction of the keys of one kind a changed many-to-many pair (`this`, each of
+/// `others`) leaves wrong when the relation has a through model: the through rows
+/// (`ThroughRows`), or the collections of them owned by either side (`ThroughCollections`).
 pub(crate) fn plan_through<DB: Dialect>(
     plans: &mut PlanSet<'_, DB>,
     through: &Through,
+    kind: PairKey,
     this: &str,
     others: &[String],
 ) -> Result<()> {
     let (cache, plan) = plans.of(through.model)?;
-    plan.evict(through.own.key(&cache.prefix, this));
-    for other in others {
-        let parts = if through.this_first {
-            [this, other]
-        } else {
-            [other.as_str(), this]
-        };
-        plan.evict(key::primary(&cache.prefix, &key::compose(&parts)));
-        plan.evict(through.theirs.key(&cache.prefix, other));
+    match kind {
+        PairKey::ThroughRows => {
+            for other in others {
+                let parts = if through.this_first {
+                    [this, other]
+                } else {
+                    [other.as_str(), this]
+                };
+                plan.evict(key::primary(&cache.prefix, &key::compose(&parts)));
+            }
+        }
+        PairKey::ThroughCollections => {
+            plan.evict(through.own.key(&cache.prefix, this));
+            for other in others {
+                plan.evict(through.theirs.key(&cache.prefix, other));
+            }
+        }
+        PairKey::Own | PairKey::Theirs => {}
     }
     Ok(())
 }

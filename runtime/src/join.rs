@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use crate::context::Context;
 use crate::db::Dialect;
-use crate::effects::{plan_refill, plan_through};
+use autocache_effects::{self as effects, PairKey};
+
+use crate::effects::{plan_collection, plan_through};
 use crate::error::Result;
 use crate::fetch::{fetch, select_members};
 use crate::model::Model;
@@ -68,20 +70,28 @@ where
         )
         .await?;
     }
-    if let Some(through) = side.through {
-        let others: Vec<String> = remove.iter().chain(&add).map(ToString::to_string).collect();
-        if !others.is_empty() {
-            plan_through(plans, through, &id.to_string(), &others)?;
+    let changed: Vec<O::Id> = remove.into_iter().chain(add).collect();
+    let others: Vec<String> = changed.iter().map(ToString::to_string).collect();
+    for &(kind, after) in effects::pairing() {
+        match kind {
+            PairKey::Own => {
+                let (cache, plan) = plans.of(&O::INFO)?;
+                let members = select_members::<O, S::Id>(ctx, side.own, id.clone());
+                plan_collection(plan, &cache.prefix, side.own, &id.to_string(), after, members);
+            }
+            PairKey::Theirs => {
+                for (other, owner) in changed.iter().zip(&others) {
+                    let (cache, plan) = plans.of(&S::INFO)?;
+                    let members = select_members::<S, O::Id>(ctx, side.theirs, other.clone());
+                    plan_collection(plan, &cache.prefix, side.theirs, owner, after, members);
+                }
+            }
+            PairKey::ThroughRows | PairKey::ThroughCollections => {
+                if let (Some(through), false) = (side.through, others.is_empty()) {
+                    plan_through(plans, through, kind, &id.to_string(), &others)?;
+                }
+            }
         }
-    }
-    let (cache, plan) = plans.of(&O::INFO)?;
-    let members = select_members::<O, S::Id>(ctx, side.own, id.clone());
-    plan_refill(plan, &cache.prefix, side.own, &id.to_string(), members);
-    for other in remove.into_iter().chain(add) {
-        let (cache, plan) = plans.of(&S::INFO)?;
-        let owner = other.to_string();
-        let members = select_members::<S, O::Id>(ctx, side.theirs, other);
-        plan_refill(plan, &cache.prefix, side.theirs, &owner, members);
     }
     Ok(())
 }

@@ -2,13 +2,13 @@
 //! planned into its [`PlanSet`]: their keys are locked before the commit and filled or
 //! emptied after it.
 
+use autocache_effects::Change;
 use sqlx::Database;
 
 use crate::context::Context;
-use crate::effects::{RowEffect, Visited, plan_footprint, plan_probed_footprint, plan_row, probe_and_delete};
+use crate::effects::{Visited, plan_footprint, plan_probed_footprint, plan_row, probe_and_delete};
 use crate::error::Result;
 use crate::fetch::{fetch, select_by_ids};
-use crate::key;
 use crate::model::{Model, NewModel, UpdateReturns};
 use crate::plans::PlanSet;
 
@@ -29,7 +29,7 @@ pub(crate) async fn insert_planned<'a, N: NewModel>(
     )
     .await?;
     let row = N::Model::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
-    plan_row(plans, ctx, &row, RowEffect::Current)?;
+    plan_row(plans, ctx, &row, Change::Written)?;
     Ok(row)
 }
 
@@ -83,14 +83,14 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
     new: &[M],
 ) -> Result<()> {
     for row in new {
-        plan_row(plans, ctx, row, RowEffect::Current)?;
+        plan_row(plans, ctx, row, Change::Written)?;
         let id = row.id();
         let before = old.iter().find(|o| o.id() == id);
         if let Some(before) = before {
-            plan_row(plans, ctx, before, RowEffect::Former)?;
+            plan_row(plans, ctx, before, Change::Replaced)?;
         }
         if before.is_none_or(|before| !row.same_order(before)) {
-            plan_footprint::<M>(plans, ctx, conn, id.to_string(), false, &mut Visited::new()).await?;
+            plan_footprint::<M>(plans, ctx, conn, id.to_string(), Change::Reordered, &mut Visited::new()).await?;
         }
     }
     Ok(())
@@ -124,11 +124,11 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         // points at; otherwise the dependents are selected (and locked) before the delete.
         if let Some((found, deleted)) = probe_and_delete::<M>(ctx, conn, id).await? {
             let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
-            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), true, &mut visited).await?;
+            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
             if !deleted && select_by_ids::<M>(ctx, conn, M::SQL.delete, ids).await?.is_empty() {
                 return Ok(false);
             }
-            plan_deleted(plans, ctx, &old)?;
+            plan_row(plans, ctx, &old, Change::Deleted)?;
             return Ok(true);
         }
     }
@@ -144,23 +144,17 @@ pub(crate) async fn delete_locked_planned<'a, M: Model>(
     id: &M::Id,
 ) -> Result<bool> {
     let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
-    plan_footprint::<M>(plans, ctx, conn, id.to_string(), true, &mut visited).await?;
+    plan_footprint::<M>(plans, ctx, conn, id.to_string(), ORPHANED, &mut visited).await?;
     let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
         .await?
         .pop()
     else {
         return Ok(false);
     };
-    plan_deleted(plans, ctx, &old)?;
+    plan_row(plans, ctx, &old, Change::Deleted)?;
     Ok(true)
 }
 
-/// Plans the keys of a deleted row itself: its instance key caches "does not exist", its
-/// unique keys are emptied and the collections it was a member of refilled.
-fn plan_deleted<'a, M: Model>(plans: &mut PlanSet<'a, M::Db>, ctx: &'a Context<M::Db>, old: &M) -> Result<()> {
-    plan_row(plans, ctx, old, RowEffect::Former)?;
-    let (cache, plan) = plans.of(&M::INFO)?;
-    let key = key::primary(&cache.prefix, &old.id());
-    plan.fill::<M>(key, None);
-    Ok(())
-}
+/// What a delete does to what depends on the row (whether anything points at it is what
+/// the footprint's select finds).
+const ORPHANED: Change = Change::Orphaned { points_at: true };

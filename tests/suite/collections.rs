@@ -271,6 +271,24 @@ macro_rules! collection_scenarios {
             assert!(books.editors(b.id).await.unwrap().is_empty());
         }
 
+        /// Deleting a person no book points at but who edits one (a pair points at them): the
+        /// collections they owned and the ones they were in read the database's answer.
+        async fn deleting_an_editor(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let books = BookRepo::new(&env.ctx);
+            let author = person(env, "Jo").await;
+            let editor = person(env, "Kim").await;
+            let b = book(env, &author, "edited", 1).await;
+            books.add_editors(b.id, &[editor.id]).await.unwrap();
+            // Both sides cached.
+            assert_eq!(titles(&people.edited(editor.id).await.unwrap()), ["edited"]);
+            assert_eq!(books.editors(b.id).await.unwrap().len(), 1);
+
+            assert!(people.delete(editor.id).await.unwrap());
+            assert!(people.edited(editor.id).await.unwrap().is_empty());
+            assert!(books.editors(b.id).await.unwrap().is_empty());
+        }
+
         async fn all_scenarios(kind: Kind) {
             let env = env_on::<Db>(kind).await;
             reverse_foreign_key_ordering(&env).await;
@@ -279,6 +297,7 @@ macro_rules! collection_scenarios {
             many_to_many(&env).await;
             forward_foreign_key(&env).await;
             deleting_a_parent_cascades(&env).await;
+            deleting_an_editor(&env).await;
         }
     };
 }
