@@ -3,11 +3,9 @@
 //! disagree with each other; what a write does to each kind of key is the planner the
 //! runtime's writes execute (`autocache_effects::plan`), here spelled as key patterns.
 
-use serde::Serialize;
-
-use heck::ToShoutySnakeCase;
-
 use autocache_effects::{self as effects, After, Change, Key, PairKey, Step};
+use heck::ToShoutySnakeCase;
+use serde::Serialize;
 
 use crate::ir::{Field, ManyToMany, Model, OnDelete, Relation, ReverseKind, Schema};
 

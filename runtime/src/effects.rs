@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
+use autocache_effects::{self as effects, After, Change, Key, PairKey, Step};
 use futures::future::BoxFuture;
 use sqlx::Database;
 
@@ -23,7 +24,6 @@ use crate::model::{Collection, Dependent, DependentRows, Footprint, Model, Model
 use crate::plans::PlanSet;
 use crate::protocol::WritePlan;
 use crate::relation::Through;
-use autocache_effects::{self as effects, After, Change, Key, PairKey, Step};
 
 /// Plans the keys of one version of `row` that follow from the row itself, as the planner
 /// says for `change` (see [`autocache_effects::plan`]): its instance and unique keys, the
@@ -36,10 +36,10 @@ pub(crate) fn plan_row<'a, M: Model>(
     row: &M,
     change: Change,
 ) -> Result<()> {
+    let prefix = plans.of(&M::INFO)?.0.prefix.clone();
     for step in effects::plan(change) {
         let &Step::Key(kind, after) = step else { continue };
-        let (cache, plan) = plans.of(&M::INFO)?;
-        let prefix = cache.prefix.clone();
+        let (_, plan) = plans.of(&M::INFO)?;
         match kind {
             Key::Instance => {
                 let key = key::primary(&prefix, &row.id());
@@ -50,10 +50,11 @@ pub(crate) fn plan_row<'a, M: Model>(
                 }
             }
             Key::Uniques => {
+                let id = row.id();
                 for (field, value) in row.unique_values() {
                     let key = key::unique(&prefix, field, &value);
                     match after {
-                        After::WriteThrough => plan.fill(key, Some(&row.id())),
+                        After::WriteThrough => plan.fill(key, Some(&id)),
                         _ => plan.evict(key),
                     }
                 }

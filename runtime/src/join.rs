@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use crate::context::Context;
-use crate::db::Dialect;
 use autocache_effects::{self as effects, PairKey};
 
+use crate::context::Context;
+use crate::db::Dialect;
 use crate::effects::{plan_collection, plan_through};
 use crate::error::Result;
 use crate::fetch::{fetch, select_members};
