@@ -523,21 +523,20 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
     });
     for dependent in &footprint.dependents {
         let (source_name, field) = (&dependent.source.name, &dependent.relation.name);
-        let rule = match dependent.relation.on_delete {
-            OnDelete::Cascade => effects::OnDelete::Cascade,
-            OnDelete::SetNull => effects::OnDelete::SetNull,
+        match dependent.relation.on_delete {
+            OnDelete::Cascade => {
+                delete.notes.push(format!(
+                    "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
+                ));
+                continue;
+            }
             OnDelete::Restrict => {
                 delete.notes.push(format!(
                     "refused while a `{source_name}` row's `{field}` is this row (restrict): no key changes"
                 ));
                 continue;
             }
-        };
-        if rule == effects::OnDelete::Cascade {
-            delete.notes.push(format!(
-                "deletes each `{source_name}` whose `{field}` is this row (cascade): its keys as `{source_name}Repo::delete` plans them, recursively"
-            ));
-            continue;
+            OnDelete::SetNull => {}
         }
         // A changed row: its keys as the planner says, each pattern naming the rows.
         let rows = format!("each {source_name} whose {field} is this row");
@@ -575,11 +574,15 @@ fn plan_model(schema: &Schema, model: &Model) -> ModelPlan {
                 .collect(),
             owned: Vec::new(),
         };
-        let changed = theirs.effect("", effects::dependents(rule), |_, kind, pattern| match kind {
-            Key::Instance => format!("{pattern} (column set to NULL)"),
-            Key::Memberships => format!("{pattern} (set to NULL)"),
-            _ => pattern.to_owned(),
-        });
+        let changed = theirs.effect(
+            "",
+            effects::dependents(effects::OnDelete::SetNull),
+            |_, kind, pattern| match kind {
+                Key::Instance => format!("{pattern} (column set to NULL)"),
+                Key::Memberships => format!("{pattern} (set to NULL)"),
+                _ => pattern.to_owned(),
+            },
+        );
         delete.absorb(changed);
     }
     let mut writes = vec![insert, update, delete];

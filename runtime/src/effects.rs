@@ -256,9 +256,12 @@ fn probe_parts_sql<DB: Dialect>(footprint: &Footprint<DB>) -> Vec<String> {
 /// with the part after the last holding how many rows it deleted. `None` when the dialect
 /// cannot or the model's footprint has nothing to probe.
 fn probe_and_delete_sql<M: Model>() -> Option<(String, usize)> {
+    if !M::Db::DELETES_IN_WITH {
+        return None;
+    }
     let footprint = &M::FOOTPRINT;
     let parts = probe_parts_sql(footprint);
-    if !M::Db::DELETES_IN_WITH || parts.is_empty() {
+    if parts.is_empty() {
         return None;
     }
     let keys = placeholders::<M::Db>(2, M::KEY_COLUMNS);
@@ -367,21 +370,13 @@ fn plan_dependents<'a, 'c, M: Model>(
             if dependent.on_delete == OnDelete::Cascade && !visited.insert((M::INFO.name, id.clone())) {
                 continue;
             }
-            for &change in effects::dependents(on_delete(dependent.on_delete)) {
+            for &change in effects::dependents(dependent.on_delete) {
                 plan_row(plans, ctx, &row, change)?;
                 plan_footprint::<M>(plans, ctx, conn, id.clone(), change, visited).await?;
             }
         }
         Ok(())
     })
-}
-
-/// The planner's name for an `on_delete` rule.
-fn on_delete(rule: OnDelete) -> effects::OnDelete {
-    match rule {
-        OnDelete::Cascade => effects::OnDelete::Cascade,
-        OnDelete::SetNull => effects::OnDelete::SetNull,
-    }
 }
 
 /// Plans what becomes of the key of `collection` owned by `owner` after commit: refilled

@@ -219,16 +219,10 @@ pub struct Dependent<DB: Dialect> {
     pub rows: DependentRows<DB>,
 }
 
-/// `on_delete` of a foreign key or one-to-one, as the database enforces it. (`restrict`
-/// relations are no [`Dependent`]: the database refuses the delete while rows point at the
-/// target, so a delete that succeeds changed no referencing row.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDelete {
-    /// The referencing rows are deleted too (and, recursively, what depends on them).
-    Cascade,
-    /// The referencing rows' column is set to NULL.
-    SetNull,
-}
+/// `on_delete` of a foreign key or one-to-one, as the database enforces it: the planner's
+/// own (`restrict` relations are no [`Dependent`]: the database refuses the delete while rows
+/// point at the target, so a delete that succeeds changed no referencing row).
+pub use autocache_effects::OnDelete;
 
 /// How the keys of the referencing rows of one [`Dependent`] are planned: typed by their
 /// model, so each row is decoded and every key holding it (its instance and unique keys,
