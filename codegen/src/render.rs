@@ -281,11 +281,11 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
     // `Model::UPDATE_LOCKS_FIRST`): no unique or indexed lookups, no collections joined
     // through its own columns, no through-model pairs, and no many-to-many order to re-sort.
     let empty = |name: &str| relations[name].as_array().is_none_or(Vec::is_empty);
-    let update_locks_first = uniques.is_empty()
-        && finders.is_empty()
-        && empty("memberships")
-        && empty("pairs")
-        && (ordering_fields.is_empty() || empty("joined"));
+    let keys_follow_from_the_key = uniques.is_empty() && finders.is_empty() && empty("memberships") && empty("pairs");
+    let update_locks_first = keys_follow_from_the_key && (ordering_fields.is_empty() || empty("joined"));
+    // An insert's keys follow from its key too (a new row is in no many-to-many collection),
+    // and that key is known before the statement where it can be reserved.
+    let insert_locks_first = keys_follow_from_the_key && statements.keyed_insert.is_some();
     let write = |op: &str| {
         plan.writes
             .iter()
@@ -324,6 +324,10 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             "select_by_ids": rust_str(&statements.select_by_ids),
             "select_for_update": rust_str(&statements.select_for_update),
             "insert": rust_str(&statements.insert),
+            "keyed_insert": statements.keyed_insert.as_ref().filter(|_| insert_locks_first).map(|keyed| json!({
+                "reserve": rust_str(&keyed.reserve),
+                "insert": rust_str(&keyed.insert),
+            })),
             "update": rust_str(&statements.update),
             "update_returns": statements.update_returns,
             "select_where": rust_str(&statements.select_where),

@@ -11,6 +11,9 @@ pub struct Statements {
     pub select_for_update: String,
     /// One insert returning every column.
     pub insert: String,
+    /// Where the database assigns the key from a sequence the runtime can reserve from
+    /// (PostgreSQL's auto keys): the reservation and an insert that binds the key first.
+    pub keyed_insert: Option<KeyedInsert>,
     /// One update by primary key, returning every column where the dialect can: on
     /// PostgreSQL the row as it was (locked) and as it is, in two rows.
     pub update: String,
@@ -27,6 +30,17 @@ pub struct Statements {
     pub update_set: String,
     /// ` WHERE <primary key> IN ({ids})`.
     pub where_ids: String,
+}
+
+/// An insert of a row whose key was reserved beforehand from the key column's sequence, so
+/// that the key is known before the statement (see the runtime's `KeyedInsert`).
+#[derive(Debug, serde::Serialize)]
+pub struct KeyedInsert {
+    /// Reserves `$1` keys (bound as text): one row each, the key's text in the first column.
+    pub reserve: String,
+    /// Inserts one row with its key's text bound first (`$1`), then the insert's other values,
+    /// returning every column.
+    pub insert: String,
 }
 
 /// Quotes an identifier for `dialect`.
@@ -99,24 +113,7 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
 
     // Columns the database sets itself take its clock, not a bound value.
     let now = crate::ddl::literal(dialect, &DefaultValue::Now);
-    let mut bound = 0;
-    let mut next = || {
-        bound += 1;
-        placeholder(dialect, bound)
-    };
-    let (insert_columns, insert_values): (Vec<String>, Vec<String>) = columns(model)
-        .into_iter()
-        .filter(|field| !field.auto)
-        .map(|field| {
-            let value = match (&field.set_by_database, &field.default) {
-                (Some(_), _) => now.clone(),
-                (None, Some(default)) => format!("COALESCE({}, {})", next(), crate::ddl::literal(dialect, default)),
-                (None, None) => next(),
-            };
-            (q(&field.column), value)
-        })
-        .unzip();
-    let (insert_columns, insert_values) = (insert_columns.join(", "), insert_values.join(", "));
+    let (insert_columns, insert_values) = insert_values(dialect, model, 0);
 
     let mut bound = 0;
     let assignments: Vec<String> = model
@@ -182,6 +179,7 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
             (true, Dialect::Mysql) => format!("INSERT INTO {table} () VALUES (){returning}"),
             (true, Dialect::Sqlite | Dialect::Postgres) => format!("INSERT INTO {table} DEFAULT VALUES{returning}"),
         },
+        keyed_insert: keyed_insert(dialect, model, &returning),
         update: match dialect {
             Dialect::Mysql => format!("UPDATE {table} SET {assignments} WHERE {update_pk}"),
             Dialect::Sqlite => format!("UPDATE {table} SET {assignments} WHERE {update_pk}{returning}"),
@@ -202,6 +200,57 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
         },
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
     }
+}
+
+/// The inserted columns and their values, comma separated: a bound placeholder each, numbered
+/// after `before` others (with its default where the field has one), or the database's
+/// clock for the columns it sets itself; an auto key is left to the database.
+fn insert_values(dialect: Dialect, model: &Model, before: usize) -> (String, String) {
+    let now = crate::ddl::literal(dialect, &DefaultValue::Now);
+    let mut bound = before;
+    let mut next = || {
+        bound += 1;
+        placeholder(dialect, bound)
+    };
+    let (columns, values): (Vec<String>, Vec<String>) = columns(model)
+        .into_iter()
+        .filter(|field| !field.auto)
+        .map(|field| {
+            let value = match (&field.set_by_database, &field.default) {
+                (Some(_), _) => now.clone(),
+                (None, Some(default)) => format!("COALESCE({}, {})", next(), crate::ddl::literal(dialect, default)),
+                (None, None) => next(),
+            };
+            (quote(dialect, &field.column), value)
+        })
+        .unzip();
+    (columns.join(", "), values.join(", "))
+}
+
+/// PostgreSQL's insert of a row whose auto key was reserved from the column's sequence
+/// (`nextval` of `pg_get_serial_sequence`, an identity column's or a `serial`'s), bound
+/// first; `OVERRIDING SYSTEM VALUE` lets it into a `GENERATED ALWAYS` column too.
+fn keyed_insert(dialect: Dialect, model: &Model, returning: &str) -> Option<KeyedInsert> {
+    let key = model.key_column().filter(|key| key.auto)?;
+    if dialect != Dialect::Postgres {
+        return None;
+    }
+    let table = quote(dialect, &model.table);
+    let text = |s: &str| s.replace('\'', "''");
+    let (columns, values) = insert_values(dialect, model, 1);
+    let (key_column, separator) = (quote(dialect, &key.column), if columns.is_empty() { "" } else { ", " });
+    Some(KeyedInsert {
+        reserve: format!(
+            "SELECT CAST(nextval(pg_get_serial_sequence('{}', '{}')) AS TEXT) \
+             FROM generate_series(1, CAST($1 AS BIGINT))",
+            text(&table),
+            text(&key.column)
+        ),
+        insert: format!(
+            "INSERT INTO {table} ({key_column}{separator}{columns}) OVERRIDING SYSTEM VALUE \
+             VALUES (CAST($1 AS BIGINT){separator}{values}){returning}"
+        ),
+    })
 }
 
 /// Selects every column of the row whose `fields` hold the bound values (one each, in order).

@@ -193,3 +193,35 @@ fn the_lock_file_carries_retired_digests_into_the_code() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On PostgreSQL, a model whose only key is its own auto key (`Person`) inserts under a key
+/// reserved from the key's sequence, so its insert locks first; a model whose insert touches
+/// other keys (`Book` joins its author's books) and every model of a database without
+/// sequences to reserve from (SQLite) insert in a transaction.
+#[test]
+fn inserts_lock_first_where_the_key_can_be_reserved() {
+    let postgres = Config::new()
+        .dialect(Dialect::Postgres)
+        .generate(Path::new("../schema.yaml"))
+        .unwrap();
+    let postgres = postgres.values().next().unwrap();
+    let model = |code: &str, name: &str| {
+        let start = code.find(&format!("impl autocache::Model for {name} ")).unwrap();
+        code[start..][..code[start..].find("fn id(").unwrap()].to_owned()
+    };
+    let person = model(postgres, "Person");
+    assert!(
+        person.contains(
+            r#"reserve: "SELECT CAST(nextval(pg_get_serial_sequence('\"person\"', 'id')) AS TEXT) FROM generate_series(1, CAST($1 AS BIGINT))""#
+        ),
+        "{person}"
+    );
+    assert!(
+        person.contains(
+            r#"insert: "INSERT INTO \"person\" (\"id\", \"name\") OVERRIDING SYSTEM VALUE VALUES (CAST($1 AS BIGINT), $2) RETURNING \"id\", \"name\"""#
+        ),
+        "{person}"
+    );
+    assert!(model(postgres, "Book").contains("keyed_insert: None"));
+    assert!(model(&generate("../schema.yaml"), "Person").contains("keyed_insert: None"));
+}

@@ -79,6 +79,7 @@ mod generated {
         const SQL: autocache::ModelSql = autocache::ModelSql {
             select_by_ids: "SELECT \"id\", \"name\" FROM \"person\" WHERE \"id\" IN ({ids})",
             insert: "INSERT INTO \"person\" (\"name\") VALUES (?) RETURNING \"id\", \"name\"",
+            keyed_insert: None,
             update: "UPDATE \"person\" SET \"name\" = ? WHERE \"id\" = ? RETURNING \"id\", \"name\"",
             update_returns: autocache::UpdateReturns::Row,
             delete: "DELETE FROM \"person\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"name\"",
@@ -451,6 +452,7 @@ mod generated {
         const SQL: autocache::ModelSql = autocache::ModelSql {
             select_by_ids: "SELECT \"id\", \"title\", \"author_id\", \"rank\" FROM \"book\" WHERE \"id\" IN ({ids})",
             insert: "INSERT INTO \"book\" (\"title\", \"author_id\", \"rank\") VALUES (?, ?, ?) RETURNING \"id\", \"title\", \"author_id\", \"rank\"",
+            keyed_insert: None,
             update: "UPDATE \"book\" SET \"title\" = ?, \"author_id\" = ?, \"rank\" = ? WHERE \"id\" = ? RETURNING \"id\", \"title\", \"author_id\", \"rank\"",
             update_returns: autocache::UpdateReturns::Row,
             delete: "DELETE FROM \"book\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"title\", \"author_id\", \"rank\"",
@@ -929,6 +931,7 @@ mod generated {
         const SQL: autocache::ModelSql = autocache::ModelSql {
             select_by_ids: "SELECT \"id\", \"book_id\", \"order_in_series\" FROM \"volume\" WHERE \"id\" IN ({ids})",
             insert: "INSERT INTO \"volume\" (\"book_id\", \"order_in_series\") VALUES (?, COALESCE(?, 1)) RETURNING \"id\", \"book_id\", \"order_in_series\"",
+            keyed_insert: None,
             update: "UPDATE \"volume\" SET \"book_id\" = ?, \"order_in_series\" = ? WHERE \"id\" = ? RETURNING \"id\", \"book_id\", \"order_in_series\"",
             update_returns: autocache::UpdateReturns::Row,
             delete: "DELETE FROM \"volume\" WHERE \"id\" IN ({ids}) RETURNING \"id\", \"book_id\", \"order_in_series\"",

@@ -16,6 +16,7 @@ use crate::fence::Fence;
 use crate::guard::Guarded;
 use crate::model::ModelInfo;
 use crate::near::{Channel, Near, Store};
+use crate::reserve::Reserved;
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
 /// Tunables of the consistency protocol.
@@ -57,6 +58,13 @@ pub struct Options {
     /// asynchronous invalidation of other near caches), so a read that starts after it in
     /// another process may return older data.
     pub near_asynchronous: bool,
+    /// How many primary keys a context reserves at a time from a model's sequence, for
+    /// inserts that lock their key before the statement (PostgreSQL's auto keys of models
+    /// whose insert touches no other key: `ModelSql::keyed_insert`). Reserved keys are
+    /// handed out in order within the context; keys it never uses are left as gaps, and
+    /// rows inserted by different contexts are not numbered in the order of their inserts.
+    /// 0: such inserts run in a transaction and take the database's next key.
+    pub reserved_keys: u32,
 }
 
 impl Default for Options {
@@ -74,6 +82,7 @@ impl Default for Options {
             near_entries: 0,
             near_lease: Duration::from_secs(1),
             near_asynchronous: false,
+            reserved_keys: 32,
         }
     }
 }
@@ -89,6 +98,8 @@ struct Inner<DB: Dialect> {
     options: Options,
     stats: Arc<Stats>,
     model_stats: ModelStats,
+    /// Keys reserved for inserts that lock first.
+    reserved: Reserved,
     /// When the context was built: a rolling deploy's window starts no later.
     started: Instant,
 }
@@ -165,6 +176,11 @@ impl<DB: Dialect> Context<DB> {
     /// The protocol's options.
     pub fn options(&self) -> &Options {
         &self.inner.options
+    }
+
+    /// The keys this context reserved for inserts that lock first.
+    pub(crate) fn reserved(&self) -> &Reserved {
+        &self.inner.reserved
     }
 
     /// The live counters.
@@ -404,6 +420,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 options: self.options,
                 stats,
                 model_stats: ModelStats::default(),
+                reserved: Reserved::default(),
                 started: Instant::now(),
             }),
             uncached: false,

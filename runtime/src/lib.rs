@@ -12,8 +12,9 @@
 //! The modules, bottom to top; each uses only modules listed before it (`tests/layers.rs`
 //! fails if a module uses, directly or through others, one that uses it):
 //!
-//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`:
-//!    values, keys, counters, SQL dialects, cache servers and their fault handling.
+//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`,
+//!    `reserve`: values, keys, counters, SQL dialects, cache servers and their fault
+//!    handling, reserved primary keys.
 //! 2. `model`, `relation`: what generated code declares, static descriptions and traits.
 //! 3. `context`: the pool, the named backends, the options, the stats.
 //! 4. `trace`, `protocol`, `fetch`: tracing spans; the consistency protocol on one model's
@@ -22,7 +23,7 @@
 //! 6. `read`, `repo`: reads through the cache; evictions.
 //! 7. `effects`: the keys a write of a row changes, planned.
 //! 8. `write`, `join`, `bulk`, `lock_first`: the writes, run on a transaction's connection
-//!    and planned, or (an update that locks its one key first) on their own.
+//!    and planned, or (an update or insert that locks its one key first) on their own.
 //! 9. `scope`: the [`Scope`] trait.
 //! 10. `transaction`: [`Transaction`], a scope whose writes commit together.
 //! 11. `standalone`: the context as a scope, each write a transaction of its own.
@@ -50,6 +51,7 @@ mod protocol;
 mod read;
 pub mod relation;
 pub mod repo;
+mod reserve;
 mod scope;
 mod standalone;
 pub mod stats;
@@ -64,8 +66,8 @@ pub use error::{Error, Result};
 pub use filter::{Filter, Op, Test};
 pub use key::Holds;
 pub use model::{
-    Changes, Collection, Dependent, DependentRows, Footprint, Joined, Membership, Model, ModelInfo, ModelSql, NewModel,
-    OnDelete, Pair, UniqueField, UpdateReturns,
+    Changes, Collection, Dependent, DependentRows, Footprint, Joined, KeyedInsert, Membership, Model, ModelInfo,
+    ModelSql, NewModel, OnDelete, Pair, UniqueField, UpdateReturns,
 };
 pub use relation::{JoinChange, JoinSide, Through};
 pub use scope::Scope;

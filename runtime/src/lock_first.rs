@@ -1,20 +1,24 @@
-//! Updates that lock first: when every key an update touches follows from the row's primary
-//! key ([`Model::UPDATE_LOCKS_FIRST`]), the key is locked before the statement, so the
-//! statement needs no transaction of its own: it commits by itself, between the lock and the
-//! fill (`docs/consistency.md`, "Updates that lock first"). A standalone update then costs
-//! the statement and two cache round trips, not `BEGIN`, the statement, a lock, `COMMIT`
-//! and a fill. The standalone update (`standalone.rs`) tries this first.
+//! Writes that lock first: when every key an update or an insert touches follows from the
+//! row's primary key ([`Model::UPDATE_LOCKS_FIRST`], [`crate::model::ModelSql::keyed_insert`]) and that
+//! key is known before the statement (an insert's is reserved from the key's sequence, see
+//! [`crate::reserve`]), the key is locked before the statement, so the statement needs no
+//! transaction of its own: it commits by itself, between the lock and the fill
+//! (`docs/consistency.md`, "Writes that lock first"). Such a write costs the statement and
+//! two cache round trips, not `BEGIN`, the statement, a lock, `COMMIT` and a fill. The
+//! standalone writes (`standalone.rs`) try this first.
 
 use std::collections::HashSet;
+use std::fmt::Display;
 
 use futures::channel::oneshot;
 use tracing::Instrument;
 
 use crate::context::Context;
+use crate::db::{Dialect, SqlQuery};
 use crate::error::Result;
 use crate::fetch::fetch;
 use crate::key;
-use crate::model::{Model, UpdateReturns};
+use crate::model::{KeyedInsert, Model, NewModel, UpdateReturns};
 use crate::plans::{PlanSet, complete_after};
 use crate::protocol::LockedWrite;
 
@@ -23,45 +27,99 @@ use crate::protocol::LockedWrite;
 /// not reach its server (nothing was written; the fence must then record the key inside a
 /// transaction): the caller runs the update in a transaction of its own.
 pub(crate) async fn update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<Option<M>>> {
-    let returns_row = M::SQL.update_returns != UpdateReturns::Nothing;
-    if !(M::UPDATE_LOCKS_FIRST && returns_row) {
-        return Ok(None);
-    }
-    locked_update(ctx, row)
+    let returned_at = match M::SQL.update_returns {
+        _ if !M::UPDATE_LOCKS_FIRST => return Ok(None),
+        UpdateReturns::Nothing => return Ok(None),
+        UpdateReturns::Row => 0,
+        UpdateReturns::OldThenRow => 1,
+    };
+    let update = row.bind_update(sqlx::query(M::SQL.update));
+    locked_write::<M>(ctx, &row.id(), update, returned_at)
         .instrument(crate::trace::call(&M::INFO, "update"))
         .await
 }
 
-/// Locks the row's instance key, runs the update on its own, then fills the key with the
-/// row it returned (or evicts it if no row has the key). `None` if the lock missed its
-/// server: nothing was written, and the lock (if any) is given back.
-async fn locked_update<M: Model>(ctx: &Context<M::Db>, row: &M) -> Result<Option<Option<M>>> {
-    let (returned, updated) = oneshot::channel::<M>();
+/// Inserts a row under a reserved key, locking first, where the model allows it. `None`
+/// where it does not, or when the lock did not reach its server (nothing was written, and
+/// the key goes back to the reserved ones): the caller runs the insert in a transaction.
+pub(crate) async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, new: &N) -> Result<Option<N::Model>> {
+    let (Some(keyed), 1..) = (&<N::Model as Model>::SQL.keyed_insert, ctx.options().reserved_keys) else {
+        return Ok(None);
+    };
+    let model = &<N::Model as Model>::INFO;
+    let span = crate::trace::call(model, "insert");
+    async {
+        let key = match ctx.reserved().take(model.name) {
+            Some(key) => key,
+            None => reserve::<N::Model>(ctx, keyed).await?,
+        };
+        let insert = new.bind_insert(<N::Model as Model>::Db::bind_text(
+            sqlx::query(keyed.insert),
+            key.clone(),
+        ));
+        match locked_write::<N::Model>(ctx, &key, insert, 0).await? {
+            Some(inserted) => Ok(Some(inserted.ok_or(sqlx::Error::RowNotFound)?)),
+            None => {
+                ctx.reserved().add(model.name, [key]);
+                Ok(None)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reserves `Options::reserved_keys` keys of `M` from its sequence: returns the first, and
+/// keeps the others for the context's next inserts.
+async fn reserve<M: Model>(ctx: &Context<M::Db>, keyed: &KeyedInsert) -> Result<String> {
+    let count = ctx.options().reserved_keys.to_string();
+    let mut conn = ctx.pool().acquire().await?;
+    let rows = fetch(
+        ctx,
+        &M::INFO,
+        &mut conn,
+        M::Db::bind_text(sqlx::query(keyed.reserve), count),
+    )
+    .await?;
+    let mut keys = rows.iter().map(|row| M::Db::text_column(row, 0));
+    let first = keys.next().ok_or(sqlx::Error::RowNotFound)??;
+    let rest = keys.collect::<Result<Vec<_>, _>>()?;
+    ctx.reserved().add(M::INFO.name, rest);
+    Ok(first)
+}
+
+/// Locks the instance key of the row whose key is `id`, runs `statement` on its own, then
+/// fills the key with its `returned_at`-th row (or evicts the key if it returned none).
+/// `None` if the lock missed its server: nothing was written, and the lock (if any) is
+/// given back.
+async fn locked_write<M: Model>(
+    ctx: &Context<M::Db>,
+    id: &impl Display,
+    statement: SqlQuery<M::Db>,
+    returned_at: usize,
+) -> Result<Option<Option<M>>> {
+    let (returned, written) = oneshot::channel::<M>();
     let mut plans = PlanSet::new(ctx);
     let (cache, plan) = plans.of(&M::INFO)?;
-    let instance = key::primary(&cache.prefix, &row.id());
+    let instance = key::primary(&cache.prefix, id);
     // Filled after the statement with the row it returned; no row: the key is evicted.
     plan.refill(instance, async move {
-        updated.await.map_err(|_| sqlx::Error::RowNotFound.into())
+        written.await.map_err(|_| sqlx::Error::RowNotFound.into())
     });
     let locked = plans.lock().await;
     if locked.iter().any(|write| !write.missed().is_empty()) {
         futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
         return Ok(None);
     }
-    let statement = async {
+    let run = async {
         let mut conn = ctx.pool().acquire().await?;
-        let rows = fetch(ctx, &M::INFO, &mut conn, row.bind_update(sqlx::query(M::SQL.update))).await?;
-        let new = match M::SQL.update_returns {
-            UpdateReturns::OldThenRow => rows.get(1),
-            _ => rows.first(),
-        };
-        let new = new.map(M::from_row).transpose()?;
-        if let Some(new) = &new {
+        let rows = fetch(ctx, &M::INFO, &mut conn, statement).await?;
+        let row = rows.get(returned_at).map(M::from_row).transpose()?;
+        if let Some(row) = &row {
             // The receiver is the planned refill, alive until the locks complete.
-            let _ = returned.send(new.clone());
+            let _ = returned.send(row.clone());
         }
-        Ok(new)
+        Ok(row)
     };
-    complete_after(ctx, statement, locked, &HashSet::new()).await.map(Some)
+    complete_after(ctx, run, locked, &HashSet::new()).await.map(Some)
 }

@@ -38,6 +38,12 @@ pub struct ModelSql {
     pub select_by_ids: &'static str,
     /// Inserts one row and returns every column.
     pub insert: &'static str,
+    /// Present where an insert locks its one key before the statement: every key an insert
+    /// of a row touches follows from its primary key (no unique or indexed field, no foreign
+    /// key or one-to-one of its own, no through model), and the database assigns that key
+    /// from a sequence the runtime can reserve keys from (PostgreSQL's auto keys). The
+    /// statement then commits on its own (`docs/consistency.md`, "Writes that lock first").
+    pub keyed_insert: Option<KeyedInsert>,
     /// Updates every non-key column of one row by primary key (returning what
     /// `update_returns` says).
     pub update: &'static str,
@@ -56,6 +62,17 @@ pub struct ModelSql {
     pub update_set: &'static str,
     /// ` WHERE <primary key> IN ({ids})`, for bulk updates.
     pub where_ids: &'static str,
+}
+
+/// An insert whose key is reserved before the statement (see [`ModelSql::keyed_insert`]);
+/// keys travel as their text, cast by the statements.
+#[derive(Debug)]
+pub struct KeyedInsert {
+    /// Reserves keys, as many as its one bound value says: a row each, the key's text first.
+    pub reserve: &'static str,
+    /// Inserts one row, binding its key's text first, then the values of
+    /// [`NewModel::bind_insert`], and returns every column.
+    pub insert: &'static str,
 }
 
 /// What a model's [`ModelSql::update`] returns, in the generator's SQL for the dialect.

@@ -77,6 +77,9 @@ impl<DB: Dialect> Scope<DB> for Context<DB> {
         N: NewModel,
         N::Model: Model<Db = DB>,
     {
+        if let Some(inserted) = lock_first::insert(self, new).await? {
+            return Ok(inserted);
+        }
         write_alone!(self, &<N::Model as Model>::INFO, "insert", |tx| tx.insert(new))
     }
 

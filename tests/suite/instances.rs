@@ -235,6 +235,48 @@ macro_rules! instance_scenarios {
             assert_eq!(env.queries(0, people.get(fay.id)).await.unwrap(), None);
         }
 
+        /// An insert overrides an absence a reader cached for the row's key: the key after
+        /// a new row's (the database's next, or the context's next reserved one) is read as
+        /// absent and cached, then a row is inserted with it and reads back with 0 queries.
+        /// Where the insert locks its key first (PostgreSQL's `Person`), it sends one
+        /// statement, no transaction, and reserves keys a block at a time.
+        async fn an_insert_replaces_a_cached_absence(env: &Env) {
+            let people = PersonRepo::new(&env.ctx);
+            let next = person(env, "Gus").await.id + 1;
+            assert_eq!(people.get(next).await.unwrap(), None);
+            assert_eq!(
+                env.queries(0, people.get(next)).await.unwrap(),
+                None,
+                "the absence is cached"
+            );
+            let hal = people.insert(&NewPerson { name: "Hal".into() }).await.unwrap();
+            assert_eq!(hal.id, next, "keys are handed out in order");
+            assert_eq!(env.queries(0, people.get(next)).await.unwrap(), Some(hal));
+
+            let keyed = <Person as autocache::Model>::SQL.keyed_insert.is_some();
+            assert_eq!(
+                keyed,
+                stringify!($db) == "postgres",
+                "PostgreSQL's Person locks first"
+            );
+            assert!(
+                <Book as autocache::Model>::SQL.keyed_insert.is_none(),
+                "a book joins its author's books"
+            );
+            if keyed {
+                let inserts = u64::from(env.ctx.options().reserved_keys) + 1;
+                let before = env.ctx.snapshot();
+                for i in 0..inserts {
+                    person(env, &format!("Ida {i}")).await;
+                }
+                let reservations = (env.ctx.snapshot() - before).db_queries - inserts;
+                assert!(
+                    (1..=2).contains(&reservations),
+                    "{reservations} reservations for {inserts} inserts"
+                );
+            }
+        }
+
         async fn all_scenarios(kind: Kind) {
             let env = env_on::<Db>(kind).await;
             inserted_row_reads_from_cache(&env).await;
@@ -248,6 +290,7 @@ macro_rules! instance_scenarios {
             get_many_repeats_ids(&env).await;
             other_backend_model(&env).await;
             writes_send_the_fewest_statements(&env).await;
+            an_insert_replaces_a_cached_absence(&env).await;
         }
     };
 }
