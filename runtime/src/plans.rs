@@ -30,12 +30,31 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
 pub(crate) struct PlanSet<'a, DB: Dialect> {
     ctx: &'a Context<DB>,
     plans: Vec<(&'static str, Cache<'a>, WritePlan<'a>)>,
+    /// Keys locked before the statements ([`PlanSet::lock_early`]), not locked again.
+    early: Vec<LockedWrite<'a, 'a>>,
 }
 
 impl<'a, DB: Dialect> PlanSet<'a, DB> {
     /// No keys planned yet.
     pub(crate) fn new(ctx: &'a Context<DB>) -> Self {
-        Self { ctx, plans: Vec::new() }
+        Self {
+            ctx,
+            plans: Vec::new(),
+            early: Vec::new(),
+        }
+    }
+
+    /// Locks `model`'s `key` now, to hold "does not exist" after commit: a key that follows
+    /// from the statement's arguments (a deleted row's instance key), locked while the
+    /// statement runs. A lock confirmed before its own commit keeps the protocol's argument
+    /// (`docs/consistency.md`, "Writes that lock first"); whatever is planned for the key
+    /// later is not locked again.
+    pub(crate) async fn lock_early<M: crate::model::Model<Db = DB>>(&mut self, key: String) -> Result<()> {
+        let mut plan = WritePlan::default();
+        plan.fill::<M>(key, None);
+        let locked = plan.lock(cache_for(self.ctx, &M::INFO)?).await;
+        self.early.push(locked);
+        Ok(())
     }
 
     /// The plan (and cache) of `model`'s keys.
@@ -52,11 +71,23 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         Ok((cache, plan))
     }
 
+    /// Gives back the keys locked early (the write failed; nothing else was locked yet).
+    pub(crate) async fn abort(self) {
+        futures::future::join_all(self.early.into_iter().map(LockedWrite::abort)).await;
+    }
+
     /// Locks every planned key (after the statements, before commit): the models' locks
     /// in parallel, so a write touching several models waits for one round trip, not one
     /// per model (the order of the locks does not matter, only that all precede the commit).
     pub(crate) async fn lock(self) -> Vec<LockedWrite<'a, 'a>> {
-        futures::future::join_all(self.plans.into_iter().map(|(_, cache, plan)| plan.lock(cache))).await
+        let mut locked = self.early;
+        let early: Vec<String> = locked.iter().flat_map(LockedWrite::keys).map(str::to_owned).collect();
+        let plans = self.plans.into_iter().map(|(_, cache, mut plan)| {
+            plan.forget(&early);
+            plan.lock(cache)
+        });
+        locked.extend(futures::future::join_all(plans).await);
+        locked
     }
 }
 

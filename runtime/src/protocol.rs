@@ -280,6 +280,11 @@ impl<'f> WritePlan<'f> {
         }
     }
 
+    /// Drops these keys from the plan (they were locked already).
+    pub(crate) fn forget(&mut self, keys: &[String]) {
+        self.keys.retain(|(key, _)| !keys.contains(key));
+    }
+
     /// During a rolling deploy (`retired` not empty): every key is evicted instead of filled
     /// (no process reads this version's keys until the deploy is over, and then none may
     /// hold a value older than the last write), and the same key under each retired prefix

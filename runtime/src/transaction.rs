@@ -138,7 +138,14 @@ macro_rules! planned {
         let mut plans = PlanSet::new($ctx);
         let written = {
             let ($conn, $plans) = (open.conn(), &mut plans);
-            $write.await?
+            $write.await
+        };
+        let written = match written {
+            Ok(written) => written,
+            Err(error) => {
+                plans.abort().await;
+                return Err(error);
+            }
         };
         open.keep(plans, $self.can_fence).await?;
         Ok(written)

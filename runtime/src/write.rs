@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::effects::{Visited, plan_footprint, plan_probed_footprint, plan_row, probe_and_delete};
 use crate::error::Result;
 use crate::fetch::{fetch, select_by_ids};
+use crate::key;
 use crate::model::{Model, NewModel, UpdateReturns};
 use crate::plans::PlanSet;
 
@@ -113,11 +114,17 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         // it (an insert, an update, an `add_…`) waits for this commit instead of slipping in
         // between the footprint's select and the `DELETE`, whose cascade would remove it
         // unplanned. (SQLite's write transaction holds the whole database already.)
+        // Its instance key, which will read "does not exist" whatever the row lock finds,
+        // is locked meanwhile.
         let ids = std::slice::from_ref(id);
-        let Some(old) = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, ids)
-            .await?
-            .pop()
-        else {
+        let instance = key::primary(&plans.of(&M::INFO)?.0.prefix, id);
+        let (selected, locked) = futures::future::join(
+            select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, ids),
+            plans.lock_early::<M>(instance),
+        )
+        .await;
+        locked?;
+        let Some(old) = selected?.pop() else {
             return Ok(false);
         };
         // The probe and the delete in one statement, which deletes only a row no dependent
