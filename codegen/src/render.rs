@@ -277,15 +277,17 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         .collect();
     let relations = relations_context(schema, model);
     let ordering_fields = plan::ordering_fields(model);
-    // Every key an update touches follows from the primary key (see the runtime's
-    // `Model::UPDATE_LOCKS_FIRST`): no unique or indexed lookups, no collections joined
-    // through its own columns, no through-model pairs, and no many-to-many order to re-sort.
+    // The row's instance key is its only key of its own (the runtime's
+    // `Model::ONLY_INSTANCE_KEY`): no unique or indexed lookups, no collections joined
+    // through its own columns, no through-model pairs. Then every key an update touches
+    // follows from the primary key unless a many-to-many order must be re-sorted
+    // (`Model::UPDATE_LOCKS_FIRST`), and so does an insert's (a new row is in no
+    // many-to-many collection), whose key is known before the statement where it can be
+    // reserved (`ModelSql::keyed_insert`).
     let empty = |name: &str| relations[name].as_array().is_none_or(Vec::is_empty);
-    let keys_follow_from_the_key = uniques.is_empty() && finders.is_empty() && empty("memberships") && empty("pairs");
-    let update_locks_first = keys_follow_from_the_key && (ordering_fields.is_empty() || empty("joined"));
-    // An insert's keys follow from its key too (a new row is in no many-to-many collection),
-    // and that key is known before the statement where it can be reserved.
-    let insert_locks_first = keys_follow_from_the_key && statements.keyed_insert.is_some();
+    let only_instance_key = uniques.is_empty() && finders.is_empty() && empty("memberships") && empty("pairs");
+    let update_locks_first = only_instance_key && (ordering_fields.is_empty() || empty("joined"));
+    let insert_locks_first = only_instance_key && statements.keyed_insert.is_some();
     let write = |op: &str| {
         plan.writes
             .iter()
@@ -345,6 +347,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
         }).collect::<Vec<_>>(),
         "changes": sql::updated(model).into_iter().map(|f| change_context(schema.dialect, f)).collect::<Vec<_>>(),
         "ordering_fields": ordering_fields,
+        "only_instance_key": only_instance_key,
         "update_locks_first": update_locks_first,
     })
 }

@@ -90,6 +90,7 @@ mod generated {
             where_ids: " WHERE \"id\" IN ({ids})",
         };
         const NEAR_ENTRIES: u64 = 10000;
+        const ONLY_INSTANCE_KEY: bool = true;
         const UPDATE_LOCKS_FIRST: bool = true;
         fn id(&self) -> Self::Id {
             self.id

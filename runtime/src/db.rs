@@ -16,6 +16,13 @@ pub trait Dialect: Database {
     /// selected after the row's lock, even in a transaction that read before).
     const BEGIN_WRITE: &'static str;
 
+    /// The statement that begins a transaction at `REPEATABLE READ`, where a delete can
+    /// probe and delete a row in one statement without locking it first (PostgreSQL: a row
+    /// that comes to point at it after the statement's snapshot makes the database's
+    /// cascade fail with a serialization error, instead of being removed unplanned);
+    /// `None` where the runtime does not use it.
+    const BEGIN_SNAPSHOT: Option<&'static str>;
+
     /// Creates the fence outbox if it is missing (see [`crate::fence`]).
     const CREATE_OUTBOX: &'static str;
 
@@ -57,10 +64,11 @@ pub trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($feature:literal, $db:ty, $begin:literal, $outbox:literal, $deletes_in_with:literal, $placeholder:expr) => {
+    ($feature:literal, $db:ty, $begin:literal, $snapshot:expr, $outbox:literal, $deletes_in_with:literal, $placeholder:expr) => {
         #[cfg(feature = $feature)]
         impl Dialect for $db {
             const BEGIN_WRITE: &'static str = $begin;
+            const BEGIN_SNAPSHOT: Option<&'static str> = $snapshot;
             const CREATE_OUTBOX: &'static str = $outbox;
             const DELETES_IN_WITH: bool = $deletes_in_with;
 
@@ -110,6 +118,7 @@ dialect!(
     "sqlite",
     sqlx::Sqlite,
     "BEGIN IMMEDIATE",
+    None,
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
     false,
@@ -119,6 +128,7 @@ dialect!(
     "mysql",
     sqlx::MySql,
     "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN",
+    None,
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
      scope VARCHAR(255) NOT NULL, cache_key VARCHAR(1024) NOT NULL)",
     false,
@@ -128,18 +138,12 @@ dialect!(
     "postgres",
     sqlx::Postgres,
     "BEGIN",
+    Some("BEGIN ISOLATION LEVEL REPEATABLE READ"),
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGSERIAL PRIMARY KEY, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
     true,
     |n| format!("${n}")
 );
-
-/// Begins a write transaction on `pool` (see [`Dialect::BEGIN_WRITE`]).
-pub(crate) async fn begin_write<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-    pool.begin_with(DB::BEGIN_WRITE).await
-}
 
 /// `count` placeholders from the `first`-th on, comma separated.
 pub fn placeholders<DB: Dialect>(first: usize, count: usize) -> String {

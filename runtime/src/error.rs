@@ -25,5 +25,17 @@ pub enum Error {
     Config(#[from] crate::backend::CacheError),
 }
 
+impl Error {
+    /// Whether the database refused a statement of a transaction at `REPEATABLE READ`
+    /// because a row it touches changed after the transaction's snapshot (SQLSTATE
+    /// `40001`): the transaction can be run again.
+    pub(crate) fn is_serialization_failure(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(error)) => error.code().as_deref() == Some("40001"),
+            _ => false,
+        }
+    }
+}
+
 /// Result of a repository call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

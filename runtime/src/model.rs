@@ -108,12 +108,17 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 's
     /// statements bind one after another and `{ids}` lists as row values.
     const KEY_COLUMNS: usize = 1;
 
-    /// Whether every key an update of a row touches follows from its primary key: the model
-    /// has no unique or indexed field, no foreign key or one-to-one of its own (no collection
-    /// it joins through its columns), is no through model, and no many-to-many collection
-    /// sorts it by a field an update can change. Such an update locks its one key before its
-    /// statement, which then commits on its own (`docs/consistency.md`, "Updates that lock
-    /// first").
+    /// Whether a row's instance key is the only key its own values are cached under: the
+    /// model has no unique or indexed field, no foreign key or one-to-one of its own (no
+    /// collection it joins through its columns), and is no through model. A delete then
+    /// needs nothing of the row as it was (`docs/consistency.md`, "Deletes at a snapshot").
+    const ONLY_INSTANCE_KEY: bool = false;
+
+    /// Whether every key an update of a row touches follows from its primary key: its
+    /// instance key is its only key ([`Model::ONLY_INSTANCE_KEY`]) and no many-to-many
+    /// collection sorts it by a field an update can change. Such an update locks its one key
+    /// before its statement, which then commits on its own (`docs/consistency.md`, "Writes
+    /// that lock first").
     const UPDATE_LOCKS_FIRST: bool = false;
 
     /// The row's primary key.

@@ -14,18 +14,35 @@ use crate::read;
 use crate::relation::{JoinChange, JoinKey, JoinSide, KeyValue};
 use crate::scope::Scope;
 
+/// How many times a standalone delete at a snapshot is tried before it runs as any other
+/// write (each try that fails was refused by the database: a row came to point at the
+/// deleted one meanwhile).
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
 /// Runs one write as a transaction of its own, inside the call's tracing span: `$write` is
-/// a [`Scope`] method call on the transaction `$tx`.
+/// a [`Scope`] method call on the transaction `$tx`. With `$begin`, `$write` is given what
+/// `ctx.$begin()` returned and commits it itself.
 macro_rules! write_alone {
     ($ctx:expr, $model:expr, $op:literal, |$tx:ident| $write:expr) => {{
+        write_alone!(
+            $ctx,
+            $model,
+            $op,
+            |$tx| async {
+                let written = $write.await?;
+                $tx.commit().await?;
+                Ok(written)
+            },
+            begin
+        )
+    }};
+    ($ctx:expr, $model:expr, $op:literal, |$tx:ident| $write:expr, $begin:ident) => {{
         let ctx = $ctx;
         let span = crate::trace::call($model, $op);
         tracing::Instrument::instrument(
             async move {
-                let $tx = ctx.begin().await?;
-                let written = $write.await?;
-                $tx.commit().await?;
-                Ok(written)
+                let $tx = ctx.$begin().await?;
+                $write.await
             },
             span,
         )
@@ -91,6 +108,28 @@ impl<DB: Dialect> Scope<DB> for Context<DB> {
     }
 
     async fn delete<M: Model<Db = DB>>(&self, id: &M::Id) -> Result<bool> {
+        if M::ONLY_INSTANCE_KEY {
+            for _ in 0..SNAPSHOT_ATTEMPTS {
+                let attempt: Result<Option<bool>> = write_alone!(
+                    self,
+                    &M::INFO,
+                    "delete",
+                    |tx| async {
+                        let Some(tx) = tx else { return Ok(None) };
+                        let deleted = tx.delete::<M>(id).await?;
+                        tx.commit().await?;
+                        Ok(Some(deleted))
+                    },
+                    begin_at_snapshot
+                );
+                match attempt {
+                    Ok(Some(deleted)) => return Ok(deleted),
+                    Ok(None) => break,
+                    Err(error) if error.is_serialization_failure() => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+        }
         write_alone!(self, &M::INFO, "delete", |tx| tx.delete::<M>(id))
     }
 

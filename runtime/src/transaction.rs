@@ -37,6 +37,8 @@ pub struct Transaction<'c, DB: Dialect> {
     open: Mutex<Open<'c, DB>>,
     /// Whether the fence outbox exists, so missed locks can be recorded in the transaction.
     can_fence: bool,
+    /// Begun at `REPEATABLE READ` for one delete ([`Context::begin_at_snapshot`]).
+    at_snapshot: bool,
 }
 
 /// The state of an open transaction.
@@ -52,6 +54,20 @@ struct Open<'c, DB: Dialect> {
 impl<DB: Dialect> Context<DB> {
     /// Begins a transaction.
     pub async fn begin(&self) -> Result<Transaction<'_, DB>> {
+        self.begin_with(DB::BEGIN_WRITE, false).await
+    }
+
+    /// Begins a transaction at `REPEATABLE READ` ([`Dialect::BEGIN_SNAPSHOT`]) for one
+    /// delete, which is its first statement; `None` where the dialect has none.
+    pub(crate) async fn begin_at_snapshot(&self) -> Result<Option<Transaction<'_, DB>>> {
+        match DB::BEGIN_SNAPSHOT {
+            Some(statement) => self.begin_with(statement, true).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Begins a transaction with `statement`.
+    async fn begin_with(&self, statement: &'static str, at_snapshot: bool) -> Result<Transaction<'_, DB>> {
         // The outbox is created outside any transaction (MySQL commits on DDL).
         let can_fence = match self.fence() {
             Some(fence) => fence.ensure_created().await,
@@ -60,11 +76,12 @@ impl<DB: Dialect> Context<DB> {
         Ok(Transaction {
             ctx: self,
             open: Mutex::new(Open {
-                tx: Some(crate::db::begin_write(self.pool()).await?),
+                tx: Some(self.pool().begin_with(statement).await?),
                 locked: Vec::new(),
                 fenced: HashSet::new(),
             }),
             can_fence,
+            at_snapshot,
         })
     }
 }
@@ -207,7 +224,14 @@ impl<DB: Dialect> Scope<DB> for Transaction<'_, DB> {
     }
 
     async fn delete<M: Model<Db = DB>>(&self, id: &M::Id) -> Result<bool> {
-        planned!(self, |ctx, conn, plans| delete_planned::<M>(ctx, conn, plans, id))
+        let at_snapshot = self.at_snapshot;
+        planned!(self, |ctx, conn, plans| delete_planned::<M>(
+            ctx,
+            conn,
+            plans,
+            id,
+            at_snapshot
+        ))
     }
 
     async fn join_write<S, O>(&self, side: &'static JoinSide, id: &S::Id, change: JoinChange<'_, O::Id>) -> Result<()>

@@ -100,16 +100,34 @@ pub(crate) async fn update_rows_planned<'a, M: Model>(
 /// Deletes a row by primary key on `conn` and plans its keys; whether it existed. After
 /// commit, `<prefix>:pk:<id>` caches "does not exist", its unique-field keys and every key
 /// that depended on it (collections it owned, rows the database deleted or changed with it)
-/// are emptied, and the collections it was a member of are refilled.
+/// are emptied, and the collections it was a member of are refilled. `at_snapshot`: the
+/// delete is the first statement of a transaction at `REPEATABLE READ`
+/// ([`crate::db::Dialect::BEGIN_SNAPSHOT`]).
 pub(crate) async fn delete_planned<'a, M: Model>(
     ctx: &'a Context<M::Db>,
     conn: &mut <M::Db as Database>::Connection,
     plans: &mut PlanSet<'a, M::Db>,
     id: &M::Id,
+    at_snapshot: bool,
 ) -> Result<bool> {
     let footprint = &M::FOOTPRINT;
     let selects_footprint = !(footprint.joined.is_empty() && footprint.dependents.is_empty());
-    if selects_footprint && !M::SQL.lock_rows.is_empty() {
+    if at_snapshot && M::ONLY_INSTANCE_KEY {
+        // The probe and the delete in the transaction's first statement, no row lock first:
+        // a row or pair that comes to point at the row after the statement's snapshot makes
+        // the database's cascade fail with a serialization error (the caller retries), and
+        // the deleted row's only key of its own, its instance key, is locked meanwhile.
+        let instance = key::primary(&plans.of(&M::INFO)?.0.prefix, id);
+        let (probed, locked) =
+            futures::future::join(probe_and_delete::<M>(ctx, conn, id), plans.lock_early::<M>(instance)).await;
+        locked?;
+        if let Some((found, deleted)) = probed? {
+            let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
+            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
+            let ids = std::slice::from_ref(id);
+            return Ok(deleted || !select_by_ids::<M>(ctx, conn, M::SQL.delete, ids).await?.is_empty());
+        }
+    } else if selects_footprint && !M::SQL.lock_rows.is_empty() {
         // Lock the row before its footprint is selected: a row or pair that would point at
         // it (an insert, an update, an `add_…`) waits for this commit instead of slipping in
         // between the footprint's select and the `DELETE`, whose cascade would remove it

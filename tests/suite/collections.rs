@@ -289,6 +289,55 @@ macro_rules! collection_scenarios {
             assert!(books.editors(b.id).await.unwrap().is_empty());
         }
 
+        /// A book written for a person, and a pair making them an editor, by a transaction
+        /// that commits while the person's delete runs (its statements hold the person row's
+        /// key lock, so the delete waits for it): the database's cascade removes both, so the
+        /// book reads "does not exist" and every collection either was in reads empty. On
+        /// PostgreSQL the delete's first try (at `REPEATABLE READ`, no row lock first) is
+        /// refused by the database and tried again; not on SQLite, whose write transactions
+        /// do not overlap.
+        async fn writes_while_a_person_is_deleted(env: &Env) {
+            if <Person as autocache::Model>::SQL.lock_rows.is_empty() {
+                return;
+            }
+            let (people, books) = (PersonRepo::new(&env.ctx), BookRepo::new(&env.ctx));
+            let doomed = person(env, "Lu").await;
+            let edited = book(env, &person(env, "Max").await, "edited late", 1).await;
+            assert!(people.books(doomed.id).await.unwrap().is_empty());
+            assert!(books.editors(edited.id).await.unwrap().is_empty());
+            let writing = env.ctx.begin().await.unwrap();
+            let late = BookRepo::new(&writing)
+                .insert(&NewBook {
+                    title: "written late".into(),
+                    author_id: doomed.id,
+                    rank: 1,
+                })
+                .await
+                .unwrap();
+            BookRepo::new(&writing)
+                .add_editors(edited.id, &[doomed.id])
+                .await
+                .unwrap();
+            let commit_later = async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                writing.commit().await.unwrap();
+            };
+            let (deleted, ()) = tokio::join!(people.delete(doomed.id), commit_later);
+            assert!(deleted.unwrap());
+            assert_eq!(
+                books.get(late.id).await.unwrap(),
+                None,
+                "the cascaded book, still cached"
+            );
+            assert!(people.books(doomed.id).await.unwrap().is_empty());
+            assert!(people.edited(doomed.id).await.unwrap().is_empty());
+            assert!(
+                books.editors(edited.id).await.unwrap().is_empty(),
+                "the cascaded pair, still cached"
+            );
+            assert_eq!(people.get(doomed.id).await.unwrap(), None);
+        }
+
         async fn all_scenarios(kind: Kind) {
             let env = env_on::<Db>(kind).await;
             reverse_foreign_key_ordering(&env).await;
@@ -298,6 +347,7 @@ macro_rules! collection_scenarios {
             forward_foreign_key(&env).await;
             deleting_a_parent_cascades(&env).await;
             deleting_an_editor(&env).await;
+            writes_while_a_person_is_deleted(&env).await;
         }
     };
 }
