@@ -29,7 +29,16 @@ macro_rules! operations {
             use autocache::Context;
             use sqlx::Postgres;
 
-            use crate::$module::{Book, BookRepo, Person, PersonRepo};
+            use crate::$module::{Book, BookRepo, NewPerson, Person, PersonRepo};
+
+            pub async fn insert_person(ctx: &Context<Postgres>, name: String) -> autocache::Result<i64> {
+                let new = NewPerson { name, $($person: $person_value),* };
+                Ok(PersonRepo::new(ctx).insert(&new).await?.id)
+            }
+
+            pub async fn delete_person(ctx: &Context<Postgres>, id: i64) -> autocache::Result<bool> {
+                PersonRepo::new(ctx).delete(id).await
+            }
 
             pub async fn update_person(ctx: &Context<Postgres>, id: i64, name: String) -> autocache::Result<()> {
                 let person = Person { id, name, $($person: $person_value),* };
@@ -93,6 +102,16 @@ impl Build {
         rank: i32,
     ) -> autocache::Result<()> {
         dispatch!(self, update_book(ctx, id, author_id, title, rank))
+    }
+
+    /// `PersonRepo::insert` of a person named `name`: its key.
+    pub async fn insert_person(self, ctx: &Context<Postgres>, name: String) -> autocache::Result<i64> {
+        dispatch!(self, insert_person(ctx, name))
+    }
+
+    /// `PersonRepo::delete`: whether the row existed.
+    pub async fn delete_person(self, ctx: &Context<Postgres>, id: i64) -> autocache::Result<bool> {
+        dispatch!(self, delete_person(ctx, id))
     }
 
     /// `PersonRepo::get`: the person's name, if the row exists.

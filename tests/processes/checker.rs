@@ -1,11 +1,14 @@
 //! The stale-read checker shared by every node of a scenario: the ack record (one file of
-//! `u64` slots, two per row: the `Person` and its `Book`), each node's tally, and the
-//! report a node sends the orchestrator.
+//! `u64` slots, two per row: the `Person` and its `Book`, then two per churn slot), each
+//! node's tally, and the report a node sends the orchestrator.
 //!
 //! The writer stores version `N` in a row's slot after the write of `N` resolved; a reader
 //! reads the slot *before* it starts a read, and the read is stale if it returns an older
 //! version. The slots are read and written with `pread`/`pwrite` on one file, which every
 //! process sees through the same page cache; one writer at a time stores into them.
+//!
+//! A churn slot follows rows the writer inserts and deletes in turn ([`Churn`]): the state
+//! whose write last resolved, and the state whose write last started.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -53,16 +56,90 @@ impl Slot {
     }
 }
 
+/// Churn slots: each follows one `Person` row at a time, which the writer inserts, then
+/// deletes, then replaces by a new one (its inserts lock their reserved key first; its
+/// deletes run at a snapshot).
+pub const CHURN_SLOTS: usize = 4;
+
+/// The state of a churn slot, as one `u64`: `2 × id` once row `id` is inserted, `2 × id + 1`
+/// once it is deleted; 0 before the first insert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Churn(pub u64);
+
+impl Churn {
+    /// Row `id`, inserted.
+    pub fn inserted(id: i64) -> Churn {
+        Churn(2 * u64::try_from(id).expect("keys are positive"))
+    }
+
+    /// The row this state is about, and whether it is deleted; `None` before the first insert.
+    pub fn row(self) -> Option<(i64, bool)> {
+        let id = i64::try_from(self.0 / 2).ok().filter(|id| *id > 0)?;
+        Some((id, self.0 % 2 == 1))
+    }
+
+    /// The state after this one's row is deleted.
+    pub fn deleted(self) -> Churn {
+        Churn(self.0 | 1)
+    }
+}
+
 /// The acknowledged versions, in a file every node of a scenario opens.
 pub struct AckRecord(File);
 
 impl AckRecord {
-    /// Creates the record for `rows` rows at `path`, every version 0.
+    /// Creates the record for `rows` rows and the churn slots at `path`, every version 0.
     pub fn create(path: &Path, rows: usize) -> AckRecord {
         let file = File::create_new(path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
         file.write_all_at(&vec![0; 16 * rows], 0)
             .unwrap_or_else(|error| panic!("write {}: {error}", path.display()));
-        AckRecord(file)
+        let record = AckRecord(file);
+        for slot in 0..CHURN_SLOTS {
+            record.write_churn(rows, slot, false, Churn(0));
+            record.write_churn(rows, slot, true, Churn(0));
+        }
+        record
+    }
+
+    /// Where churn slot `slot`'s resolved (or `started`) state is, after `rows` rows.
+    fn churn_offset(rows: usize, slot: usize, started: bool) -> u64 {
+        8 * (2 * rows + 2 * slot + usize::from(started)) as u64
+    }
+
+    fn write_churn(&self, rows: usize, slot: usize, started: bool, state: Churn) {
+        self.0
+            .write_all_at(&state.0.to_le_bytes(), Self::churn_offset(rows, slot, started))
+            .expect("write the ack record");
+    }
+
+    fn read_churn(&self, rows: usize, slot: usize, started: bool) -> Churn {
+        let mut bytes = [0; 8];
+        self.0
+            .read_exact_at(&mut bytes, Self::churn_offset(rows, slot, started))
+            .expect("read the ack record");
+        Churn(u64::from_le_bytes(bytes))
+    }
+
+    /// Records that the write leading churn slot `slot` (after `rows` rows) to `state` starts.
+    pub fn start_churn(&self, rows: usize, slot: usize, state: Churn) {
+        self.write_churn(rows, slot, true, state);
+    }
+
+    /// Records that the write leading churn slot `slot` to `state` resolved.
+    pub fn acknowledge_churn(&self, rows: usize, slot: usize, state: Churn) {
+        self.write_churn(rows, slot, false, state);
+    }
+
+    /// The state of churn slot `slot` whose write last resolved: the oldest a read starting
+    /// now may see.
+    pub fn churn_floor(&self, rows: usize, slot: usize) -> Churn {
+        self.read_churn(rows, slot, false)
+    }
+
+    /// The state of churn slot `slot` whose write last started: the newest a read ending
+    /// now may see.
+    pub fn churn_started(&self, rows: usize, slot: usize) -> Churn {
+        self.read_churn(rows, slot, true)
     }
 
     /// Opens the record the orchestrator created.
@@ -123,6 +200,24 @@ impl Tally {
             self.stale += 1;
             self.first_stale
                 .get_or_insert_with(|| format!("{slot:?} read at {version:?} after {floor} was acknowledged"));
+        }
+    }
+
+    /// Checks a read of churn slot `slot`'s row: `floor` was resolved before the read began,
+    /// `started` had started by the time it ended, and the row was `found` or not. A row
+    /// whose insert resolved must be found unless its delete had started; a row whose delete
+    /// resolved must not be.
+    pub fn check_churn(&mut self, slot: usize, floor: Churn, started: Churn, found: bool) {
+        let Some((id, deleted)) = floor.row() else { return };
+        let stale = match deleted {
+            true => found,
+            false => !found && started == floor,
+        };
+        if stale {
+            self.stale += 1;
+            self.first_stale.get_or_insert_with(|| {
+                format!("churn slot {slot}: row {id} found={found} after {floor:?} was acknowledged")
+            });
         }
     }
 

@@ -17,7 +17,7 @@ use autocache::{Context, Lookup, Options};
 use rand::Rng;
 use sqlx::Postgres;
 
-use crate::checker::{self, AckRecord, Report, Slot, Tally};
+use crate::checker::{self, AckRecord, CHURN_SLOTS, Churn, Report, Slot, Tally};
 use crate::database;
 use crate::sample::Person;
 use crate::spec::{NodeSpec, Role};
@@ -43,6 +43,9 @@ const NEAR_ENTRIES: u64 = 1000;
 /// Pause between a writer's writes, so that the readers get their share of a small machine.
 const WRITE_PAUSE: Duration = Duration::from_millis(1);
 
+/// Every this many writes, the writer inserts or deletes the row of a churn slot instead.
+const CHURN_EVERY: u64 = 4;
+
 /// Runs the node described by `spec` to the end.
 pub fn run(spec: NodeSpec) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,7 +64,7 @@ pub fn run(spec: NodeSpec) {
                 first_row,
             } => {
                 let rows: Vec<usize> = (first_row..node.spec.people.len()).collect();
-                node.write(generation, hold_after_ms, &rows, &stop).await
+                node.write(generation, hold_after_ms, &rows, true, &stop).await
             }
             Role::Reader => Arc::new(node).read(&stop).await,
             Role::NaiveReader => node.read_naively(&stop).await,
@@ -96,10 +99,13 @@ enum Read {
     GetMany,
     /// `PersonRepo::books` of one row (a cached collection holding the book's row).
     Books,
+    /// `PersonRepo::get` of a churn slot's row, after a `get` of the key after it (the key
+    /// its next insert will likely take, so an absence is cached there).
+    Churn,
 }
 
 impl Read {
-    const ALL: [Read; 3] = [Read::Get, Read::GetMany, Read::Books];
+    const ALL: [Read; 4] = [Read::Get, Read::GetMany, Read::Books, Read::Churn];
 }
 
 /// A connected node.
@@ -156,8 +162,16 @@ impl Node {
         }
     }
 
-    /// The writer: each row's person, then its book, in turn over `rows`, one write at a time.
-    async fn write(&self, generation: u32, hold_after_ms: Option<u64>, rows: &[usize], stop: &AtomicBool) -> Report {
+    /// The writer: each row's person, then its book, in turn over `rows`, one write at a time;
+    /// with `churn`, every [`CHURN_EVERY`]th write is a churn slot's insert or delete.
+    async fn write(
+        &self,
+        generation: u32,
+        hold_after_ms: Option<u64>,
+        rows: &[usize],
+        churn: bool,
+        stop: &AtomicBool,
+    ) -> Report {
         let hold_at = hold_after_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut tally = Tally::default();
         let mut count = 0;
@@ -166,6 +180,15 @@ impl Node {
                 return self.hold(checker::version(generation, count + 1), tally, stop).await;
             }
             count += 1;
+            if churn && count % CHURN_EVERY == 0 {
+                let started = Instant::now();
+                match self.churn((count / CHURN_EVERY) as usize % CHURN_SLOTS).await {
+                    Ok(()) => tally.write(started.elapsed()),
+                    Err(error) => tally.error(&error),
+                }
+                tokio::time::sleep(WRITE_PAUSE).await;
+                continue;
+            }
             let version = checker::version(generation, count);
             let row = rows[(count as usize - 1) / 2 % rows.len()];
             let started = Instant::now();
@@ -184,6 +207,26 @@ impl Node {
             tokio::time::sleep(WRITE_PAUSE).await;
         }
         tally.report()
+    }
+
+    /// The next write of churn slot `slot`: deletes its row, or inserts a new one once it is
+    /// deleted (or before the first), recording the write's start and resolution.
+    async fn churn(&self, slot: usize) -> autocache::Result<()> {
+        let (build, rows) = (self.spec.build, self.spec.people.len());
+        let state = self.acks.churn_floor(rows, slot);
+        match state.row() {
+            Some((id, false)) => {
+                self.acks.start_churn(rows, slot, state.deleted());
+                build.delete_person(&self.ctx, id).await?;
+                self.acks.acknowledge_churn(rows, slot, state.deleted());
+            }
+            _ => {
+                let id = build.insert_person(&self.ctx, format!("churn {slot}")).await?;
+                self.acks.start_churn(rows, slot, Churn::inserted(id));
+                self.acks.acknowledge_churn(rows, slot, Churn::inserted(id));
+            }
+        }
+        Ok(())
     }
 
     /// Updates the first row's person and book in a transaction that holds their locks,
@@ -229,7 +272,7 @@ impl Node {
     async fn roll(self: Arc<Self>, rows: Vec<usize>, stop: Arc<AtomicBool>) -> Report {
         let writer = {
             let (node, stop) = (self.clone(), stop.clone());
-            tokio::spawn(async move { node.write(1, None, &rows, &stop).await })
+            tokio::spawn(async move { node.write(1, None, &rows, false, &stop).await })
         };
         let mut report = self.read(&stop).await;
         report.add(writer.await.expect("the writing task panicked"));
@@ -267,6 +310,9 @@ impl Node {
                 node.read_once(read, row, &tally).await;
             }
         }
+        for slot in 0..CHURN_SLOTS {
+            node.read_once(Read::Churn, slot, &tally).await;
+        }
         let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner));
         let stats = node.ctx.snapshot();
         Report {
@@ -276,13 +322,14 @@ impl Node {
         }
     }
 
-    /// One `read` of `row` (`get_many`: of every row), checked against the floors read
-    /// before it started.
+    /// One `read` of `row` (`get_many`: of every row; a churn read: of churn slot `row`,
+    /// modulo their number), checked against the floors read before it started.
     async fn read_once(&self, read: Read, row: usize, tally: &Mutex<Tally>) {
         let (build, ctx) = (self.spec.build, &self.ctx);
         let rows = self.spec.people.len();
         let started = Instant::now();
         let checked: Vec<(Slot, u64, Option<u64>)> = match read {
+            Read::Churn => return self.read_churn(row % CHURN_SLOTS, tally).await,
             Read::Get => {
                 let floor = self.acks.floor(Slot::Person(row));
                 match build.person_name(ctx, self.spec.people[row]).await {
@@ -329,6 +376,28 @@ impl Node {
         tally.read(started.elapsed());
         for (slot, floor, version) in checked {
             tally.check(slot, version, floor);
+        }
+    }
+
+    /// A churn read of churn slot `slot`: the key after its row's first (the next insert's,
+    /// most likely), then its row, checked against the slot's states before and after.
+    async fn read_churn(&self, slot: usize, tally: &Mutex<Tally>) {
+        let (build, ctx, rows) = (self.spec.build, &self.ctx, self.spec.people.len());
+        let started = Instant::now();
+        let floor = self.acks.churn_floor(rows, slot);
+        let Some((id, _)) = floor.row() else { return };
+        let found = match build.person_name(ctx, id + 1).await {
+            Ok(_) => build.person_name(ctx, id).await,
+            Err(error) => Err(error),
+        };
+        let mut tally = lock(tally);
+        match found {
+            Ok(found) => {
+                tally.read(started.elapsed());
+                let started = self.acks.churn_started(rows, slot);
+                tally.check_churn(slot, floor, started, found.is_some());
+            }
+            Err(error) => tally.error(&error),
         }
     }
 
