@@ -36,7 +36,8 @@ pub struct Statements {
 /// that the key is known before the statement (see the runtime's `KeyedInsert`).
 #[derive(Debug, serde::Serialize)]
 pub struct KeyedInsert {
-    /// Reserves `$1` keys (bound as text): one row each, the key's text in the first column.
+    /// Reserves `$1` keys (bound as text): one row each, the key's text in the first column;
+    /// none if the column has no sequence (a key the table's own default computes).
     pub reserve: String,
     /// Inserts one row with its key's text bound first (`$1`), then the insert's other values,
     /// returning every column.
@@ -241,8 +242,9 @@ fn keyed_insert(dialect: Dialect, model: &Model, returning: &str) -> Option<Keye
     let (key_column, separator) = (quote(dialect, &key.column), if columns.is_empty() { "" } else { ", " });
     Some(KeyedInsert {
         reserve: format!(
-            "SELECT CAST(nextval(pg_get_serial_sequence('{}', '{}')) AS TEXT) \
-             FROM generate_series(1, CAST($1 AS BIGINT))",
+            "SELECT CAST(nextval(autocache_sequence) AS TEXT) \
+             FROM pg_get_serial_sequence('{}', '{}') AS autocache_sequence, generate_series(1, CAST($1 AS BIGINT)) \
+             WHERE autocache_sequence IS NOT NULL",
             text(&table),
             text(&key.column)
         ),

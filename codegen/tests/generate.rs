@@ -212,7 +212,7 @@ fn inserts_lock_first_where_the_key_can_be_reserved() {
     let person = model(postgres, "Person");
     assert!(
         person.contains(
-            r#"reserve: "SELECT CAST(nextval(pg_get_serial_sequence('\"person\"', 'id')) AS TEXT) FROM generate_series(1, CAST($1 AS BIGINT))""#
+            r#"reserve: "SELECT CAST(nextval(autocache_sequence) AS TEXT) FROM pg_get_serial_sequence('\"person\"', 'id') AS autocache_sequence, generate_series(1, CAST($1 AS BIGINT)) WHERE autocache_sequence IS NOT NULL""#
         ),
         "{person}"
     );

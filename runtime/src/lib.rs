@@ -12,9 +12,9 @@
 //! The modules, bottom to top; each uses only modules listed before it (`tests/layers.rs`
 //! fails if a module uses, directly or through others, one that uses it):
 //!
-//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`,
-//!    `reserve`: values, keys, counters, SQL dialects, cache servers and their fault
-//!    handling, reserved primary keys.
+//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`, `reserve`:
+//!    values, keys, counters, SQL dialects, cache servers and their fault handling, reserved
+//!    primary keys.
 //! 2. `model`, `relation`: what generated code declares, static descriptions and traits.
 //! 3. `context`: the pool, the named backends, the options, the stats.
 //! 4. `trace`, `protocol`, `fetch`: tracing spans; the consistency protocol on one model's

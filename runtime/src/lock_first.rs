@@ -21,6 +21,7 @@ use crate::key;
 use crate::model::{KeyedInsert, Model, NewModel, UpdateReturns};
 use crate::plans::{PlanSet, complete_after};
 use crate::protocol::LockedWrite;
+use crate::reserve::Taken;
 
 /// Updates every column of a row by primary key, locking first, where the model allows it
 /// and the dialect's update returns the row. `None` where it does not, or when the lock did
@@ -50,8 +51,15 @@ pub(crate) async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, 
     let span = crate::trace::call(model, "insert");
     async {
         let key = match ctx.reserved().take(model.name) {
-            Some(key) => key,
-            None => reserve::<N::Model>(ctx, keyed).await?,
+            Taken::Key(key) => key,
+            Taken::Unavailable => return Ok(None),
+            Taken::Empty => match reserve::<N::Model>(ctx, keyed).await? {
+                Some(key) => key,
+                None => {
+                    ctx.reserved().make_unavailable(model.name);
+                    return Ok(None);
+                }
+            },
         };
         let insert = new.bind_insert(<N::Model as Model>::Db::bind_text(
             sqlx::query(keyed.insert),
@@ -70,8 +78,8 @@ pub(crate) async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, 
 }
 
 /// Reserves `Options::reserved_keys` keys of `M` from its sequence: returns the first, and
-/// keeps the others for the context's next inserts.
-async fn reserve<M: Model>(ctx: &Context<M::Db>, keyed: &KeyedInsert) -> Result<String> {
+/// keeps the others for the context's next inserts; `None` if the key column has no sequence.
+async fn reserve<M: Model>(ctx: &Context<M::Db>, keyed: &KeyedInsert) -> Result<Option<String>> {
     let count = ctx.options().reserved_keys.to_string();
     let mut conn = ctx.pool().acquire().await?;
     let rows = fetch(
@@ -82,10 +90,12 @@ async fn reserve<M: Model>(ctx: &Context<M::Db>, keyed: &KeyedInsert) -> Result<
     )
     .await?;
     let mut keys = rows.iter().map(|row| M::Db::text_column(row, 0));
-    let first = keys.next().ok_or(sqlx::Error::RowNotFound)??;
+    let Some(first) = keys.next().transpose()? else {
+        return Ok(None);
+    };
     let rest = keys.collect::<Result<Vec<_>, _>>()?;
     ctx.reserved().add(M::INFO.name, rest);
-    Ok(first)
+    Ok(Some(first))
 }
 
 /// Locks the instance key of the row whose key is `id`, runs `statement` on its own, then

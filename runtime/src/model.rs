@@ -68,7 +68,9 @@ pub struct ModelSql {
 /// keys travel as their text, cast by the statements.
 #[derive(Debug)]
 pub struct KeyedInsert {
-    /// Reserves keys, as many as its one bound value says: a row each, the key's text first.
+    /// Reserves keys, as many as its one bound value says: a row each, the key's text first;
+    /// no row where the key column has no sequence to reserve from (the model's inserts then
+    /// run in a transaction).
     pub reserve: &'static str,
     /// Inserts one row, binding its key's text first, then the values of
     /// [`NewModel::bind_insert`], and returns every column.
