@@ -9,7 +9,8 @@ use crate::context::Context;
 use crate::db::Dialect;
 use crate::error::Result;
 use crate::fence::Undelivered;
-use crate::model::ModelInfo;
+use crate::key;
+use crate::model::{Model, ModelInfo};
 use crate::protocol::{Cache, LockedWrite, WritePlan};
 
 /// The cache of one model within a context.
@@ -30,7 +31,7 @@ pub(crate) fn cache_for<'a, DB: Dialect>(ctx: &'a Context<DB>, model: &ModelInfo
 pub(crate) struct PlanSet<'a, DB: Dialect> {
     ctx: &'a Context<DB>,
     plans: Vec<(&'static str, Cache<'a>, WritePlan<'a>)>,
-    /// Keys locked before the statements ([`PlanSet::lock_early`]), not locked again.
+    /// Keys locked while the statements ran ([`PlanSet::lock_instance_while`]), not locked again.
     early: Vec<LockedWrite<'a, 'a>>,
 }
 
@@ -44,17 +45,25 @@ impl<'a, DB: Dialect> PlanSet<'a, DB> {
         }
     }
 
-    /// Locks `model`'s `key` now, to hold "does not exist" after commit: a key that follows
-    /// from the statement's arguments (a deleted row's instance key), locked while the
-    /// statement runs. A lock confirmed before its own commit keeps the protocol's argument
+    /// Runs `statement` while the instance key of `M`'s row `id` is locked, to hold "does not
+    /// exist" after commit (a deleted row's key, which follows from the statement's
+    /// arguments). A lock confirmed before its own commit keeps the protocol's argument
     /// (`docs/consistency.md`, "Writes that lock first"); whatever is planned for the key
     /// later is not locked again.
-    pub(crate) async fn lock_early<M: crate::model::Model<Db = DB>>(&mut self, key: String) -> Result<()> {
+    pub(crate) async fn lock_instance_while<M, T>(
+        &mut self,
+        id: &M::Id,
+        statement: impl Future<Output = T>,
+    ) -> Result<T>
+    where
+        M: Model<Db = DB>,
+    {
+        let cache = cache_for(self.ctx, &M::INFO)?;
         let mut plan = WritePlan::default();
-        plan.fill::<M>(key, None);
-        let locked = plan.lock(cache_for(self.ctx, &M::INFO)?).await;
+        plan.fill::<M>(key::primary(&cache.prefix, id), None);
+        let (ran, locked) = futures::future::join(statement, plan.lock(cache)).await;
         self.early.push(locked);
-        Ok(())
+        Ok(ran)
     }
 
     /// The plan (and cache) of `model`'s keys.

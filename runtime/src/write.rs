@@ -9,7 +9,6 @@ use crate::context::Context;
 use crate::effects::{Visited, plan_footprint, plan_probed_footprint, plan_row, probe_and_delete};
 use crate::error::Result;
 use crate::fetch::{fetch, select_by_ids};
-use crate::key;
 use crate::model::{Model, NewModel, UpdateReturns};
 use crate::plans::PlanSet;
 
@@ -117,15 +116,9 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         // a row or pair that comes to point at the row after the statement's snapshot makes
         // the database's cascade fail with a serialization error (the caller retries), and
         // the deleted row's only key of its own, its instance key, is locked meanwhile.
-        let instance = key::primary(&plans.of(&M::INFO)?.0.prefix, id);
-        let (probed, locked) =
-            futures::future::join(probe_and_delete::<M>(ctx, conn, id), plans.lock_early::<M>(instance)).await;
-        locked?;
-        if let Some((found, deleted)) = probed? {
-            let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
-            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
-            let ids = std::slice::from_ref(id);
-            return Ok(deleted || !select_by_ids::<M>(ctx, conn, M::SQL.delete, ids).await?.is_empty());
+        let probe = probe_and_delete::<M>(ctx, conn, id);
+        if let Some((found, deleted)) = plans.lock_instance_while::<M, _>(id, probe).await?? {
+            return delete_probed::<M>(ctx, conn, plans, id, found, deleted).await;
         }
     } else if selects_footprint && !M::SQL.lock_rows.is_empty() {
         // Lock the row before its footprint is selected: a row or pair that would point at
@@ -134,23 +127,14 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         // unplanned. (SQLite's write transaction holds the whole database already.)
         // Its instance key, which will read "does not exist" whatever the row lock finds,
         // is locked meanwhile.
-        let ids = std::slice::from_ref(id);
-        let instance = key::primary(&plans.of(&M::INFO)?.0.prefix, id);
-        let (selected, locked) = futures::future::join(
-            select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, ids),
-            plans.lock_early::<M>(instance),
-        )
-        .await;
-        locked?;
-        let Some(old) = selected?.pop() else {
+        let select = select_by_ids::<M>(ctx, conn, M::SQL.select_for_update, std::slice::from_ref(id));
+        let Some(old) = plans.lock_instance_while::<M, _>(id, select).await??.pop() else {
             return Ok(false);
         };
         // The probe and the delete in one statement, which deletes only a row no dependent
         // points at; otherwise the dependents are selected (and locked) before the delete.
         if let Some((found, deleted)) = probe_and_delete::<M>(ctx, conn, id).await? {
-            let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
-            plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
-            if !deleted && select_by_ids::<M>(ctx, conn, M::SQL.delete, ids).await?.is_empty() {
+            if !delete_probed::<M>(ctx, conn, plans, id, found, deleted).await? {
                 return Ok(false);
             }
             plan_row(plans, ctx, &old, Change::Deleted)?;
@@ -158,6 +142,26 @@ pub(crate) async fn delete_planned<'a, M: Model>(
         }
     }
     delete_locked_planned::<M>(ctx, conn, plans, id).await
+}
+
+/// Plans what a delete's probe `found` pointing at row `id`, and deletes the row unless the
+/// probe's statement did (`deleted`; it does not when a dependent has rows, which are then
+/// selected and locked first): whether a row was deleted. The row's own keys are the
+/// caller's to plan.
+async fn delete_probed<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    plans: &mut PlanSet<'a, M::Db>,
+    id: &M::Id,
+    found: Vec<Vec<String>>,
+    deleted: bool,
+) -> Result<bool> {
+    let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
+    plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
+    Ok(deleted
+        || !select_by_ids::<M>(ctx, conn, M::SQL.delete, std::slice::from_ref(id))
+            .await?
+            .is_empty())
 }
 
 /// [`delete_planned`] of a row the transaction has already locked (a bulk delete's matching
