@@ -337,6 +337,7 @@ fn model_context(schema: &Schema, model: &Model, plan: &ModelPlan) -> Value {
             "update_set": rust_str(&statements.update_set),
             "where_ids": rust_str(&statements.where_ids),
             "delete": rust_str(&statements.delete),
+            "key_from_text": statements.key_from_text.as_ref().filter(|_| only_instance_key).map(|key| rust_str(key)),
         },
         "writes": { "insert": write("insert"), "update": write("update"), "delete": write("delete") },
         "relations": relations,

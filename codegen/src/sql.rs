@@ -21,6 +21,9 @@ pub struct Statements {
     pub update_returns: &'static str,
     /// Delete by primary key (`{ids}`) returning every column.
     pub delete: String,
+    /// PostgreSQL, a key of one column: that column's value from the key's text bound as
+    /// `$1` (see the runtime's `ModelSql::key_from_text`).
+    pub key_from_text: Option<String>,
     /// `SELECT <columns> FROM <table> WHERE ` (bulk writes add their condition).
     pub select_where: String,
     /// ` FOR UPDATE` where the dialect locks selected rows that way, else empty.
@@ -200,6 +203,10 @@ pub fn statements(dialect: Dialect, model: &Model) -> Statements {
             Dialect::Postgres => "OldThenRow",
         },
         delete: format!("DELETE FROM {table} WHERE {pk} IN ({{ids}}){returning}"),
+        key_from_text: model
+            .key_column()
+            .filter(|_| dialect == Dialect::Postgres)
+            .map(|key| key_param(dialect, &key.ty)),
     }
 }
 

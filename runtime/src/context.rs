@@ -16,6 +16,7 @@ use crate::fence::Fence;
 use crate::guard::Guarded;
 use crate::model::ModelInfo;
 use crate::near::{Channel, Near, Store};
+use crate::one_shot::DeleteHints;
 use crate::reserve::Reserved;
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
@@ -100,6 +101,8 @@ struct Inner<DB: Dialect> {
     model_stats: ModelStats,
     /// Keys reserved for inserts that lock first.
     reserved: Reserved,
+    /// What the deletes of each model found (whether to try deleting in one statement).
+    delete_hints: DeleteHints,
     /// When the context was built: a rolling deploy's window starts no later.
     started: Instant,
 }
@@ -181,6 +184,11 @@ impl<DB: Dialect> Context<DB> {
     /// The keys this context reserved for inserts that lock first.
     pub(crate) fn reserved(&self) -> &Reserved {
         &self.inner.reserved
+    }
+
+    /// What this context's deletes found, per model.
+    pub(crate) fn delete_hints(&self) -> &DeleteHints {
+        &self.inner.delete_hints
     }
 
     /// The live counters.
@@ -421,6 +429,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 stats,
                 model_stats: ModelStats::default(),
                 reserved: Reserved::default(),
+                delete_hints: DeleteHints::default(),
                 started: Instant::now(),
             }),
             uncached: false,

@@ -23,6 +23,12 @@ pub trait Dialect: Database {
     /// `None` where the runtime does not use it.
     const BEGIN_SNAPSHOT: Option<&'static str>;
 
+    /// Sent first in one query of several statements, which the database runs as one
+    /// implicit transaction, it begins that transaction at `REPEATABLE READ`: a delete at a
+    /// snapshot that commits on its own, in one round trip (the runtime's `one_shot`); `None`
+    /// where the runtime does not use it.
+    const SNAPSHOT_ALONE: Option<&'static str>;
+
     /// Creates the fence outbox if it is missing (see [`crate::fence`]).
     const CREATE_OUTBOX: &'static str;
 
@@ -37,6 +43,13 @@ pub trait Dialect: Database {
     fn fetch_all(
         conn: &mut Self::Connection,
         query: SqlQuery<Self>,
+    ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
+
+    /// Runs `sql`, statements without arguments sent as one query (unprepared), and returns
+    /// the rows of all of them.
+    fn fetch_all_unprepared(
+        conn: &mut Self::Connection,
+        sql: String,
     ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
 
     /// Runs `query` and returns how many rows it changed.
@@ -64,11 +77,12 @@ pub trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($feature:literal, $db:ty, $begin:literal, $snapshot:expr, $outbox:literal, $deletes_in_with:literal, $placeholder:expr) => {
+    ($feature:literal, $db:ty, $begin:literal, ($snapshot:expr, $alone:expr), $outbox:literal, $deletes_in_with:literal, $placeholder:expr) => {
         #[cfg(feature = $feature)]
         impl Dialect for $db {
             const BEGIN_WRITE: &'static str = $begin;
             const BEGIN_SNAPSHOT: Option<&'static str> = $snapshot;
+            const SNAPSHOT_ALONE: Option<&'static str> = $alone;
             const CREATE_OUTBOX: &'static str = $outbox;
             const DELETES_IN_WITH: bool = $deletes_in_with;
 
@@ -85,6 +99,13 @@ macro_rules! dialect {
                 query: SqlQuery<Self>,
             ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>> {
                 Box::pin(query.fetch_all(conn))
+            }
+
+            fn fetch_all_unprepared(
+                conn: &mut Self::Connection,
+                sql: String,
+            ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>> {
+                Box::pin(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(conn))
             }
 
             fn execute(conn: &mut Self::Connection, query: SqlQuery<Self>) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
@@ -118,7 +139,7 @@ dialect!(
     "sqlite",
     sqlx::Sqlite,
     "BEGIN IMMEDIATE",
-    None,
+    (None, None),
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
     false,
@@ -128,7 +149,7 @@ dialect!(
     "mysql",
     sqlx::MySql,
     "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN",
-    None,
+    (None, None),
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
      scope VARCHAR(255) NOT NULL, cache_key VARCHAR(1024) NOT NULL)",
     false,
@@ -138,7 +159,10 @@ dialect!(
     "postgres",
     sqlx::Postgres,
     "BEGIN",
-    Some("BEGIN ISOLATION LEVEL REPEATABLE READ"),
+    (
+        Some("BEGIN ISOLATION LEVEL REPEATABLE READ"),
+        Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    ),
     "CREATE TABLE IF NOT EXISTS autocache_outbox (id BIGSERIAL PRIMARY KEY, \
      scope TEXT NOT NULL, cache_key TEXT NOT NULL)",
     true,

@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::fetch::{fetch, fetch_rows};
 use crate::key::{self, Holds};
 use crate::model::{Collection, Dependent, DependentRows, Footprint, Model, ModelInfo, OnDelete};
+use crate::one_shot::{self, Ran};
 use crate::plans::PlanSet;
 use crate::protocol::WritePlan;
 use crate::relation::Through;
@@ -256,33 +257,48 @@ fn probe_parts_sql<DB: Dialect>(footprint: &Footprint<DB>) -> Vec<String> {
 /// with the part after the last holding how many rows it deleted. `None` when the dialect
 /// cannot or the model's footprint has nothing to probe.
 fn probe_and_delete_sql<M: Model>() -> Option<(String, usize)> {
-    if !M::Db::DELETES_IN_WITH {
-        return None;
-    }
     let footprint = &M::FOOTPRINT;
-    let parts = probe_parts_sql(footprint);
-    if parts.is_empty() {
-        return None;
-    }
-    let keys = placeholders::<M::Db>(2, M::KEY_COLUMNS);
-    let ids = if footprint.dependents.is_empty() {
-        key_list::<M::Db>(2, 1, M::KEY_COLUMNS)
-    } else {
-        let dependents: Vec<String> = (footprint.joined.len()..parts.len())
+    with_probe::<M>(|parts| {
+        let keys = placeholders::<M::Db>(2, M::KEY_COLUMNS);
+        if footprint.dependents.is_empty() {
+            return key_list::<M::Db>(2, 1, M::KEY_COLUMNS);
+        }
+        let dependents: Vec<String> = (footprint.joined.len()..parts)
             .map(|part| format!("'{part}'"))
             .collect();
         format!(
             "SELECT {keys} WHERE NOT EXISTS (SELECT 1 FROM autocache_probe WHERE part IN ({}))",
             dependents.join(", ")
         )
-    };
+    })
+}
+
+/// Like [`probe_and_delete_sql`], the delete done only when the probe found nothing at all
+/// (no pair either), so that it touches no key but the row's instance key: the statement of
+/// a delete that commits on its own ([`crate::one_shot`]). Binds only the key text, `$1`
+/// ([`crate::model::ModelSql::key_from_text`]).
+fn probe_or_delete_sql<M: Model>() -> Option<(String, usize)> {
+    let key = M::SQL.key_from_text?;
+    with_probe::<M>(|_| format!("SELECT {key} WHERE NOT EXISTS (SELECT 1 FROM autocache_probe)"))
+}
+
+/// The probe of a row's footprint and the delete of the rows `ids` returns (given the
+/// number of parts) in one statement (see [`probe_and_delete_sql`]), and its parts.
+fn with_probe<M: Model>(ids: impl FnOnce(usize) -> String) -> Option<(String, usize)> {
+    if !M::Db::DELETES_IN_WITH {
+        return None;
+    }
+    let parts = probe_parts_sql(&M::FOOTPRINT);
+    if parts.is_empty() {
+        return None;
+    }
     let count = parts.len();
     let sql = format!(
         "WITH autocache_probe (part, v) AS ({}), autocache_gone AS ({}) \
          SELECT part, v FROM autocache_probe \
          UNION ALL SELECT '{count}', CAST(COUNT(*) AS TEXT) FROM autocache_gone",
         parts.join(" UNION ALL "),
-        M::SQL.delete.replace("{ids}", &ids),
+        M::SQL.delete.replace("{ids}", &ids(count)),
     );
     Some((sql, count))
 }
@@ -300,12 +316,41 @@ pub(crate) async fn probe_and_delete<M: Model>(
     };
     let query = <M::Db as Dialect>::bind_text(sqlx::query(sqlx::AssertSqlSafe(sql)), id.to_string());
     let query = M::bind_ids(query, std::slice::from_ref(id));
-    let mut found = read_probe::<M::Db>(fetch(ctx, &M::INFO, conn, query).await?, parts + 1)?;
+    let rows = fetch(ctx, &M::INFO, conn, query).await?;
+    read_probe_and_delete::<M::Db>(rows, parts).map(Some)
+}
+
+/// Runs [`probe_or_delete_sql`] for row `id` of `M` as a transaction of its own at a
+/// snapshot ([`one_shot::run_at_snapshot`]): whether rows pointed at it (then nothing was
+/// deleted) and whether it was deleted — `None` when it cannot run here (nothing was
+/// written).
+pub(crate) async fn probe_or_delete_alone<M: Model>(
+    ctx: &Context<M::Db>,
+    conn: &mut <M::Db as Database>::Connection,
+    id: &M::Id,
+) -> Result<Option<(bool, bool)>> {
+    let Some((sql, parts)) = probe_or_delete_sql::<M>() else {
+        return Ok(None);
+    };
+    let sent = || ctx.meter(&M::INFO).add(|s| &s.db_queries, 1);
+    match one_shot::run_at_snapshot::<M::Db>(conn, &sql, &id.to_string(), sent).await? {
+        Ran::Rows(rows) => {
+            let (found, deleted) = read_probe_and_delete::<M::Db>(rows, parts)?;
+            Ok(Some((found.iter().any(|texts| !texts.is_empty()), deleted)))
+        }
+        Ran::Unavailable => Ok(None),
+    }
+}
+
+/// Sorts the rows of a probe and delete of `parts` parts: what each part found, and whether
+/// the row was deleted (the count after the parts).
+fn read_probe_and_delete<DB: Dialect>(rows: Vec<DB::Row>, parts: usize) -> Result<(Vec<Vec<String>>, bool)> {
+    let mut found = read_probe::<DB>(rows, parts + 1)?;
     let deleted = found
         .pop()
         .and_then(|count| count.into_iter().next())
         .is_some_and(|count| count != "0");
-    Ok(Some((found, deleted)))
+    Ok((found, deleted))
 }
 
 /// Runs a [`probe`]: per part, the texts it found (owners' keys; one empty text for a

@@ -12,9 +12,9 @@
 //! The modules, bottom to top; each uses only modules listed before it (`tests/layers.rs`
 //! fails if a module uses, directly or through others, one that uses it):
 //!
-//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`, `reserve`:
+//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`, `reserve`, `one_shot`:
 //!    values, keys, counters, SQL dialects, cache servers and their fault handling, reserved
-//!    primary keys.
+//!    primary keys, deletes in one statement.
 //! 2. `model`, `relation`: what generated code declares, static descriptions and traits.
 //! 3. `context`: the pool, the named backends, the options, the stats.
 //! 4. `trace`, `protocol`, `fetch`: tracing spans; the consistency protocol on one model's
@@ -46,6 +46,7 @@ pub mod key;
 mod lock_first;
 pub mod model;
 mod near;
+mod one_shot;
 mod plans;
 mod protocol;
 mod read;

@@ -1,11 +1,12 @@
-//! Writes that lock first: when every key an update or an insert touches follows from the
-//! row's primary key ([`Model::UPDATE_LOCKS_FIRST`], [`crate::model::ModelSql::keyed_insert`]) and that
-//! key is known before the statement (an insert's is reserved from the key's sequence, see
-//! [`crate::reserve`]), the key is locked before the statement, so the statement needs no
-//! transaction of its own: it commits by itself, between the lock and the fill
-//! (`docs/consistency.md`, "Writes that lock first"). Such a write costs the statement and
-//! two cache round trips, not `BEGIN`, the statement, a lock, `COMMIT` and a fill. The
-//! standalone writes (`standalone.rs`) try this first.
+//! Writes that lock first: when every key an update, an insert or a delete touches follows
+//! from the row's primary key ([`Model::UPDATE_LOCKS_FIRST`],
+//! [`crate::model::ModelSql::keyed_insert`], [`Model::ONLY_INSTANCE_KEY`] and nothing
+//! pointing at the deleted row) and that key is known before the statement (an insert's is
+//! reserved from the key's sequence, see [`crate::reserve`]), the key is locked before the
+//! statement, so the statement needs no transaction of its own: it commits by itself,
+//! between the lock and the fill (`docs/consistency.md`, "Writes that lock first"). Such a
+//! write costs the statement and two cache round trips, not `BEGIN`, the statement, a lock,
+//! `COMMIT` and a fill. The standalone writes (`standalone.rs`) try this first.
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -15,8 +16,9 @@ use tracing::Instrument;
 
 use crate::context::Context;
 use crate::db::{Dialect, SqlQuery};
+use crate::effects;
 use crate::error::Result;
-use crate::fetch::fetch;
+use crate::fetch::{fetch, select_by_ids};
 use crate::key;
 use crate::model::{KeyedInsert, Model, NewModel, UpdateReturns};
 use crate::plans::{PlanSet, complete_after};
@@ -75,6 +77,71 @@ pub(crate) async fn insert<N: NewModel>(ctx: &Context<<N::Model as Model>::Db>, 
     }
     .instrument(span)
     .await
+}
+
+/// Deletes a row by primary key, locking first, where its instance key is its only key of
+/// its own: the key is locked, then one statement deletes the row and commits on its own — a
+/// plain `DELETE` where nothing can point at the row, else the probe of what points at it
+/// deleting the row only if it found nothing, at a snapshot ([`crate::one_shot`]) — then the
+/// key holds "does not exist". `None` where the model or the dialect does not allow it, or
+/// rows pointed at it lately ([`crate::one_shot::DeleteHints`]), or when nothing was deleted
+/// because the lock missed its server, rows point at it, or a write racing it made the
+/// snapshot fail: the caller runs the delete in a transaction.
+pub(crate) async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<Option<bool>> {
+    let footprint = &M::FOOTPRINT;
+    let nothing_points_at_it = footprint.joined.is_empty() && footprint.dependents.is_empty();
+    let at_snapshot = M::SQL.key_from_text.is_some()
+        && M::Db::SNAPSHOT_ALONE.is_some()
+        && ctx.delete_hints().worth_trying(M::INFO.name);
+    if !M::ONLY_INSTANCE_KEY || !(nothing_points_at_it || at_snapshot) {
+        return Ok(None);
+    }
+    let span = crate::trace::call(&M::INFO, "delete");
+    async {
+        let mut plans = PlanSet::new(ctx);
+        let (cache, plan) = plans.of(&M::INFO)?;
+        plan.fill::<M>(key::primary(&cache.prefix, id), None);
+        let locked = plans.lock().await;
+        let missed = locked.iter().any(|write| !write.missed().is_empty());
+        let ran = match missed {
+            true => Ok(None),
+            false => delete_alone::<M>(ctx, id, nothing_points_at_it).await,
+        };
+        match ran {
+            Ok(Some(deleted)) => complete_after(ctx, async { Ok(deleted) }, locked, &HashSet::new())
+                .await
+                .map(Some),
+            Ok(None) | Err(_) => {
+                futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+                ran
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The statement of [`delete`], run: whether it deleted the row, or `None` if it left it
+/// (rows point at it, or a write racing it made the snapshot fail) or cannot run here.
+async fn delete_alone<M: Model>(ctx: &Context<M::Db>, id: &M::Id, nothing_points_at_it: bool) -> Result<Option<bool>> {
+    let mut conn = ctx.pool().acquire().await?;
+    if nothing_points_at_it {
+        let deleted = select_by_ids::<M>(ctx, &mut conn, M::SQL.delete, std::slice::from_ref(id)).await?;
+        return Ok(Some(!deleted.is_empty()));
+    }
+    match effects::probe_or_delete_alone::<M>(ctx, &mut conn, id).await {
+        Ok(Some((false, deleted))) => Ok(Some(deleted)),
+        Ok(Some((true, _))) => {
+            ctx.delete_hints().found(M::INFO.name, true);
+            Ok(None)
+        }
+        Ok(None) => {
+            ctx.delete_hints().make_unavailable(M::INFO.name);
+            Ok(None)
+        }
+        Err(error) if error.is_serialization_failure() => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// Reserves `Options::reserved_keys` keys of `M` from its sequence: returns the first, and

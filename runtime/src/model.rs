@@ -51,6 +51,11 @@ pub struct ModelSql {
     pub update_returns: UpdateReturns,
     /// Deletes the row whose primary key is in `{ids}` and returns every column.
     pub delete: &'static str,
+    /// Present where a delete may run as one statement that commits on its own at a
+    /// snapshot (PostgreSQL, a key of one column, the instance key the model's only key of
+    /// its own): the key column's value from the key's text bound as `$1`, such as
+    /// `CAST($1 AS BIGINT)` (`docs/consistency.md`, "Writes that lock first").
+    pub key_from_text: Option<&'static str>,
     /// Like `select_by_ids`, locking the selected rows until commit where the dialect can.
     pub select_for_update: &'static str,
     /// `SELECT <every column> FROM <table> WHERE `, for bulk writes' filters.

@@ -108,6 +108,9 @@ impl<DB: Dialect> Scope<DB> for Context<DB> {
     }
 
     async fn delete<M: Model<Db = DB>>(&self, id: &M::Id) -> Result<bool> {
+        if let Some(deleted) = lock_first::delete::<M>(self, id).await? {
+            return Ok(deleted);
+        }
         if M::ONLY_INSTANCE_KEY {
             for _ in 0..SNAPSHOT_ATTEMPTS {
                 let attempt: Result<Option<bool>> = write_alone!(
