@@ -174,6 +174,7 @@ impl AckRecord {
 pub struct Tally {
     writes: u64,
     stale: u64,
+    stale_churn: u64,
     caller_errors: u64,
     read_latencies_us: Vec<u64>,
     max_write_us: u64,
@@ -215,6 +216,7 @@ impl Tally {
         };
         if stale {
             self.stale += 1;
+            self.stale_churn += 1;
             self.first_stale.get_or_insert_with(|| {
                 format!("churn slot {slot}: row {id} found={found} after {floor:?} was acknowledged")
             });
@@ -239,6 +241,7 @@ impl Tally {
             reads: reads as u64,
             writes: self.writes,
             stale: self.stale,
+            stale_churn: self.stale_churn,
             caller_errors: self.caller_errors,
             p99_read_us: p99,
             max_write_us: self.max_write_us,
@@ -264,6 +267,10 @@ pub struct Report {
     pub writes: u64,
     /// Rows read older than acknowledged before the read began (or missing).
     pub stale: u64,
+    /// The churn slots' share of `stale`: a row found after its delete resolved, or missed
+    /// after its insert resolved.
+    #[serde(default)]
+    pub stale_churn: u64,
     /// Errors returned by the repositories to the caller.
     pub caller_errors: u64,
     /// The 99th percentile read latency (a scenario's: the worst node's).
@@ -305,6 +312,7 @@ impl Report {
         self.reads += node.reads;
         self.writes += node.writes;
         self.stale += node.stale;
+        self.stale_churn += node.stale_churn;
         self.caller_errors += node.caller_errors;
         self.p99_read_us = self.p99_read_us.max(node.p99_read_us);
         self.max_write_us = self.max_write_us.max(node.max_write_us);

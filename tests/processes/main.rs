@@ -11,7 +11,7 @@
 //! orchestrator started by running this very executable again. Each scenario prints
 //!
 //! ```text
-//! R9 scenario=<name> backend=<memcached2|redis|cluster> processes=<n> reads=<n> writes=<n> stale=<n> caller_errors=<n> p99_read_ms=<x> max_write_ms=<x>
+//! R9 scenario=<name> backend=<memcached2|redis|cluster> processes=<n> reads=<n> writes=<n> stale=<n> stale_churn=<n> caller_errors=<n> p99_read_ms=<x> max_write_ms=<x>
 //! ```
 //!
 //! The rolling-deploy scenarios (R12) run two processes of two builds (the sample schema and

@@ -40,6 +40,10 @@ const FILL_DELAY: Duration = Duration::from_millis(3);
 /// Near cache entries per model in an R13 scenario.
 const NEAR_ENTRIES: u64 = 1000;
 
+/// The naive reader's longest pause before it stores a churn slot's row: a churn slot's row
+/// changes every few tens of milliseconds, a person's every few.
+const NAIVE_CHURN_FILL_DELAY: Duration = Duration::from_millis(20);
+
 /// Pause between a writer's writes, so that the readers get their share of a small machine.
 const WRITE_PAUSE: Duration = Duration::from_millis(1);
 
@@ -402,43 +406,43 @@ impl Node {
     }
 
     /// The control: `get` by hand the seed's way, a lookup and on any miss a plain SQL read
-    /// stored with an unconditional set, racing the writer like the checked reader does.
+    /// stored with an unconditional set, racing the writer like the checked reader does;
+    /// every other read is of a churn slot's row (checked as the checked reader's are).
     async fn read_naively(self, stop: &AtomicBool) -> Report {
         let cache = autocache::backend::connect(&self.spec.cache_url)
             .await
             .unwrap_or_else(|error| panic!("connect {}: {error}", self.spec.cache_url));
-        let options = self.ctx.options().clone();
+        let rows = self.spec.people.len();
         let mut tally = Tally::default();
-        let mut count = 0;
+        let mut count: u64 = 0;
         while !stop.load(Ordering::SeqCst) {
             count += 1;
-            let row = rand::rng().random_range(0..self.spec.people.len());
-            let id = self.spec.people[row];
-            let key = autocache::repo::primary_key::<Person>(&self.ctx, &id);
-            if count % EVICT_EVERY == 0 {
-                let _ = cache.evict(&[&key]).await;
+            if count.is_multiple_of(2) {
+                let slot = rand::rng().random_range(0..CHURN_SLOTS);
+                let floor = self.acks.churn_floor(rows, slot);
+                let Some((id, _)) = floor.row() else { continue };
+                let started = Instant::now();
+                match self.get_naively(&*cache, id, count, NAIVE_CHURN_FILL_DELAY).await {
+                    Ok(found) => {
+                        tally.read(started.elapsed());
+                        let started = self.acks.churn_started(rows, slot);
+                        tally.check_churn(slot, floor, started, found.is_some());
+                    }
+                    Err(error) => tally.error(&error),
+                }
+                continue;
             }
+            let row = rand::rng().random_range(0..rows);
             let floor = self.acks.floor(Slot::Person(row));
             let started = Instant::now();
-            let cached = match cache
-                .lookup(&[&key], options.lease_ttl)
+            match self
+                .get_naively(&*cache, self.spec.people[row], count, FILL_DELAY)
                 .await
-                .map(|mut found| found.pop())
             {
-                Ok(Some(Lookup::Value { bytes, .. })) => match codec::decode::<Person>(&bytes) {
-                    Cached::Value(person) => Some(person),
-                    Cached::Absent | Cached::Locked { .. } | Cached::Corrupt => None,
-                },
-                _ => None,
-            };
-            let person = match cached {
-                Some(person) => Ok(person),
-                None => self.fill_naively(&*cache, &key, id, options.fill_delay).await,
-            };
-            match person {
                 Ok(person) => {
                     tally.read(started.elapsed());
-                    tally.check(Slot::Person(row), Some(checker::version_of_name(&person.name)), floor);
+                    let version = person.map(|person| checker::version_of_name(&person.name));
+                    tally.check(Slot::Person(row), version, floor);
                 }
                 Err(error) => tally.error(&error),
             }
@@ -446,21 +450,36 @@ impl Node {
         tally.report()
     }
 
-    /// Reads row `id` with plain SQL and, after up to `delay`, stores it unconditionally.
-    async fn fill_naively(
+    /// Reads row `id` (the `count`-th naive read) the seed's way: its key evicted now and
+    /// then; a cached row or absence is served; anything else is read with plain SQL and,
+    /// after up to `delay`, stored unconditionally.
+    async fn get_naively(
         &self,
         cache: &dyn autocache::CacheBackend,
-        key: &str,
         id: i64,
+        count: u64,
         delay: Duration,
-    ) -> Result<Person, sqlx::Error> {
-        let person: Person = sqlx::query_as("SELECT id, name FROM person WHERE id = $1")
+    ) -> Result<Option<Person>, sqlx::Error> {
+        let options = self.ctx.options();
+        let key = autocache::repo::primary_key::<Person>(&self.ctx, &id);
+        if count.is_multiple_of(EVICT_EVERY) {
+            let _ = cache.evict(&[&key]).await;
+        }
+        let found = cache.lookup(&[&key], options.lease_ttl).await;
+        if let Ok(Some(Lookup::Value { bytes, .. })) = found.map(|mut found| found.pop()) {
+            match codec::decode::<Person>(&bytes) {
+                Cached::Value(person) => return Ok(Some(person)),
+                Cached::Absent => return Ok(None),
+                Cached::Locked { .. } | Cached::Corrupt => {}
+            }
+        }
+        let person: Option<Person> = sqlx::query_as("SELECT id, name FROM person WHERE id = $1")
             .bind(id)
-            .fetch_one(self.ctx.pool())
+            .fetch_optional(self.ctx.pool())
             .await?;
         tokio::time::sleep(rand::rng().random_range(Duration::ZERO..=delay)).await;
-        let bytes = codec::encode(Some(&person)).expect("a person encodes");
-        let _ = cache.lock(&[key], &bytes, Duration::from_secs(3600)).await;
+        let bytes = codec::encode(person.as_ref()).expect("a person encodes");
+        let _ = cache.lock(&[&key], &bytes, Duration::from_secs(3600)).await;
         Ok(person)
     }
 }
