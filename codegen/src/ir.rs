@@ -221,7 +221,7 @@ pub enum FieldType {
     },
     /// `text`: unbounded string.
     Text,
-    /// `bytes`: Vec<u8>.
+    /// `bytes`: `Vec<u8>`.
     Bytes,
     /// `uuid`.
     Uuid,
@@ -229,7 +229,7 @@ pub enum FieldType {
     Date,
     /// `time`: chrono::NaiveTime.
     Time,
-    /// `datetime`: chrono::DateTime<Utc>.
+    /// `datetime`: `chrono::DateTime<Utc>`.
     DateTime,
     /// `json`: serde_json::Value.
     Json,

@@ -3,7 +3,7 @@
 //!
 //! Pipeline, one module per stage: [`parse`] → [`validate`] (into the [`ir`]) →
 //! [`plan`] (cache keys and invalidations) → [`render`] (handlebars templates) →
-//! [`format`] (prettyplease + `@generated` header) → [`write`] (only what changed). The
+//! [`format`](mod@format) (prettyplease + `@generated` header) → [`write`](mod@write) (only what changed). The
 //! [`lock`] file next to a schema carries each model's retired key digests into the code.
 //!
 //! From `build.rs`:

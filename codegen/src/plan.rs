@@ -77,7 +77,7 @@ const MAX_COLLECTION_NAME: usize = 72;
 /// The relation part of a collection's key: `<owner model>.<accessor on the owner>`
 /// (`Person.books`). Member prefix, owner model and accessor together name one relation
 /// (accessors are unique per model), so two collections never share a key. Past
-/// [`MAX_COLLECTION_NAME`] characters, its first characters and 16 hex digits of its SHA-256.
+/// `MAX_COLLECTION_NAME` characters, its first characters and 16 hex digits of its SHA-256.
 pub fn collection_name(owner: &str, accessor: &str) -> String {
     short_name(format!("{owner}.{accessor}"))
 }

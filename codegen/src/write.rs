@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::format::HEADER_MARK;
 
-/// What [`write`] did.
+/// What [`write`](fn@write) did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct WriteReport {
     /// Files created or rewritten.

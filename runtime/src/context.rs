@@ -372,7 +372,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
     }
 
     /// Finishes the context; every backend gets the deadline and fault handling of
-    /// [`Guarded`], and the shared ones (memcached, redis) a fence lease whose outbox is the
+    /// the guard, and the shared ones (memcached, redis) a fence lease whose outbox is the
     /// table `autocache_outbox` in this pool's database, created on first use.
     pub fn build(self) -> Context<DB> {
         let stats = Arc::new(Stats::default());

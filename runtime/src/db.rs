@@ -29,7 +29,7 @@ pub trait Dialect: Database {
     /// where the runtime does not use it.
     const SNAPSHOT_ALONE: Option<&'static str>;
 
-    /// Creates the fence outbox if it is missing (see [`crate::fence`]).
+    /// Creates the fence outbox if it is missing (see `docs/consistency.md`, "Faults").
     const CREATE_OUTBOX: &'static str;
 
     /// Whether a `DELETE` may run inside a `WITH` of a query (PostgreSQL), so a delete's

@@ -332,8 +332,8 @@ pub(crate) async fn probe_or_delete_alone<M: Model>(
     let Some((sql, parts)) = probe_or_delete_sql::<M>() else {
         return Ok(None);
     };
-    let sent = || ctx.meter(&M::INFO).add(|s| &s.db_queries, 1);
-    match one_shot::run_at_snapshot::<M::Db>(conn, &sql, &id.to_string(), sent).await? {
+    ctx.meter(&M::INFO).add(|s| &s.db_queries, 1);
+    match one_shot::run_at_snapshot::<M::Db>(conn, &sql, &id.to_string()).await? {
         Ran::Rows(rows) => {
             let (found, deleted) = read_probe_and_delete::<M::Db>(rows, parts)?;
             Ok(Some((found.iter().any(|texts| !texts.is_empty()), deleted)))

@@ -81,31 +81,28 @@ pub(crate) enum Ran<R> {
 }
 
 /// Runs `statement`, whose one parameter `$1` is `key` (as text), alone in a transaction at
-/// `REPEATABLE READ` that commits as it answers, in one round trip (two more the first time
-/// on a connection: the statement is prepared). `sent` is called for each statement sent.
-/// An error of the statement itself (a serialization failure, say) rolled it back.
+/// `REPEATABLE READ` that commits as it answers, in one round trip — two more the first
+/// time on a connection, where the statement is found missing and prepared (like sqlx's
+/// own preparation of a statement, not counted as a query of its own). An error of the
+/// statement itself (a serialization failure, say) rolled it back.
 pub(crate) async fn run_at_snapshot<DB: Dialect>(
     conn: &mut DB::Connection,
     statement: &str,
     key: &str,
-    sent: impl Fn(),
 ) -> Result<Ran<DB::Row>, sqlx::Error> {
     let (Some(begin), Some(key)) = (DB::SNAPSHOT_ALONE, literal(key)) else {
         return Ok(Ran::Unavailable);
     };
     let name = statement_name(statement);
     let call = format!("{begin}; EXECUTE {name}({key})");
-    sent();
     match DB::fetch_all_unprepared(conn, call.clone()).await {
         Err(error) if is_not_prepared(&error) => {}
         ran => return ran.map(Ran::Rows),
     }
-    sent();
     if let Err(error) = DB::fetch_all_unprepared(conn, format!("PREPARE {name} (text) AS {statement}")).await {
         tracing::warn!(%error, statement, "a delete's one statement could not be prepared");
         return Ok(Ran::Unavailable);
     }
-    sent();
     match DB::fetch_all_unprepared(conn, call).await {
         // Prepared, yet missing: a pooler sent the two to different server connections.
         Err(error) if is_not_prepared(&error) => Ok(Ran::Unavailable),

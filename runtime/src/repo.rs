@@ -23,7 +23,7 @@ pub async fn evict<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result<()> {
     Ok(())
 }
 
-/// Evicts a cached collection (see [`crate::read::collection`]); the next read costs one query.
+/// Evicts a cached collection (one a generated collection accessor reads); the next read costs one query.
 pub async fn evict_collection<M: Model>(
     ctx: &Context<M::Db>,
     collection: &Collection,

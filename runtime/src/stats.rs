@@ -72,7 +72,8 @@ counters! {
     oversize_values,
     /// Reads that found another caller filling the key and waited for it.
     lease_waits,
-    /// SQL statements issued to the database.
+    /// SQL statements issued to the database (not counting the preparation of a statement
+    /// on a connection, whether sqlx's or the runtime's own `PREPARE`).
     db_queries,
     /// Keys served from this process's near cache (not counted in `hits`).
     near_hits,

@@ -1,6 +1,6 @@
 //! `import`: a schema from an existing database. A reader per dialect fills a [`Catalog`]
 //! (behind the `db` feature, which brings sqlx; the rest of the library stays light), and
-//! [`infer`] turns it into a schema file, with a [`Note`] for each column or table the
+//! [`infer`](fn@infer) turns it into a schema file, with a [`Note`] for each column or table the
 //! schema cannot express.
 
 pub mod catalog;

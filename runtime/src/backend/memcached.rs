@@ -1,5 +1,5 @@
 //! The memcached backend: the meta protocol (`mg`, `ms`, `md`) over a pool of connections
-//! per server ([`super::meta`]), with the routing done here.
+//! per server (the `meta` module), with the routing done here.
 //!
 //! - **Routing.** Rendezvous (highest random weight) hashing over the key bytes and each
 //!   server's identity, with FNV-1a 64 and a SplitMix64 finalizer. A server is configured as
@@ -35,7 +35,7 @@
 //!   Each call runs on the caller's task under one deadline of this backend's connect
 //!   (80 ms) plus I/O (150 ms) time, dial, address resolution and a recovery flush
 //!   included, which stays under the context's default cache deadline (see
-//!   [`super::guard`], 250 ms; the guard then arms no timer of its own), so a failure is
+//!   the guard, 250 ms; the guard then arms no timer of its own), so a failure is
 //!   noticed and recorded before the caller gives up. Errors never panic and never hang.
 
 use std::future::Future;
@@ -193,7 +193,7 @@ impl CacheBackend for MemcachedBackend {
         rendezvous(key.as_bytes(), &self.seeds)
     }
 
-    /// Every call ends within the connect plus I/O time (see [`MemcachedBackend::on_server`]).
+    /// Every call ends within the connect plus I/O time (see `MemcachedBackend::on_server`).
     fn deadline(&self) -> Option<Duration> {
         Some(CONNECT_TIMEOUT + IO_TIMEOUT)
     }

@@ -47,12 +47,12 @@
 //! # Connections
 //!
 //! A single server (`redis://`) is spoken to over this crate's own RESP connections
-//! ([`super::resp`], pooled as memcached's are): every call runs under one deadline
-//! ([`SINGLE_CONNECT_TIMEOUT`] to dial, [`SINGLE_CALL_TIMEOUT`] in all), a new connection
+//! (the `resp` module, pooled as memcached's are): every call runs under one deadline
+//! (80 ms to dial, 150 ms in all), a new connection
 //! first sends `AUTH` and `SELECT` as the URL asks, a connection whose call failed is
 //! dropped, and a pooled one the server closed while idle (a restart) is replaced once
 //! within the call. One call at a time runs on a connection of its own (the fastest way for
-//! one caller); the calls beyond share one multiplexed connection ([`super::mux`]), so that
+//! one caller); the calls beyond share one multiplexed connection (the `mux` module), so that
 //! many concurrent callers cost the server one read and one write per batch. Why not the
 //! `redis` crate here: `docs/performance.md`, "The redis client". A cluster goes through
 //! the crate's cluster client, which follows the slot map and redirections.
