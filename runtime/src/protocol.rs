@@ -84,9 +84,10 @@ impl Cache<'_> {
 /// Reads `keys` through the cache. `load` receives the indices of the keys the cache could
 /// not answer and returns their values from the database, in the same order (`None`: no
 /// such row, cached as "does not exist").
-pub(crate) async fn read_through<T, F, Fut>(cache: &Cache<'_>, keys: &[String], mut load: F) -> Result<Vec<Option<T>>>
+pub(crate) async fn read_through<T, K, F, Fut>(cache: &Cache<'_>, keys: &[K], mut load: F) -> Result<Vec<Option<T>>>
 where
     T: Serialize + DeserializeOwned,
+    K: AsRef<str>,
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
@@ -118,9 +119,9 @@ where
     };
     let first_answer = match keys {
         // One key (every `get`): asked from the stack, no vector.
-        [key] => cache.backend.read(&[key.as_str()], cache.options.lease_ttl).await,
+        [key] => cache.backend.read(&[key.as_ref()], cache.options.lease_ttl).await,
         keys => {
-            let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let asked: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
             cache.backend.read(&asked, cache.options.lease_ttl).await
         }
     };
@@ -145,7 +146,7 @@ where
         let answer = match first.take() {
             Some(answer) => answer,
             None => {
-                let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_str()).collect();
+                let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_ref()).collect();
                 cache.backend.read(&asked, cache.options.lease_ttl).await
             }
         };
@@ -189,7 +190,7 @@ where
             let fills = to_fill
                 .iter()
                 .zip(&values)
-                .map(|(&(index, token), value)| cache.fill(&keys[index], codec::encode(value.as_ref()), token));
+                .map(|(&(index, token), value)| cache.fill(keys[index].as_ref(), codec::encode(value.as_ref()), token));
             futures::future::join_all(fills).await;
             for ((index, _), value) in to_fill.into_iter().zip(values) {
                 found[index] = Some(value);

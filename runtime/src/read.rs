@@ -37,8 +37,8 @@ pub(crate) async fn get_many<M: Model>(ctx: &Context<M::Db>, ids: &[M::Id]) -> R
     let span = crate::trace::call(&M::INFO, "get_many");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
-        let keys: Vec<String> = ids.iter().map(|id| key::primary(&cache.prefix, id)).collect();
-        read_through(&cache, &keys, |indices| async move {
+        let keys = key::primaries(&cache.prefix, ids);
+        read_through(&cache, &keys.all(), |indices| async move {
             let wanted: Vec<M::Id> = indices.iter().map(|&i| ids[i].clone()).collect();
             let mut conn = ctx.pool().acquire().await?;
             select_in_order::<M>(ctx, &mut conn, &wanted).await
@@ -69,7 +69,7 @@ where
         let cache = read_cache_for::<M>(ctx)?;
         let keys = [key::unique(&cache.prefix, unique.field, value)];
         let bind = &bind;
-        let ids = read_through::<M::Id, _, _>(&cache, &keys, |_| async move {
+        let ids = read_through::<M::Id, _, _, _>(&cache, &keys, |_| async move {
             let mut conn = ctx.pool().acquire().await?;
             let rows = fetch(ctx, &M::INFO, &mut conn, bind(sqlx::query(unique.select_row))).await?;
             let row = rows.first().map(M::from_row).transpose()?;
@@ -103,7 +103,7 @@ pub(crate) async fn collection<M: Model, O: KeyValue<M::Db>>(
             return rows_of::<M, _>(ctx, &cache, collection, &keys, |query| query.bind(owner.clone())).await;
         }
         let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
-        let ids = read_through::<Vec<M::Id>, _, _>(&cache, &keys, |_| {
+        let ids = read_through::<Vec<M::Id>, _, _, _>(&cache, &keys, |_| {
             let (owner, loaded) = (owner.clone(), &loaded);
             async move {
                 let rows = select_members::<M, O>(ctx, collection, owner).await?;
@@ -136,7 +136,7 @@ where
     B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
 {
     let bind = &bind;
-    let rows = read_through::<Vec<M>, _, _>(cache, keys, |_| async move {
+    let rows = read_through::<Vec<M>, _, _, _>(cache, keys, |_| async move {
         Ok(vec![Some(
             fetch_rows::<M>(ctx, bind(sqlx::query(collection.select))).await?,
         )])

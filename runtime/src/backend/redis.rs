@@ -66,7 +66,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::future::try_join_all;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
@@ -348,7 +348,7 @@ impl RedisBackend {
                             .map(|(item, &token)| match item? {
                                 Reply::Int(1) => Ok(Lookup::Lease(Token(token))),
                                 Reply::Int(0) => Ok(Lookup::Busy),
-                                Reply::Bulk(Some(stored)) => single_item(stored),
+                                Reply::Bulk(Some(stored)) => single_item(stored, Bytes::copy_from_slice),
                                 other => Err(refused("the lookup script", &other)),
                             })
                             .collect(),
@@ -657,13 +657,13 @@ fn parse_item(item: Value, token: u64) -> Result<Lookup, CacheError> {
 
 /// What a single server's answer holds for a key that stores `stored`: only a token is a
 /// lease placeholder (someone else's), anything longer a value, its payload copied once.
-fn single_item(stored: &[u8]) -> Result<Lookup, Failure> {
+fn single_item(stored: &[u8], copy: impl FnOnce(&[u8]) -> Bytes) -> Result<Lookup, Failure> {
     if stored.len() == TOKEN_LEN {
         return Ok(Lookup::Busy);
     }
     let token = token_of(stored).map_err(|error| Failure::Protocol(error.to_string()))?;
     Ok(Lookup::Value {
-        bytes: Bytes::copy_from_slice(&stored[TOKEN_LEN..]),
+        bytes: copy(&stored[TOKEN_LEN..]),
         token,
     })
 }
@@ -681,13 +681,14 @@ fn token_of(stored: &[u8]) -> Result<Token, CacheError> {
 
 /// Reads `keys` from one server with `GET` / `MGET`: per key, what it holds, or `None`.
 async fn read_single(pool: &resp::Pool, url: &str, keys: &[&str]) -> Result<Vec<Option<Lookup>>, CacheError> {
-    let item = |reply: Reply<'_>| match reply {
+    let item = |reply: Reply<'_>, copy: &mut dyn FnMut(&[u8]) -> Bytes| match reply {
         Reply::Bulk(None) => Ok(None),
-        Reply::Bulk(Some(stored)) => single_item(stored).map(Some),
+        Reply::Bulk(Some(stored)) => single_item(stored, copy).map(Some),
         other => Err(refused("GET", &other)),
     };
     let read = if let [key] = keys {
-        pool.call(|request| request.command(&[b"GET", key.as_bytes()]), item)
+        let one = |reply: Reply<'_>| item(reply, &mut Bytes::copy_from_slice);
+        pool.call(|request| request.command(&[b"GET", key.as_bytes()]), one)
             .await
     } else {
         let encode = |request: &mut Request<'_>| {
@@ -697,8 +698,17 @@ async fn read_single(pool: &resp::Pool, url: &str, keys: &[&str]) -> Result<Vec<
                 request.bulk(key.as_bytes());
             }
         };
+        // The values are copied into one buffer, as large as the whole answer, and shared
+        // by their `Bytes` (one allocation per batch instead of one per value).
         let items = |reply: Reply<'_>| match reply {
-            Reply::Array(Some(items)) if items.len() == keys.len() => items.map(|found| item(found?)).collect(),
+            Reply::Array(Some(items)) if items.len() == keys.len() => {
+                let mut values = BytesMut::with_capacity(items.encoded_len());
+                let mut copy = |value: &[u8]| {
+                    values.extend_from_slice(value);
+                    values.split().freeze()
+                };
+                items.map(|found| item(found?, &mut copy)).collect()
+            }
             other => Err(refused("MGET", &other)),
         };
         pool.call(encode, items)

@@ -46,6 +46,11 @@ impl Items<'_> {
     pub(super) fn len(&self) -> usize {
         self.left
     }
+
+    /// Bytes of the items left, as encoded: more than their values hold together.
+    pub(super) fn encoded_len(&self) -> usize {
+        self.rest.len()
+    }
 }
 
 impl<'b> Iterator for Items<'b> {

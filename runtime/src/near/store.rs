@@ -99,6 +99,9 @@ impl Store {
         if stripe.load(Ordering::SeqCst) != ticket {
             return;
         }
+        // A copy of its own: the remote answer may share one buffer with a whole batch's
+        // values, which a near copy would otherwise keep alive.
+        let bytes = Bytes::copy_from_slice(&bytes);
         cache.entries.insert(key.to_owned(), Entry { bytes, stamp });
         if stripe.load(Ordering::SeqCst) != ticket {
             cache.entries.invalidate(key);
