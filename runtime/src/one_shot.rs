@@ -151,6 +151,60 @@ mod tests {
         assert_ne!(name, statement_name("DELETE 2"));
     }
 
+    /// Against the PostgreSQL server of the suite (`AUTOCACHE_TEST_PG`): the statement runs
+    /// at `REPEATABLE READ` and commits alone, is prepared on a connection that lacks it
+    /// (again after `DEALLOCATE ALL`), passes any key text through intact, and leaves the
+    /// connection idle after an error of its own or a statement that cannot be prepared.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn runs_alone_at_a_snapshot_on_postgres() {
+        use sqlx::{Connection, PgConnection, Row};
+
+        const LEVEL: &str = "SELECT current_setting('transaction_isolation'), $1";
+
+        async fn texts(conn: &mut PgConnection, statement: &str, key: &str) -> Vec<(String, String)> {
+            match run_at_snapshot::<sqlx::Postgres>(conn, statement, key).await.unwrap() {
+                Ran::Rows(rows) => rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+                Ran::Unavailable => panic!("{statement} could not run"),
+            }
+        }
+
+        /// Usable (not in a failed transaction) and outside the snapshot's transaction.
+        async fn assert_idle(conn: &mut PgConnection) {
+            let row = sqlx::query("SELECT current_setting('transaction_isolation')")
+                .fetch_one(conn)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<String, _>(0), "read committed");
+        }
+
+        let url =
+            std::env::var("AUTOCACHE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut conn = PgConnection::connect(&url)
+            .await
+            .unwrap_or_else(|error| panic!("PostgreSQL at {url} (AUTOCACHE_TEST_PG): {error}"));
+        let key = r"o'k\'); SELECT 1; --";
+        for _ in 0..2 {
+            assert_eq!(
+                texts(&mut conn, LEVEL, key).await,
+                [("repeatable read".to_owned(), key.to_owned())]
+            );
+        }
+        sqlx::raw_sql("DEALLOCATE ALL").execute(&mut conn).await.unwrap();
+        assert_eq!(texts(&mut conn, LEVEL, "7").await.len(), 1);
+
+        let failed =
+            run_at_snapshot::<sqlx::Postgres>(&mut conn, "SELECT CAST(1 / (CAST($1 AS INT) - 1) AS TEXT), ''", "1")
+                .await;
+        assert!(matches!(failed, Err(sqlx::Error::Database(_))));
+        assert_idle(&mut conn).await;
+        let unpreparable = run_at_snapshot::<sqlx::Postgres>(&mut conn, "SELECT no_such_column, $1", "1").await;
+        assert!(matches!(unpreparable, Ok(Ran::Unavailable)));
+        assert_idle(&mut conn).await;
+        let nul = run_at_snapshot::<sqlx::Postgres>(&mut conn, LEVEL, "a\0b").await;
+        assert!(matches!(nul, Ok(Ran::Unavailable)));
+    }
+
     #[test]
     fn a_model_pointed_at_or_unavailable_is_not_tried() {
         let hints = DeleteHints::default();
