@@ -22,7 +22,7 @@ use crate::fetch::{fetch, select_by_ids};
 use crate::key;
 use crate::model::{KeyedInsert, Model, NewModel, UpdateReturns};
 use crate::plans::{PlanSet, complete_after};
-use crate::protocol::LockedWrite;
+use crate::protocol::{LockedWrite, WritePlan};
 use crate::reserve::Taken;
 
 /// Updates every column of a row by primary key, locking first, where the model allows it
@@ -98,21 +98,15 @@ pub(crate) async fn delete<M: Model>(ctx: &Context<M::Db>, id: &M::Id) -> Result
     }
     let span = crate::trace::call(&M::INFO, "delete");
     async {
-        let mut plans = PlanSet::new(ctx);
-        let (cache, plan) = plans.of(&M::INFO)?;
-        plan.fill::<M>(key::primary(&cache.prefix, id), None);
-        let locked = plans.lock().await;
-        let missed = locked.iter().any(|write| !write.missed().is_empty());
-        let ran = match missed {
-            true => Ok(None),
-            false => delete_alone::<M>(ctx, id, nothing_points_at_it).await,
+        let Some(locked) = lock_instance::<M>(ctx, id, |plan, key| plan.fill::<M>(key, None)).await? else {
+            return Ok(None);
         };
-        match ran {
+        match delete_alone::<M>(ctx, id, nothing_points_at_it).await {
             Ok(Some(deleted)) => complete_after(ctx, async { Ok(deleted) }, locked, &HashSet::new())
                 .await
                 .map(Some),
-            Ok(None) | Err(_) => {
-                futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+            ran => {
+                give_back(locked).await;
                 ran
             }
         }
@@ -176,18 +170,15 @@ async fn locked_write<M: Model>(
     returned_at: usize,
 ) -> Result<Option<Option<M>>> {
     let (returned, written) = oneshot::channel::<M>();
-    let mut plans = PlanSet::new(ctx);
-    let (cache, plan) = plans.of(&M::INFO)?;
-    let instance = key::primary(&cache.prefix, id);
     // Filled after the statement with the row it returned; no row: the key is evicted.
-    plan.refill(instance, async move {
-        written.await.map_err(|_| sqlx::Error::RowNotFound.into())
-    });
-    let locked = plans.lock().await;
-    if locked.iter().any(|write| !write.missed().is_empty()) {
-        futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
+    let refill = |plan: &mut WritePlan<'_>, key| {
+        plan.refill(key, async move {
+            written.await.map_err(|_| sqlx::Error::RowNotFound.into())
+        })
+    };
+    let Some(locked) = lock_instance::<M>(ctx, id, refill).await? else {
         return Ok(None);
-    }
+    };
     let run = async {
         let mut conn = ctx.pool().acquire().await?;
         let rows = fetch(ctx, &M::INFO, &mut conn, statement).await?;
@@ -199,4 +190,29 @@ async fn locked_write<M: Model>(
         Ok(row)
     };
     complete_after(ctx, run, locked, &HashSet::new()).await.map(Some)
+}
+
+/// Locks the instance key of `M`'s row `id`, planned by `plan` (what the key holds once the
+/// write committed). `None` if the lock missed its server: it is given back, and nothing
+/// may be written without a transaction (the fence must record the key inside one).
+async fn lock_instance<'a, M: Model>(
+    ctx: &'a Context<M::Db>,
+    id: &impl Display,
+    plan: impl FnOnce(&mut WritePlan<'a>, String),
+) -> Result<Option<Vec<LockedWrite<'a, 'a>>>> {
+    let mut plans = PlanSet::new(ctx);
+    let (cache, planned) = plans.of(&M::INFO)?;
+    let instance = key::primary(&cache.prefix, id);
+    plan(planned, instance);
+    let locked = plans.lock().await;
+    if locked.iter().any(|write| !write.missed().is_empty()) {
+        give_back(locked).await;
+        return Ok(None);
+    }
+    Ok(Some(locked))
+}
+
+/// Gives back every lock of a write that wrote nothing.
+async fn give_back(locked: Vec<LockedWrite<'_, '_>>) {
+    futures::future::join_all(locked.into_iter().map(LockedWrite::abort)).await;
 }

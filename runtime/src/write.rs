@@ -156,8 +156,11 @@ async fn delete_probed<'a, M: Model>(
     found: Vec<Vec<String>>,
     deleted: bool,
 ) -> Result<bool> {
-    let pointed_at = found.iter().any(|texts| !texts.is_empty());
-    ctx.delete_hints().found(M::INFO.name, pointed_at);
+    if M::ONLY_INSTANCE_KEY {
+        // Only these models' deletes may run as one statement, which the hint decides.
+        let pointed_at = found.iter().any(|texts| !texts.is_empty());
+        ctx.delete_hints().found(M::INFO.name, pointed_at);
+    }
     let mut visited = Visited::from([(M::INFO.name, id.to_string())]);
     plan_probed_footprint::<M>(plans, ctx, conn, id.to_string(), Some(found), ORPHANED, &mut visited).await?;
     Ok(deleted
