@@ -41,8 +41,8 @@
 //! rows and samples (well under two minutes).
 //!
 //! Also: `--breakdown` times a memcached hit layer by layer (bare client, backend, guard,
-//! repository, 100-key reads, a collection); `--profile=<op>` repeats 20 000
-//! memcached reads of one kind (for `perf stat` or callgrind); `--codegen` times P7
+//! repository, 100-key reads, a collection); `--profile=<op>` repeats 200 000
+//! reads of one kind (for `perf stat` or callgrind); `--codegen` times P7
 //! and its phases. `AUTOCACHE_BENCH_RUNTIME=current` runs on a current-thread runtime
 //! instead of the multi-thread one; `AUTOCACHE_BENCH_VERBOSE=1` prints P6's counters.
 //! `docs/performance.md` has the results and what was optimised.
@@ -250,7 +250,7 @@ impl Bare {
 }
 
 /// Reads of one `--profile` run.
-const PROFILED_CALLS: usize = 20_000;
+const PROFILED_CALLS: usize = 200_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,7 +1,6 @@
 //! The context repositories are built from: a database pool, the named cache backends,
 //! the protocol's options and the stats.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use crate::guard::Guarded;
 use crate::model::ModelInfo;
 use crate::near::{Channel, Near, Store};
 use crate::one_shot::DeleteHints;
+use crate::registry::Registry;
 use crate::reserve::Reserved;
 use crate::stats::{Meter, ModelStats, Stats, StatsSnapshot};
 
@@ -99,6 +99,8 @@ struct Inner<DB: Dialect> {
     options: Options,
     stats: Arc<Stats>,
     model_stats: ModelStats,
+    /// The key prefix of each model (by its own, un-namespaced prefix) in this namespace.
+    key_prefixes: Registry<str>,
     /// Keys reserved for inserts that lock first.
     reserved: Reserved,
     /// What the deletes of each model found (whether to try deleting in one statement).
@@ -228,13 +230,11 @@ impl<DB: Dialect> Context<DB> {
     }
 
     /// The start of every key of `model` in this context: the key namespace, then the
-    /// model's `<namespace>:<Model>:<schema digest>`.
-    /// Borrowed (no allocation per call) unless a namespace is configured.
-    pub(crate) fn key_prefix(&self, model: &ModelInfo) -> Cow<'_, str> {
-        match self.inner.options.key_namespace.as_str() {
-            "" => Cow::Borrowed(model.key_prefix),
-            namespace => Cow::Owned([namespace, model.key_prefix].concat()),
-        }
+    /// model's `<namespace>:<Model>:<schema digest>`. Made once per model, then shared.
+    pub(crate) fn key_prefix(&self, model: &ModelInfo) -> Arc<str> {
+        self.inner.key_prefixes.get_or(model.key_prefix, || {
+            Arc::from([self.inner.options.key_namespace.as_str(), model.key_prefix].concat())
+        })
     }
 
     /// The key prefixes (in this context's namespace) of `model`'s earlier schema versions
@@ -428,6 +428,7 @@ impl<DB: Dialect> ContextBuilder<DB> {
                 options: self.options,
                 stats,
                 model_stats: ModelStats::default(),
+                key_prefixes: Registry::default(),
                 reserved: Reserved::default(),
                 delete_hints: DeleteHints::default(),
                 started: Instant::now(),

@@ -5,6 +5,7 @@
 //! (longer than 250 bytes, spaces, control characters, non-ASCII) are replaced by a SHA-256
 //! digest, so a primary key can never inject protocol commands.
 
+use std::any::Any;
 use std::fmt::Display;
 use std::fmt::Write as _;
 
@@ -34,40 +35,95 @@ pub fn primary(prefix: &str, id: &impl Display) -> String {
 }
 
 /// The keys of rows by primary key ([`primary`] of each id, in order), written into one
-/// buffer: a batch costs two allocations, not one per key.
-pub(crate) fn primaries<I: Display>(prefix: &str, ids: &[I]) -> Keys {
+/// buffer: a batch costs one allocation (two for more than one key), not one per key.
+pub(crate) fn primaries<I: Display + 'static>(prefix: &str, ids: &[I]) -> Keys {
     let mut text = String::with_capacity(ids.len() * (prefix.len() + 4 + 12));
-    let mut ends = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut ends = Vec::with_capacity(ids.len().saturating_sub(1));
+    // Checked once: then each key is safe if its value's bytes are and it is short enough.
+    let prefix_safe = is_safe(prefix);
+    for (index, id) in ids.iter().enumerate() {
+        if index > 0 {
+            ends.push(text.len());
+        }
         let start = text.len();
         text.push_str(prefix);
         text.push_str(":pk:");
         let value_at = text.len() - start;
-        let _ = write!(text, "{id}");
-        if !is_safe(&text[start..]) {
-            let key = finish(text[start..].to_owned(), value_at);
+        push_value(&mut text, id);
+        let key = &text[start..];
+        let safe = prefix_safe && key.len() <= MAX_KEY_LEN && all_graphic(&key.as_bytes()[value_at..]);
+        if !safe {
+            let key = finish(key.to_owned(), value_at);
             text.truncate(start);
             text.push_str(&key);
         }
-        ends.push(text.len());
     }
-    Keys { text, ends }
+    Keys {
+        text,
+        ends,
+        count: ids.len(),
+    }
+}
+
+/// Appends `value` as [`Display`] writes it; integers (the usual primary keys) without the
+/// formatting machinery, which costs several times as much per key.
+fn push_value<I: Display + 'static>(text: &mut String, value: &I) {
+    let any: &dyn Any = value;
+    let mut digits = itoa::Buffer::new();
+    let written = if let Some(&n) = any.downcast_ref::<i64>() {
+        digits.format(n)
+    } else if let Some(&n) = any.downcast_ref::<i32>() {
+        digits.format(n)
+    } else if let Some(&n) = any.downcast_ref::<i16>() {
+        digits.format(n)
+    } else if let Some(&n) = any.downcast_ref::<u64>() {
+        digits.format(n)
+    } else if let Some(&n) = any.downcast_ref::<u32>() {
+        digits.format(n)
+    } else {
+        let _ = write!(text, "{value}");
+        return;
+    };
+    text.push_str(written);
 }
 
 /// Keys written one after the other into one string ([`primaries`]).
 pub(crate) struct Keys {
     text: String,
+    /// Where each key but the last ends (the last ends with `text`).
     ends: Vec<usize>,
+    count: usize,
 }
 
 impl Keys {
     /// Every key, in order.
-    pub(crate) fn all(&self) -> Vec<&str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, &end)| &self.text[start..end])
-            .collect()
+    pub(crate) fn all(&self) -> Listed<'_> {
+        match self.count {
+            0 => Listed::Many(Vec::new()),
+            1 => Listed::One([&self.text]),
+            _ => {
+                let starts = std::iter::once(0).chain(self.ends.iter().copied());
+                let ends = self.ends.iter().copied().chain(std::iter::once(self.text.len()));
+                Listed::Many(starts.zip(ends).map(|(start, end)| &self.text[start..end]).collect())
+            }
+        }
+    }
+}
+
+/// The keys of [`Keys::all`]: one key without a vector (every `get`), or several.
+pub(crate) enum Listed<'k> {
+    One([&'k str; 1]),
+    Many(Vec<&'k str>),
+}
+
+impl<'k> std::ops::Deref for Listed<'k> {
+    type Target = [&'k str];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Listed::One(key) => key,
+            Listed::Many(keys) => keys,
+        }
     }
 }
 
@@ -140,8 +196,13 @@ fn finish(key: String, value_at: usize) -> String {
 
 /// Whether `key` can be sent as is to memcached and redis.
 pub fn is_safe(key: &str) -> bool {
+    key.len() <= MAX_KEY_LEN && all_graphic(key.as_bytes())
+}
+
+/// Whether every byte is printable ASCII other than space.
+fn all_graphic(bytes: &[u8]) -> bool {
     // A fold without an early exit, which the compiler turns into vector instructions.
-    key.len() <= MAX_KEY_LEN && key.bytes().fold(true, |safe, b| safe & b.is_ascii_graphic())
+    bytes.iter().fold(true, |safe, b| safe & b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -167,10 +228,20 @@ mod tests {
 
     #[test]
     fn a_batch_of_keys_is_each_key() {
-        let ids = ["7", "a b", "", "x\r\nset", &"k".repeat(300), "plain"];
-        let keys = primaries("ns:Person:0a1b", &ids);
-        let expected: Vec<String> = ids.iter().map(|id| primary("ns:Person:0a1b", id)).collect();
-        assert_eq!(keys.all(), expected);
+        fn each<I: Display + 'static>(prefix: &str, ids: &[I]) {
+            let expected: Vec<String> = ids.iter().map(|id| primary(prefix, id)).collect();
+            assert_eq!(*primaries(prefix, ids).all(), expected);
+        }
+        let texts = ["7", "a b", "", "x\r\nset", &"k".repeat(300), "plain"].map(String::from);
+        for prefix in ["ns:Person:0a1b", "ns:Pe rson:0a1b", &"p".repeat(240)] {
+            each(prefix, &texts);
+            each(prefix, &[0, 7, -1, i64::MIN, i64::MAX]);
+            each(prefix, &[i32::MIN, i32::MAX]);
+            each(prefix, &[i16::MIN, i16::MAX]);
+            each(prefix, &[u64::MAX, 0]);
+            each(prefix, &[u32::MAX]);
+            each(prefix, &[1.5f64]);
+        }
         assert!(primaries::<i64>("p", &[]).all().is_empty());
     }
 

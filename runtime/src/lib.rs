@@ -12,7 +12,7 @@
 //! The modules, bottom to top; each uses only modules listed before it (`tests/layers.rs`
 //! fails if a module uses, directly or through others, one that uses it):
 //!
-//! 1. `codec`, `key`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`, `reserve`, `one_shot`:
+//! 1. `codec`, `key`, `registry`, `stats`, `db`, `backend`, `error`, `fence`, `near`, `guard`, `filter`, `reserve`, `one_shot`:
 //!    values, keys, counters, SQL dialects, cache servers and their fault handling, reserved
 //!    primary keys, deletes in one statement.
 //! 2. `model`, `relation`: what generated code declares, static descriptions and traits.
@@ -50,6 +50,7 @@ mod one_shot;
 mod plans;
 mod protocol;
 mod read;
+mod registry;
 pub mod relation;
 pub mod repo;
 mod reserve;

@@ -7,7 +7,6 @@
 //! statement and *before* commit (so the locks are ordered like the row locks), then fills
 //! or evicts each key after commit. `docs/consistency.md` has the proof.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -32,7 +31,7 @@ pub(crate) struct Cache<'a> {
     pub stats: Meter<'a>,
     pub ttl: Duration,
     /// The context's key namespace followed by the model's key prefix.
-    pub prefix: Cow<'a, str>,
+    pub prefix: Arc<str>,
     /// The prefixes of the model's earlier versions still in a rolling deploy (see
     /// [`crate::Context::retired_prefixes`]): while there are any, reads skip the cache and
     /// writes evict every version's keys.
@@ -84,10 +83,9 @@ impl Cache<'_> {
 /// Reads `keys` through the cache. `load` receives the indices of the keys the cache could
 /// not answer and returns their values from the database, in the same order (`None`: no
 /// such row, cached as "does not exist").
-pub(crate) async fn read_through<T, K, F, Fut>(cache: &Cache<'_>, keys: &[K], mut load: F) -> Result<Vec<Option<T>>>
+pub(crate) async fn read_through<T, F, Fut>(cache: &Cache<'_>, keys: &[&str], mut load: F) -> Result<Vec<Option<T>>>
 where
     T: Serialize + DeserializeOwned,
-    K: AsRef<str>,
     F: FnMut(Vec<usize>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<T>>>>,
 {
@@ -117,15 +115,7 @@ where
             near.keep(ticket, keys, index, bytes.clone());
         }
     };
-    let first_answer = match keys {
-        // One key (every `get`): asked from the stack, no vector.
-        [key] => cache.backend.read(&[key.as_ref()], cache.options.lease_ttl).await,
-        keys => {
-            let asked: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-            cache.backend.read(&asked, cache.options.lease_ttl).await
-        }
-    };
-    let mut first = Some(first_answer);
+    let mut first = Some(cache.backend.read(keys, cache.options.lease_ttl).await);
     if let Some(Ok(lookups)) = &first
         && let Some(values) = all_answered::<T>(lookups)
     {
@@ -146,7 +136,7 @@ where
         let answer = match first.take() {
             Some(answer) => answer,
             None => {
-                let asked: Vec<&str> = pending.iter().map(|&i| keys[i].as_ref()).collect();
+                let asked: Vec<&str> = pending.iter().map(|&i| keys[i]).collect();
                 cache.backend.read(&asked, cache.options.lease_ttl).await
             }
         };
@@ -190,7 +180,7 @@ where
             let fills = to_fill
                 .iter()
                 .zip(&values)
-                .map(|(&(index, token), value)| cache.fill(keys[index].as_ref(), codec::encode(value.as_ref()), token));
+                .map(|(&(index, token), value)| cache.fill(keys[index], codec::encode(value.as_ref()), token));
             futures::future::join_all(fills).await;
             for ((index, _), value) in to_fill.into_iter().zip(values) {
                 found[index] = Some(value);

@@ -67,9 +67,9 @@ where
     let span = crate::trace::call(&M::INFO, "get_by_unique");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
-        let keys = [key::unique(&cache.prefix, unique.field, value)];
+        let key = key::unique(&cache.prefix, unique.field, value);
         let bind = &bind;
-        let ids = read_through::<M::Id, _, _, _>(&cache, &keys, |_| async move {
+        let ids = read_through::<M::Id, _, _>(&cache, &[&key], |_| async move {
             let mut conn = ctx.pool().acquire().await?;
             let rows = fetch(ctx, &M::INFO, &mut conn, bind(sqlx::query(unique.select_row))).await?;
             let row = rows.first().map(M::from_row).transpose()?;
@@ -98,12 +98,12 @@ pub(crate) async fn collection<M: Model, O: KeyValue<M::Db>>(
     let span = crate::trace::call(&M::INFO, "collection");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
-        let keys = [collection.key(&cache.prefix, &owner.to_string())];
+        let key = collection.key(&cache.prefix, &owner.to_string());
         if collection.holds == Holds::Rows {
-            return rows_of::<M, _>(ctx, &cache, collection, &keys, |query| query.bind(owner.clone())).await;
+            return rows_of::<M, _>(ctx, &cache, collection, &key, |query| query.bind(owner.clone())).await;
         }
         let loaded: Mutex<Option<Vec<M>>> = Mutex::new(None);
-        let ids = read_through::<Vec<M::Id>, _, _, _>(&cache, &keys, |_| {
+        let ids = read_through::<Vec<M::Id>, _, _>(&cache, &[&key], |_| {
             let (owner, loaded) = (owner.clone(), &loaded);
             async move {
                 let rows = select_members::<M, O>(ctx, collection, owner).await?;
@@ -123,20 +123,20 @@ pub(crate) async fn collection<M: Model, O: KeyValue<M::Db>>(
     .await
 }
 
-/// Reads a collection of rows by its key `keys[0]`; on a miss, one query (its statement with
-/// `bind`'s values) returns the rows and fills the key.
+/// Reads a collection of rows by its key; on a miss, one query (its statement with `bind`'s
+/// values) returns the rows and fills the key.
 async fn rows_of<M: Model, B>(
     ctx: &Context<M::Db>,
     cache: &Cache<'_>,
     collection: &Collection,
-    keys: &[String],
+    key: &str,
     bind: B,
 ) -> Result<Vec<M>>
 where
     B: Fn(SqlQuery<M::Db>) -> SqlQuery<M::Db> + Send + Sync,
 {
     let bind = &bind;
-    let rows = read_through::<Vec<M>, _, _, _>(cache, keys, |_| async move {
+    let rows = read_through::<Vec<M>, _, _>(cache, &[key], |_| async move {
         Ok(vec![Some(
             fetch_rows::<M>(ctx, bind(sqlx::query(collection.select))).await?,
         )])
@@ -161,8 +161,8 @@ where
     let span = crate::trace::call(&M::INFO, "find");
     async move {
         let cache = read_cache_for::<M>(ctx)?;
-        let keys = [collection.key(&cache.prefix, value)];
-        rows_of::<M, _>(ctx, &cache, collection, &keys, bind).await
+        let key = collection.key(&cache.prefix, value);
+        rows_of::<M, _>(ctx, &cache, collection, &key, bind).await
     }
     .instrument(span)
     .await

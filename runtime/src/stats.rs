@@ -1,8 +1,10 @@
 //! Counters of what the cache and the database did, per context.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use crate::registry::Registry;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -106,25 +108,21 @@ impl Meter<'_> {
 /// Per-model counters of a context.
 #[derive(Debug, Default)]
 pub(crate) struct ModelStats {
-    models: RwLock<BTreeMap<&'static str, Arc<Stats>>>,
+    models: Registry<Stats>,
 }
 
 impl ModelStats {
     /// The counters of `model`, created on first use.
     pub(crate) fn of(&self, model: &'static str) -> Arc<Stats> {
-        if let Some(stats) = self.models.read().unwrap_or_else(|p| p.into_inner()).get(model) {
-            return Arc::clone(stats);
-        }
-        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(models.entry(model).or_default())
+        self.models.get_or(model, Arc::default)
     }
 
     /// A snapshot of every model's counters.
     pub(crate) fn snapshot(&self) -> BTreeMap<String, StatsSnapshot> {
-        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        models
-            .iter()
-            .map(|(name, stats)| ((*name).to_owned(), stats.snapshot()))
+        self.models
+            .all()
+            .into_iter()
+            .map(|(name, stats)| (name.to_owned(), stats.snapshot()))
             .collect()
     }
 }

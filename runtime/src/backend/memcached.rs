@@ -45,7 +45,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -61,6 +61,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(80);
 
 /// Bound on one exchange (writing the request and reading every answer).
 const IO_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// Bytes first set aside for the values of a batch's answers (more as they need).
+const SHARED_VALUES: usize = 4096;
 
 /// memcached reads relative TTLs above this many seconds as absolute unix timestamps.
 const MAX_RELATIVE_SECS: u32 = 30 * 24 * 60 * 60;
@@ -201,27 +204,35 @@ impl CacheBackend for MemcachedBackend {
     async fn lookup(&self, keys: &[&str], lease_ttl: Duration) -> Result<Vec<Lookup>, CacheError> {
         checked(keys)?;
         let lease = secs(lease_ttl, MAX_RELATIVE_SECS);
-        if let [key] = keys {
-            // One key (every `get`): no grouping, one answer vector.
-            return self
-                .on_server(self.server_for(key), |pool| {
-                    pool.call(|request| request.get_leased(key, lease), to_lookup)
-                })
-                .await;
+        match keys {
+            [] => return Ok(Vec::new()),
+            // One key (every `get`): its value copied on its own.
+            [key] => {
+                return self
+                    .on_server(self.server_for(key), |pool| {
+                        pool.call(
+                            |request| request.get_leased(key, lease),
+                            |reply| to_lookup(reply, Bytes::copy_from_slice),
+                        )
+                    })
+                    .await;
+            }
+            // One server: one exchange, its answers already in the caller's order.
+            _ if self.servers.len() == 1 => {
+                return self.on_server(0, |pool| ask(pool, keys.iter().copied(), lease)).await;
+            }
+            _ => {}
         }
         let started = tokio::time::Instant::now();
         let groups = self.group(keys);
         let exchanges = groups.iter().map(|(server, indices)| {
             self.on_server(*server, move |pool| {
-                pool.call(
-                    move |request| indices.iter().for_each(|&index| request.get_leased(keys[index], lease)),
-                    to_lookup,
-                )
+                ask(pool, indices.iter().map(|&index| keys[index]), lease)
             })
         });
         let answers = join_all(exchanges).await;
         if let [(_, _)] = groups.as_slice() {
-            // One server: its answers are already in the caller's order.
+            // Every key on one server: its answers are already in the caller's order.
             return answers.into_iter().next().unwrap_or_else(|| Ok(Vec::new()));
         }
         let mut found = vec![Lookup::Busy; keys.len()];
@@ -541,31 +552,47 @@ fn deleted(reply: Reply<'_>) -> Result<(), Failure> {
     }
 }
 
-/// What one `mg … v c N<ttl>` answer means for the caller.
-fn to_lookup(reply: Reply<'_>) -> Result<Lookup, Failure> {
+/// Looks up `keys` on one server (`mg <key> v c N<lease>` each), in one exchange. Their
+/// values are copied into one buffer they share: one allocation per call, not per value.
+async fn ask<'k>(pool: &Pool, keys: impl Iterator<Item = &'k str>, lease: u32) -> Result<Vec<Lookup>, Failure> {
+    let mut values = BytesMut::with_capacity(SHARED_VALUES);
+    pool.call(
+        |request| keys.for_each(|key| request.get_leased(key, lease)),
+        |reply| {
+            to_lookup(reply, |bytes| {
+                values.extend_from_slice(bytes);
+                values.split().freeze()
+            })
+        },
+    )
+    .await
+}
+
+/// What one `mg … v c N<ttl>` answer means for the caller; `copy` keeps a value's bytes.
+fn to_lookup(reply: Reply<'_>, copy: impl FnOnce(&[u8]) -> Bytes) -> Result<Lookup, Failure> {
+    let flags = reply.lease_flags();
     let token = || {
-        reply
-            .cas()
+        flags
+            .cas
             .map(Token)
             .ok_or_else(|| Failure::Protocol("memcached did not return the item's CAS".into()))
     };
-    let won = reply.flag(b'W').is_some();
     match (&reply.code, reply.value) {
         // A stale item (`X`): a lease if we won it, busy otherwise.
-        (b"VA", Some(_)) if reply.flag(b'X').is_some() => {
-            if won {
+        (b"VA", Some(_)) if flags.stale => {
+            if flags.won {
                 token().map(Lookup::Lease)
             } else {
                 Ok(Lookup::Busy)
             }
         }
         (b"VA", Some(bytes)) if !bytes.is_empty() => Ok(Lookup::Value {
-            bytes: Bytes::copy_from_slice(bytes),
             token: token()?,
+            bytes: copy(bytes),
         }),
         // A zero-byte item is a placeholder: ours (`W`) or someone else's (`Z`, or stored
         // by something else): never served.
-        (b"VA" | b"HD", _) if won => token().map(Lookup::Lease),
+        (b"VA" | b"HD", _) if flags.won => token().map(Lookup::Lease),
         // A miss memcached could not vivify (out of memory) is busy as well.
         (b"VA" | b"HD" | b"EN", _) => Ok(Lookup::Busy),
         _ => Err(unexpected(&reply)),

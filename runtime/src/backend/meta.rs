@@ -79,6 +79,32 @@ impl Reply<'_> {
     pub(super) fn cas(&self) -> Option<u64> {
         self.flag(b'c').and_then(parse_u64)
     }
+
+    /// What a lookup needs, in one pass over the flags: whether `W` (this caller won the
+    /// lease) and `X` (the item is stale) were returned, and the CAS value.
+    pub(super) fn lease_flags(&self) -> LeaseFlags {
+        let mut found = LeaseFlags::default();
+        for token in self.flags.split(|&byte| byte == b' ') {
+            match token.split_first() {
+                Some((b'W', _)) => found.won = true,
+                Some((b'X', _)) => found.stale = true,
+                Some((b'c', digits)) => found.cas = parse_u64(digits),
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// The flags of a lookup's answer ([`Reply::lease_flags`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct LeaseFlags {
+    /// `W`: this caller won the lease to fill the item.
+    pub won: bool,
+    /// `X`: the item is stale (invalidated).
+    pub stale: bool,
+    /// `c`: the item's CAS value.
+    pub cas: Option<u64>,
 }
 
 /// The meta commands.
@@ -203,6 +229,15 @@ mod tests {
         );
         let stored = reply(b"HD c7", None).unwrap();
         assert_eq!((&stored.code, stored.cas(), stored.flag(b'Z')), (b"HD", Some(7), None));
+        let flags = |line: &[u8]| reply(line, None).unwrap().lease_flags();
+        assert_eq!(flags(b"EN"), LeaseFlags::default());
+        let all = LeaseFlags {
+            won: true,
+            stale: true,
+            cas: Some(42),
+        };
+        assert_eq!(flags(b"HD W c42 t-1 X Z"), all);
+        assert_eq!(flags(b"HD c4x2").cas, None);
         assert_eq!(
             &reply(b"SERVER_ERROR object too large for cache", None).unwrap().code,
             b"SE"

@@ -153,28 +153,24 @@ pub(crate) struct Ticket {
 
 impl NearScope<'_> {
     /// The near copy of every key, if each one has a servable copy.
-    pub(crate) fn get_all(&self, keys: &[impl AsRef<str>]) -> Option<Vec<Bytes>> {
+    pub(crate) fn get_all(&self, keys: &[&str]) -> Option<Vec<Bytes>> {
         let stamp = self.near.stamp()?;
-        keys.iter().map(|key| self.cache.get(key.as_ref(), stamp)).collect()
+        keys.iter().map(|key| self.cache.get(key, stamp)).collect()
     }
 
     /// Notes what a remote lookup of `keys` starting now needs to keep its answers; `None`
     /// if nothing may be served near now.
-    pub(crate) fn ticket(&self, keys: &[impl AsRef<str>]) -> Option<Ticket> {
+    pub(crate) fn ticket(&self, keys: &[&str]) -> Option<Ticket> {
         let stamp = self.near.stamp()?;
-        let counters = self.near.store.ticket(keys.iter().map(AsRef::as_ref));
+        let counters = self.near.store.ticket(keys.iter().copied());
         Some(Ticket { stamp, counters })
     }
 
     /// Keeps `bytes`, the remote answer for `keys[index]`, unless it was invalidated since
     /// `ticket`.
-    pub(crate) fn keep(&self, ticket: &Ticket, keys: &[impl AsRef<str>], index: usize, bytes: Bytes) {
-        self.near.store.keep(
-            &self.cache,
-            keys[index].as_ref(),
-            bytes,
-            ticket.stamp,
-            ticket.counters[index],
-        );
+    pub(crate) fn keep(&self, ticket: &Ticket, keys: &[&str], index: usize, bytes: Bytes) {
+        self.near
+            .store
+            .keep(&self.cache, keys[index], bytes, ticket.stamp, ticket.counters[index]);
     }
 }
