@@ -211,7 +211,7 @@ impl CacheBackend for MemcachedBackend {
                 return self
                     .on_server(self.server_for(key), |pool| {
                         pool.call(
-                            |request| request.get_leased(key, lease),
+                            |request| request.get_leased([*key], lease),
                             |reply| to_lookup(reply, Bytes::copy_from_slice),
                         )
                     })
@@ -557,7 +557,7 @@ fn deleted(reply: Reply<'_>) -> Result<(), Failure> {
 async fn ask<'k>(pool: &Pool, keys: impl Iterator<Item = &'k str>, lease: u32) -> Result<Vec<Lookup>, Failure> {
     let mut values = BytesMut::with_capacity(SHARED_VALUES);
     pool.call(
-        |request| keys.for_each(|key| request.get_leased(key, lease)),
+        |request| request.get_leased(keys, lease),
         |reply| {
             to_lookup(reply, |bytes| {
                 values.extend_from_slice(bytes);
