@@ -26,12 +26,14 @@ pub enum Holds {
 /// Longest key memcached accepts.
 pub const MAX_KEY_LEN: usize = 250;
 
-/// The key of a row by primary key: `<prefix>:pk:<id>`.
+/// The key of a row by primary key: `<prefix>:pk:<id>`. Written as a batch's keys are
+/// ([`primaries`]), so that a write invalidates exactly the key a read of the row uses.
 pub fn primary(prefix: &str, id: &impl Display) -> String {
-    let mut key = start(prefix, &["pk"]);
-    let value_at = key.len();
-    let _ = write!(key, "{id}");
-    finish(key, value_at)
+    let mut key = String::with_capacity(prefix.len() + 4 + 12);
+    push_primary(&mut key, prefix, is_safe(prefix), |key| {
+        let _ = write!(key, "{id}");
+    });
+    key
 }
 
 /// The keys of rows by primary key ([`primary`] of each id, in order), written into one
@@ -39,29 +41,30 @@ pub fn primary(prefix: &str, id: &impl Display) -> String {
 pub(crate) fn primaries<I: Display + 'static>(prefix: &str, ids: &[I]) -> Keys {
     let mut text = String::with_capacity(ids.len() * (prefix.len() + 4 + 12));
     let mut ends = Vec::with_capacity(ids.len().saturating_sub(1));
-    // Checked once: then each key is safe if its value's bytes are and it is short enough.
     let prefix_safe = is_safe(prefix);
     for (index, id) in ids.iter().enumerate() {
         if index > 0 {
             ends.push(text.len());
         }
-        let start = text.len();
-        text.push_str(prefix);
-        text.push_str(":pk:");
-        let value_at = text.len() - start;
-        push_value(&mut text, id);
-        let key = &text[start..];
-        let safe = prefix_safe && key.len() <= MAX_KEY_LEN && all_graphic(&key.as_bytes()[value_at..]);
-        if !safe {
-            let key = finish(key.to_owned(), value_at);
-            text.truncate(start);
-            text.push_str(&key);
-        }
+        push_primary(&mut text, prefix, prefix_safe, |text| push_value(text, id));
     }
-    Keys {
-        text,
-        ends,
-        count: ids.len(),
+    Keys { text, ends }
+}
+
+/// Appends the key `<prefix>:pk:<value>` to `text`, `value` being what `write_value` appends,
+/// hashed if the key is unsafe; `prefix_safe` is [`is_safe`] of `prefix`, checked once per
+/// batch, so that only the value's bytes are checked per key.
+fn push_primary(text: &mut String, prefix: &str, prefix_safe: bool, write_value: impl FnOnce(&mut String)) {
+    let start = text.len();
+    text.push_str(prefix);
+    text.push_str(":pk:");
+    let value_at = text.len() - start;
+    write_value(text);
+    let key = &text[start..];
+    if !(prefix_safe && key.len() <= MAX_KEY_LEN && all_graphic(&key.as_bytes()[value_at..])) {
+        let key = finish(key.to_owned(), value_at);
+        text.truncate(start);
+        text.push_str(&key);
     }
 }
 
@@ -89,24 +92,24 @@ fn push_value<I: Display + 'static>(text: &mut String, value: &I) {
 
 /// Keys written one after the other into one string ([`primaries`]).
 pub(crate) struct Keys {
+    /// The keys, one after the other (empty: no keys, since no key is empty).
     text: String,
     /// Where each key but the last ends (the last ends with `text`).
     ends: Vec<usize>,
-    count: usize,
 }
 
 impl Keys {
     /// Every key, in order.
     pub(crate) fn all(&self) -> Listed<'_> {
-        match self.count {
-            0 => Listed::Many(Vec::new()),
-            1 => Listed::One([&self.text]),
-            _ => {
-                let starts = std::iter::once(0).chain(self.ends.iter().copied());
-                let ends = self.ends.iter().copied().chain(std::iter::once(self.text.len()));
-                Listed::Many(starts.zip(ends).map(|(start, end)| &self.text[start..end]).collect())
-            }
+        if self.text.is_empty() {
+            return Listed::Many(Vec::new());
         }
+        if self.ends.is_empty() {
+            return Listed::One([&self.text]);
+        }
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let ends = self.ends.iter().copied().chain(std::iter::once(self.text.len()));
+        Listed::Many(starts.zip(ends).map(|(start, end)| &self.text[start..end]).collect())
     }
 }
 
@@ -228,9 +231,14 @@ mod tests {
 
     #[test]
     fn a_batch_of_keys_is_each_key() {
+        // The key `Display` spells, made safe as every key is: what integer ids written
+        // with `itoa` must equal too.
         fn each<I: Display + 'static>(prefix: &str, ids: &[I]) {
-            let expected: Vec<String> = ids.iter().map(|id| primary(prefix, id)).collect();
+            let displayed = |id: &I| finish(format!("{prefix}:pk:{id}"), prefix.len() + 4);
+            let expected: Vec<String> = ids.iter().map(displayed).collect();
             assert_eq!(*primaries(prefix, ids).all(), expected);
+            let one_by_one: Vec<String> = ids.iter().map(|id| primary(prefix, id)).collect();
+            assert_eq!(one_by_one, expected);
         }
         let texts = ["7", "a b", "", "x\r\nset", &"k".repeat(300), "plain"].map(String::from);
         for prefix in ["ns:Person:0a1b", "ns:Pe rson:0a1b", &"p".repeat(240)] {
