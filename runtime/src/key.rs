@@ -27,7 +27,7 @@ pub enum Holds {
 pub const MAX_KEY_LEN: usize = 250;
 
 /// The key of a row by primary key: `<prefix>:pk:<id>`. Written as a batch's keys are
-/// ([`primaries`]), so that a write invalidates exactly the key a read of the row uses.
+/// (by the same code), so that a write invalidates exactly the key a read of the row uses.
 pub fn primary(prefix: &str, id: &impl Display) -> String {
     let mut key = String::with_capacity(prefix.len() + 4 + 12);
     push_primary(&mut key, prefix, is_safe(prefix), |key| {
